@@ -1,0 +1,153 @@
+//! The validated, typed configuration. Every value here has passed [`crate::load`]'s checks.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::Secret;
+
+/// Where a deployable runs (seed part 056 section 2). Decides what is allowed: dev tokens only in
+/// local and integration; TLS to the database and an HTTPS JWKS in staging and production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Local,
+    Integration,
+    Staging,
+    Production,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 4] = [
+        Environment::Local,
+        Environment::Integration,
+        Environment::Staging,
+        Environment::Production,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Local => "local",
+            Environment::Integration => "integration",
+            Environment::Staging => "staging",
+            Environment::Production => "production",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Environment> {
+        Environment::ALL.into_iter().find(|e| e.as_str() == raw)
+    }
+
+    /// Whether `cpq-admin token` may mint tokens from the checked-in dev key here.
+    pub fn allows_dev_tokens(self) -> bool {
+        matches!(self, Environment::Local | Environment::Integration)
+    }
+
+    /// Whether this environment must be production-hardened (TLS, HTTPS JWKS, JSON logs).
+    pub fn is_hardened(self) -> bool {
+        matches!(self, Environment::Staging | Environment::Production)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    pub environment: Environment,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+impl Config {
+    /// The configuration as TOML with every secret redacted: what `--dump-config` prints.
+    pub fn dump(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpConfig {
+    pub bind: SocketAddr,
+    pub request_timeout_ms: u64,
+    pub body_limit_bytes: usize,
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    pub idempotency_retention_hours: u32,
+}
+
+impl HttpConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DatabaseConfig {
+    pub host: String,
+    pub port: u16,
+    pub name: String,
+    /// The role the services log in as: owns nothing, cannot bypass row-level security.
+    pub app_user: String,
+    pub app_password: Secret<String>,
+    /// The role that owns the schema; only `cpq-admin migrate` uses it.
+    pub owner_user: String,
+    pub owner_password: Secret<String>,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+    pub statement_timeout_ms: u64,
+    pub tls: TlsMode,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RedisConfig {
+    /// Without credentials; those go in `password`.
+    pub url: Url,
+    pub password: Option<Secret<String>>,
+    pub connect_timeout_ms: u64,
+    pub command_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JwksSource {
+    File(PathBuf),
+    Url(Url),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks: JwksSource,
+    pub clock_skew_secs: u64,
+    /// Ed25519 private key (PEM) for `cpq-admin token`; only local and integration may set it.
+    pub dev_signing_key: Option<PathBuf>,
+    pub dev_key_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogConfig {
+    /// A `tracing` filter directive, e.g. `info` or `info,sqlx=warn`.
+    pub level: String,
+    pub format: LogFormat,
+}

@@ -1,0 +1,374 @@
+//! The untyped-but-shaped layer ([`RawConfig`]) and its validation into [`Config`]. Validation
+//! never stops at the first problem: it records each one and carries on.
+
+use std::fmt::Display;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::model::*;
+use crate::Secret;
+
+/// A value that may arrive typed (from TOML) or as text (from an environment variable).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Lenient<T> {
+    Typed(T),
+    Text(String),
+}
+
+type Num = Option<Lenient<u64>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawConfig {
+    http: RawHttp,
+    database: RawDatabase,
+    redis: RawRedis,
+    auth: RawAuth,
+    log: RawLog,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawHttp {
+    bind: Option<String>,
+    request_timeout_ms: Num,
+    body_limit_bytes: Num,
+    default_page_size: Num,
+    max_page_size: Num,
+    idempotency_retention_hours: Num,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDatabase {
+    host: Option<String>,
+    port: Num,
+    name: Option<String>,
+    app_user: Option<String>,
+    app_password: Option<Secret<String>>,
+    owner_user: Option<String>,
+    owner_password: Option<Secret<String>>,
+    max_connections: Num,
+    acquire_timeout_ms: Num,
+    statement_timeout_ms: Num,
+    tls: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRedis {
+    url: Option<String>,
+    password: Option<Secret<String>>,
+    connect_timeout_ms: Num,
+    command_timeout_ms: Num,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAuth {
+    issuer: Option<String>,
+    audience: Option<String>,
+    jwks: Option<String>,
+    clock_skew_secs: Num,
+    dev_signing_key: Option<String>,
+    dev_key_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    level: Option<String>,
+    format: Option<String>,
+}
+
+/// Collects problems while values are checked one by one.
+struct Checker {
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: &str, what: impl Display) {
+        self.problems.push(format!("{key}: {what}"));
+    }
+
+    fn required<T>(&mut self, key: &str, value: Option<T>) -> Option<T> {
+        if value.is_none() {
+            let var = format!("CPQ_{}", key.to_ascii_uppercase().replacen('.', "__", 1));
+            self.problem(
+                key,
+                format!("missing required value (set it in the environment's file or {var})"),
+            );
+        }
+        value
+    }
+
+    fn text(&mut self, key: &str, value: Option<String>) -> Option<String> {
+        match self.required(key, value) {
+            Some(v) if v.trim().is_empty() => {
+                self.problem(key, "must not be empty");
+                None
+            }
+            other => other,
+        }
+    }
+
+    fn number<T>(&mut self, key: &str, value: Num, range: RangeInclusive<u64>) -> Option<T>
+    where
+        T: TryFrom<u64>,
+    {
+        let raw = match self.required(key, value)? {
+            Lenient::Typed(n) => n,
+            Lenient::Text(s) => match u64::from_str(s.trim()) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.problem(key, format!("\"{s}\" is not a whole number"));
+                    return None;
+                }
+            },
+        };
+        if !range.contains(&raw) {
+            self.problem(
+                key,
+                format!(
+                    "{raw} is out of range; expected {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            );
+            return None;
+        }
+        match T::try_from(raw) {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.problem(key, format!("{raw} does not fit"));
+                None
+            }
+        }
+    }
+
+    fn parsed<T: FromStr>(&mut self, key: &str, value: Option<String>, expected: &str) -> Option<T>
+    where
+        T::Err: Display,
+    {
+        let raw = self.text(key, value)?;
+        match T::from_str(raw.trim()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(key, format!("\"{raw}\" is not {expected}: {e}"));
+                None
+            }
+        }
+    }
+
+    fn choice<T: Copy>(
+        &mut self,
+        key: &str,
+        value: Option<String>,
+        options: &[(&str, T)],
+    ) -> Option<T> {
+        let raw = self.text(key, value)?;
+        match options.iter().find(|(name, _)| *name == raw) {
+            Some((_, v)) => Some(*v),
+            None => {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.problem(
+                    key,
+                    format!("\"{raw}\" is not one of {}", names.join(", ")),
+                );
+                None
+            }
+        }
+    }
+
+    fn url(&mut self, key: &str, raw: &str, schemes: &[&str]) -> Option<Url> {
+        match Url::parse(raw) {
+            Ok(u) if schemes.contains(&u.scheme()) && u.host_str().is_some() => Some(u),
+            Ok(u) => {
+                self.problem(
+                    key,
+                    format!(
+                        "\"{raw}\" must be a {} URL with a host (scheme is \"{}\")",
+                        schemes.join(" or "),
+                        u.scheme()
+                    ),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(key, format!("\"{raw}\" is not a valid URL: {e}"));
+                None
+            }
+        }
+    }
+}
+
+fn resolve(base: &Path, raw: &str) -> PathBuf {
+    let p = PathBuf::from(raw);
+    if p.is_absolute() {
+        p
+    } else {
+        base.join(p)
+    }
+}
+
+pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+
+    // [http]
+    let bind: Option<SocketAddr> = c.parsed("http.bind", raw.http.bind, "an address:port");
+    let request_timeout_ms = c.number("http.request_timeout_ms", raw.http.request_timeout_ms, 10..=300_000);
+    let body_limit_bytes = c.number("http.body_limit_bytes", raw.http.body_limit_bytes, 1024..=64 * 1024 * 1024);
+    let default_page_size: Option<u32> = c.number("http.default_page_size", raw.http.default_page_size, 1..=1000);
+    let max_page_size: Option<u32> = c.number("http.max_page_size", raw.http.max_page_size, 1..=1000);
+    if let (Some(d), Some(m)) = (default_page_size, max_page_size) {
+        if d > m {
+            c.problem("http.default_page_size", format!("{d} is larger than http.max_page_size ({m})"));
+        }
+    }
+    let idempotency_retention_hours = c.number("http.idempotency_retention_hours", raw.http.idempotency_retention_hours, 1..=24 * 30);
+
+    // [database]
+    let db_host = c.text("database.host", raw.database.host);
+    let db_port = c.number("database.port", raw.database.port, 1..=65535);
+    let db_name = c.text("database.name", raw.database.name);
+    let app_user = c.text("database.app_user", raw.database.app_user);
+    let app_password = c.required("database.app_password", raw.database.app_password);
+    let owner_user = c.text("database.owner_user", raw.database.owner_user);
+    let owner_password = c.required("database.owner_password", raw.database.owner_password);
+    if let (Some(a), Some(o)) = (&app_user, &owner_user) {
+        if a == o {
+            c.problem("database.app_user", "must differ from database.owner_user: the application must not own the tables, or row-level security would not apply to it");
+        }
+    }
+    let max_connections = c.number("database.max_connections", raw.database.max_connections, 1..=1000);
+    let acquire_timeout_ms = c.number("database.acquire_timeout_ms", raw.database.acquire_timeout_ms, 10..=60_000);
+    let statement_timeout_ms = c.number("database.statement_timeout_ms", raw.database.statement_timeout_ms, 10..=600_000);
+    let tls = c.choice(
+        "database.tls",
+        raw.database.tls,
+        &[
+            ("disable", TlsMode::Disable),
+            ("prefer", TlsMode::Prefer),
+            ("require", TlsMode::Require),
+            ("verify-full", TlsMode::VerifyFull),
+        ],
+    );
+    if env.is_hardened() && matches!(tls, Some(TlsMode::Disable | TlsMode::Prefer)) {
+        c.problem("database.tls", format!("{} requires \"require\" or \"verify-full\"", env.as_str()));
+    }
+
+    // [redis]
+    let redis_url = c
+        .text("redis.url", raw.redis.url)
+        .and_then(|u| c.url("redis.url", &u, &["redis", "rediss"]));
+    if let Some(u) = &redis_url {
+        if u.password().is_some() {
+            c.problem("redis.url", "must not carry a password; set redis.password (a secret) instead");
+        }
+    }
+    let redis_connect = c.number("redis.connect_timeout_ms", raw.redis.connect_timeout_ms, 10..=60_000);
+    let redis_command = c.number("redis.command_timeout_ms", raw.redis.command_timeout_ms, 1..=60_000);
+
+    // [auth]
+    let issuer = c.text("auth.issuer", raw.auth.issuer);
+    let audience = c.text("auth.audience", raw.auth.audience);
+    let jwks = c.text("auth.jwks", raw.auth.jwks).and_then(|j| {
+        if let Some(path) = j.strip_prefix("file:") {
+            let path = resolve(base, path);
+            if !path.is_file() {
+                c.problem("auth.jwks", format!("file {} does not exist", path.display()));
+                return None;
+            }
+            Some(JwksSource::File(path))
+        } else {
+            c.url("auth.jwks", &j, &["https", "http"]).map(JwksSource::Url)
+        }
+    });
+    if env.is_hardened() {
+        match &jwks {
+            Some(JwksSource::Url(u)) if u.scheme() == "https" => {}
+            Some(_) => c.problem("auth.jwks", format!("{} requires an https:// JWKS URL", env.as_str())),
+            None => {}
+        }
+    }
+    let clock_skew_secs = c.number("auth.clock_skew_secs", raw.auth.clock_skew_secs, 0..=300);
+    let dev_signing_key = match raw.auth.dev_signing_key {
+        None => None,
+        Some(_) if !env.allows_dev_tokens() => {
+            c.problem("auth.dev_signing_key", format!("not allowed in {}: dev tokens are for local and integration only", env.as_str()));
+            None
+        }
+        Some(p) => {
+            let path = resolve(base, &p);
+            if !path.is_file() {
+                c.problem("auth.dev_signing_key", format!("file {} does not exist", path.display()));
+            }
+            Some(path)
+        }
+    };
+    let dev_key_id = c.text("auth.dev_key_id", raw.auth.dev_key_id);
+
+    // [log]
+    let level = c.text("log.level", raw.log.level);
+    let format = c.choice("log.format", raw.log.format, &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)]);
+    if env.is_hardened() && format == Some(LogFormat::Pretty) {
+        c.problem("log.format", format!("{} requires json logs", env.as_str()));
+    }
+
+    if !c.problems.is_empty() {
+        return Err(c.problems);
+    }
+    let build = || -> Option<Config> {
+        Some(Config {
+            environment: env,
+            http: HttpConfig {
+                bind: bind?,
+                request_timeout_ms: request_timeout_ms?,
+                body_limit_bytes: body_limit_bytes?,
+                default_page_size: default_page_size?,
+                max_page_size: max_page_size?,
+                idempotency_retention_hours: idempotency_retention_hours?,
+            },
+            database: DatabaseConfig {
+                host: db_host?,
+                port: db_port?,
+                name: db_name?,
+                app_user: app_user?,
+                app_password: app_password?,
+                owner_user: owner_user?,
+                owner_password: owner_password?,
+                max_connections: max_connections?,
+                acquire_timeout_ms: acquire_timeout_ms?,
+                statement_timeout_ms: statement_timeout_ms?,
+                tls: tls?,
+            },
+            redis: RedisConfig {
+                url: redis_url?,
+                password: raw.redis.password,
+                connect_timeout_ms: redis_connect?,
+                command_timeout_ms: redis_command?,
+            },
+            auth: AuthConfig {
+                issuer: issuer?,
+                audience: audience?,
+                jwks: jwks?,
+                clock_skew_secs: clock_skew_secs?,
+                dev_signing_key,
+                dev_key_id: dev_key_id?,
+            },
+            log: LogConfig {
+                level: level?,
+                format: format?,
+            },
+        })
+    };
+    build().ok_or_else(|| vec!["configuration incomplete without a reported problem (a bug)".to_owned()])
+}

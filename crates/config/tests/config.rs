@@ -1,0 +1,137 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Every config file in the repository loads; invalid configurations name every problem; secrets
+//! never show in dumps or errors.
+
+use std::path::PathBuf;
+
+use cpq_config::{load, Environment, JwksSource, Sources};
+
+fn config_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
+}
+
+fn sources(env: &str, vars: &[(&str, &str)]) -> Sources {
+    Sources {
+        environment: Some(env.to_owned()),
+        config_dir: config_dir(),
+        vars: vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    }
+}
+
+const INJECTED_SECRETS: [(&str, &str); 3] = [
+    ("CPQ_DATABASE__APP_PASSWORD", "app-secret-from-store"),
+    ("CPQ_DATABASE__OWNER_PASSWORD", "owner-secret-from-store"),
+    ("CPQ_REDIS__PASSWORD", "redis-secret-from-store"),
+];
+
+#[test]
+fn every_shipped_config_file_loads() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(config_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let name = path.file_stem().unwrap().to_str().unwrap().to_owned();
+        let env = Environment::parse(&name)
+            .unwrap_or_else(|| panic!("{} is not named after an environment", path.display()));
+        let config = load(&sources(&name, &INJECTED_SECRETS))
+            .unwrap_or_else(|e| panic!("{} does not load:\n{e}", path.display()));
+        assert_eq!(config.environment, env);
+        seen.push(name);
+    }
+    seen.sort();
+    assert_eq!(seen, ["integration", "local", "production", "staging"]);
+}
+
+#[test]
+fn later_layers_win_and_variables_are_typed() {
+    let config = load(&sources(
+        "local",
+        &[
+            ("CPQ_HTTP__REQUEST_TIMEOUT_MS", "2500"),
+            ("CPQ_DATABASE__NAME", "cpq_other"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(config.http.request_timeout_ms, 2500); // variable over default
+    assert_eq!(config.database.name, "cpq_other"); // variable over file
+    assert_eq!(config.database.app_user, "cpq_app"); // file over default
+    assert_eq!(config.http.max_page_size, 200); // default
+    assert!(matches!(config.auth.jwks, JwksSource::File(ref p) if p.ends_with("dev-keys/jwks.json")));
+}
+
+#[test]
+fn an_invalid_configuration_names_every_problem() {
+    let err = load(&sources(
+        "production",
+        &[
+            // no CPQ_DATABASE__APP_PASSWORD: missing required value
+            ("CPQ_DATABASE__OWNER_PASSWORD", "x"),
+            ("CPQ_REDIS__URL", "not a url"),
+            ("CPQ_HTTP__REQUEST_TIMEOUT_MS", "0"),
+            ("CPQ_DATABASE__ACQUIRE_TIMEOUT_MS", "99999999"),
+            ("CPQ_AUTH__JWKS", "http://login.example.com/jwks.json"),
+            ("CPQ_AUTH__DEV_SIGNING_KEY", "dev-keys/dev-signing-key.pem"),
+        ],
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    let expected = [
+        "database.app_password: missing required value",
+        "redis.url: \"not a url\" is not a valid URL",
+        "http.request_timeout_ms: 0 is out of range",
+        "database.acquire_timeout_ms: 99999999 is out of range",
+        "auth.jwks: production requires an https:// JWKS URL",
+        "auth.dev_signing_key: not allowed in production",
+    ];
+    for e in expected {
+        assert!(text.contains(e), "missing problem {e:?} in:\n{text}");
+    }
+    assert_eq!(err.problems.len(), expected.len(), "{text}");
+}
+
+#[test]
+fn an_unknown_or_missing_environment_is_a_problem() {
+    let err = load(&sources("prod", &[])).unwrap_err();
+    assert_eq!(
+        err.problems,
+        ["environment: unknown environment \"prod\"; expected one of local, integration, staging, production"]
+    );
+    let mut s = sources("local", &[]);
+    s.environment = None;
+    let err = load(&s).unwrap_err();
+    assert!(err.problems[0].starts_with("environment: missing required value"));
+}
+
+#[test]
+fn unknown_keys_and_bad_types_are_reported_with_their_path() {
+    let err = load(&sources("local", &[("CPQ_HTTP__BINDD", "x")])).unwrap_err();
+    assert!(err.to_string().contains("bindd"), "{err}");
+    let err = load(&sources("local", &[("CPQ_DATABASE__PORT", "five")])).unwrap_err();
+    assert!(err.to_string().contains("database.port: \"five\" is not a whole number"), "{err}");
+}
+
+#[test]
+fn secrets_never_appear_in_dumps_or_errors() {
+    let config = load(&sources("staging", &INJECTED_SECRETS)).unwrap();
+    let dump = config.dump();
+    let debug = format!("{config:?}");
+    for (_, secret) in INJECTED_SECRETS {
+        assert!(!dump.contains(secret), "dump shows {secret}:\n{dump}");
+        assert!(!debug.contains(secret), "Debug shows {secret}");
+    }
+    assert!(dump.contains("app_password = \"[redacted]\""), "{dump}");
+    assert_eq!(config.database.app_password.expose(), "app-secret-from-store");
+
+    // A configuration that fails elsewhere still does not echo its secrets.
+    let mut vars = INJECTED_SECRETS.to_vec();
+    vars.push(("CPQ_HTTP__BIND", "nowhere"));
+    let err = load(&sources("staging", &vars)).unwrap_err().to_string();
+    for (_, secret) in INJECTED_SECRETS {
+        assert!(!err.contains(secret), "error shows {secret}: {err}");
+    }
+}

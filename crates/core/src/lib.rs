@@ -1,0 +1,8 @@
+//! Shared vocabulary of the platform: who is calling ([`Principal`], [`TenantId`], [`Role`]) and
+//! what went wrong ([`Error`]). Pure: no I/O, no HTTP, no database.
+
+mod error;
+mod principal;
+
+pub use error::{Error, FieldError};
+pub use principal::{Principal, Role, TenantId};

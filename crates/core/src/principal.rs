@@ -1,0 +1,166 @@
+//! Who is calling: subject, tenant and roles, as proven by a verified token.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, FieldError};
+
+/// A tenant identifier: 1 to 63 characters of lowercase ASCII letters, digits and `-`, starting
+/// with a letter or digit. Short and readable because it appears in Redis keys, Kafka headers and
+/// every tenant-owned row.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 63
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !raw.starts_with('-');
+        if valid {
+            Ok(TenantId(raw.to_owned()))
+        } else {
+            Err(FieldError::new(
+                "tenant",
+                "invalid-tenant",
+                "a tenant id is 1-63 characters of a-z, 0-9 and '-', not starting with '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for TenantId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        TenantId::parse(&raw).map_err(|e| serde::de::Error::custom(e.detail))
+    }
+}
+
+/// What a caller may do. Tokens name roles by their kebab-case names; unknown names are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Authors, publishes and activates catalog versions.
+    CatalogManager,
+    /// Manages customer accounts, builds and converts quotes.
+    Sales,
+    /// Decides approval tasks.
+    Approver,
+    /// Follows orders and repairs fulfillment (retry, skip, cancel).
+    OrderOperations,
+    /// Runs the platform: diagnostics, reconciliation.
+    Operator,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::CatalogManager,
+        Role::Sales,
+        Role::Approver,
+        Role::OrderOperations,
+        Role::Operator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::CatalogManager => "catalog-manager",
+            Role::Sales => "sales",
+            Role::Approver => "approver",
+            Role::OrderOperations => "order-operations",
+            Role::Operator => "operator",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An authenticated caller. The tenant comes only from here, never from a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    pub tenant: TenantId,
+    pub roles: BTreeSet<Role>,
+}
+
+impl Principal {
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+
+    /// Allows the call when the principal holds at least one of `roles`.
+    pub fn require_any(&self, roles: &[Role]) -> Result<(), Error> {
+        if roles.iter().any(|r| self.has_role(*r)) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(Error::Forbidden {
+                detail: format!("this action needs one of the roles: {}", names.join(", ")),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn accepted_tenant_ids_only_use_the_allowed_alphabet(raw in "\\PC{0,70}") {
+            if let Ok(t) = TenantId::parse(&raw) {
+                prop_assert!(t.as_str().len() <= 63 && !t.as_str().is_empty());
+                prop_assert!(t.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+                prop_assert!(!t.as_str().starts_with('-'));
+            }
+        }
+
+        #[test]
+        fn well_formed_tenant_ids_parse(raw in "[a-z0-9][a-z0-9-]{0,62}") {
+            prop_assert_eq!(TenantId::parse(&raw).map(|t| t.0), Ok(raw.clone()));
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_through_their_names() {
+        for role in Role::ALL {
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn require_any_names_the_missing_roles() {
+        let p = Principal {
+            subject: "u1".into(),
+            tenant: TenantId::parse("acme").unwrap(),
+            roles: [Role::Approver].into(),
+        };
+        assert!(p.require_any(&[Role::Approver, Role::Sales]).is_ok());
+        let err = p.require_any(&[Role::Sales]).unwrap_err();
+        assert!(matches!(err, Error::Forbidden { detail } if detail.contains("sales")));
+    }
+}
