@@ -1,0 +1,157 @@
+//! Assembling and running the API: state, routes, layers, listener, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
+use axum::Router;
+use cpq_auth::Verifier;
+use cpq_config::Config;
+use cpq_db::migrations::schema_status;
+use tokio::net::TcpListener;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::middleware;
+use crate::openapi::ApiDoc;
+use crate::redis_link::RedisLink;
+use crate::routes::{self, customer_accounts, health};
+use crate::state::AppState;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] cpq_telemetry::TelemetryError),
+    #[error("auth keys: {0}")]
+    Auth(#[from] cpq_auth::AuthError),
+    #[error("redis configuration: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// All routes with their OpenAPI description, before state and layers.
+fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(customer_accounts::create, customer_accounts::list))
+        .routes(routes!(customer_accounts::fetch, customer_accounts::update))
+        .routes(routes!(customer_accounts::close))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::startup))
+        .routes(routes!(health::diagnostics))
+        .routes(routes!(routes::metrics::render))
+        .split_for_parts()
+}
+
+/// The OpenAPI document as served (pretty JSON).
+pub fn openapi_json() -> String {
+    let (_, api) = api_routes();
+    api.to_pretty_json().unwrap_or_default()
+}
+
+/// The complete application: routes, state, every cross-cutting layer.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = api_routes();
+    let spec = Arc::new(api.to_pretty_json().unwrap_or_default());
+    let router = routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let spec = spec.clone();
+                async move { ([(CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
+            }),
+        )
+        .fallback(routes::fallback)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.http.body_limit_bytes))
+        .with_state(state.clone());
+    middleware::apply(router, &state)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Validated configuration in, bound listener out. Does not migrate, and does not need the
+    /// database or Redis to be up: readiness says when they are.
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let metrics = cpq_telemetry::metrics_handle()?;
+        let config = Arc::new(config);
+        let db = cpq_db::pool::app_pool(&config.database, "cpq-api");
+        let redis = RedisLink::new(&config.redis)?;
+        let verifier = Arc::new(Verifier::from_config(&config.auth).await?);
+        let addr = config.http.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let state = AppState::new(config, db, redis, verifier, metrics);
+        Ok(Application { listener, state })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests and closes the pool.
+    pub async fn run_until<F>(self, shutdown: F) -> Result<(), StartupError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let state = self.state;
+        match schema_status(&state.db).await {
+            Ok(s) => match s.incompatibility() {
+                None => tracing::info!(schema_version = s.applied, "database schema is compatible"),
+                Some(reason) => tracing::warn!(%reason, "not ready until the database is migrated"),
+            },
+            Err(e) => tracing::warn!(error = %e, "database unreachable at start; not ready until it is"),
+        }
+        let app = router(state.clone());
+        state.mark_started();
+        tracing::info!(addr = ?self.listener.local_addr().ok(), "cpq-api serving");
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartupError::Serve);
+        state.db.close().await;
+        tracing::info!("cpq-api stopped");
+        served
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// The binary's entry point: build, serve until a signal.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    tracing::info!(environment = config.environment.as_str(), config = %config.dump(), "starting cpq-api");
+    Application::build(config).await?.run_until(shutdown_signal()).await
+}

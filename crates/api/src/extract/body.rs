@@ -1,0 +1,154 @@
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use cpq_core::{Error, FieldError};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+const IDEMPOTENCY_KEY_MAX: usize = 255;
+
+/// A client-chosen key that makes a command safe to retry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(pub String);
+
+/// A strictly parsed JSON command body, with what idempotency needs: the optional
+/// `Idempotency-Key` and a fingerprint of the request (method, path, canonical JSON body), so that
+/// the same key with another request is recognised whatever the whitespace or key order.
+pub struct JsonBody<T> {
+    pub value: T,
+    pub idempotency_key: Option<IdempotencyKey>,
+    pub fingerprint: [u8; 32],
+    pub method: String,
+    pub path: String,
+}
+
+fn malformed(detail: impl Into<String>, errors: Vec<FieldError>) -> ApiError {
+    ApiError(Error::Malformed {
+        detail: detail.into(),
+        errors,
+    })
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = req.headers().get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
+    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(malformed(
+            "Idempotency-Key is invalid",
+            vec![FieldError::new(
+                "Idempotency-Key",
+                "invalid-format",
+                format!("1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters without spaces"),
+            )],
+        ));
+    }
+    Ok(Some(IdempotencyKey(key.to_owned())))
+}
+
+/// Turns a serde error with its path into a field problem.
+fn field_problem(path: String, e: &serde_json::Error) -> FieldError {
+    let message = e.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    let code = if message.starts_with("unknown field") {
+        "unknown-field"
+    } else if message.starts_with("missing field") {
+        "required"
+    } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        "invalid-type"
+    } else {
+        "invalid"
+    };
+    let field = match (code, path.as_str()) {
+        // serde reports an unknown field at the path of the object holding it; name the field.
+        ("unknown-field", p) => {
+            let name = message.split('`').nth(1).unwrap_or("?");
+            if p == "." || p.is_empty() { name.to_owned() } else { format!("{p}.{name}") }
+        }
+        (_, ".") => String::new(),
+        (_, p) => p.to_owned(),
+    };
+    FieldError::new(field, code, message)
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if !is_json(content_type) {
+            return Err(malformed("the body must be JSON (Content-Type: application/json)", Vec::new()));
+        }
+        let idempotency_key = idempotency_key(&req)?;
+        let method = req.method().as_str().to_owned();
+        let path = req.uri().path().to_owned();
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.into_response().status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError(Error::PayloadTooLarge {
+                    limit: state.config.http.body_limit_bytes,
+                })
+            } else {
+                malformed("the request body could not be read", Vec::new())
+            }
+        })?;
+
+        let generic: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            malformed(
+                "the body is not valid JSON",
+                vec![FieldError::new("", "invalid-json", e.to_string())],
+            )
+        })?;
+        let value: T = serde_path_to_error::deserialize(&generic).map_err(|e| {
+            let path = e.path().to_string();
+            let problem = field_problem(path, e.inner());
+            malformed(format!("the body does not match the expected shape: {}", problem.detail), vec![problem])
+        })?;
+
+        let mut hasher = Sha256::new();
+        hasher.update(method.as_bytes());
+        hasher.update(b" ");
+        hasher.update(path.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(cpq_audit::canonical_json(&generic).as_bytes());
+        Ok(JsonBody {
+            value,
+            idempotency_key,
+            fingerprint: hasher.finalize().into(),
+            method,
+            path,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("application/json; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json(""));
+    }
+}

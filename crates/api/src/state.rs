@@ -1,0 +1,42 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use cpq_auth::Verifier;
+use cpq_config::Config;
+use metrics_exporter_prometheus::PrometheusHandle;
+use sqlx::PgPool;
+
+use crate::redis_link::RedisLink;
+
+/// What every handler may reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: PgPool,
+    pub redis: RedisLink,
+    pub verifier: Arc<Verifier>,
+    pub metrics: PrometheusHandle,
+    started: Arc<AtomicBool>,
+}
+
+impl AppState {
+    pub fn new(config: Arc<Config>, db: PgPool, redis: RedisLink, verifier: Arc<Verifier>, metrics: PrometheusHandle) -> AppState {
+        AppState {
+            config,
+            db,
+            redis,
+            verifier,
+            metrics,
+            started: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Start-up is complete once the listener is bound and serving.
+    pub fn mark_started(&self) {
+        self.started.store(true, Ordering::Release);
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started.load(Ordering::Acquire)
+    }
+}
