@@ -1,0 +1,127 @@
+//! `cpq-admin`: the operator's commands. Reads and validates configuration, then calls one library
+//! entry point per subcommand. Migrations run here and only here, as the schema owner.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use cpq_config::{Config, Sources};
+use cpq_core::{Role, TenantId};
+use cpq_db::migrations::{self, MIGRATOR};
+
+#[derive(Parser)]
+#[command(name = "cpq-admin", version, about = "Operator commands for the CPQ platform")]
+struct Args {
+    /// Environment: local, integration, staging or production (default: $CPQ_ENV).
+    #[arg(long, global = true)]
+    env: Option<String>,
+    /// Directory holding <env>.toml (default: $CPQ_CONFIG_DIR or ./config).
+    #[arg(long, global = true)]
+    config_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations as the schema owner. Re-running is a no-op.
+    Migrate,
+    /// Show the applied and required schema versions and the pending migrations. Read-only.
+    SchemaStatus,
+    /// Mint a development token (local and integration only).
+    Token {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long, default_value = "dev-user")]
+        subject: String,
+        /// A role: catalog-manager, sales, approver, order-operations, operator. Repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        #[arg(long, default_value_t = 3600)]
+        ttl_secs: u64,
+    },
+    /// Print the effective configuration with secrets redacted.
+    DumpConfig,
+    /// Validate the configuration and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match cpq_config::load(&Sources::from_process(args.env.clone(), args.config_dir.clone())) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cpq-admin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args.command, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cpq-admin: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::DumpConfig => print!("{}", config.dump()),
+        Command::CheckConfig => println!("configuration for {} is valid", config.environment.as_str()),
+        Command::Token { tenant, subject, roles, ttl_secs } => {
+            let signer = cpq_auth::DevSigner::from_config(&config)?;
+            let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {}", e.detail))?;
+            let mut parsed = Vec::new();
+            for r in &roles {
+                match Role::parse(r) {
+                    Some(role) => parsed.push(role),
+                    None => bail!("unknown role \"{r}\"; expected one of {}", Role::ALL.map(Role::as_str).join(", ")),
+                }
+            }
+            println!("{}", signer.mint(&subject, &tenant, &parsed, Duration::from_secs(ttl_secs))?);
+        }
+        Command::Migrate => {
+            cpq_telemetry::init_tracing(&config.log)?;
+            runtime()?.block_on(async {
+                let pool = cpq_db::pool::owner_pool(&config.database, "cpq-admin")
+                    .await
+                    .with_context(|| format!("connecting to {}/{} as {}", config.database.host, config.database.name, config.database.owner_user))?;
+                let report = migrations::migrate(&pool).await.context("migrating")?;
+                if report.applied.is_empty() {
+                    println!("schema is up to date at version {}", report.after.unwrap_or(0));
+                } else {
+                    for (version, description) in &report.applied {
+                        println!("applied {version} {description}");
+                    }
+                    println!("schema version {} -> {}", report.before.map_or("none".to_owned(), |v| v.to_string()), report.after.unwrap_or(0));
+                }
+                pool.close().await;
+                anyhow::Ok(())
+            })?;
+        }
+        Command::SchemaStatus => {
+            runtime()?.block_on(async {
+                let pool = cpq_db::pool::owner_pool(&config.database, "cpq-admin").await.context("connecting")?;
+                let status = migrations::schema_status(&pool).await?;
+                println!("applied: {}", status.applied.map_or("none".to_owned(), |v| v.to_string()));
+                println!("required by this build: {}", status.required);
+                for m in MIGRATOR.iter().filter(|m| status.applied.is_none_or(|a| m.version > a)) {
+                    println!("pending: {} {}", m.version, m.description);
+                }
+                match status.incompatibility() {
+                    Some(reason) => println!("status: behind: {reason}"),
+                    None => println!("status: compatible"),
+                }
+                pool.close().await;
+                anyhow::Ok(())
+            })?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,265 @@
+//! The test harness (zero-to-production's `spawn_app`, omicron's template databases).
+//!
+//! - [`TestDb::fresh`]: a new database cloned from a template that holds every migration, built
+//!   once per migration set (guarded by an advisory lock across test processes) and reused; the
+//!   clone is dropped when the `TestDb` is.
+//! - [`TestApp::spawn`]: the real API on 127.0.0.1:0 against such a database, the real Redis and
+//!   the dev JWKS; [`TestApp::token`] mints a token for any tenant and roles.
+//!
+//! It connects as the roles that `scripts/lib.sh` provisions (the `local` configuration, which
+//! `CPQ_*` variables may override).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cpq_auth::DevSigner;
+use cpq_config::{Config, Sources};
+use cpq_core::{Role, TenantId};
+use cpq_db::migrations::MIGRATOR;
+use sha2::{Digest, Sha256};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use tokio::sync::OnceCell;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+/// The local configuration (plus any `CPQ_*` overrides), listening on an ephemeral port.
+pub fn config() -> Config {
+    let mut config = cpq_config::load(&Sources::from_process(
+        Some("local".to_owned()),
+        Some(repo_root().join("config")),
+    ))
+    .unwrap_or_else(|e| panic!("test configuration does not load:\n{e}"));
+    config.http.bind = "127.0.0.1:0".parse().unwrap();
+    config
+}
+
+fn owner_options(config: &Config, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host(&config.database.host)
+        .port(config.database.port)
+        .username(&config.database.owner_user)
+        .password(config.database.owner_password.expose())
+        .database(database)
+        .disable_statement_logging()
+}
+
+async fn maintenance_connection(config: &Config) -> PgConnection {
+    owner_options(config, "postgres").connect().await.unwrap_or_else(|e| {
+        panic!(
+            "cannot connect to PostgreSQL as {} (run scripts/test.sh, which provisions the roles): {e}",
+            config.database.owner_user
+        )
+    })
+}
+
+/// Name of the template holding exactly this build's migrations.
+fn template_name() -> String {
+    let mut h = Sha256::new();
+    for m in MIGRATOR.iter() {
+        h.update(m.version.to_be_bytes());
+        h.update(&*m.checksum);
+    }
+    format!("cpq_template_{}", &hex::encode(h.finalize())[..16])
+}
+
+static TEMPLATE: OnceCell<String> = OnceCell::const_new();
+
+async fn template(config: &Config) -> String {
+    TEMPLATE
+        .get_or_init(|| async {
+            let name = template_name();
+            let mut conn = maintenance_connection(config).await;
+            // Serialise template builds across test processes.
+            sqlx::query("SELECT pg_advisory_lock(7305019)").execute(&mut conn).await.unwrap();
+            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+                .bind(&name)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            if !exists {
+                let building = format!("{name}_building");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+                sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut conn).await.unwrap();
+                let pool = owner_pool_for(config, &building).await;
+                cpq_db::migrations::migrate(&pool).await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
+                pool.close().await;
+                sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).await.unwrap();
+            }
+            sqlx::query("SELECT pg_advisory_unlock(7305019)").execute(&mut conn).await.unwrap();
+            conn.close().await.ok();
+            name
+        })
+        .await
+        .clone()
+}
+
+async fn owner_pool_for(config: &Config, database: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(owner_options(config, database))
+        .await
+        .unwrap()
+}
+
+/// A database of its own for one test, dropped afterwards.
+pub struct TestDb {
+    pub name: String,
+    config: Config,
+}
+
+impl TestDb {
+    async fn create(template: Option<&str>) -> TestDb {
+        let mut config = config();
+        let name = format!("cpq_test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = maintenance_connection(&config).await;
+        let sql = match template {
+            Some(t) => format!("CREATE DATABASE {name} TEMPLATE {t}"),
+            None => format!("CREATE DATABASE {name}"),
+        };
+        // Cloning fails while another session is connected to the template; retry briefly.
+        let mut attempt = 0;
+        loop {
+            match sqlx::query(&sql).execute(&mut conn).await {
+                Ok(_) => break,
+                Err(e) if attempt < 50 && e.to_string().contains("being accessed by other users") => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{sql}: {e}"),
+            }
+        }
+        conn.close().await.ok();
+        config.database.name = name.clone();
+        TestDb { name, config }
+    }
+
+    /// A database holding every migration.
+    pub async fn fresh() -> TestDb {
+        let config = config();
+        let template = template(&config).await;
+        TestDb::create(Some(&template)).await
+    }
+
+    /// A database with nothing applied.
+    pub async fn empty() -> TestDb {
+        TestDb::create(None).await
+    }
+
+    /// A database with only the first `n` migrations applied: an older schema.
+    pub async fn migrated_to(n: usize) -> TestDb {
+        let db = TestDb::empty().await;
+        let older = Migrator {
+            migrations: MIGRATOR.migrations[..n].to_vec().into(),
+            ..Migrator::DEFAULT
+        };
+        let pool = db.owner_pool().await;
+        cpq_db::migrations::run(&older, &pool).await.unwrap();
+        pool.close().await;
+        db
+    }
+
+    /// The configuration pointing at this database.
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// As the schema owner (row-level security does not apply to the owner).
+    pub async fn owner_pool(&self) -> PgPool {
+        owner_pool_for(&self.config, &self.name).await
+    }
+
+    /// As the application role (row-level security applies).
+    pub async fn app_pool(&self) -> PgPool {
+        cpq_db::pool::app_pool(&self.config.database, "cpq-test")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let config = self.config.clone();
+        let name = self.name.clone();
+        // Drop runs outside any runtime we may block on: use a thread with its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let mut conn = maintenance_connection(&config).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            });
+        })
+        .join();
+    }
+}
+
+/// The API running in-process on an ephemeral port.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDb,
+    pub config: Config,
+    signer: DevSigner,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(TestDb::fresh().await, |_| {}).await
+    }
+
+    pub async fn spawn_on(db: TestDb) -> TestApp {
+        TestApp::spawn_with(db, |_| {}).await
+    }
+
+    pub async fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = db.config();
+        tweak(&mut config);
+        let app = cpq_api::Application::build(config.clone()).await.unwrap();
+        let address = format!("http://{}", app.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until(async {
+            let _ = rx.await;
+        }));
+        TestApp {
+            address,
+            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            signer: DevSigner::from_config(&config).unwrap(),
+            db,
+            config,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// A token for `subject` in `tenant` with `roles`, valid for ten minutes.
+    pub fn token_for(&self, subject: &str, tenant: &str, roles: &[Role]) -> String {
+        self.signer
+            .mint(subject, &TenantId::parse(tenant).unwrap(), roles, Duration::from_secs(600))
+            .unwrap()
+    }
+
+    /// A token for `user@<tenant>` with `roles`.
+    pub fn token(&self, tenant: &str, roles: &[Role]) -> String {
+        self.token_for(&format!("user@{tenant}"), tenant, roles)
+    }
+
+    /// The signer, to forge tokens with other claims.
+    pub fn signer(&self) -> &DevSigner {
+        &self.signer
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
