@@ -12,7 +12,11 @@ use cpq_core::{Role, TenantId};
 use cpq_db::migrations::{self, MIGRATOR};
 
 #[derive(Parser)]
-#[command(name = "cpq-admin", version, about = "Operator commands for the CPQ platform")]
+#[command(
+    name = "cpq-admin",
+    version,
+    about = "Operator commands for the CPQ platform"
+)]
 struct Args {
     /// Environment: local, integration, staging or production (default: $CPQ_ENV).
     #[arg(long, global = true)]
@@ -50,7 +54,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match cpq_config::load(&Sources::from_process(args.env.clone(), args.config_dir.clone())) {
+    let config = match cpq_config::load(&Sources::from_process(
+        args.env.clone(),
+        args.config_dir.clone(),
+    )) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cpq-admin: {e}");
@@ -67,39 +74,67 @@ fn main() -> ExitCode {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::DumpConfig => print!("{}", config.dump()),
-        Command::CheckConfig => println!("configuration for {} is valid", config.environment.as_str()),
-        Command::Token { tenant, subject, roles, ttl_secs } => {
+        Command::CheckConfig => {
+            println!("configuration for {} is valid", config.environment.as_str())
+        }
+        Command::Token {
+            tenant,
+            subject,
+            roles,
+            ttl_secs,
+        } => {
             let signer = cpq_auth::DevSigner::from_config(&config)?;
-            let tenant = TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {}", e.detail))?;
+            let tenant =
+                TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {}", e.detail))?;
             let mut parsed = Vec::new();
             for r in &roles {
                 match Role::parse(r) {
                     Some(role) => parsed.push(role),
-                    None => bail!("unknown role \"{r}\"; expected one of {}", Role::ALL.map(Role::as_str).join(", ")),
+                    None => bail!(
+                        "unknown role \"{r}\"; expected one of {}",
+                        Role::ALL.map(Role::as_str).join(", ")
+                    ),
                 }
             }
-            println!("{}", signer.mint(&subject, &tenant, &parsed, Duration::from_secs(ttl_secs))?);
+            println!(
+                "{}",
+                signer.mint(&subject, &tenant, &parsed, Duration::from_secs(ttl_secs))?
+            );
         }
         Command::Migrate => {
             cpq_telemetry::init_tracing(&config.log)?;
             runtime()?.block_on(async {
                 let pool = cpq_db::pool::owner_pool(&config.database, "cpq-admin")
                     .await
-                    .with_context(|| format!("connecting to {}/{} as {}", config.database.host, config.database.name, config.database.owner_user))?;
+                    .with_context(|| {
+                        format!(
+                            "connecting to {}/{} as {}",
+                            config.database.host, config.database.name, config.database.owner_user
+                        )
+                    })?;
                 let report = migrations::migrate(&pool).await.context("migrating")?;
                 if report.applied.is_empty() {
-                    println!("schema is up to date at version {}", report.after.unwrap_or(0));
+                    println!(
+                        "schema is up to date at version {}",
+                        report.after.unwrap_or(0)
+                    );
                 } else {
                     for (version, description) in &report.applied {
                         println!("applied {version} {description}");
                     }
-                    println!("schema version {} -> {}", report.before.map_or("none".to_owned(), |v| v.to_string()), report.after.unwrap_or(0));
+                    println!(
+                        "schema version {} -> {}",
+                        report.before.map_or("none".to_owned(), |v| v.to_string()),
+                        report.after.unwrap_or(0)
+                    );
                 }
                 pool.close().await;
                 anyhow::Ok(())
@@ -107,11 +142,19 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::SchemaStatus => {
             runtime()?.block_on(async {
-                let pool = cpq_db::pool::owner_pool(&config.database, "cpq-admin").await.context("connecting")?;
+                let pool = cpq_db::pool::owner_pool(&config.database, "cpq-admin")
+                    .await
+                    .context("connecting")?;
                 let status = migrations::schema_status(&pool).await?;
-                println!("applied: {}", status.applied.map_or("none".to_owned(), |v| v.to_string()));
+                println!(
+                    "applied: {}",
+                    status.applied.map_or("none".to_owned(), |v| v.to_string())
+                );
                 println!("required by this build: {}", status.required);
-                for m in MIGRATOR.iter().filter(|m| status.applied.is_none_or(|a| m.version > a)) {
+                for m in MIGRATOR
+                    .iter()
+                    .filter(|m| status.applied.is_none_or(|a| m.version > a))
+                {
                     println!("pending: {} {}", m.version, m.description);
                 }
                 match status.incompatibility() {

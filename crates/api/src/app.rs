@@ -31,7 +31,10 @@ pub enum StartupError {
     #[error("redis configuration: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -65,7 +68,12 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(move || {
                 let spec = spec.clone();
-                async move { ([(CONTENT_TYPE, "application/json")], spec.as_str().to_owned()) }
+                async move {
+                    (
+                        [(CONTENT_TYPE, "application/json")],
+                        spec.as_str().to_owned(),
+                    )
+                }
             }),
         )
         .fallback(routes::fallback)
@@ -112,7 +120,9 @@ impl Application {
                 None => tracing::info!(schema_version = s.applied, "database schema is compatible"),
                 Some(reason) => tracing::warn!(%reason, "not ready until the database is migrated"),
             },
-            Err(e) => tracing::warn!(error = %e, "database unreachable at start; not ready until it is"),
+            Err(e) => {
+                tracing::warn!(error = %e, "database unreachable at start; not ready until it is")
+            }
         }
         let app = router(state.clone());
         state.mark_started();
@@ -153,5 +163,8 @@ pub async fn shutdown_signal() {
 /// The binary's entry point: build, serve until a signal.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tracing::info!(environment = config.environment.as_str(), config = %config.dump(), "starting cpq-api");
-    Application::build(config).await?.run_until(shutdown_signal()).await
+    Application::build(config)
+        .await?
+        .run_until(shutdown_signal())
+        .await
 }

@@ -1,7 +1,7 @@
 //! The one way a command runs: in a tenant-scoped transaction, behind its idempotency key, with
 //! the audit/event metadata built from the caller and the request, committed once.
 
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use cpq_audit::CommandMeta;
 use cpq_core::Error;
 use cpq_db::error::db_error;
@@ -32,19 +32,27 @@ where
         actor_subject: principal.subject.clone(),
         correlation_id: ctx.correlation_id.clone(),
         causation_id: Some(ctx.request_id.clone()),
-        occurred_at: Utc::now(),
+        // PostgreSQL keeps microseconds: stamp at that precision so that what a command returns
+        // equals what a later read returns (and what the audit digests cover).
+        occurred_at: Utc::now().trunc_subsecs(6),
     };
-    let retention = chrono::Duration::hours(i64::from(state.config.http.idempotency_retention_hours));
-    let key_request = body.idempotency_key.as_ref().map(|key| idempotency::Request {
-        tenant: &principal.tenant,
-        key,
-        method: &body.method,
-        path: &body.path,
-        fingerprint: &body.fingerprint,
-        retention,
-    });
+    let retention =
+        chrono::Duration::hours(i64::from(state.config.http.idempotency_retention_hours));
+    let key_request = body
+        .idempotency_key
+        .as_ref()
+        .map(|key| idempotency::Request {
+            tenant: &principal.tenant,
+            key,
+            method: &body.method,
+            path: &body.path,
+            fingerprint: &body.fingerprint,
+            retention,
+        });
 
-    let mut tx = tenant::begin(&state.db, &principal.tenant).await.map_err(db_error)?;
+    let mut tx = tenant::begin(&state.db, &principal.tenant)
+        .await
+        .map_err(db_error)?;
     if let Some(r) = &key_request {
         if let Begun::Replay(response) = idempotency::begin(&mut tx, r).await? {
             metrics::counter!("idempotent_replays_total").increment(1);
@@ -55,11 +63,15 @@ where
     if let Some(r) = &key_request {
         idempotency::complete(&mut tx, r, &response).await?;
     }
-    timed("transaction_commit", tx.commit()).await.map_err(db_error)?;
+    timed("transaction_commit", tx.commit())
+        .await
+        .map_err(db_error)?;
     Ok(response)
 }
 
 /// A read-only transaction scoped to the caller's tenant (rolled back when dropped).
 pub async fn read(state: &AppState, caller: &Caller) -> Result<Tx, ApiError> {
-    Ok(tenant::begin(&state.db, &caller.0.tenant).await.map_err(db_error)?)
+    Ok(tenant::begin(&state.db, &caller.0.tenant)
+        .await
+        .map_err(db_error)?)
 }

@@ -9,7 +9,8 @@ pub fn format(version: &str) -> String {
 
 pub fn header(version: i64) -> HeaderValue {
     // A quoted integer is always a valid header value.
-    HeaderValue::from_str(&format(&version.to_string())).unwrap_or(HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&format(&version.to_string()))
+        .unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 /// The version named by an `If-Match` value: `"7"` → 7. Weak tags, lists and `*` are not accepted:

@@ -82,7 +82,11 @@ pub async fn begin(tx: &mut Tx, r: &Request<'_>) -> Result<Begun, Error> {
     .map_err(db_error)?;
     let Some(stored) = stored else {
         // Deleted between our insert and our read (expiry clean-up): claim it now.
-        return if insert(tx, r).await? { Ok(Begun::Fresh) } else { Err(in_progress()) };
+        return if insert(tx, r).await? {
+            Ok(Begun::Fresh)
+        } else {
+            Err(in_progress())
+        };
     };
     if stored.expired {
         timed(
@@ -94,13 +98,21 @@ pub async fn begin(tx: &mut Tx, r: &Request<'_>) -> Result<Begun, Error> {
         )
         .await
         .map_err(db_error)?;
-        return if insert(tx, r).await? { Ok(Begun::Fresh) } else { Err(in_progress()) };
+        return if insert(tx, r).await? {
+            Ok(Begun::Fresh)
+        } else {
+            Err(in_progress())
+        };
     }
     if stored.request_hash != r.fingerprint[..] {
         return Err(Error::IdempotencyKeyReused);
     }
     match (stored.response_status, stored.response_body) {
-        (Some(status), body) => Ok(Begun::Replay(CommandResponse::restore(status, stored.response_headers, body)?)),
+        (Some(status), body) => Ok(Begun::Replay(CommandResponse::restore(
+            status,
+            stored.response_headers,
+            body,
+        )?)),
         // Only completed records are ever committed; an incomplete one means a bug.
         (None, _) => Err(in_progress()),
     }
@@ -110,7 +122,11 @@ fn in_progress() -> Error {
     Error::conflict("a request with this Idempotency-Key is still in progress; retry shortly")
 }
 
-pub async fn complete(tx: &mut Tx, r: &Request<'_>, response: &CommandResponse) -> Result<(), Error> {
+pub async fn complete(
+    tx: &mut Tx,
+    r: &Request<'_>,
+    response: &CommandResponse,
+) -> Result<(), Error> {
     let (status, headers, body) = response.to_stored();
     timed(
         "idempotency_record_complete",

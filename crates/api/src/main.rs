@@ -31,7 +31,10 @@ fn main() -> ExitCode {
         println!("{}", cpq_api::openapi_json());
         return ExitCode::SUCCESS;
     }
-    let config = match cpq_config::load(&cpq_config::Sources::from_process(args.env, args.config_dir)) {
+    let config = match cpq_config::load(&cpq_config::Sources::from_process(
+        args.env,
+        args.config_dir,
+    )) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cpq-api: {e}");
@@ -50,7 +53,10 @@ fn main() -> ExitCode {
         eprintln!("cpq-api: {e}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cpq-api: cannot start the runtime: {e}");

@@ -13,7 +13,9 @@ use axum::Router;
 use cpq_core::Error;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use tracing::{field::Empty, Span};
 
@@ -28,7 +30,11 @@ struct MakeUuidV7;
 
 impl MakeRequestId for MakeUuidV7 {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        uuid::Uuid::now_v7().to_string().parse().ok().map(RequestId::new)
+        uuid::Uuid::now_v7()
+            .to_string()
+            .parse()
+            .ok()
+            .map(RequestId::new)
     }
 }
 
@@ -41,7 +47,11 @@ fn route_of<B>(req: &axum::http::Request<B>) -> String {
 
 /// Cuts a request off after the configured time. The handler's future is dropped, which rolls
 /// back its open transaction: a timed-out command leaves nothing behind.
-async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> axum::response::Response {
+async fn timeout(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> axum::response::Response {
     let limit = state.config.http.request_timeout();
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,

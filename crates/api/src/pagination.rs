@@ -38,14 +38,19 @@ fn bad_cursor(detail: &str) -> Error {
     }
 }
 
-pub fn decode_cursor<K: for<'de> Deserialize<'de>>(cursor: &str, fingerprint: &str) -> Result<K, Error> {
+pub fn decode_cursor<K: for<'de> Deserialize<'de>>(
+    cursor: &str,
+    fingerprint: &str,
+) -> Result<K, Error> {
     let bytes = URL_SAFE_NO_PAD
         .decode(cursor)
         .map_err(|_| bad_cursor("the cursor is not one this API issued"))?;
-    let body: CursorBody<K> =
-        serde_json::from_slice(&bytes).map_err(|_| bad_cursor("the cursor is not one this API issued"))?;
+    let body: CursorBody<K> = serde_json::from_slice(&bytes)
+        .map_err(|_| bad_cursor("the cursor is not one this API issued"))?;
     if body.query != fingerprint {
-        return Err(bad_cursor("the cursor belongs to a query with other filters; start again without a cursor"));
+        return Err(bad_cursor(
+            "the cursor belongs to a query with other filters; start again without a cursor",
+        ));
     }
     Ok(body.after)
 }
@@ -57,7 +62,11 @@ pub fn page_size(requested: Option<u32>, default: u32, max: u32) -> Result<u32, 
         Some(n) if (1..=max).contains(&n) => Ok(n),
         Some(n) => Err(Error::Malformed {
             detail: format!("limit {n} is outside 1..={max}"),
-            errors: vec![FieldError::new("limit", "out-of-range", format!("limit must be between 1 and {max}"))],
+            errors: vec![FieldError::new(
+                "limit",
+                "out-of-range",
+                format!("limit must be between 1 and {max}"),
+            )],
         }),
     }
 }

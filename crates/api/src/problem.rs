@@ -54,18 +54,62 @@ impl From<Error> for ApiError {
 fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
     match e {
         Error::NotFound { .. } => (StatusCode::NOT_FOUND, "not-found", "Resource not found"),
-        Error::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed-request", "Malformed request"),
-        Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation-failed", "Validation failed"),
-        Error::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict with the current state"),
-        Error::PreconditionRequired { .. } => (StatusCode::PRECONDITION_REQUIRED, "precondition-required", "If-Match required"),
-        Error::PreconditionFailed { .. } => (StatusCode::PRECONDITION_FAILED, "precondition-failed", "Resource has changed"),
-        Error::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency key reused"),
-        Error::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
-        Error::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+        Error::Malformed { .. } => (
+            StatusCode::BAD_REQUEST,
+            "malformed-request",
+            "Malformed request",
+        ),
+        Error::Validation { .. } => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            "Validation failed",
+        ),
+        Error::Conflict { .. } => (
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict with the current state",
+        ),
+        Error::PreconditionRequired { .. } => (
+            StatusCode::PRECONDITION_REQUIRED,
+            "precondition-required",
+            "If-Match required",
+        ),
+        Error::PreconditionFailed { .. } => (
+            StatusCode::PRECONDITION_FAILED,
+            "precondition-failed",
+            "Resource has changed",
+        ),
+        Error::IdempotencyKeyReused => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+        ),
+        Error::PayloadTooLarge { .. } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+        ),
+        Error::Unauthenticated { .. } => (
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Authentication required",
+        ),
         Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden", "Not allowed"),
-        Error::Unavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "service-unavailable", "Temporarily unavailable"),
-        Error::Timeout { .. } => (StatusCode::SERVICE_UNAVAILABLE, "request-timeout", "Request timed out"),
-        Error::Internal { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal-error", "Internal error"),
+        Error::Unavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-unavailable",
+            "Temporarily unavailable",
+        ),
+        Error::Timeout { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "request-timeout",
+            "Request timed out",
+        ),
+        Error::Internal { .. } => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "Internal error",
+        ),
     }
 }
 
@@ -74,7 +118,12 @@ pub fn problem_type(slug: &str) -> String {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &'static str, detail: impl Into<String>) -> Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Problem {
         Problem {
             kind: problem_type(slug),
             title,

@@ -20,7 +20,10 @@ impl RedisLink {
     pub fn new(config: &RedisConfig) -> Result<RedisLink, redis::RedisError> {
         let mut info = config.url.as_str().into_connection_info()?;
         if let Some(password) = &config.password {
-            let settings = info.redis_settings().clone().set_password(password.expose());
+            let settings = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose());
             info = info.set_redis_settings(settings);
         }
         let client = redis::Client::open(info)?;

@@ -49,16 +49,25 @@ impl CommandResponse {
         )
     }
 
-    pub(crate) fn restore(status: i16, headers: Option<Value>, body: Option<Value>) -> Result<CommandResponse, Error> {
+    pub(crate) fn restore(
+        status: i16,
+        headers: Option<Value>,
+        body: Option<Value>,
+    ) -> Result<CommandResponse, Error> {
         let status = u16::try_from(status)
             .ok()
             .and_then(|s| StatusCode::from_u16(s).ok())
-            .ok_or_else(|| Error::internal(format!("stored idempotent status {status} is invalid")))?;
+            .ok_or_else(|| {
+                Error::internal(format!("stored idempotent status {status} is invalid"))
+            })?;
         let headers = headers.unwrap_or(Value::Null);
         Ok(CommandResponse {
             status,
             etag: headers.get("etag").and_then(Value::as_i64),
-            location: headers.get("location").and_then(Value::as_str).map(str::to_owned),
+            location: headers
+                .get("location")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
             body: body.unwrap_or(Value::Null),
             replayed: true,
         })

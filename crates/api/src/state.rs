@@ -20,7 +20,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(config: Arc<Config>, db: PgPool, redis: RedisLink, verifier: Arc<Verifier>, metrics: PrometheusHandle) -> AppState {
+    pub fn new(
+        config: Arc<Config>,
+        db: PgPool,
+        redis: RedisLink,
+        verifier: Arc<Verifier>,
+        metrics: PrometheusHandle,
+    ) -> AppState {
         AppState {
             config,
             db,

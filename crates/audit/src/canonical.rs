@@ -62,9 +62,8 @@ mod tests {
         leaf.prop_recursive(3, 32, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
-                prop::collection::vec(("[a-z]{1,5}", inner), 0..5).prop_map(|pairs| {
-                    Value::Object(pairs.into_iter().collect::<Map<_, _>>())
-                }),
+                prop::collection::vec(("[a-z]{1,5}", inner), 0..5)
+                    .prop_map(|pairs| { Value::Object(pairs.into_iter().collect::<Map<_, _>>()) }),
             ]
         })
     }
@@ -90,6 +89,9 @@ mod tests {
     #[test]
     fn different_values_digest_differently() {
         assert_ne!(digest(&json!({"a": 1})), digest(&json!({"a": 2})));
-        assert_eq!(canonical_json(&json!({"b": [1, {"d": 1, "c": 2}], "a": "x"})), r#"{"a":"x","b":[1,{"c":2,"d":1}]}"#);
+        assert_eq!(
+            canonical_json(&json!({"b": [1, {"d": 1, "c": 2}], "a": "x"})),
+            r#"{"a":"x","b":[1,{"c":2,"d":1}]}"#
+        );
     }
 }

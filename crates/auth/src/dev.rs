@@ -20,11 +20,12 @@ impl DevSigner {
         if !config.environment.allows_dev_tokens() {
             return Err(AuthError::DevTokensRefused(config.environment.as_str()));
         }
-        let path = config.auth.dev_signing_key.as_ref().ok_or_else(|| {
-            AuthError::Keys("auth.dev_signing_key is not configured".to_owned())
-        })?;
-        let pem = std::fs::read(path)
-            .map_err(|e| AuthError::Keys(format!("{}: {e}", path.display())))?;
+        let path =
+            config.auth.dev_signing_key.as_ref().ok_or_else(|| {
+                AuthError::Keys("auth.dev_signing_key is not configured".to_owned())
+            })?;
+        let pem =
+            std::fs::read(path).map_err(|e| AuthError::Keys(format!("{}: {e}", path.display())))?;
         Self::from_pem(
             &pem,
             &config.auth.dev_key_id,
@@ -34,7 +35,12 @@ impl DevSigner {
     }
 
     /// An Ed25519 PKCS#8 PEM private key.
-    pub fn from_pem(pem: &[u8], key_id: &str, issuer: &str, audience: &str) -> Result<DevSigner, AuthError> {
+    pub fn from_pem(
+        pem: &[u8],
+        key_id: &str,
+        issuer: &str,
+        audience: &str,
+    ) -> Result<DevSigner, AuthError> {
         Ok(DevSigner {
             key: EncodingKey::from_ed_pem(pem).map_err(|e| AuthError::Keys(e.to_string()))?,
             key_id: key_id.to_owned(),

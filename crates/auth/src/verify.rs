@@ -139,11 +139,14 @@ async fn load_keys(source: &JwksSource, http: &reqwest::Client) -> Result<KeyMap
             tracing::warn!(kid, "JWKS key of an unsupported type or algorithm ignored");
             continue;
         };
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Keys(format!("key {kid}: {e}")))?;
+        let key =
+            DecodingKey::from_jwk(jwk).map_err(|e| AuthError::Keys(format!("key {kid}: {e}")))?;
         keys.insert(kid, (key, alg));
     }
     if keys.is_empty() {
-        return Err(AuthError::Keys("the key set holds no usable signing key".to_owned()));
+        return Err(AuthError::Keys(
+            "the key set holds no usable signing key".to_owned(),
+        ));
     }
     Ok(keys)
 }

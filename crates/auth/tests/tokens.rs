@@ -21,7 +21,10 @@ fn config(env: &str) -> Config {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn claims(c: &Config) -> Claims {
@@ -43,7 +46,12 @@ async fn a_minted_token_verifies_into_its_principal() {
     let signer = DevSigner::from_config(&c).unwrap();
     let verifier = Verifier::from_config(&c.auth).await.unwrap();
     let token = signer
-        .mint("rep-1", &TenantId::parse("acme").unwrap(), &[Role::Sales, Role::Approver], Duration::from_secs(60))
+        .mint(
+            "rep-1",
+            &TenantId::parse("acme").unwrap(),
+            &[Role::Sales, Role::Approver],
+            Duration::from_secs(60),
+        )
         .unwrap();
     let p = verifier.verify(&token).await.unwrap();
     assert_eq!(p.subject, "rep-1");
@@ -60,28 +68,48 @@ async fn wrong_tokens_are_refused_for_the_right_reason() {
 
     let mut expired = claims(&c);
     expired.exp = now() - skew - 5;
-    assert!(matches!(verifier.verify(&signer.sign(&expired).unwrap()).await, Err(AuthError::Expired)));
+    assert!(matches!(
+        verifier.verify(&signer.sign(&expired).unwrap()).await,
+        Err(AuthError::Expired)
+    ));
 
     // Within the allowed skew an expired token still passes: the skew is bounded, not zero.
     let mut just_expired = claims(&c);
     just_expired.exp = now() - 1;
-    assert!(verifier.verify(&signer.sign(&just_expired).unwrap()).await.is_ok());
+    assert!(verifier
+        .verify(&signer.sign(&just_expired).unwrap())
+        .await
+        .is_ok());
 
     let mut future = claims(&c);
     future.nbf = Some(now() + skew + 60);
-    assert!(matches!(verifier.verify(&signer.sign(&future).unwrap()).await, Err(AuthError::NotYetValid)));
+    assert!(matches!(
+        verifier.verify(&signer.sign(&future).unwrap()).await,
+        Err(AuthError::NotYetValid)
+    ));
 
     let mut other_issuer = claims(&c);
     other_issuer.iss = "https://evil.example".into();
-    assert!(matches!(verifier.verify(&signer.sign(&other_issuer).unwrap()).await, Err(AuthError::WrongIssuer)));
+    assert!(matches!(
+        verifier.verify(&signer.sign(&other_issuer).unwrap()).await,
+        Err(AuthError::WrongIssuer)
+    ));
 
     let mut other_audience = claims(&c);
     other_audience.aud = "another-api".into();
-    assert!(matches!(verifier.verify(&signer.sign(&other_audience).unwrap()).await, Err(AuthError::WrongAudience)));
+    assert!(matches!(
+        verifier
+            .verify(&signer.sign(&other_audience).unwrap())
+            .await,
+        Err(AuthError::WrongAudience)
+    ));
 
     let mut bad_tenant = claims(&c);
     bad_tenant.tenant = "Not A Tenant".into();
-    assert!(matches!(verifier.verify(&signer.sign(&bad_tenant).unwrap()).await, Err(AuthError::BadClaims(_))));
+    assert!(matches!(
+        verifier.verify(&signer.sign(&bad_tenant).unwrap()).await,
+        Err(AuthError::BadClaims(_))
+    ));
 
     // Signed by a key the JWKS does not hold, under the trusted key's id.
     let untrusted = DevSigner::from_pem(
@@ -91,7 +119,10 @@ async fn wrong_tokens_are_refused_for_the_right_reason() {
         &c.auth.audience,
     )
     .unwrap();
-    assert!(matches!(verifier.verify(&untrusted.sign(&claims(&c)).unwrap()).await, Err(AuthError::BadSignature)));
+    assert!(matches!(
+        verifier.verify(&untrusted.sign(&claims(&c)).unwrap()).await,
+        Err(AuthError::BadSignature)
+    ));
 
     // Tampered payload.
     let token = signer.sign(&claims(&c)).unwrap();
@@ -100,16 +131,31 @@ async fn wrong_tokens_are_refused_for_the_right_reason() {
     forged.tenant = "globex".into();
     let other = signer.sign(&forged).unwrap();
     parts[1] = other.split('.').nth(1).unwrap().to_owned();
-    assert!(matches!(verifier.verify(&parts.join(".")).await, Err(AuthError::BadSignature)));
+    assert!(matches!(
+        verifier.verify(&parts.join(".")).await,
+        Err(AuthError::BadSignature)
+    ));
 
-    assert!(matches!(verifier.verify("not-a-jwt").await, Err(AuthError::Malformed(_))));
+    assert!(matches!(
+        verifier.verify("not-a-jwt").await,
+        Err(AuthError::Malformed(_))
+    ));
 }
 
 #[test]
 fn dev_tokens_are_refused_in_staging_and_production() {
     for env in ["staging", "production"] {
         let mut c = config(env);
-        c.auth.dev_signing_key = Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/dev-keys/dev-signing-key.pem"));
-        assert!(matches!(DevSigner::from_config(&c), Err(AuthError::DevTokensRefused(_))), "{env}");
+        c.auth.dev_signing_key = Some(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../config/dev-keys/dev-signing-key.pem"),
+        );
+        assert!(
+            matches!(
+                DevSigner::from_config(&c),
+                Err(AuthError::DevTokensRefused(_))
+            ),
+            "{env}"
+        );
     }
 }

@@ -109,15 +109,15 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
 
     merge(&mut merged, variables_layer(&sources.vars));
 
-    let raw: Option<RawConfig> =
-        match serde_path_to_error::deserialize(toml::Value::Table(merged)) {
-            Ok(raw) => Some(raw),
-            Err(e) => {
-                let path = e.path().to_string();
-                problems.push(format!("{path}: {}", e.into_inner()));
-                None
-            }
-        };
+    let raw: Option<RawConfig> = match serde_path_to_error::deserialize(toml::Value::Table(merged))
+    {
+        Ok(raw) => Some(raw),
+        Err(e) => {
+            let path = e.path().to_string();
+            problems.push(format!("{path}: {}", e.into_inner()));
+            None
+        }
+    };
 
     match (environment, raw) {
         (Some(env), Some(raw)) => {

@@ -46,7 +46,16 @@ mod tests {
     fn secrets_do_not_print() {
         let s = Secret::new("hunter2".to_owned());
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
-        assert_eq!(toml::to_string(&[("k", &s)].into_iter().collect::<std::collections::BTreeMap<_, _>>()).unwrap().trim(), "k = \"[redacted]\"");
+        assert_eq!(
+            toml::to_string(
+                &[("k", &s)]
+                    .into_iter()
+                    .collect::<std::collections::BTreeMap<_, _>>()
+            )
+            .unwrap()
+            .trim(),
+            "k = \"[redacted]\""
+        );
         assert_eq!(s.expose(), "hunter2");
     }
 }

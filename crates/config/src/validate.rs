@@ -177,10 +177,7 @@ impl Checker {
             Some((_, v)) => Some(*v),
             None => {
                 let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-                self.problem(
-                    key,
-                    format!("\"{raw}\" is not one of {}", names.join(", ")),
-                );
+                self.problem(key, format!("\"{raw}\" is not one of {}", names.join(", ")));
                 None
             }
         }
@@ -217,23 +214,47 @@ fn resolve(base: &Path, raw: &str) -> PathBuf {
     }
 }
 
-pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<Config, Vec<String>> {
+pub(crate) fn validate(
+    env: Environment,
+    raw: RawConfig,
+    base: &Path,
+) -> Result<Config, Vec<String>> {
     let mut c = Checker {
         problems: Vec::new(),
     };
 
     // [http]
     let bind: Option<SocketAddr> = c.parsed("http.bind", raw.http.bind, "an address:port");
-    let request_timeout_ms = c.number("http.request_timeout_ms", raw.http.request_timeout_ms, 10..=300_000);
-    let body_limit_bytes = c.number("http.body_limit_bytes", raw.http.body_limit_bytes, 1024..=64 * 1024 * 1024);
-    let default_page_size: Option<u32> = c.number("http.default_page_size", raw.http.default_page_size, 1..=1000);
-    let max_page_size: Option<u32> = c.number("http.max_page_size", raw.http.max_page_size, 1..=1000);
+    let request_timeout_ms = c.number(
+        "http.request_timeout_ms",
+        raw.http.request_timeout_ms,
+        10..=300_000,
+    );
+    let body_limit_bytes = c.number(
+        "http.body_limit_bytes",
+        raw.http.body_limit_bytes,
+        1024..=64 * 1024 * 1024,
+    );
+    let default_page_size: Option<u32> = c.number(
+        "http.default_page_size",
+        raw.http.default_page_size,
+        1..=1000,
+    );
+    let max_page_size: Option<u32> =
+        c.number("http.max_page_size", raw.http.max_page_size, 1..=1000);
     if let (Some(d), Some(m)) = (default_page_size, max_page_size) {
         if d > m {
-            c.problem("http.default_page_size", format!("{d} is larger than http.max_page_size ({m})"));
+            c.problem(
+                "http.default_page_size",
+                format!("{d} is larger than http.max_page_size ({m})"),
+            );
         }
     }
-    let idempotency_retention_hours = c.number("http.idempotency_retention_hours", raw.http.idempotency_retention_hours, 1..=24 * 30);
+    let idempotency_retention_hours = c.number(
+        "http.idempotency_retention_hours",
+        raw.http.idempotency_retention_hours,
+        1..=24 * 30,
+    );
 
     // [database]
     let db_host = c.text("database.host", raw.database.host);
@@ -248,9 +269,21 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
             c.problem("database.app_user", "must differ from database.owner_user: the application must not own the tables, or row-level security would not apply to it");
         }
     }
-    let max_connections = c.number("database.max_connections", raw.database.max_connections, 1..=1000);
-    let acquire_timeout_ms = c.number("database.acquire_timeout_ms", raw.database.acquire_timeout_ms, 10..=60_000);
-    let statement_timeout_ms = c.number("database.statement_timeout_ms", raw.database.statement_timeout_ms, 10..=600_000);
+    let max_connections = c.number(
+        "database.max_connections",
+        raw.database.max_connections,
+        1..=1000,
+    );
+    let acquire_timeout_ms = c.number(
+        "database.acquire_timeout_ms",
+        raw.database.acquire_timeout_ms,
+        10..=60_000,
+    );
+    let statement_timeout_ms = c.number(
+        "database.statement_timeout_ms",
+        raw.database.statement_timeout_ms,
+        10..=600_000,
+    );
     let tls = c.choice(
         "database.tls",
         raw.database.tls,
@@ -262,7 +295,10 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
         ],
     );
     if env.is_hardened() && matches!(tls, Some(TlsMode::Disable | TlsMode::Prefer)) {
-        c.problem("database.tls", format!("{} requires \"require\" or \"verify-full\"", env.as_str()));
+        c.problem(
+            "database.tls",
+            format!("{} requires \"require\" or \"verify-full\"", env.as_str()),
+        );
     }
 
     // [redis]
@@ -271,11 +307,22 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
         .and_then(|u| c.url("redis.url", &u, &["redis", "rediss"]));
     if let Some(u) = &redis_url {
         if u.password().is_some() {
-            c.problem("redis.url", "must not carry a password; set redis.password (a secret) instead");
+            c.problem(
+                "redis.url",
+                "must not carry a password; set redis.password (a secret) instead",
+            );
         }
     }
-    let redis_connect = c.number("redis.connect_timeout_ms", raw.redis.connect_timeout_ms, 10..=60_000);
-    let redis_command = c.number("redis.command_timeout_ms", raw.redis.command_timeout_ms, 1..=60_000);
+    let redis_connect = c.number(
+        "redis.connect_timeout_ms",
+        raw.redis.connect_timeout_ms,
+        10..=60_000,
+    );
+    let redis_command = c.number(
+        "redis.command_timeout_ms",
+        raw.redis.command_timeout_ms,
+        1..=60_000,
+    );
 
     // [auth]
     let issuer = c.text("auth.issuer", raw.auth.issuer);
@@ -284,18 +331,25 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
         if let Some(path) = j.strip_prefix("file:") {
             let path = resolve(base, path);
             if !path.is_file() {
-                c.problem("auth.jwks", format!("file {} does not exist", path.display()));
+                c.problem(
+                    "auth.jwks",
+                    format!("file {} does not exist", path.display()),
+                );
                 return None;
             }
             Some(JwksSource::File(path))
         } else {
-            c.url("auth.jwks", &j, &["https", "http"]).map(JwksSource::Url)
+            c.url("auth.jwks", &j, &["https", "http"])
+                .map(JwksSource::Url)
         }
     });
     if env.is_hardened() {
         match &jwks {
             Some(JwksSource::Url(u)) if u.scheme() == "https" => {}
-            Some(_) => c.problem("auth.jwks", format!("{} requires an https:// JWKS URL", env.as_str())),
+            Some(_) => c.problem(
+                "auth.jwks",
+                format!("{} requires an https:// JWKS URL", env.as_str()),
+            ),
             None => {}
         }
     }
@@ -303,13 +357,22 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
     let dev_signing_key = match raw.auth.dev_signing_key {
         None => None,
         Some(_) if !env.allows_dev_tokens() => {
-            c.problem("auth.dev_signing_key", format!("not allowed in {}: dev tokens are for local and integration only", env.as_str()));
+            c.problem(
+                "auth.dev_signing_key",
+                format!(
+                    "not allowed in {}: dev tokens are for local and integration only",
+                    env.as_str()
+                ),
+            );
             None
         }
         Some(p) => {
             let path = resolve(base, &p);
             if !path.is_file() {
-                c.problem("auth.dev_signing_key", format!("file {} does not exist", path.display()));
+                c.problem(
+                    "auth.dev_signing_key",
+                    format!("file {} does not exist", path.display()),
+                );
             }
             Some(path)
         }
@@ -318,7 +381,11 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
 
     // [log]
     let level = c.text("log.level", raw.log.level);
-    let format = c.choice("log.format", raw.log.format, &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)]);
+    let format = c.choice(
+        "log.format",
+        raw.log.format,
+        &[("json", LogFormat::Json), ("pretty", LogFormat::Pretty)],
+    );
     if env.is_hardened() && format == Some(LogFormat::Pretty) {
         c.problem("log.format", format!("{} requires json logs", env.as_str()));
     }
@@ -370,5 +437,7 @@ pub(crate) fn validate(env: Environment, raw: RawConfig, base: &Path) -> Result<
             },
         })
     };
-    build().ok_or_else(|| vec!["configuration incomplete without a reported problem (a bug)".to_owned()])
+    build().ok_or_else(|| {
+        vec!["configuration incomplete without a reported problem (a bug)".to_owned()]
+    })
 }

@@ -61,7 +61,9 @@ fn later_layers_win_and_variables_are_typed() {
     assert_eq!(config.database.name, "cpq_other"); // variable over file
     assert_eq!(config.database.app_user, "cpq_app"); // file over default
     assert_eq!(config.http.max_page_size, 200); // default
-    assert!(matches!(config.auth.jwks, JwksSource::File(ref p) if p.ends_with("dev-keys/jwks.json")));
+    assert!(
+        matches!(config.auth.jwks, JwksSource::File(ref p) if p.ends_with("dev-keys/jwks.json"))
+    );
 }
 
 #[test]
@@ -112,7 +114,11 @@ fn unknown_keys_and_bad_types_are_reported_with_their_path() {
     let err = load(&sources("local", &[("CPQ_HTTP__BINDD", "x")])).unwrap_err();
     assert!(err.to_string().contains("bindd"), "{err}");
     let err = load(&sources("local", &[("CPQ_DATABASE__PORT", "five")])).unwrap_err();
-    assert!(err.to_string().contains("database.port: \"five\" is not a whole number"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("database.port: \"five\" is not a whole number"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -125,7 +131,10 @@ fn secrets_never_appear_in_dumps_or_errors() {
         assert!(!debug.contains(secret), "Debug shows {secret}");
     }
     assert!(dump.contains("app_password = \"[redacted]\""), "{dump}");
-    assert_eq!(config.database.app_password.expose(), "app-secret-from-store");
+    assert_eq!(
+        config.database.app_password.expose(),
+        "app-secret-from-store"
+    );
 
     // A configuration that fails elsewhere still does not echo its secrets.
     let mut vars = INJECTED_SECRETS.to_vec();

@@ -35,7 +35,12 @@ pub async fn fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Result<CustomerA
 }
 
 /// Locks the account and checks the caller saw its current version.
-async fn lock_at_version(tx: &mut Tx, meta: &CommandMeta, id: Uuid, expected_version: i64) -> Result<CustomerAccount, Error> {
+async fn lock_at_version(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected_version: i64,
+) -> Result<CustomerAccount, Error> {
     let current = store::customer_account_fetch_for_update(tx, &meta.tenant, id)
         .await?
         .ok_or_else(|| Error::not_found("customer account", id))?;
@@ -47,7 +52,11 @@ async fn lock_at_version(tx: &mut Tx, meta: &CommandMeta, id: Uuid, expected_ver
     Ok(current)
 }
 
-pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &AccountInput) -> Result<CustomerAccount, Error> {
+pub async fn create(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    input: &AccountInput,
+) -> Result<CustomerAccount, Error> {
     let account = CustomerAccount::create(Uuid::now_v7(), input, &stamp(meta))?;
     store::customer_account_insert(tx, &account).await?;
     let after = snapshot(&account)?;
@@ -74,7 +83,13 @@ pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &AccountInput) -> Re
     Ok(account)
 }
 
-pub async fn update(tx: &mut Tx, meta: &CommandMeta, id: Uuid, expected_version: i64, patch: &AccountPatch) -> Result<CustomerAccount, Error> {
+pub async fn update(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected_version: i64,
+    patch: &AccountPatch,
+) -> Result<CustomerAccount, Error> {
     let current = lock_at_version(tx, meta, id, expected_version).await?;
     let next = current.apply(patch, &stamp(meta))?;
     store::customer_account_update(tx, &next, current.version).await?;
@@ -102,7 +117,13 @@ pub async fn update(tx: &mut Tx, meta: &CommandMeta, id: Uuid, expected_version:
     Ok(next)
 }
 
-pub async fn close(tx: &mut Tx, meta: &CommandMeta, id: Uuid, expected_version: i64, reason: &str) -> Result<CustomerAccount, Error> {
+pub async fn close(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected_version: i64,
+    reason: &str,
+) -> Result<CustomerAccount, Error> {
     let current = lock_at_version(tx, meta, id, expected_version).await?;
     let next = current.close(reason, &stamp(meta))?;
     store::customer_account_update(tx, &next, current.version).await?;

@@ -117,13 +117,25 @@ impl AccountPatch {
 fn parse_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let name = raw.trim();
     if name.is_empty() {
-        errors.push(FieldError::new("name", "required", "name must not be blank"));
+        errors.push(FieldError::new(
+            "name",
+            "required",
+            "name must not be blank",
+        ));
         None
     } else if name.chars().count() > NAME_MAX {
-        errors.push(FieldError::new("name", "too-long", format!("name is at most {NAME_MAX} characters")));
+        errors.push(FieldError::new(
+            "name",
+            "too-long",
+            format!("name is at most {NAME_MAX} characters"),
+        ));
         None
     } else if name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "invalid-characters", "name must not contain control characters"));
+        errors.push(FieldError::new(
+            "name",
+            "invalid-characters",
+            "name must not contain control characters",
+        ));
         None
     } else {
         Some(name.to_owned())
@@ -133,7 +145,9 @@ fn parse_name(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
 fn parse_external_ref(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let ok = !raw.is_empty()
         && raw.len() <= EXTERNAL_REF_MAX
-        && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b));
     if ok {
         Some(raw.to_owned())
     } else {
@@ -150,7 +164,11 @@ fn parse_segment(raw: &str, errors: &mut Vec<FieldError>) -> Option<Segment> {
     let parsed = Segment::parse(raw);
     if parsed.is_none() {
         let names: Vec<&str> = Segment::ALL.iter().map(|s| s.as_str()).collect();
-        errors.push(FieldError::new("segment", "unknown-value", format!("segment must be one of {}", names.join(", "))));
+        errors.push(FieldError::new(
+            "segment",
+            "unknown-value",
+            format!("segment must be one of {}", names.join(", ")),
+        ));
     }
     parsed
 }
@@ -158,7 +176,9 @@ fn parse_segment(raw: &str, errors: &mut Vec<FieldError>) -> Option<Segment> {
 /// Markets are business-defined codes such as `DE` or `EU-WEST`.
 fn parse_market(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     let ok = (2..=16).contains(&raw.len())
-        && raw.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
         && raw.as_bytes()[0].is_ascii_uppercase();
     if ok {
         Some(raw.to_owned())
@@ -175,14 +195,26 @@ fn parse_market(raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
 fn parse_currency(raw: &str, errors: &mut Vec<FieldError>) -> Option<Currency> {
     let parsed = Currency::parse(raw);
     if parsed.is_none() {
-        errors.push(FieldError::new("currency", "unknown-currency", format!("\"{raw}\" is not an ISO 4217 currency code")));
+        errors.push(FieldError::new(
+            "currency",
+            "unknown-currency",
+            format!("\"{raw}\" is not an ISO 4217 currency code"),
+        ));
     }
     parsed
 }
 
-fn required<'a>(field: &str, value: &'a Option<String>, errors: &mut Vec<FieldError>) -> Option<&'a str> {
+fn required<'a>(
+    field: &str,
+    value: &'a Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<&'a str> {
     if value.is_none() {
-        errors.push(FieldError::new(field, "required", format!("{field} is required")));
+        errors.push(FieldError::new(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
     }
     value.as_deref()
 }
@@ -197,33 +229,48 @@ pub struct Stamp<'a> {
 
 impl CustomerAccount {
     /// A new active account at version 1, or every field problem.
-    pub fn create(id: Uuid, input: &AccountInput, stamp: &Stamp<'_>) -> Result<CustomerAccount, Error> {
+    pub fn create(
+        id: Uuid,
+        input: &AccountInput,
+        stamp: &Stamp<'_>,
+    ) -> Result<CustomerAccount, Error> {
         let mut errors = Vec::new();
-        let name = required("name", &input.name, &mut errors).and_then(|n| parse_name(n, &mut errors));
-        let external_ref = input.external_ref.as_deref().map(|r| parse_external_ref(r, &mut errors));
-        let segment = required("segment", &input.segment, &mut errors).and_then(|s| parse_segment(s, &mut errors));
-        let market = required("market", &input.market, &mut errors).and_then(|m| parse_market(m, &mut errors));
-        let currency = required("currency", &input.currency, &mut errors).and_then(|c| parse_currency(c, &mut errors));
+        let name =
+            required("name", &input.name, &mut errors).and_then(|n| parse_name(n, &mut errors));
+        let external_ref = input
+            .external_ref
+            .as_deref()
+            .map(|r| parse_external_ref(r, &mut errors));
+        let segment = required("segment", &input.segment, &mut errors)
+            .and_then(|s| parse_segment(s, &mut errors));
+        let market = required("market", &input.market, &mut errors)
+            .and_then(|m| parse_market(m, &mut errors));
+        let currency = required("currency", &input.currency, &mut errors)
+            .and_then(|c| parse_currency(c, &mut errors));
         match (name, external_ref, segment, market, currency) {
-            (Some(name), external_ref @ (None | Some(Some(_))), Some(segment), Some(market), Some(currency)) if errors.is_empty() => {
-                Ok(CustomerAccount {
-                    id,
-                    tenant: stamp.tenant.clone(),
-                    name,
-                    external_ref: external_ref.flatten(),
-                    segment,
-                    market,
-                    currency,
-                    status: AccountStatus::Active,
-                    version: 1,
-                    created_at: stamp.at,
-                    created_by: stamp.subject.to_owned(),
-                    updated_at: stamp.at,
-                    updated_by: stamp.subject.to_owned(),
-                    closed_at: None,
-                    close_reason: None,
-                })
-            }
+            (
+                Some(name),
+                external_ref @ (None | Some(Some(_))),
+                Some(segment),
+                Some(market),
+                Some(currency),
+            ) if errors.is_empty() => Ok(CustomerAccount {
+                id,
+                tenant: stamp.tenant.clone(),
+                name,
+                external_ref: external_ref.flatten(),
+                segment,
+                market,
+                currency,
+                status: AccountStatus::Active,
+                version: 1,
+                created_at: stamp.at,
+                created_by: stamp.subject.to_owned(),
+                updated_at: stamp.at,
+                updated_by: stamp.subject.to_owned(),
+                closed_at: None,
+                close_reason: None,
+            }),
             _ => Err(Error::validation(errors)),
         }
     }
@@ -243,7 +290,11 @@ impl CustomerAccount {
     pub fn apply(&self, patch: &AccountPatch, stamp: &Stamp<'_>) -> Result<CustomerAccount, Error> {
         self.ensure_active()?;
         if patch.is_empty() {
-            return Err(Error::validation(vec![FieldError::new("", "empty-patch", "the patch changes no field")]));
+            return Err(Error::validation(vec![FieldError::new(
+                "",
+                "empty-patch",
+                "the patch changes no field",
+            )]));
         }
         let mut errors = Vec::new();
         let mut next = self.clone();
@@ -290,7 +341,9 @@ impl CustomerAccount {
             return Err(Error::validation(vec![FieldError::new(
                 "reason",
                 "required",
-                format!("a reason of 1-{CLOSE_REASON_MAX} characters is required to close an account"),
+                format!(
+                    "a reason of 1-{CLOSE_REASON_MAX} characters is required to close an account"
+                ),
             )]));
         }
         let mut next = self.clone();
@@ -331,7 +384,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn stamp(tenant: &TenantId) -> Stamp<'_> {
-        Stamp { tenant, subject: "rep-1", at: DateTime::from_timestamp(1_800_000_000, 0).unwrap() }
+        Stamp {
+            tenant,
+            subject: "rep-1",
+            at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        }
     }
 
     fn input() -> AccountInput {
@@ -354,15 +411,25 @@ mod tests {
     #[test]
     fn every_problem_is_reported_at_once() {
         let t = TenantId::parse("acme").unwrap();
-        let bad = AccountInput { name: Some("  ".into()), external_ref: Some("has space".into()), segment: Some("huge".into()), market: None, currency: Some("EURO".into()) };
-        let codes = field_codes(CustomerAccount::create(Uuid::nil(), &bad, &stamp(&t)).unwrap_err());
-        assert_eq!(codes, [
-            ("name".into(), "required".into()),
-            ("external_ref".into(), "invalid-format".into()),
-            ("segment".into(), "unknown-value".into()),
-            ("market".into(), "required".into()),
-            ("currency".into(), "unknown-currency".into()),
-        ]);
+        let bad = AccountInput {
+            name: Some("  ".into()),
+            external_ref: Some("has space".into()),
+            segment: Some("huge".into()),
+            market: None,
+            currency: Some("EURO".into()),
+        };
+        let codes =
+            field_codes(CustomerAccount::create(Uuid::nil(), &bad, &stamp(&t)).unwrap_err());
+        assert_eq!(
+            codes,
+            [
+                ("name".into(), "required".into()),
+                ("external_ref".into(), "invalid-format".into()),
+                ("segment".into(), "unknown-value".into()),
+                ("market".into(), "required".into()),
+                ("currency".into(), "unknown-currency".into()),
+            ]
+        );
     }
 
     #[test]
@@ -371,10 +438,22 @@ mod tests {
         let a = CustomerAccount::create(Uuid::nil(), &input(), &stamp(&t)).unwrap();
         let closed = a.close("churned", &stamp(&t)).unwrap();
         assert_eq!((closed.status, closed.version), (AccountStatus::Closed, 2));
-        assert!(matches!(closed.close("again", &stamp(&t)), Err(Error::Conflict { .. })));
-        let patch = AccountPatch { name: Some("New".into()), ..Default::default() };
-        assert!(matches!(closed.apply(&patch, &stamp(&t)), Err(Error::Conflict { .. })));
-        assert!(matches!(a.close(" ", &stamp(&t)), Err(Error::Validation { .. })));
+        assert!(matches!(
+            closed.close("again", &stamp(&t)),
+            Err(Error::Conflict { .. })
+        ));
+        let patch = AccountPatch {
+            name: Some("New".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            closed.apply(&patch, &stamp(&t)),
+            Err(Error::Conflict { .. })
+        ));
+        assert!(matches!(
+            a.close(" ", &stamp(&t)),
+            Err(Error::Validation { .. })
+        ));
     }
 
     proptest! {

@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use cpq_core::{Currency, Error, TenantId};
 use cpq_db::error::{db_error, violated_unique_constraint};
-use sqlx::{Postgres, QueryBuilder};
 use cpq_db::{timed, Tx};
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{AccountStatus, CustomerAccount, Segment};
@@ -37,12 +37,18 @@ impl TryFrom<Row> for CustomerAccount {
     type Error = Error;
 
     fn try_from(r: Row) -> Result<Self, Error> {
-        let corrupt = |what: &str, v: &str| Error::internal(format!("customer_account {}: stored {what} \"{v}\" is not valid", r.customer_account_id));
+        let corrupt = |what: &str, v: &str| {
+            Error::internal(format!(
+                "customer_account {}: stored {what} \"{v}\" is not valid",
+                r.customer_account_id
+            ))
+        };
         Ok(CustomerAccount {
             id: r.customer_account_id,
             tenant: TenantId::parse(&r.tenant_id).map_err(|_| corrupt("tenant", &r.tenant_id))?,
             segment: Segment::parse(&r.segment).ok_or_else(|| corrupt("segment", &r.segment))?,
-            currency: Currency::parse(&r.currency).ok_or_else(|| corrupt("currency", &r.currency))?,
+            currency: Currency::parse(&r.currency)
+                .ok_or_else(|| corrupt("currency", &r.currency))?,
             status: AccountStatus::parse(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
             name: r.name,
             external_ref: r.external_ref,
@@ -98,7 +104,11 @@ pub async fn customer_account_insert(tx: &mut Tx, a: &CustomerAccount) -> Result
     Ok(())
 }
 
-pub async fn customer_account_fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Result<Option<CustomerAccount>, Error> {
+pub async fn customer_account_fetch(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<CustomerAccount>, Error> {
     let row: Option<Row> = timed(
         "customer_account_fetch",
         sqlx::query_as(&format!(
@@ -114,7 +124,11 @@ pub async fn customer_account_fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) ->
 }
 
 /// Locks the row for the rest of the transaction: the command path of every change.
-pub async fn customer_account_fetch_for_update(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Result<Option<CustomerAccount>, Error> {
+pub async fn customer_account_fetch_for_update(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<CustomerAccount>, Error> {
     let row: Option<Row> = timed(
         "customer_account_fetch_for_update",
         sqlx::query_as(&format!(
@@ -131,7 +145,11 @@ pub async fn customer_account_fetch_for_update(tx: &mut Tx, tenant: &TenantId, i
 }
 
 /// Writes `next` over the stored row, which must still be at `expected_version`.
-pub async fn customer_account_update(tx: &mut Tx, next: &CustomerAccount, expected_version: i64) -> Result<(), Error> {
+pub async fn customer_account_update(
+    tx: &mut Tx,
+    next: &CustomerAccount,
+    expected_version: i64,
+) -> Result<(), Error> {
     let done = timed(
         "customer_account_update",
         sqlx::query(
@@ -161,7 +179,10 @@ pub async fn customer_account_update(tx: &mut Tx, next: &CustomerAccount, expect
     if done.rows_affected() == 1 {
         Ok(())
     } else {
-        Err(Error::internal(format!("customer_account {} moved past version {expected_version} while locked", next.id)))
+        Err(Error::internal(format!(
+            "customer_account {} moved past version {expected_version} while locked",
+            next.id
+        )))
     }
 }
 
@@ -194,13 +215,16 @@ pub async fn customer_account_list(
     after: Option<Uuid>,
     limit: i64,
 ) -> Result<Vec<CustomerAccount>, Error> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!("SELECT {COLUMNS} FROM customer_account WHERE tenant_id = "));
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM customer_account WHERE tenant_id = "
+    ));
     q.push_bind(tenant.as_str());
     if let Some(status) = filter.status {
         q.push(" AND status = ").push_bind(status.as_str());
     }
     if let Some(prefix) = &filter.name_prefix {
-        q.push(" AND lower(name) LIKE ").push_bind(like_prefix(prefix));
+        q.push(" AND lower(name) LIKE ")
+            .push_bind(like_prefix(prefix));
     }
     if let Some(r) = &filter.external_ref {
         q.push(" AND external_ref = ").push_bind(r.as_str());
@@ -208,10 +232,14 @@ pub async fn customer_account_list(
     if let Some(after) = after {
         q.push(" AND customer_account_id > ").push_bind(after);
     }
-    q.push(" ORDER BY customer_account_id LIMIT ").push_bind(limit);
-    let rows: Vec<Row> = timed("customer_account_list", q.build_query_as().fetch_all(&mut **tx))
-        .await
-        .map_err(db_error)?;
+    q.push(" ORDER BY customer_account_id LIMIT ")
+        .push_bind(limit);
+    let rows: Vec<Row> = timed(
+        "customer_account_list",
+        q.build_query_as().fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
     rows.into_iter().map(CustomerAccount::try_from).collect()
 }
 

@@ -31,7 +31,9 @@ pub fn db_error(e: sqlx::Error) -> Error {
 /// The name of the unique constraint (or unique index) a statement violated, if that is the error.
 pub fn violated_unique_constraint(e: &sqlx::Error) -> Option<&str> {
     match e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => db.constraint(),
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            db.constraint()
+        }
         _ => None,
     }
 }

@@ -64,7 +64,11 @@ pub async fn schema_status(pool: &PgPool) -> Result<SchemaStatus, sqlx::Error> {
     Ok(SchemaStatus {
         applied: rows.iter().filter(|(_, ok)| *ok).map(|(v, _)| *v).max(),
         required: required_version(),
-        failed: rows.iter().filter(|(_, ok)| !*ok).map(|(v, _)| *v).collect(),
+        failed: rows
+            .iter()
+            .filter(|(_, ok)| !*ok)
+            .map(|(v, _)| *v)
+            .collect(),
     })
 }
 

@@ -7,7 +7,12 @@ use cpq_config::{DatabaseConfig, TlsMode};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
 
-fn options(config: &DatabaseConfig, user: &str, password: &str, app_name: &str) -> PgConnectOptions {
+fn options(
+    config: &DatabaseConfig,
+    user: &str,
+    password: &str,
+    app_name: &str,
+) -> PgConnectOptions {
     let ssl = match config.tls {
         TlsMode::Disable => PgSslMode::Disable,
         TlsMode::Prefer => PgSslMode::Prefer,

@@ -33,7 +33,10 @@ async fn all_migrations_apply_to_an_empty_database_and_rerunning_is_a_no_op() {
 
     let before = schema_status(&pool).await.unwrap();
     assert_eq!(before.applied, None);
-    assert!(before.incompatibility().unwrap().contains("no migrations applied"));
+    assert!(before
+        .incompatibility()
+        .unwrap()
+        .contains("no migrations applied"));
 
     let first = migrate(&pool).await.unwrap();
     assert_eq!(first.before, None);
@@ -41,14 +44,30 @@ async fn all_migrations_apply_to_an_empty_database_and_rerunning_is_a_no_op() {
     assert_eq!(first.applied.len(), MIGRATOR.iter().count());
 
     let schema = schema_snapshot(&pool).await;
-    assert!(schema.iter().any(|r| r.starts_with("column customer_account.tenant_id")));
-    let migrations_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    assert!(schema
+        .iter()
+        .any(|r| r.starts_with("column customer_account.tenant_id")));
+    let migrations_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
 
     let second = migrate(&pool).await.unwrap();
-    assert!(second.applied.is_empty(), "re-run applied {:?}", second.applied);
+    assert!(
+        second.applied.is_empty(),
+        "re-run applied {:?}",
+        second.applied
+    );
     assert_eq!(second.after, first.after);
-    assert_eq!(schema_snapshot(&pool).await, schema, "re-running changed the schema");
-    let rows_after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations").fetch_one(&pool).await.unwrap();
+    assert_eq!(
+        schema_snapshot(&pool).await,
+        schema,
+        "re-running changed the schema"
+    );
+    let rows_after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(rows_after, migrations_rows);
 
     assert_eq!(schema_status(&pool).await.unwrap().incompatibility(), None);
@@ -58,7 +77,10 @@ async fn all_migrations_apply_to_an_empty_database_and_rerunning_is_a_no_op() {
 #[tokio::test]
 async fn an_older_schema_is_reported_behind() {
     let n = MIGRATOR.iter().count();
-    assert!(n >= 2, "needs at least two migrations to build an older schema");
+    assert!(
+        n >= 2,
+        "needs at least two migrations to build an older schema"
+    );
     let db = TestDb::migrated_to(n - 1).await;
     let pool = db.app_pool().await;
     let status = schema_status(&pool).await.unwrap();
@@ -89,12 +111,11 @@ async fn every_tenant_owned_table_has_row_level_security_that_the_app_role_canno
     }
 
     let app = db.app_pool().await;
-    let (bypass, superuser): (bool, bool) = sqlx::query_as(
-        "SELECT rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user",
-    )
-    .fetch_one(&app)
-    .await
-    .unwrap();
+    let (bypass, superuser): (bool, bool) =
+        sqlx::query_as("SELECT rolbypassrls, rolsuper FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&app)
+            .await
+            .unwrap();
     assert!(!bypass && !superuser);
     let owned: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND pg_get_userbyid(relowner) = current_user",

@@ -25,7 +25,10 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The local configuration (plus any `CPQ_*` overrides), listening on an ephemeral port.
@@ -76,22 +79,40 @@ async fn template(config: &Config) -> String {
             let name = template_name();
             let mut conn = maintenance_connection(config).await;
             // Serialise template builds across test processes.
-            sqlx::query("SELECT pg_advisory_lock(7305019)").execute(&mut conn).await.unwrap();
-            let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
-                .bind(&name)
-                .fetch_one(&mut conn)
+            sqlx::query("SELECT pg_advisory_lock(7305019)")
+                .execute(&mut conn)
                 .await
                 .unwrap();
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)")
+                    .bind(&name)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
             if !exists {
                 let building = format!("{name}_building");
-                sqlx::query(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut conn).await.unwrap();
-                sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut conn).await.unwrap();
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE {building}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
                 let pool = owner_pool_for(config, &building).await;
-                cpq_db::migrations::migrate(&pool).await.unwrap_or_else(|e| panic!("migrating the template: {e}"));
+                cpq_db::migrations::migrate(&pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("migrating the template: {e}"));
                 pool.close().await;
-                sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).await.unwrap();
+                sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
             }
-            sqlx::query("SELECT pg_advisory_unlock(7305019)").execute(&mut conn).await.unwrap();
+            sqlx::query("SELECT pg_advisory_unlock(7305019)")
+                .execute(&mut conn)
+                .await
+                .unwrap();
             conn.close().await.ok();
             name
         })
@@ -127,7 +148,9 @@ impl TestDb {
         loop {
             match sqlx::query(&sql).execute(&mut conn).await {
                 Ok(_) => break,
-                Err(e) if attempt < 50 && e.to_string().contains("being accessed by other users") => {
+                Err(e)
+                    if attempt < 50 && e.to_string().contains("being accessed by other users") =>
+                {
                     attempt += 1;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
@@ -186,10 +209,15 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Drop runs outside any runtime we may block on: use a thread with its own.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
                 let mut conn = maintenance_connection(&config).await;
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
             });
         })
         .join();
@@ -226,7 +254,10 @@ impl TestApp {
         }));
         TestApp {
             address,
-            client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             signer: DevSigner::from_config(&config).unwrap(),
             db,
             config,
@@ -241,7 +272,12 @@ impl TestApp {
     /// A token for `subject` in `tenant` with `roles`, valid for ten minutes.
     pub fn token_for(&self, subject: &str, tenant: &str, roles: &[Role]) -> String {
         self.signer
-            .mint(subject, &TenantId::parse(tenant).unwrap(), roles, Duration::from_secs(600))
+            .mint(
+                subject,
+                &TenantId::parse(tenant).unwrap(),
+                roles,
+                Duration::from_secs(600),
+            )
             .unwrap()
     }
 

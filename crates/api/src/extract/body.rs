@@ -36,8 +36,14 @@ fn malformed(detail: impl Into<String>, errors: Vec<FieldError>) -> ApiError {
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
@@ -45,7 +51,10 @@ fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, ApiError> {
         return Ok(None);
     };
     let key = raw.to_str().ok().map(str::trim).unwrap_or_default();
-    if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX || !key.bytes().all(|b| b.is_ascii_graphic()) {
+    if key.is_empty()
+        || key.len() > IDEMPOTENCY_KEY_MAX
+        || !key.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(malformed(
             "Idempotency-Key is invalid",
             vec![FieldError::new(
@@ -74,15 +83,8 @@ fn field_problem(path: String, e: &serde_json::Error) -> FieldError {
     } else {
         "invalid"
     };
-    let field = match (code, path.as_str()) {
-        // serde reports an unknown field at the path of the object holding it; name the field.
-        ("unknown-field", p) => {
-            let name = message.split('`').nth(1).unwrap_or("?");
-            if p == "." || p.is_empty() { name.to_owned() } else { format!("{p}.{name}") }
-        }
-        (_, ".") => String::new(),
-        (_, p) => p.to_owned(),
-    };
+    // serde_path_to_error names the offending field itself, unknown fields included.
+    let field = if path == "." { String::new() } else { path };
     FieldError::new(field, code, message)
 }
 
@@ -96,7 +98,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         if !is_json(content_type) {
-            return Err(malformed("the body must be JSON (Content-Type: application/json)", Vec::new()));
+            return Err(malformed(
+                "the body must be JSON (Content-Type: application/json)",
+                Vec::new(),
+            ));
         }
         let idempotency_key = idempotency_key(&req)?;
         let method = req.method().as_str().to_owned();
@@ -120,7 +125,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         let value: T = serde_path_to_error::deserialize(&generic).map_err(|e| {
             let path = e.path().to_string();
             let problem = field_problem(path, e.inner());
-            malformed(format!("the body does not match the expected shape: {}", problem.detail), vec![problem])
+            malformed(
+                format!(
+                    "the body does not match the expected shape: {}",
+                    problem.detail
+                ),
+                vec![problem],
+            )
         })?;
 
         let mut hasher = Sha256::new();

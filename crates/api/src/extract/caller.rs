@@ -13,7 +13,10 @@ pub struct Caller(pub Principal);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers
             .get(AUTHORIZATION)
@@ -21,10 +24,15 @@ impl FromRequestParts<AppState> for Caller {
         let token = header
             .to_str()
             .ok()
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| unauthenticated("the Authorization header must be \"Bearer <token>\""))?;
+            .ok_or_else(|| {
+                unauthenticated("the Authorization header must be \"Bearer <token>\"")
+            })?;
         let principal = state.verifier.verify(token).await.map_err(|e| {
             metrics::counter!("auth_rejections_total", "reason" => reason(&e)).increment(1);
             unauthenticated(&e.to_string())

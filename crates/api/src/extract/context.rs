@@ -31,7 +31,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
         let request_id = header_text(parts, REQUEST_ID).unwrap_or_default();
-        let correlation_id = header_text(parts, CORRELATION_ID).unwrap_or_else(|| request_id.clone());
+        let correlation_id =
+            header_text(parts, CORRELATION_ID).unwrap_or_else(|| request_id.clone());
         Ok(RequestContext {
             request_id,
             correlation_id,

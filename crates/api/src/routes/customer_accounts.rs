@@ -20,7 +20,13 @@ use crate::response::CommandResponse;
 use crate::state::AppState;
 
 const SELLERS: &[Role] = &[Role::Sales];
-const READERS: &[Role] = &[Role::Sales, Role::Approver, Role::OrderOperations, Role::Operator, Role::CatalogManager];
+const READERS: &[Role] = &[
+    Role::Sales,
+    Role::Approver,
+    Role::OrderOperations,
+    Role::Operator,
+    Role::CatalogManager,
+];
 
 /// A customer account as the API shows it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -136,21 +142,27 @@ pub async fn create(
     body: JsonBody<CreateCustomerAccount>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let response = execute(&state, &caller, &ctx, body, |tx, meta, b: CreateCustomerAccount| {
-        Box::pin(async move {
-            let input = AccountInput {
-                name: b.name,
-                external_ref: b.external_ref,
-                segment: b.segment,
-                market: b.market,
-                currency: b.currency,
-            };
-            let account = commands::create(tx, &meta, &input).await?;
-            let id = account.id;
-            let (version, body) = view(account)?;
-            Ok(CommandResponse::created(location(id), body).with_etag(version))
-        })
-    })
+    let response = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        |tx, meta, b: CreateCustomerAccount| {
+            Box::pin(async move {
+                let input = AccountInput {
+                    name: b.name,
+                    external_ref: b.external_ref,
+                    segment: b.segment,
+                    market: b.market,
+                    currency: b.currency,
+                };
+                let account = commands::create(tx, &meta, &input).await?;
+                let id = account.id;
+                let (version, body) = view(account)?;
+                Ok(CommandResponse::created(location(id), body).with_etag(version))
+            })
+        },
+    )
     .await?;
     Ok(response.into_response())
 }
@@ -189,20 +201,26 @@ pub async fn update(
     body: JsonBody<UpdateCustomerAccount>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let response = execute(&state, &caller, &ctx, body, move |tx, meta, b: UpdateCustomerAccount| {
-        Box::pin(async move {
-            let patch = AccountPatch {
-                name: b.name,
-                external_ref: b.external_ref,
-                segment: b.segment,
-                market: b.market,
-                currency: b.currency,
-            };
-            let account = commands::update(tx, &meta, id, expected, &patch).await?;
-            let (version, body) = view(account)?;
-            Ok(CommandResponse::ok(body).with_etag(version))
-        })
-    })
+    let response = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, b: UpdateCustomerAccount| {
+            Box::pin(async move {
+                let patch = AccountPatch {
+                    name: b.name,
+                    external_ref: b.external_ref,
+                    segment: b.segment,
+                    market: b.market,
+                    currency: b.currency,
+                };
+                let account = commands::update(tx, &meta, id, expected, &patch).await?;
+                let (version, body) = view(account)?;
+                Ok(CommandResponse::ok(body).with_etag(version))
+            })
+        },
+    )
     .await?;
     Ok(response.into_response())
 }
@@ -223,13 +241,19 @@ pub async fn close(
     body: JsonBody<CloseCustomerAccount>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let response = execute(&state, &caller, &ctx, body, move |tx, meta, b: CloseCustomerAccount| {
-        Box::pin(async move {
-            let account = commands::close(tx, &meta, id, expected, &b.reason).await?;
-            let (version, body) = view(account)?;
-            Ok(CommandResponse::ok(body).with_etag(version))
-        })
-    })
+    let response = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, b: CloseCustomerAccount| {
+            Box::pin(async move {
+                let account = commands::close(tx, &meta, id, expected, &b.reason).await?;
+                let (version, body) = view(account)?;
+                Ok(CommandResponse::ok(body).with_etag(version))
+            })
+        },
+    )
     .await?;
     Ok(response.into_response())
 }
@@ -269,12 +293,20 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(READERS)?;
-    let limit = page_size(q.limit, state.config.http.default_page_size, state.config.http.max_page_size)?;
+    let limit = page_size(
+        q.limit,
+        state.config.http.default_page_size,
+        state.config.http.max_page_size,
+    )?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(AccountStatus::parse(s).ok_or_else(|| Error::Malformed {
             detail: format!("status \"{s}\" is not active or closed"),
-            errors: vec![FieldError::new("status", "unknown-value", "status must be active or closed")],
+            errors: vec![FieldError::new(
+                "status",
+                "unknown-value",
+                "status must be active or closed",
+            )],
         })?),
     };
     let filter = AccountFilter {
@@ -283,9 +315,26 @@ pub async fn list(
         external_ref: q.external_ref.clone(),
     };
     let fingerprint = query_fingerprint(&q);
-    let after = q.cursor.as_deref().map(|c| decode_cursor::<Uuid>(c, &fingerprint)).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
+        .transpose()?;
     let mut tx = read(&state, &caller).await?;
-    let rows = customer_account_list(&mut tx, &caller.0.tenant, &filter, after, i64::from(limit) + 1).await?;
-    let page: Page<CustomerAccountView> = page(rows, limit, &fingerprint, |a| a.id, CustomerAccountView::from);
+    let rows = customer_account_list(
+        &mut tx,
+        &caller.0.tenant,
+        &filter,
+        after,
+        i64::from(limit) + 1,
+    )
+    .await?;
+    let page: Page<CustomerAccountView> = page(
+        rows,
+        limit,
+        &fingerprint,
+        |a| a.id,
+        CustomerAccountView::from,
+    );
     Ok(axum::Json(page).into_response())
 }

@@ -32,7 +32,10 @@ pub struct HealthStatus {
 #[utoipa::path(get, path = "/health/live", tag = "operations",
     responses((status = 200, body = HealthStatus)))]
 pub async fn live() -> Json<HealthStatus> {
-    Json(HealthStatus { status: "live", checks: None })
+    Json(HealthStatus {
+        status: "live",
+        checks: None,
+    })
 }
 
 /// Start-up has finished: configuration validated, keys loaded, listener serving.
@@ -40,14 +43,30 @@ pub async fn live() -> Json<HealthStatus> {
     responses((status = 200, body = HealthStatus), (status = 503, body = Problem)))]
 pub async fn startup(State(state): State<AppState>) -> Response {
     if state.is_started() {
-        Json(HealthStatus { status: "started", checks: None }).into_response()
+        Json(HealthStatus {
+            status: "started",
+            checks: None,
+        })
+        .into_response()
     } else {
-        Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-started", "Not started", "start-up has not finished").into_response()
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-started",
+            "Not started",
+            "start-up has not finished",
+        )
+        .into_response()
     }
 }
 
 fn not_ready(detail: String) -> Response {
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", detail).into_response()
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-ready",
+        "Not ready",
+        detail,
+    )
+    .into_response()
 }
 
 /// Whether this instance can take traffic.
@@ -65,7 +84,9 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
     let redis_check = match &redis {
         Ok(_) => json!({ "status": "up" }),
-        Err(e) => json!({ "status": "down", "error": e, "impact": "caches bypassed; serving from PostgreSQL" }),
+        Err(e) => {
+            json!({ "status": "down", "error": e, "impact": "caches bypassed; serving from PostgreSQL" })
+        }
     };
     Json(HealthStatus {
         status: if redis.is_ok() { "ready" } else { "degraded" },
@@ -101,7 +122,10 @@ pub struct Diagnostics {
 /// One entry per dependency, for operators. Needs the `operator` role.
 #[utoipa::path(get, path = "/health/diagnostics", tag = "operations", security(("bearer" = [])),
     responses((status = 200, body = Diagnostics), (status = 401, body = Problem), (status = 403, body = Problem)))]
-pub async fn diagnostics(State(state): State<AppState>, caller: Caller) -> Result<Json<Diagnostics>, ApiError> {
+pub async fn diagnostics(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Diagnostics>, ApiError> {
     caller.0.require_any(&[Role::Operator])?;
     let start = Instant::now();
     let schema = schema_status(&state.db).await;
@@ -109,7 +133,11 @@ pub async fn diagnostics(State(state): State<AppState>, caller: Caller) -> Resul
     let postgresql = match schema {
         Ok(s) => Dependency {
             name: "postgresql",
-            status: if s.incompatibility().is_none() { "up" } else { "down" },
+            status: if s.incompatibility().is_none() {
+                "up"
+            } else {
+                "down"
+            },
             latency_ms: Some(pg_latency),
             error: s.incompatibility(),
             detail: json!({
@@ -152,7 +180,11 @@ pub async fn diagnostics(State(state): State<AppState>, caller: Caller) -> Resul
     };
     let jwks = Dependency {
         name: "jwks",
-        status: if state.verifier.key_count() > 0 { "up" } else { "down" },
+        status: if state.verifier.key_count() > 0 {
+            "up"
+        } else {
+            "down"
+        },
         latency_ms: None,
         error: None,
         detail: json!({ "source": source, "keys": state.verifier.key_count() }),

@@ -11,7 +11,11 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     let size = state.db.size();
     let idle = state.db.num_idle() as u32;
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
-    metrics::gauge!("db_pool_connections", "state" => "in_use").set(f64::from(size.saturating_sub(idle)));
+    metrics::gauge!("db_pool_connections", "state" => "in_use")
+        .set(f64::from(size.saturating_sub(idle)));
     state.metrics.run_upkeep();
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -9,10 +9,20 @@ use crate::problem::Problem;
 
 /// 404 for paths no route serves.
 pub async fn fallback(uri: Uri) -> impl IntoResponse {
-    Problem::new(StatusCode::NOT_FOUND, "not-found", "Resource not found", format!("no resource at {}", uri.path()))
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Resource not found",
+        format!("no resource at {}", uri.path()),
+    )
 }
 
 /// 405 for a known path with a method it does not serve.
 pub async fn method_not_allowed() -> impl IntoResponse {
-    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this resource does not support that method")
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+        "this resource does not support that method",
+    )
 }

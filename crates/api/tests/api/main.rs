@@ -1,0 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Black-box tests of the API over HTTP, each against its own freshly migrated database and the
+//! real Redis.
+
+mod binary;
+mod customer_accounts;
+mod health;
+mod helpers;
+mod idempotency;
+mod openapi;
+mod tenancy;
