@@ -76,11 +76,11 @@ start_redis() {
 
 psql_super() {
   # Over the local socket as the postgres OS user: peer authentication on a stock Debian install.
-  as_root runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 "$@"
+  as_root runuser -u postgres -- env PGOPTIONS="-c client_min_messages=warning" psql -X -q -v ON_ERROR_STOP=1 "$@"
 }
 
 # Roles: cpq_application (NOLOGIN group the migrations grant table rights to), the schema owner
-# (runs migrations; CREATEDB so that tests can clone databases), and the application login role,
+# (runs migrations; CREATEDB and pg_signal_backend so that tests can clone and drop databases), and the application login role,
 # which owns nothing and cannot bypass row-level security.
 provision_roles() {
   log "provisioning database roles"
@@ -101,6 +101,8 @@ END
 ALTER ROLE ${CPQ_OWNER_ROLE} LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD '${CPQ_OWNER_PASSWORD}';
 ALTER ROLE ${CPQ_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '${CPQ_APP_PASSWORD}';
 GRANT cpq_application TO ${CPQ_APP_ROLE};
+-- Local only: lets the owner drop test databases that application connections still hold.
+GRANT pg_signal_backend TO ${CPQ_OWNER_ROLE};
 SQL
 }
 

@@ -215,9 +215,10 @@ impl Drop for TestDb {
                 .unwrap();
             rt.block_on(async {
                 let mut conn = maintenance_connection(&config).await;
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut conn)
-                    .await;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(e) = sqlx::query(&sql).execute(&mut conn).await {
+                    eprintln!("cannot drop test database {name}: {e}");
+                }
             });
         })
         .join();

@@ -476,3 +476,46 @@ async fn lists_page_with_cursors_and_filter_on_indexed_fields() {
         .await
         .assert_problem(400, "malformed-request");
 }
+
+#[tokio::test]
+async fn a_request_over_its_time_limit_is_abandoned_and_leaves_nothing_behind() {
+    let db = cpq_testkit::TestDb::fresh().await;
+    let app = TestApp::spawn_with(db, |c| c.http.request_timeout_ms = 300).await;
+    let token = app.token("acme", SALES);
+    let id = create_account(&app, &token, "Acme", "CRM-1").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another session holds the row lock, so the change cannot finish in time.
+    let owner = app.db.owner_pool().await;
+    let mut blocker = owner.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM customer_account WHERE customer_account_id = $1 FOR UPDATE")
+        .bind(Uuid::parse_str(&id).unwrap())
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let slow = patch(
+        &app,
+        &token,
+        &id,
+        Some("\"1\""),
+        json!({ "name": "Too slow" }),
+    )
+    .await;
+    slow.assert_problem(503, "request-timeout");
+    assert_eq!(slow.header("retry-after"), Some("1"));
+    blocker.rollback().await.unwrap();
+
+    let after = get(&app, &token, &format!("/v1/customer-accounts/{id}")).await;
+    assert_eq!(
+        (after.body["name"].as_str(), after.body["version"].as_i64()),
+        (Some("Acme"), Some(1))
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM outbox_event").await,
+        1,
+        "only the create's event"
+    );
+    owner.close().await;
+}

@@ -1,0 +1,63 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! `cpq-admin` as an operator runs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn cpq_admin(env: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpq-admin"));
+    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CPQ_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("CPQ_ENV", env)
+        .env("CPQ_DATABASE__APP_PASSWORD", "x")
+        .env("CPQ_DATABASE__OWNER_PASSWORD", "y");
+    cmd
+}
+
+#[test]
+fn token_mints_a_jwt_locally_and_refuses_in_production() {
+    let out = cpq_admin("local")
+        .args(["token", "--tenant", "demo", "--role", "sales"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(token.trim().split('.').count(), 3, "{token}");
+
+    for env in ["staging", "production"] {
+        let out = cpq_admin(env)
+            .args(["token", "--tenant", "demo", "--role", "sales"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(out.stdout.is_empty(), "no token may be printed in {env}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("dev tokens are refused in"), "{err}");
+    }
+
+    let out = cpq_admin("local")
+        .args(["token", "--tenant", "demo", "--role", "superuser"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role \"superuser\""));
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_before_any_command() {
+    let out = cpq_admin("local")
+        .env("CPQ_DATABASE__PORT", "0")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database.port: 0 is out of range"));
+}
