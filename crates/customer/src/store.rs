@@ -207,17 +207,15 @@ fn like_prefix(prefix: &str) -> String {
     escaped
 }
 
-/// One page in id order (UUIDv7: creation order), strictly after `after`.
-pub async fn customer_account_list(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    filter: &AccountFilter,
+fn list_query<'q>(
+    select: &str,
+    tenant: &'q TenantId,
+    filter: &'q AccountFilter,
     after: Option<Uuid>,
     limit: i64,
-) -> Result<Vec<CustomerAccount>, Error> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
-        "SELECT {COLUMNS} FROM customer_account WHERE tenant_id = "
-    ));
+) -> QueryBuilder<'q, Postgres> {
+    let mut q: QueryBuilder<Postgres> =
+        QueryBuilder::new(format!("{select} FROM customer_account WHERE tenant_id = "));
     q.push_bind(tenant.as_str());
     if let Some(status) = filter.status {
         q.push(" AND status = ").push_bind(status.as_str());
@@ -234,6 +232,19 @@ pub async fn customer_account_list(
     }
     q.push(" ORDER BY customer_account_id LIMIT ")
         .push_bind(limit);
+    q
+}
+
+/// One page in id order (UUIDv7: creation order), strictly after `after`.
+pub async fn customer_account_list(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    filter: &AccountFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<CustomerAccount>, Error> {
+    let select = format!("SELECT {COLUMNS}");
+    let mut q = list_query(&select, tenant, filter, after, limit);
     let rows: Vec<Row> = timed(
         "customer_account_list",
         q.build_query_as().fetch_all(&mut **tx),
@@ -241,6 +252,26 @@ pub async fn customer_account_list(
     .await
     .map_err(db_error)?;
     rows.into_iter().map(CustomerAccount::try_from).collect()
+}
+
+/// The plan PostgreSQL picks for [`customer_account_list`] with these arguments, as text: what
+/// plan-baseline tests check.
+pub async fn customer_account_list_plan(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    filter: &AccountFilter,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<String, Error> {
+    let select = format!("EXPLAIN SELECT {COLUMNS}");
+    let mut q = list_query(&select, tenant, filter, after, limit);
+    let lines: Vec<String> = timed(
+        "customer_account_list_explain",
+        q.build_query_scalar().fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(lines.join("\n"))
 }
 
 #[cfg(test)]
