@@ -115,6 +115,15 @@ create_database() {
   fi
 }
 
+# Everything both commands need before cargo runs.
+prepare_stack() {
+  ensure_packages
+  start_postgres
+  start_redis
+  provision_roles
+  use_shared_target_dir
+}
+
 # Build output lives outside the clone so that repeated runs (and CI on this machine) reuse it.
 use_shared_target_dir() {
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cpq-platform/target}"

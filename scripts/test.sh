@@ -5,11 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages
-start_postgres
-start_redis
-provision_roles
-use_shared_target_dir
+prepare_stack
 
 log "cargo fmt --check"
 cargo fmt --all -- --check

@@ -7,12 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages
-start_postgres
-start_redis
-provision_roles
+prepare_stack
 create_database
-use_shared_target_dir
 
 log "building (release)"
 cargo build --release --locked -p cpq-api -p cpq-admin

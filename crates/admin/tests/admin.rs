@@ -1,17 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! `cpq-admin` as an operator runs it.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 fn cpq_admin(env: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpq-admin"));
-    cmd.current_dir(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CPQ_") {
-            cmd.env_remove(k);
-        }
-    }
+    let mut cmd = cpq_testkit::binary(env!("CARGO_BIN_EXE_cpq-admin"));
     cmd.env("CPQ_ENV", env)
         .env("CPQ_DATABASE__APP_PASSWORD", "x")
         .env("CPQ_DATABASE__OWNER_PASSWORD", "y");

@@ -126,7 +126,12 @@ impl Application {
         }
         let app = router(state.clone());
         state.mark_started();
-        tracing::info!(addr = ?self.listener.local_addr().ok(), "cpq-api serving");
+        let addr = self
+            .listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(addr, "cpq-api serving");
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

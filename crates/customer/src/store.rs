@@ -104,23 +104,34 @@ pub async fn customer_account_insert(tx: &mut Tx, a: &CustomerAccount) -> Result
     Ok(())
 }
 
+async fn fetch_one(
+    tx: &mut Tx,
+    query: &'static str,
+    sql: &str,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<Option<CustomerAccount>, Error> {
+    let row: Option<Row> = timed(
+        query,
+        sqlx::query_as(sql)
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    row.map(CustomerAccount::try_from).transpose()
+}
+
 pub async fn customer_account_fetch(
     tx: &mut Tx,
     tenant: &TenantId,
     id: Uuid,
 ) -> Result<Option<CustomerAccount>, Error> {
-    let row: Option<Row> = timed(
-        "customer_account_fetch",
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM customer_account WHERE tenant_id = $1 AND customer_account_id = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    row.map(CustomerAccount::try_from).transpose()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM customer_account WHERE tenant_id = $1 AND customer_account_id = $2"
+    );
+    fetch_one(tx, "customer_account_fetch", &sql, tenant, id).await
 }
 
 /// Locks the row for the rest of the transaction: the command path of every change.
@@ -129,19 +140,8 @@ pub async fn customer_account_fetch_for_update(
     tenant: &TenantId,
     id: Uuid,
 ) -> Result<Option<CustomerAccount>, Error> {
-    let row: Option<Row> = timed(
-        "customer_account_fetch_for_update",
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM customer_account \
-             WHERE tenant_id = $1 AND customer_account_id = $2 FOR UPDATE"
-        ))
-        .bind(tenant.as_str())
-        .bind(id)
-        .fetch_optional(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    row.map(CustomerAccount::try_from).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM customer_account WHERE tenant_id = $1 AND customer_account_id = $2 FOR UPDATE");
+    fetch_one(tx, "customer_account_fetch_for_update", &sql, tenant, id).await
 }
 
 /// Writes `next` over the stored row, which must still be at `expected_version`.

@@ -31,6 +31,19 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// A command for one of the workspace's binaries, run from the repository root, with no `CPQ_*`
+/// variable inherited: the test sets exactly what it means to.
+pub fn binary(path: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(path);
+    cmd.current_dir(repo_root());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CPQ_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// The local configuration (plus any `CPQ_*` overrides), listening on an ephemeral port.
 pub fn config() -> Config {
     let mut config = cpq_config::load(&Sources::from_process(

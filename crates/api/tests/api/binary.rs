@@ -2,22 +2,14 @@
 //! request ids and never secrets.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use cpq_testkit::{repo_root, TestDb};
+use cpq_testkit::TestDb;
 use serde_json::Value;
 
-fn cpq_api() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cpq-api"));
-    cmd.current_dir(repo_root());
-    // Only what the test sets: no CPQ_* from the surrounding environment.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CPQ_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
+fn cpq_api() -> std::process::Command {
+    cpq_testkit::binary(env!("CARGO_BIN_EXE_cpq-api"))
 }
 
 #[test]
