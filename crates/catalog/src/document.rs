@@ -1,0 +1,342 @@
+//! The catalog version document: everything one catalog version holds, as authored, imported and
+//! exported. Money is always a decimal string (`"49.90"`), never a JSON number. Unknown fields are
+//! refused. Codes identify elements within a version and are how elements reference each other.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogDocument {
+    #[serde(default)]
+    pub offerings: Vec<Offering>,
+    #[serde(default)]
+    pub rules: Vec<Rule>,
+    #[serde(default)]
+    pub price_lists: Vec<PriceList>,
+    #[serde(default)]
+    pub promotions: Vec<Promotion>,
+    #[serde(default)]
+    pub tax_rates: Vec<TaxRate>,
+    /// The technical catalog: what each offering needs fulfilled.
+    #[serde(default)]
+    pub technical: Vec<TechnicalMapping>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OfferingKind {
+    Simple,
+    Configurable,
+    Bundle,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offering {
+    pub code: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub kind: OfferingKind,
+    /// Where it may be sold; empty means everywhere.
+    #[serde(default)]
+    pub markets: Vec<String>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<NaiveDate>,
+    /// Exclusive end date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_to: Option<NaiveDate>,
+    /// Whether it may be sold on its own line (components of bundles often are not).
+    #[serde(default = "yes")]
+    pub sellable: bool,
+    #[serde(default)]
+    pub characteristics: Vec<Characteristic>,
+    #[serde(default)]
+    pub components: Vec<Component>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum CharacteristicKind {
+    Enum {
+        values: Vec<String>,
+    },
+    Number {
+        #[serde(with = "rust_decimal::serde::str_option", default)]
+        min: Option<Decimal>,
+        #[serde(with = "rust_decimal::serde::str_option", default)]
+        max: Option<Decimal>,
+        #[serde(with = "rust_decimal::serde::str_option", default)]
+        step: Option<Decimal>,
+    },
+    Text {
+        #[serde(default)]
+        pattern: Option<String>,
+        #[serde(default)]
+        max_length: Option<usize>,
+    },
+    Boolean,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Characteristic {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(flatten)]
+    pub kind: CharacteristicKind,
+    #[serde(default)]
+    pub required: bool,
+    /// A JSON value of the characteristic's type: string for enum and text, decimal string for
+    /// number, boolean for boolean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Component {
+    /// Code of the child offering.
+    pub offering: String,
+    #[serde(default)]
+    pub min: u32,
+    pub max: u32,
+    /// Added with quantity `max(min, 1)` when the configuration leaves it out.
+    #[serde(default)]
+    pub default_included: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleKind {
+    /// When `when` holds, component `component` must be present and/or `then` must hold.
+    Requires,
+    /// When `when` holds, component `component` must be absent and/or `then` must not hold.
+    Excludes,
+    /// `then` must hold (when `when` holds, if given).
+    Constraint,
+    /// When `when` holds and the user did not choose `set.characteristic`, it takes `set.value`.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultSetting {
+    pub characteristic: String,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub code: String,
+    /// The offering whose configurations the rule checks.
+    pub offering: String,
+    pub kind: RuleKind,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub when: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<DefaultSetting>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceList {
+    pub code: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub currency: String,
+    /// `None` matches any market (and so for channel and segment); a list naming one is more
+    /// specific and wins over one that does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub market: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_to: Option<NaiveDate>,
+    /// Breaks ties between equally specific lists: higher wins.
+    #[serde(default)]
+    pub priority: i32,
+    /// Whether every sellable offering eligible for this list's context must have an entry:
+    /// publishing refuses gaps when true.
+    #[serde(default)]
+    pub complete: bool,
+    #[serde(default)]
+    pub entries: Vec<PriceEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceEntry {
+    pub offering: String,
+    #[serde(with = "rust_decimal::serde::str", default)]
+    pub one_time: Decimal,
+    /// Monthly recurring charge.
+    #[serde(with = "rust_decimal::serde::str", default)]
+    pub recurring: Decimal,
+    /// Volume tiers: the tier with the largest `min_quantity` not above the line's quantity sets
+    /// the unit price of every unit.
+    #[serde(default)]
+    pub tiers: Vec<PriceTier>,
+    #[serde(default)]
+    pub surcharges: Vec<Surcharge>,
+    /// Unit prices when sold as a component of a given bundle.
+    #[serde(default)]
+    pub in_bundle: Vec<BundlePrice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceTier {
+    pub min_quantity: u32,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub one_time: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub recurring: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Surcharge {
+    pub characteristic: String,
+    /// The characteristic value (as text: `"500"`, `"premium"`, `"true"`) that triggers it.
+    pub value: String,
+    #[serde(with = "rust_decimal::serde::str", default)]
+    pub one_time: Decimal,
+    #[serde(with = "rust_decimal::serde::str", default)]
+    pub recurring: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundlePrice {
+    pub bundle: String,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub one_time: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub recurring: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChargeScope {
+    OneTime,
+    Recurring,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EffectKind {
+    /// `value` percent off the line's net amount.
+    Percent,
+    /// `value` off each unit.
+    Amount,
+    /// The unit price becomes `value`.
+    Override,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromotionEffect {
+    pub kind: EffectKind,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub value: Decimal,
+    pub applies_to: ChargeScope,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Eligibility {
+    #[serde(default)]
+    pub markets: Vec<String>,
+    #[serde(default)]
+    pub channels: Vec<String>,
+    #[serde(default)]
+    pub segments: Vec<String>,
+    /// Offerings whose lines it applies to; empty means every line.
+    #[serde(default)]
+    pub offerings: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    /// Customer attributes that must equal these values (e.g. `{"new_customer": true}`).
+    #[serde(default)]
+    pub customer: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promotion {
+    pub code: String,
+    pub name: String,
+    /// Higher applies first.
+    #[serde(default)]
+    pub priority: i32,
+    /// At most one promotion of a group applies to a line, unless each is `stackable`.
+    pub stacking_group: String,
+    #[serde(default)]
+    pub stackable: bool,
+    /// An exclusive promotion, when chosen, is the only one on its line.
+    #[serde(default)]
+    pub exclusive: bool,
+    #[serde(default)]
+    pub eligibility: Eligibility,
+    pub effect: PromotionEffect,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRate {
+    pub market: String,
+    /// A fraction: `"0.19"` is 19 %.
+    #[serde(with = "rust_decimal::serde::str")]
+    pub rate: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TechnicalMapping {
+    pub offering: String,
+    pub items: Vec<FulfillmentItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FulfillmentItem {
+    pub code: String,
+    /// A service or resource specification, e.g. `service:internet-access`, `resource:router`.
+    pub spec: String,
+    pub tasks: Vec<TaskTemplate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplate {
+    pub code: String,
+    /// The workflow job type a worker executes, e.g. `reserve-inventory`.
+    pub job_type: String,
+    /// Codes of tasks (in the same item) that must finish first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}

@@ -1,0 +1,18 @@
+//! The product catalog.
+//!
+//! A catalog version is one [`document::CatalogDocument`]: offerings, characteristics, bundle
+//! components, configuration rules, price lists, promotions, tax rates and the technical catalog.
+//! Drafts change; [`validate`] lists every problem that stops publishing; publishing hashes the
+//! canonical document and [`compile`]s it into the indexed [`compiled::CompiledCatalog`] that
+//! runtime reads. Published versions never change. The pure parts (document, expressions,
+//! validation, compilation) do no I/O; [`store`] holds the SQL.
+
+pub mod compiled;
+pub mod document;
+pub mod expr;
+pub mod validate;
+pub mod values;
+
+pub use compiled::{compile, content_hash, CompiledCatalog};
+pub use document::CatalogDocument;
+pub use validate::{validate, Problem};
