@@ -133,9 +133,30 @@ pub struct CompiledCatalog {
     pub technical: BTreeMap<String, Vec<FulfillmentItem>>,
 }
 
-/// SHA-256 (hex) of the document's canonical JSON.
+/// The document with every code-keyed collection in code order: two documents that differ only in
+/// the order of their offerings, rules, lists, entries, promotions, rates or mappings are the same
+/// catalog.
+pub fn canonical(doc: &CatalogDocument) -> CatalogDocument {
+    let mut d = doc.clone();
+    d.offerings.sort_by(|a, b| a.code.cmp(&b.code));
+    for o in &mut d.offerings {
+        o.characteristics.sort_by(|a, b| a.code.cmp(&b.code));
+        o.components.sort_by(|a, b| a.offering.cmp(&b.offering));
+    }
+    d.rules.sort_by(|a, b| a.code.cmp(&b.code));
+    d.price_lists.sort_by(|a, b| a.code.cmp(&b.code));
+    for l in &mut d.price_lists {
+        l.entries.sort_by(|a, b| a.offering.cmp(&b.offering));
+    }
+    d.promotions.sort_by(|a, b| a.code.cmp(&b.code));
+    d.tax_rates.sort_by(|a, b| a.market.cmp(&b.market));
+    d.technical.sort_by(|a, b| a.offering.cmp(&b.offering));
+    d
+}
+
+/// SHA-256 (hex) of the canonical JSON of the [`canonical`] document.
 pub fn content_hash(doc: &CatalogDocument) -> String {
-    let value = serde_json::to_value(doc).unwrap_or(serde_json::Value::Null);
+    let value = serde_json::to_value(canonical(doc)).unwrap_or(serde_json::Value::Null);
     hex::encode(Sha256::digest(cpq_audit::canonical_json(&value).as_bytes()))
 }
 

@@ -13,6 +13,6 @@ pub mod expr;
 pub mod validate;
 pub mod values;
 
-pub use compiled::{compile, content_hash, CompiledCatalog};
+pub use compiled::{canonical, compile, content_hash, CompiledCatalog};
 pub use document::CatalogDocument;
 pub use validate::{validate, Problem};

@@ -53,6 +53,14 @@ fn equal_documents_hash_equally_and_changes_change_the_hash() {
     let text = serde_json::to_string_pretty(&a).unwrap();
     let b: CatalogDocument = serde_json::from_str(&text).unwrap();
     assert_eq!(content_hash(&a), content_hash(&b));
+    let mut reordered = demo();
+    reordered.promotions.reverse();
+    reordered.offerings.reverse();
+    assert_eq!(
+        content_hash(&a),
+        content_hash(&reordered),
+        "order of code-keyed elements is not content"
+    );
     let mut c = demo();
     c.price_lists[0].entries[0].recurring = "79.01".parse().unwrap();
     assert_ne!(content_hash(&a), content_hash(&c));

@@ -45,7 +45,12 @@ pub struct ItemState {
 
 impl ItemState {
     fn lookup(&self) -> impl Fn(&str) -> Value + '_ {
-        |name: &str| self.values.get(name).map(|(v, _, _)| v.clone()).unwrap_or(Value::Missing)
+        |name: &str| {
+            self.values
+                .get(name)
+                .map(|(v, _, _)| v.clone())
+                .unwrap_or(Value::Missing)
+        }
     }
 
     fn chain(&self, rule: &CompiledRule) -> Vec<Choice> {
@@ -56,7 +61,9 @@ impl ItemState {
                 Choice {
                     path: child_path(&self.path, &format!("characteristics.{c}")),
                     characteristic: c.clone(),
-                    value: found.map(|(v, _, _)| value_json(v)).unwrap_or(serde_json::Value::Null),
+                    value: found
+                        .map(|(v, _, _)| value_json(v))
+                        .unwrap_or(serde_json::Value::Null),
                     source: found.map(|(_, s, _)| *s),
                 }
             })
@@ -74,12 +81,29 @@ impl ItemState {
         let present = |c: &String| self.components.get(c).copied().unwrap_or(0) > 0;
         Ok(match rule.kind {
             RuleKind::Requires => {
-                rule.component.as_ref().is_none_or(present) && rule.then.as_ref().map(|t| t.holds(&lookup)).transpose()?.unwrap_or(true)
+                rule.component.as_ref().is_none_or(present)
+                    && rule
+                        .then
+                        .as_ref()
+                        .map(|t| t.holds(&lookup))
+                        .transpose()?
+                        .unwrap_or(true)
             }
             RuleKind::Excludes => {
-                !rule.component.as_ref().is_some_and(present) && !rule.then.as_ref().map(|t| t.holds(&lookup)).transpose()?.unwrap_or(false)
+                !rule.component.as_ref().is_some_and(present)
+                    && !rule
+                        .then
+                        .as_ref()
+                        .map(|t| t.holds(&lookup))
+                        .transpose()?
+                        .unwrap_or(false)
             }
-            RuleKind::Constraint => rule.then.as_ref().map(|t| t.holds(&lookup)).transpose()?.unwrap_or(true),
+            RuleKind::Constraint => rule
+                .then
+                .as_ref()
+                .map(|t| t.holds(&lookup))
+                .transpose()?
+                .unwrap_or(true),
             RuleKind::Default => true,
         })
     }
@@ -107,34 +131,66 @@ impl ItemState {
 
     /// The value `characteristic` takes when the user has not chosen it: the first default rule
     /// (in dependency order) whose condition holds, else the characteristic's default.
-    fn resolve_default(&mut self, catalog: &CompiledCatalog, offering: &CompiledOffering, characteristic: &str, evaluated: &mut usize) {
+    fn resolve_default(
+        &mut self,
+        catalog: &CompiledCatalog,
+        offering: &CompiledOffering,
+        characteristic: &str,
+        evaluated: &mut usize,
+    ) {
         if self.chosen.contains_key(characteristic) {
             return;
         }
         self.values.remove(characteristic);
         for &i in &offering.defaults {
             let rule = &catalog.rules[i];
-            let Some(set) = rule.set.as_ref().filter(|s| s.characteristic == characteristic) else { continue };
+            let Some(set) = rule
+                .set
+                .as_ref()
+                .filter(|s| s.characteristic == characteristic)
+            else {
+                continue;
+            };
             *evaluated += 1;
-            let applies = rule.when.as_ref().map(|w| w.holds(&self.lookup()).unwrap_or(false)).unwrap_or(true);
+            let applies = rule
+                .when
+                .as_ref()
+                .map(|w| w.holds(&self.lookup()).unwrap_or(false))
+                .unwrap_or(true);
             if applies {
                 if let Some(ch) = offering.characteristics.get(characteristic) {
                     if let Ok(v) = check(&ch.def.kind, ch.pattern.as_ref(), &set.value) {
-                        self.values.insert(characteristic.to_owned(), (v, Source::Rule, Some(rule.code.clone())));
+                        self.values.insert(
+                            characteristic.to_owned(),
+                            (v, Source::Rule, Some(rule.code.clone())),
+                        );
                         return;
                     }
                 }
             }
         }
         if let Some(ch) = offering.characteristics.get(characteristic) {
-            if let Some(Ok(v)) = ch.def.default.as_ref().map(|d| check(&ch.def.kind, ch.pattern.as_ref(), d)) {
-                self.values.insert(characteristic.to_owned(), (v, Source::Default, None));
+            if let Some(Ok(v)) = ch
+                .def
+                .default
+                .as_ref()
+                .map(|d| check(&ch.def.kind, ch.pattern.as_ref(), d))
+            {
+                self.values
+                    .insert(characteristic.to_owned(), (v, Source::Default, None));
             }
         }
     }
 
     /// Builds the state for `item` and evaluates everything.
-    fn new(catalog: &CompiledCatalog, offering: &CompiledOffering, item: &ConfigItem, components: BTreeMap<String, u32>, path: &str, evaluated: &mut usize) -> ItemState {
+    fn new(
+        catalog: &CompiledCatalog,
+        offering: &CompiledOffering,
+        item: &ConfigItem,
+        components: BTreeMap<String, u32>,
+        path: &str,
+        evaluated: &mut usize,
+    ) -> ItemState {
         let mut state = ItemState {
             offering: offering.code.clone(),
             path: path.to_owned(),
@@ -148,7 +204,14 @@ impl ItemState {
             let vpath = child_path(path, &format!("characteristics.{code}"));
             match offering.characteristics.get(code) {
                 None => {
-                    state.value_violations.insert(code.clone(), violation("characteristic-unknown", format!("{} has no characteristic \"{code}\"", offering.code), &vpath));
+                    state.value_violations.insert(
+                        code.clone(),
+                        violation(
+                            "characteristic-unknown",
+                            format!("{} has no characteristic \"{code}\"", offering.code),
+                            &vpath,
+                        ),
+                    );
                 }
                 Some(ch) => match check(&ch.def.kind, ch.pattern.as_ref(), raw) {
                     Ok(v) => {
@@ -156,7 +219,10 @@ impl ItemState {
                         state.values.insert(code.clone(), (v, Source::Chosen, None));
                     }
                     Err(e) => {
-                        state.value_violations.insert(code.clone(), violation("characteristic-value", format!("{code} {e}"), &vpath));
+                        state.value_violations.insert(
+                            code.clone(),
+                            violation("characteristic-value", format!("{code} {e}"), &vpath),
+                        );
                     }
                 },
             }
@@ -171,7 +237,12 @@ impl ItemState {
                 }
             }
         }
-        let plain: Vec<String> = offering.characteristics.keys().filter(|c| !targets.contains(c)).cloned().collect();
+        let plain: Vec<String> = offering
+            .characteristics
+            .keys()
+            .filter(|c| !targets.contains(c))
+            .cloned()
+            .collect();
         for code in plain.into_iter().chain(targets) {
             state.resolve_default(catalog, offering, &code, evaluated);
         }
@@ -184,26 +255,52 @@ impl ItemState {
     /// Re-validates after the user sets `characteristic` to `raw` (or clears it with `None`):
     /// re-evaluates only the rules indexed under that characteristic, and under whatever the
     /// default rules it triggers change in turn. Returns how many rule evaluations that took.
-    pub fn change(&mut self, catalog: &CompiledCatalog, characteristic: &str, raw: Option<&serde_json::Value>) -> usize {
+    pub fn change(
+        &mut self,
+        catalog: &CompiledCatalog,
+        characteristic: &str,
+        raw: Option<&serde_json::Value>,
+    ) -> usize {
         let mut evaluated = 0;
-        let Some(offering) = catalog.offerings.get(&self.offering) else { return 0 };
+        let Some(offering) = catalog.offerings.get(&self.offering) else {
+            return 0;
+        };
         self.value_violations.remove(characteristic);
         self.chosen.remove(characteristic);
         match (raw, offering.characteristics.get(characteristic)) {
             (Some(raw), Some(ch)) => match check(&ch.def.kind, ch.pattern.as_ref(), raw) {
                 Ok(v) => {
                     self.chosen.insert(characteristic.to_owned(), v.clone());
-                    self.values.insert(characteristic.to_owned(), (v, Source::Chosen, None));
+                    self.values
+                        .insert(characteristic.to_owned(), (v, Source::Chosen, None));
                 }
                 Err(e) => {
-                    let vpath = child_path(&self.path, &format!("characteristics.{characteristic}"));
-                    self.value_violations.insert(characteristic.to_owned(), violation("characteristic-value", format!("{characteristic} {e}"), &vpath));
+                    let vpath =
+                        child_path(&self.path, &format!("characteristics.{characteristic}"));
+                    self.value_violations.insert(
+                        characteristic.to_owned(),
+                        violation(
+                            "characteristic-value",
+                            format!("{characteristic} {e}"),
+                            &vpath,
+                        ),
+                    );
                     self.resolve_default(catalog, offering, characteristic, &mut evaluated);
                 }
             },
             (Some(_), None) => {
                 let vpath = child_path(&self.path, &format!("characteristics.{characteristic}"));
-                self.value_violations.insert(characteristic.to_owned(), violation("characteristic-unknown", format!("{} has no characteristic \"{characteristic}\"", offering.code), &vpath));
+                self.value_violations.insert(
+                    characteristic.to_owned(),
+                    violation(
+                        "characteristic-unknown",
+                        format!(
+                            "{} has no characteristic \"{characteristic}\"",
+                            offering.code
+                        ),
+                        &vpath,
+                    ),
+                );
             }
             (None, _) => self.resolve_default(catalog, offering, characteristic, &mut evaluated),
         }
@@ -219,7 +316,12 @@ impl ItemState {
                 match (&rule.kind, &rule.set) {
                     (RuleKind::Default, Some(set)) => {
                         let before = self.values.get(&set.characteristic).cloned();
-                        self.resolve_default(catalog, offering, &set.characteristic, &mut evaluated);
+                        self.resolve_default(
+                            catalog,
+                            offering,
+                            &set.characteristic,
+                            &mut evaluated,
+                        );
                         if self.values.get(&set.characteristic) != before.as_ref() {
                             queue.push(set.characteristic.clone());
                         }
@@ -240,7 +342,10 @@ impl ItemState {
     pub fn violations(&self, offering: &CompiledOffering) -> Vec<Violation> {
         let mut out: Vec<Violation> = self.value_violations.values().cloned().collect();
         for (code, ch) in &offering.characteristics {
-            if ch.def.required && !self.values.contains_key(code) && !self.value_violations.contains_key(code) {
+            if ch.def.required
+                && !self.values.contains_key(code)
+                && !self.value_violations.contains_key(code)
+            {
                 out.push(violation(
                     "characteristic-required",
                     format!("{code} is required"),
@@ -259,7 +364,16 @@ impl ItemState {
     fn configured_values(&self) -> BTreeMap<String, ConfiguredValue> {
         self.values
             .iter()
-            .map(|(k, (v, s, r))| (k.clone(), ConfiguredValue { value: value_json(v), source: *s, rule: r.clone() }))
+            .map(|(k, (v, s, r))| {
+                (
+                    k.clone(),
+                    ConfiguredValue {
+                        value: value_json(v),
+                        source: *s,
+                        rule: r.clone(),
+                    },
+                )
+            })
             .collect()
     }
 
@@ -273,7 +387,11 @@ impl ItemState {
     }
 
     pub fn own_violations(&self, catalog: &CompiledCatalog) -> Vec<Violation> {
-        catalog.offerings.get(&self.offering).map(|o| self.violations(o)).unwrap_or_default()
+        catalog
+            .offerings
+            .get(&self.offering)
+            .map(|o| self.violations(o))
+            .unwrap_or_default()
     }
 }
 
@@ -303,22 +421,62 @@ pub(crate) fn configure(
         offering: item.offering.clone(),
         quantity: item.quantity,
         source,
-        characteristics: item.characteristics.iter().map(|(k, v)| (k.clone(), ConfiguredValue { value: v.clone(), source: Source::Chosen, rule: None })).collect(),
+        characteristics: item
+            .characteristics
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    ConfiguredValue {
+                        value: v.clone(),
+                        source: Source::Chosen,
+                        rule: None,
+                    },
+                )
+            })
+            .collect(),
         components: Vec::new(),
     };
     let Some(offering) = catalog.offerings.get(&item.offering) else {
-        violations.push(violation("offering-unknown", format!("offering \"{}\" is not in this catalog version", item.offering), path));
+        violations.push(violation(
+            "offering-unknown",
+            format!(
+                "offering \"{}\" is not in this catalog version",
+                item.offering
+            ),
+            path,
+        ));
         return echo(Source::Chosen);
     };
     if item.quantity == 0 {
-        violations.push(violation("component-cardinality", "quantity must be at least 1", &child_path(path, "quantity")));
+        violations.push(violation(
+            "component-cardinality",
+            "quantity must be at least 1",
+            &child_path(path, "quantity"),
+        ));
     }
     if top {
         if !offering.sellable {
-            violations.push(violation("offering-not-sellable", format!("{} is only sold as part of a bundle", offering.code), path));
+            violations.push(violation(
+                "offering-not-sellable",
+                format!("{} is only sold as part of a bundle", offering.code),
+                path,
+            ));
         }
-        if !offering.available(context.market.as_deref(), context.channel.as_deref(), context.segment.as_deref(), context.date) {
-            violations.push(violation("offering-unavailable", format!("{} is not available for this market, channel, segment or date", offering.code), path));
+        if !offering.available(
+            context.market.as_deref(),
+            context.channel.as_deref(),
+            context.segment.as_deref(),
+            context.date,
+        ) {
+            violations.push(violation(
+                "offering-unavailable",
+                format!(
+                    "{} is not available for this market, channel, segment or date",
+                    offering.code
+                ),
+                path,
+            ));
         }
     }
 
@@ -330,17 +488,30 @@ pub(crate) fn configure(
     for (i, child) in item.components.iter().enumerate() {
         let cpath = child_path(path, &format!("components[{i}]"));
         if !offering.components.contains_key(&child.offering) {
-            violations.push(violation("component-unknown", format!("{} is not a component of {}", child.offering, offering.code), &cpath));
+            violations.push(violation(
+                "component-unknown",
+                format!("{} is not a component of {}", child.offering, offering.code),
+                &cpath,
+            ));
             continue;
         }
-        children.push(configure(catalog, context, child, &cpath, false, violations, evaluated));
+        children.push(configure(
+            catalog, context, child, &cpath, false, violations, evaluated,
+        ));
     }
     for (code, c) in &offering.components {
         let given = item.components.iter().any(|x| &x.offering == code);
         if !given && c.default_included {
-            let included = ConfigItem { offering: code.clone(), quantity: c.min.max(1), characteristics: BTreeMap::new(), components: Vec::new() };
+            let included = ConfigItem {
+                offering: code.clone(),
+                quantity: c.min.max(1),
+                characteristics: BTreeMap::new(),
+                components: Vec::new(),
+            };
             let cpath = child_path(path, &format!("components[{code}]"));
-            let mut added = configure(catalog, context, &included, &cpath, false, violations, evaluated);
+            let mut added = configure(
+                catalog, context, &included, &cpath, false, violations, evaluated,
+            );
             added.source = Source::Included;
             children.push(added);
         }
@@ -348,7 +519,10 @@ pub(crate) fn configure(
         if qty < c.min || qty > c.max {
             violations.push(violation(
                 "component-cardinality",
-                format!("{} needs {}..{} of {code}, has {qty}", offering.code, c.min, c.max),
+                format!(
+                    "{} needs {}..{} of {code}, has {qty}",
+                    offering.code, c.min, c.max
+                ),
                 &child_path(path, &format!("components[{code}]")),
             ));
         }

@@ -116,7 +116,15 @@ pub struct Validation {
 pub fn validate(catalog: &CompiledCatalog, context: &Context, item: &ConfigItem) -> Validation {
     let mut violations = Vec::new();
     let mut evaluated = 0;
-    let configuration = item::configure(catalog, context, item, "", true, &mut violations, &mut evaluated);
+    let configuration = item::configure(
+        catalog,
+        context,
+        item,
+        "",
+        true,
+        &mut violations,
+        &mut evaluated,
+    );
     Validation {
         valid: violations.is_empty(),
         configuration,
