@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
-use crate::routes::{self, customer_accounts, health};
+use crate::routes::{self, catalog, configuration, customer_accounts, health};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +45,15 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customer_accounts::create, customer_accounts::list))
         .routes(routes!(customer_accounts::fetch, customer_accounts::update))
         .routes(routes!(customer_accounts::close))
+        .routes(routes!(catalog::create, catalog::list))
+        .routes(routes!(catalog::fetch))
+        .routes(routes!(catalog::export, catalog::import))
+        .routes(routes!(catalog::put_element, catalog::delete_element))
+        .routes(routes!(catalog::publish))
+        .routes(routes!(catalog::activate))
+        .routes(routes!(catalog::search))
+        .routes(routes!(configuration::validate_configuration))
+        .routes(routes!(configuration::price))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

@@ -6,6 +6,7 @@
 //! do not belong here.
 
 pub mod app;
+pub mod catalog_cache;
 pub mod command;
 pub mod etag;
 pub mod extract;

@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
     modifiers(&BearerAuth),
     tags(
         (name = "customer-accounts", description = "Who quotes and orders are for"),
+        (name = "catalog", description = "Catalog versions: author, publish, activate, search"),
+        (name = "configuration", description = "Validate configurations and price carts"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

@@ -67,4 +67,62 @@ impl RedisLink {
         metrics::gauge!("redis_up").set(if outcome.is_ok() { 1.0 } else { 0.0 });
         outcome
     }
+
+    /// Reads a value; `Err` when Redis cannot answer in time (callers fall back to PostgreSQL).
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut conn = self.conn.clone();
+        let key = key.to_owned();
+        let result = tokio::time::timeout(self.deadline, async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        })
+        .await;
+        self.outcome(result)
+    }
+
+    /// Writes a value with a time to live; errors only count, nobody waits on them twice.
+    pub async fn set(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let (key, value) = (key.to_owned(), value.to_vec());
+        let result = tokio::time::timeout(self.deadline, async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("EX")
+                .arg(ttl_secs)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await;
+        self.outcome(result)
+    }
+
+    /// Deletes keys.
+    pub async fn delete(&self, key: &str) -> Result<(), String> {
+        let mut conn = self.conn.clone();
+        let key = key.to_owned();
+        let result = tokio::time::timeout(self.deadline, async move {
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await;
+        self.outcome(result)
+    }
+
+    fn outcome<T>(
+        &self,
+        result: Result<Result<T, redis::RedisError>, tokio::time::error::Elapsed>,
+    ) -> Result<T, String> {
+        let outcome = match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {} ms", self.deadline.as_millis())),
+        };
+        metrics::gauge!("redis_up").set(if outcome.is_ok() { 1.0 } else { 0.0 });
+        outcome
+    }
 }

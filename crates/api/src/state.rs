@@ -6,6 +6,7 @@ use cpq_config::Config;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use crate::catalog_cache::CatalogCache;
 use crate::redis_link::RedisLink;
 
 /// What every handler may reach. Cheap to clone.
@@ -16,6 +17,7 @@ pub struct AppState {
     pub redis: RedisLink,
     pub verifier: Arc<Verifier>,
     pub metrics: PrometheusHandle,
+    pub catalogs: Arc<CatalogCache>,
     started: Arc<AtomicBool>,
 }
 
@@ -27,7 +29,12 @@ impl AppState {
         verifier: Arc<Verifier>,
         metrics: PrometheusHandle,
     ) -> AppState {
+        let catalogs = Arc::new(CatalogCache::new(
+            config.environment.as_str(),
+            redis.clone(),
+        ));
         AppState {
+            catalogs,
             config,
             db,
             redis,

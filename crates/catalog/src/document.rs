@@ -340,3 +340,79 @@ pub struct TaskTemplate {
     #[serde(default)]
     pub depends_on: Vec<String>,
 }
+
+/// The element collections of a document that can be edited one element at a time, with the
+/// field that keys each.
+pub const COLLECTIONS: [(&str, &str); 6] = [
+    ("offerings", "code"),
+    ("rules", "code"),
+    ("price-lists", "code"),
+    ("promotions", "code"),
+    ("tax-rates", "market"),
+    ("technical", "offering"),
+];
+
+fn upsert_in<T: serde::de::DeserializeOwned>(
+    list: &mut Vec<T>,
+    key: &str,
+    key_of: fn(&T) -> &str,
+    element: serde_json::Value,
+) -> Result<bool, String> {
+    let parsed: T = serde_json::from_value(element).map_err(|e| e.to_string())?;
+    if key_of(&parsed) != key {
+        return Err(format!(
+            "the element's key \"{}\" differs from \"{key}\" in the path",
+            key_of(&parsed)
+        ));
+    }
+    match list.iter().position(|x| key_of(x) == key) {
+        Some(i) => {
+            list[i] = parsed;
+            Ok(false)
+        }
+        None => {
+            list.push(parsed);
+            Ok(true)
+        }
+    }
+}
+
+fn remove_in<T>(list: &mut Vec<T>, key: &str, key_of: fn(&T) -> &str) -> bool {
+    let before = list.len();
+    list.retain(|x| key_of(x) != key);
+    list.len() != before
+}
+
+impl CatalogDocument {
+    /// Puts one element into `collection` (see [`COLLECTIONS`]), replacing the one with the same
+    /// key. `Ok(true)` when it was added, `Ok(false)` when replaced.
+    pub fn upsert(
+        &mut self,
+        collection: &str,
+        key: &str,
+        element: serde_json::Value,
+    ) -> Result<bool, String> {
+        match collection {
+            "offerings" => upsert_in(&mut self.offerings, key, |x| &x.code, element),
+            "rules" => upsert_in(&mut self.rules, key, |x| &x.code, element),
+            "price-lists" => upsert_in(&mut self.price_lists, key, |x| &x.code, element),
+            "promotions" => upsert_in(&mut self.promotions, key, |x| &x.code, element),
+            "tax-rates" => upsert_in(&mut self.tax_rates, key, |x| &x.market, element),
+            "technical" => upsert_in(&mut self.technical, key, |x| &x.offering, element),
+            other => Err(format!("unknown collection \"{other}\"")),
+        }
+    }
+
+    /// Removes one element; `Ok(false)` when there was none with that key.
+    pub fn remove(&mut self, collection: &str, key: &str) -> Result<bool, String> {
+        Ok(match collection {
+            "offerings" => remove_in(&mut self.offerings, key, |x| &x.code),
+            "rules" => remove_in(&mut self.rules, key, |x| &x.code),
+            "price-lists" => remove_in(&mut self.price_lists, key, |x| &x.code),
+            "promotions" => remove_in(&mut self.promotions, key, |x| &x.code),
+            "tax-rates" => remove_in(&mut self.tax_rates, key, |x| &x.market),
+            "technical" => remove_in(&mut self.technical, key, |x| &x.offering),
+            other => return Err(format!("unknown collection \"{other}\"")),
+        })
+    }
+}

@@ -7,11 +7,14 @@
 //! runtime reads. Published versions never change. The pure parts (document, expressions,
 //! validation, compilation) do no I/O; [`store`] holds the SQL.
 
+pub mod commands;
 pub mod compiled;
 pub mod document;
 pub mod expr;
+pub mod store;
 pub mod validate;
 pub mod values;
+pub mod version;
 
 pub use compiled::{canonical, compile, content_hash, CompiledCatalog};
 pub use document::CatalogDocument;

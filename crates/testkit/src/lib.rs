@@ -260,6 +260,14 @@ impl TestApp {
     pub async fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = db.config();
         tweak(&mut config);
+        // TEST_LOG=1 shows the application's logs (pretty) while debugging a test.
+        if std::env::var_os("TEST_LOG").is_some() {
+            let log = cpq_config::LogConfig {
+                level: "info,sqlx=warn".into(),
+                format: cpq_config::LogFormat::Pretty,
+            };
+            let _ = cpq_telemetry::init_tracing(&log);
+        }
         let app = cpq_api::Application::build(config.clone()).await.unwrap();
         let address = format!("http://{}", app.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

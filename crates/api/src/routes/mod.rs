@@ -1,3 +1,5 @@
+pub mod catalog;
+pub mod configuration;
 pub mod customer_accounts;
 pub mod health;
 pub mod metrics;

@@ -3,6 +3,7 @@
 //! real Redis.
 
 mod binary;
+mod catalog;
 mod customer_accounts;
 mod health;
 mod helpers;

@@ -1,0 +1,220 @@
+//! Catalog commands. Each runs in the caller's tenant transaction and writes its change, audit
+//! record and event together.
+
+use chrono::{DateTime, Utc};
+use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
+use cpq_core::{Error, FieldError};
+use cpq_db::Tx;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::compiled::compile;
+use crate::document::CatalogDocument;
+use crate::store;
+use crate::version::{CatalogVersion, VersionStatus};
+
+pub const AGGREGATE: &str = "catalog-version";
+
+async fn audit(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    action: &'static str,
+    event: &'static str,
+    v: &CatalogVersion,
+    payload: serde_json::Value,
+) -> Result<(), Error> {
+    record(
+        tx,
+        meta,
+        &AuditEntry {
+            action,
+            aggregate_type: AGGREGATE,
+            aggregate_id: v.id,
+            before: None,
+            after: Some(payload.clone()),
+            reason: None,
+        },
+        &[NewEvent {
+            event_type: event,
+            schema_version: 1,
+            aggregate_type: AGGREGATE,
+            aggregate_id: v.id,
+            payload,
+        }],
+    )
+    .await
+    .map(|_| ())
+}
+
+fn label_ok(label: &str) -> Result<(), Error> {
+    if label.trim().is_empty() || label.len() > 64 {
+        return Err(Error::validation(vec![FieldError::new(
+            "label",
+            "invalid-format",
+            "a label is 1-64 characters",
+        )]));
+    }
+    Ok(())
+}
+
+pub async fn create_draft(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    label: &str,
+    document: &CatalogDocument,
+) -> Result<CatalogVersion, Error> {
+    label_ok(label)?;
+    let v = CatalogVersion {
+        id: Uuid::now_v7(),
+        tenant: meta.tenant.clone(),
+        label: label.trim().to_owned(),
+        status: VersionStatus::Draft,
+        content_hash: None,
+        version: 1,
+        created_at: meta.occurred_at,
+        created_by: meta.actor_subject.clone(),
+        updated_at: meta.occurred_at,
+        updated_by: meta.actor_subject.clone(),
+        published_at: None,
+        published_by: None,
+    };
+    store::catalog_version_insert(tx, &v, document).await?;
+    audit(tx, meta, "catalog-version.create", "catalog-version.created", &v, json!({ "catalog_version_id": v.id, "label": v.label, "offerings": document.offerings.len() })).await?;
+    Ok(v)
+}
+
+/// A draft's document, locked, after checking the caller saw its current version.
+async fn lock_draft(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+) -> Result<(CatalogVersion, CatalogDocument), Error> {
+    let (v, doc) = store::catalog_version_fetch_document_for_update(tx, &meta.tenant, id)
+        .await?
+        .ok_or_else(|| Error::not_found("catalog version", id))?;
+    if v.version != expected {
+        return Err(Error::PreconditionFailed {
+            current: v.version.to_string(),
+        });
+    }
+    v.ensure_draft()?;
+    Ok((v, doc))
+}
+
+/// Replaces a draft's whole document (bulk import into an existing draft).
+pub async fn replace_document(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    document: &CatalogDocument,
+) -> Result<CatalogVersion, Error> {
+    let (v, _) = lock_draft(tx, meta, id, expected).await?;
+    let next = v.touched(&meta.actor_subject, meta.occurred_at);
+    store::catalog_version_update_draft(tx, &next, document, v.version).await?;
+    audit(tx, meta, "catalog-version.import", "catalog-version.changed", &next, json!({ "catalog_version_id": id, "change": "import", "offerings": document.offerings.len() })).await?;
+    Ok(next)
+}
+
+/// Puts or removes (`element: None`) one element of a draft.
+pub async fn edit_element(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    collection: &str,
+    key: &str,
+    element: Option<serde_json::Value>,
+) -> Result<CatalogVersion, Error> {
+    let (v, mut doc) = lock_draft(tx, meta, id, expected).await?;
+    let invalid = |detail: String| {
+        Error::validation(vec![FieldError::new(collection, "invalid-element", detail)])
+    };
+    let change = match element {
+        Some(e) => {
+            doc.upsert(collection, key, e).map_err(invalid)?;
+            "put"
+        }
+        None => {
+            if !doc.remove(collection, key).map_err(invalid)? {
+                return Err(Error::not_found(
+                    "catalog element",
+                    format!("{collection}/{key}"),
+                ));
+            }
+            "remove"
+        }
+    };
+    let next = v.touched(&meta.actor_subject, meta.occurred_at);
+    store::catalog_version_update_draft(tx, &next, &doc, v.version).await?;
+    audit(
+        tx,
+        meta,
+        "catalog-version.edit",
+        "catalog-version.changed",
+        &next,
+        json!({ "catalog_version_id": id, "change": change, "collection": collection, "key": key }),
+    )
+    .await?;
+    Ok(next)
+}
+
+/// Validates, compiles and publishes a draft; refuses with every problem when it cannot.
+pub async fn publish(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+) -> Result<CatalogVersion, Error> {
+    let (v, doc) = lock_draft(tx, meta, id, expected).await?;
+    let compiled = compile(&doc).map_err(|problems| {
+        Error::validation(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new(p.path, p.kind, p.detail))
+                .collect(),
+        )
+    })?;
+    let mut next = v.touched(&meta.actor_subject, meta.occurred_at);
+    next.status = VersionStatus::Published;
+    next.content_hash = Some(compiled.content_hash.clone());
+    next.published_at = Some(meta.occurred_at);
+    next.published_by = Some(meta.actor_subject.clone());
+    store::catalog_version_publish(tx, &next, &compiled, v.version).await?;
+    store::catalog_offering_insert_all(tx, &meta.tenant, id, &doc).await?;
+    audit(tx, meta, "catalog-version.publish", "catalog-version.published", &next, json!({ "catalog_version_id": id, "label": next.label, "content_hash": compiled.content_hash })).await?;
+    Ok(next)
+}
+
+/// Puts a published version in force from `effective_from`.
+pub async fn activate(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    effective_from: DateTime<Utc>,
+) -> Result<CatalogVersion, Error> {
+    let v = store::catalog_version_fetch(tx, &meta.tenant, id)
+        .await?
+        .ok_or_else(|| Error::not_found("catalog version", id))?;
+    v.ensure_published()?;
+    store::catalog_activation_insert(
+        tx,
+        &meta.tenant,
+        id,
+        effective_from,
+        meta.occurred_at,
+        &meta.actor_subject,
+    )
+    .await?;
+    audit(
+        tx,
+        meta,
+        "catalog-version.activate",
+        "catalog-version.activated",
+        &v,
+        json!({ "catalog_version_id": id, "effective_from": effective_from }),
+    )
+    .await?;
+    Ok(v)
+}
