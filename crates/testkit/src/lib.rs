@@ -145,6 +145,7 @@ async fn owner_pool_for(config: &Config, database: &str) -> PgPool {
 pub struct TestDb {
     pub name: String,
     config: Config,
+    owned: bool,
 }
 
 impl TestDb {
@@ -172,7 +173,7 @@ impl TestDb {
         }
         conn.close().await.ok();
         config.database.name = name.clone();
-        TestDb { name, config }
+        TestDb { name, config, owned: true }
     }
 
     /// A database holding every migration.
@@ -200,6 +201,13 @@ impl TestDb {
         db
     }
 
+    /// A handle on a database another `TestDb` owns: it is not dropped with this handle.
+    pub fn existing(name: &str) -> TestDb {
+        let mut config = config();
+        config.database.name = name.to_owned();
+        TestDb { name: name.to_owned(), config, owned: false }
+    }
+
     /// The configuration pointing at this database.
     pub fn config(&self) -> Config {
         self.config.clone()
@@ -218,6 +226,9 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let config = self.config.clone();
         let name = self.name.clone();
         // Drop runs outside any runtime we may block on: use a thread with its own.
