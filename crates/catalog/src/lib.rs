@@ -12,6 +12,7 @@ pub mod compiled;
 pub mod document;
 pub mod expr;
 pub mod store;
+pub mod synthetic;
 pub mod validate;
 pub mod values;
 pub mod version;
