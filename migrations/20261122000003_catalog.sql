@@ -76,7 +76,10 @@ CREATE TABLE catalog_offering (
         to_tsvector('simple', code || ' ' || name || ' ' || coalesce(description, ''))) STORED,
     PRIMARY KEY (catalog_version_id, code)
 );
-CREATE INDEX catalog_offering_search ON catalog_offering USING gin (search);
+-- btree_gin lets one GIN index lead with the version, so a text search reads only that version's
+-- postings (a trusted extension: the database owner may create it).
+CREATE EXTENSION IF NOT EXISTS btree_gin;
+CREATE INDEX catalog_offering_search ON catalog_offering USING gin (catalog_version_id, search);
 CREATE INDEX catalog_offering_version_code ON catalog_offering (tenant_id, catalog_version_id, code);
 ALTER TABLE catalog_offering ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON catalog_offering

@@ -46,10 +46,52 @@ enum Command {
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
+    /// Load a catalog as a published, active version. Safe to repeat.
+    Seed {
+        #[command(subcommand)]
+        what: SeedWhat,
+    },
+    /// Write a synthetic catalog document (for benchmarks and load tests) as JSON.
+    GenerateCatalog {
+        #[arg(long, default_value_t = 10_000)]
+        offerings: usize,
+        #[arg(long, default_value_t = 6)]
+        characteristics: usize,
+        #[arg(long, default_value_t = 4)]
+        price_lists: usize,
+        #[arg(long, default_value_t = 60)]
+        promotions: usize,
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Print the effective configuration with secrets redacted.
     DumpConfig,
     /// Validate the configuration and exit.
     CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum SeedWhat {
+    /// The demo B2B telecom catalog (catalogs/demo-telecom.json).
+    Demo {
+        #[arg(long, default_value = "demo")]
+        tenant: String,
+        /// When it takes effect (RFC 3339); if another version starts then, it starts now.
+        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+        effective_from: String,
+    },
+    /// A catalog document from a file (for example one made by generate-catalog).
+    File {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long, default_value = "catalog")]
+        name: String,
+        #[arg(long, default_value = "2026-01-01T00:00:00Z")]
+        effective_from: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +150,76 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "{}",
                 signer.mint(&subject, &tenant, &parsed, Duration::from_secs(ttl_secs))?
             );
+        }
+        Command::GenerateCatalog {
+            offerings,
+            characteristics,
+            price_lists,
+            promotions,
+            out,
+        } => {
+            let doc = cpq_catalog::synthetic::generate(cpq_catalog::synthetic::Spec {
+                offerings,
+                characteristics,
+                price_lists,
+                promotions,
+            });
+            let text = serde_json::to_string(&doc)?;
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => println!("{text}"),
+            }
+        }
+        Command::Seed { what } => {
+            let (tenant, name, doc, from) = match what {
+                SeedWhat::Demo {
+                    tenant,
+                    effective_from,
+                } => (
+                    tenant,
+                    "demo-telecom".to_owned(),
+                    serde_json::from_str(cpq_catalog::seed::DEMO_TELECOM)?,
+                    effective_from,
+                ),
+                SeedWhat::File {
+                    tenant,
+                    path,
+                    name,
+                    effective_from,
+                } => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    (
+                        tenant,
+                        name,
+                        serde_json::from_str(&text).with_context(|| {
+                            format!("{} is not a catalog document", path.display())
+                        })?,
+                        effective_from,
+                    )
+                }
+            };
+            let tenant =
+                TenantId::parse(&tenant).map_err(|e| anyhow::anyhow!("--tenant: {}", e.detail))?;
+            let from: chrono::DateTime<chrono::Utc> =
+                from.parse().context("--effective-from must be RFC 3339")?;
+            runtime()?.block_on(async {
+                let pool = cpq_db::pool::app_pool(&config.database, "cpq-admin");
+                match cpq_catalog::seed::seed(&pool, &tenant, &name, &doc, from, "cpq-admin").await {
+                    Ok(cpq_catalog::seed::Seeded::Loaded { id, label, effective_from }) => println!("loaded catalog {label} ({id}) for tenant {tenant}, active from {effective_from}"),
+                    Ok(cpq_catalog::seed::Seeded::AlreadyLoaded { id, label }) => println!("catalog {label} ({id}) is already loaded for tenant {tenant}"),
+                    Err(cpq_core::Error::Validation { errors }) => {
+                        for e in &errors {
+                            eprintln!("  {} [{}] {}", e.field, e.code, e.detail);
+                        }
+                        bail!("the catalog does not publish: {} problem(s)", errors.len());
+                    }
+                    Err(e) => bail!("{e}"),
+                }
+                pool.close().await;
+                anyhow::Ok(())
+            })?;
         }
         Command::Migrate => {
             cpq_telemetry::init_tracing(&config.log)?;

@@ -54,3 +54,51 @@ fn an_invalid_configuration_is_refused_before_any_command() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("database.port: 0 is out of range"));
 }
+
+#[tokio::test]
+async fn seed_demo_loads_the_catalog_once_and_generate_catalog_writes_a_publishable_document() {
+    let db = cpq_testkit::TestDb::fresh().await;
+    let config = db.config();
+    let run = || {
+        cpq_admin("local")
+            .env("CPQ_DATABASE__NAME", &db.name)
+            .env("CPQ_DATABASE__HOST", &config.database.host)
+            .env(
+                "CPQ_DATABASE__APP_PASSWORD",
+                config.database.app_password.expose(),
+            )
+            .args(["seed", "demo", "--tenant", "demo"])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(String::from_utf8_lossy(&first.stdout).starts_with("loaded catalog demo-telecom-"));
+    let second = run();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("is already loaded"));
+
+    let pool = db.owner_pool().await;
+    let (versions, activations, offerings): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM catalog_version WHERE status = 'published'), \
+                (SELECT count(*) FROM catalog_activation), (SELECT count(*) FROM catalog_offering)",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((versions, activations, offerings), (1, 1, 7));
+    pool.close().await;
+
+    let out = cpq_admin("local")
+        .args(["generate-catalog", "--offerings", "120"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: cpq_catalog::CatalogDocument = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc.offerings.len(), 120);
+    assert!(cpq_catalog::validate(&doc).is_empty());
+}

@@ -18,14 +18,34 @@ fn metric(text: &str, name: &str) -> f64 {
 }
 
 async fn metrics(app: &TestApp) -> String {
-    app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap()
+    app.client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// A Redis server of this test's own, on a free port, that the test can stop.
 fn own_redis() -> (Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test.sh installs it)");
@@ -44,7 +64,14 @@ fn cart() -> Value {
 }
 
 async fn price(app: &TestApp, token: &str) -> (u16, Value) {
-    let r = app.client.post(app.url("/v1/price")).bearer_auth(token).json(&cart()).send().await.unwrap();
+    let r = app
+        .client
+        .post(app.url("/v1/price"))
+        .bearer_auth(token)
+        .json(&cart())
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -58,15 +85,38 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
 
     // Publish and activate the demo catalog.
     let manager = first.token("acme", &[Role::CatalogManager]);
-    let doc: Value = serde_json::from_str(include_str!("../../../catalogs/demo-telecom.json")).unwrap();
-    let created: Value = first.client.post(first.url("/v1/catalog/versions")).bearer_auth(&manager)
-        .json(&json!({ "label": "2026", "document": doc })).send().await.unwrap().json().await.unwrap();
+    let doc: Value =
+        serde_json::from_str(include_str!("../../../catalogs/demo-telecom.json")).unwrap();
+    let created: Value = first
+        .client
+        .post(first.url("/v1/catalog/versions"))
+        .bearer_auth(&manager)
+        .json(&json!({ "label": "2026", "document": doc }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let id = created["id"].as_str().unwrap().to_owned();
-    let r = first.client.post(first.url(&format!("/v1/catalog/versions/{id}/publish"))).bearer_auth(&manager)
-        .header("If-Match", "\"1\"").json(&json!({})).send().await.unwrap();
+    let r = first
+        .client
+        .post(first.url(&format!("/v1/catalog/versions/{id}/publish")))
+        .bearer_auth(&manager)
+        .header("If-Match", "\"1\"")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let r = first.client.post(first.url(&format!("/v1/catalog/versions/{id}/activate"))).bearer_auth(&manager)
-        .json(&json!({ "effective_from": "2026-01-01T00:00:00Z" })).send().await.unwrap();
+    let r = first
+        .client
+        .post(first.url(&format!("/v1/catalog/versions/{id}/activate")))
+        .bearer_auth(&manager)
+        .json(&json!({ "effective_from": "2026-01-01T00:00:00Z" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // 200 concurrent requests on a cold cache: one rebuild from PostgreSQL.
@@ -86,29 +136,66 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
     }
     assert!(hashes.windows(2).all(|w| w[0] == w[1]));
     let text = metrics(&app).await;
-    assert_eq!(metric(&text, "catalog_cache_rebuilds_total") - before, 1.0, "200 concurrent misses, one rebuild");
-    assert!(metric(&text, "catalog_cache_requests_total{layer=\"process\",outcome=\"hit\"}") >= 1.0);
+    assert_eq!(
+        metric(&text, "catalog_cache_rebuilds_total") - before,
+        1.0,
+        "200 concurrent misses, one rebuild"
+    );
+    assert!(
+        metric(
+            &text,
+            "catalog_cache_requests_total{layer=\"process\",outcome=\"hit\"}"
+        ) >= 1.0
+    );
 
     // A second instance finds the compiled version in Redis: no rebuild.
-    let second = TestApp::spawn_with(reuse_db(&db_name), |c| c.redis.url = redis_url.parse().unwrap()).await;
+    let second = TestApp::spawn_with(reuse_db(&db_name), |c| {
+        c.redis.url = redis_url.parse().unwrap()
+    })
+    .await;
     let rebuilds = metric(&metrics(&second).await, "catalog_cache_rebuilds_total");
     assert_eq!(price(&second, &sales).await.0, 200);
     let text = metrics(&second).await;
-    assert_eq!(metric(&text, "catalog_cache_rebuilds_total"), rebuilds, "served from Redis");
-    assert!(metric(&text, "catalog_cache_requests_total{layer=\"redis\",outcome=\"hit\"}") >= 1.0);
+    assert_eq!(
+        metric(&text, "catalog_cache_rebuilds_total"),
+        rebuilds,
+        "served from Redis"
+    );
+    assert!(
+        metric(
+            &text,
+            "catalog_cache_requests_total{layer=\"redis\",outcome=\"hit\"}"
+        ) >= 1.0
+    );
 
     // Redis stops. A third instance, cache cold, still prices: from PostgreSQL, with a metric.
     redis.kill().unwrap();
     redis.wait().unwrap();
-    let third = TestApp::spawn_with(reuse_db(&db_name), |c| c.redis.url = redis_url.parse().unwrap()).await;
+    let third = TestApp::spawn_with(reuse_db(&db_name), |c| {
+        c.redis.url = redis_url.parse().unwrap()
+    })
+    .await;
     let errors = metric(&metrics(&third).await, "catalog_cache_redis_errors_total");
     let (status, body) = price(&third, &sales).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hash"].as_str().unwrap(), hashes[0]);
     let text = metrics(&third).await;
-    assert!(metric(&text, "catalog_cache_redis_errors_total") > errors, "the fallback is counted");
-    assert!(text.lines().any(|l| l.starts_with("redis_up") && l.ends_with(" 0")));
-    let ready: Value = third.client.get(third.url("/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert!(
+        metric(&text, "catalog_cache_redis_errors_total") > errors,
+        "the fallback is counted"
+    );
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("redis_up") && l.ends_with(" 0")));
+    let ready: Value = third
+        .client
+        .get(third.url("/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(ready["status"], "degraded");
 }
 

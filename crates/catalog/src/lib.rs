@@ -11,6 +11,7 @@ pub mod commands;
 pub mod compiled;
 pub mod document;
 pub mod expr;
+pub mod seed;
 pub mod store;
 pub mod synthetic;
 pub mod validate;

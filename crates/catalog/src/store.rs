@@ -425,18 +425,18 @@ fn ts_query(text: &str) -> Option<String> {
     })
 }
 
-pub async fn catalog_offering_search(
-    tx: &mut Tx,
-    tenant: &TenantId,
+fn search_query<'q>(
+    select: &str,
+    tenant: &'q TenantId,
     version: Uuid,
-    s: &OfferingSearch,
-    after: Option<&str>,
+    s: &'q OfferingSearch,
+    after: Option<&'q str>,
     limit: i64,
-) -> Result<Vec<OfferingHit>, Error> {
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT code, name, description, kind, markets, channels, segments, effective_from, effective_to, sellable \
-         FROM catalog_offering WHERE tenant_id = ",
-    );
+) -> QueryBuilder<'q, Postgres> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "{select} code, name, description, kind, markets, channels, segments, effective_from, effective_to, sellable \
+         FROM catalog_offering WHERE tenant_id = "
+    ));
     q.push_bind(tenant.as_str())
         .push(" AND catalog_version_id = ")
         .push_bind(version);
@@ -468,12 +468,78 @@ pub async fn catalog_offering_search(
         q.push(" AND sellable");
     }
     if let Some(a) = after {
-        q.push(" AND code > ").push_bind(a.to_owned());
+        q.push(" AND code > ").push_bind(a);
     }
     q.push(" ORDER BY code LIMIT ").push_bind(limit);
+    q
+}
+
+pub async fn catalog_offering_search(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    version: Uuid,
+    s: &OfferingSearch,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<OfferingHit>, Error> {
+    let mut q = search_query("SELECT", tenant, version, s, after, limit);
     timed(
         "catalog_offering_search",
         q.build_query_as().fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// The plan of [`catalog_offering_search`] for these arguments: what plan-baseline tests check.
+pub async fn catalog_offering_search_plan(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    version: Uuid,
+    s: &OfferingSearch,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<String, Error> {
+    let mut q = search_query("EXPLAIN SELECT", tenant, version, s, after, limit);
+    let lines: Vec<String> = timed(
+        "catalog_offering_search_explain",
+        q.build_query_scalar().fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(lines.join("\n"))
+}
+
+pub async fn catalog_version_find_by_label(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    label: &str,
+) -> Result<Option<CatalogVersion>, Error> {
+    let row: Option<Row> = timed(
+        "catalog_version_find_by_label",
+        sqlx::query_as(&format!(
+            "SELECT {META} FROM catalog_version WHERE tenant_id = $1 AND label = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(label)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    row.map(CatalogVersion::try_from).transpose()
+}
+
+pub async fn catalog_activation_exists(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    id: Uuid,
+) -> Result<bool, Error> {
+    timed(
+        "catalog_activation_exists",
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM catalog_activation WHERE tenant_id = $1 AND catalog_version_id = $2)")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_one(&mut **tx),
     )
     .await
     .map_err(db_error)

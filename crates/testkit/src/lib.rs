@@ -173,7 +173,11 @@ impl TestDb {
         }
         conn.close().await.ok();
         config.database.name = name.clone();
-        TestDb { name, config, owned: true }
+        TestDb {
+            name,
+            config,
+            owned: true,
+        }
     }
 
     /// A database holding every migration.
@@ -205,7 +209,11 @@ impl TestDb {
     pub fn existing(name: &str) -> TestDb {
         let mut config = config();
         config.database.name = name.to_owned();
-        TestDb { name: name.to_owned(), config, owned: false }
+        TestDb {
+            name: name.to_owned(),
+            config,
+            owned: false,
+        }
     }
 
     /// The configuration pointing at this database.
