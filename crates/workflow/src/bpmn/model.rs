@@ -1,0 +1,199 @@
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Definitions {
+    /// SHA-256 (hex) of the file's bytes: a re-deploy of the same file is recognised by it.
+    pub checksum: String,
+    pub processes: Vec<Process>,
+    pub messages: Vec<MessageDef>,
+    pub errors: Vec<ErrorDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageDef {
+    pub id: String,
+    pub name: String,
+    /// FEEL expression (`=orderId`) from `zeebe:subscription`.
+    pub correlation_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorDef {
+    pub id: String,
+    pub name: Option<String>,
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub id: String,
+    pub name: Option<String>,
+    pub executable: bool,
+    /// Every flow node, subprocess contents included (see [`Element::parent`]).
+    pub elements: Vec<Element>,
+    pub flows: Vec<SequenceFlow>,
+}
+
+impl Process {
+    pub fn element(&self, id: &str) -> Option<&Element> {
+        self.elements.iter().find(|e| e.id == id)
+    }
+
+    /// The job types the process needs workers for.
+    pub fn job_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = self
+            .elements
+            .iter()
+            .filter_map(|e| e.kind.job().map(|j| j.job_type.clone()))
+            .collect();
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SequenceFlow {
+    pub id: String,
+    pub source: String,
+    pub target: String,
+    /// FEEL condition, e.g. `=total > 100`.
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mapping {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobDefinition {
+    pub job_type: String,
+    /// Retries as written (a number or a FEEL expression); Zeebe's default is 3.
+    pub retries: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MultiInstance {
+    pub sequential: bool,
+    pub input_collection: String,
+    pub input_element: Option<String>,
+    pub output_collection: Option<String>,
+    pub output_element: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Timer {
+    /// ISO 8601 date-time, or FEEL.
+    Date(String),
+    /// ISO 8601 duration (`PT15M`), or FEEL.
+    Duration(String),
+    /// ISO 8601 repeating interval (`R3/PT10M`), or FEEL.
+    Cycle(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    None,
+    Message {
+        message_ref: String,
+        name: String,
+        correlation_key: Option<String>,
+    },
+    Timer(Timer),
+    /// For error end and boundary events; a boundary without a code catches every error.
+    Error {
+        error_ref: Option<String>,
+        code: Option<String>,
+    },
+    Terminate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ElementKind {
+    StartEvent {
+        trigger: Trigger,
+    },
+    /// A message end event is executed as a job, as in Zeebe.
+    EndEvent {
+        trigger: Trigger,
+        job: Option<JobDefinition>,
+    },
+    IntermediateCatchEvent {
+        trigger: Trigger,
+    },
+    IntermediateThrowEvent {
+        trigger: Trigger,
+        job: Option<JobDefinition>,
+    },
+    BoundaryEvent {
+        attached_to: String,
+        interrupting: bool,
+        trigger: Trigger,
+    },
+    ServiceTask {
+        job: JobDefinition,
+    },
+    SendTask {
+        job: JobDefinition,
+    },
+    /// `native`: a `zeebe:userTask`; otherwise the job-based form (job type
+    /// `io.camunda.zeebe:userTask`).
+    UserTask {
+        native: bool,
+        job: Option<JobDefinition>,
+        assignee: Option<String>,
+        candidate_groups: Option<String>,
+        due_date: Option<String>,
+    },
+    ReceiveTask {
+        message_ref: String,
+        name: String,
+        correlation_key: Option<String>,
+    },
+    ExclusiveGateway {
+        default: Option<String>,
+    },
+    ParallelGateway,
+    SubProcess,
+}
+
+impl ElementKind {
+    pub fn job(&self) -> Option<&JobDefinition> {
+        match self {
+            ElementKind::ServiceTask { job } | ElementKind::SendTask { job } => Some(job),
+            ElementKind::EndEvent { job, .. }
+            | ElementKind::IntermediateThrowEvent { job, .. }
+            | ElementKind::UserTask { job, .. } => job.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_activity(&self) -> bool {
+        matches!(
+            self,
+            ElementKind::ServiceTask { .. }
+                | ElementKind::SendTask { .. }
+                | ElementKind::UserTask { .. }
+                | ElementKind::ReceiveTask { .. }
+                | ElementKind::SubProcess
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Element {
+    pub id: String,
+    pub name: Option<String>,
+    /// The embedded subprocess holding it, if any.
+    pub parent: Option<String>,
+    pub kind: ElementKind,
+    pub inputs: Vec<Mapping>,
+    pub outputs: Vec<Mapping>,
+    pub multi_instance: Option<MultiInstance>,
+}

@@ -1,0 +1,531 @@
+use roxmltree::{Document, Node};
+use sha2::{Digest, Sha256};
+
+use super::model::*;
+
+pub const BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+pub const ZEEBE: &str = "http://camunda.org/schema/zeebe/1.0";
+/// The job type Zeebe gives job-based user tasks.
+pub const USER_TASK_JOB_TYPE: &str = "io.camunda.zeebe:userTask";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeployError {
+    #[error("not BPMN XML: {0}")]
+    Xml(String),
+    /// Every element the engine does not support: (id, type).
+    #[error("unsupported BPMN elements: {}", .0.iter().map(|(id, t)| format!("{id} ({t})")).collect::<Vec<_>>().join(", "))]
+    Unsupported(Vec<(String, String)>),
+    /// Supported elements used inconsistently: each problem.
+    #[error("invalid process: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+}
+
+/// Elements with no execution semantics: skipped wherever they appear.
+const IGNORED: [&str; 10] = [
+    "extensionElements",
+    "documentation",
+    "incoming",
+    "outgoing",
+    "laneSet",
+    "textAnnotation",
+    "association",
+    "group",
+    "dataObjectReference",
+    "dataStoreReference",
+];
+
+struct Reader {
+    unsupported: Vec<(String, String)>,
+    invalid: Vec<String>,
+    messages: Vec<MessageDef>,
+    errors: Vec<ErrorDef>,
+}
+
+fn bpmn(node: &Node, name: &str) -> bool {
+    node.is_element() && node.tag_name().namespace() == Some(BPMN) && node.tag_name().name() == name
+}
+
+fn zeebe<'a>(node: Node<'a, 'a>, name: &str) -> Option<Node<'a, 'a>> {
+    node.children()
+        .find(|c| bpmn(c, "extensionElements"))?
+        .children()
+        .find(|c| {
+            c.is_element() && c.tag_name().namespace() == Some(ZEEBE) && c.tag_name().name() == name
+        })
+}
+
+fn attr(node: Node, name: &str) -> Option<String> {
+    node.attribute(name).map(str::to_owned)
+}
+
+fn id_of(node: Node) -> String {
+    node.attribute("id").unwrap_or("(no id)").to_owned()
+}
+
+fn mappings(node: Node, kind: &str) -> Vec<Mapping> {
+    zeebe(node, "ioMapping")
+        .map(|io| {
+            io.children()
+                .filter(|c| c.is_element() && c.tag_name().name() == kind)
+                .map(|c| Mapping {
+                    source: attr(c, "source").unwrap_or_default(),
+                    target: attr(c, "target").unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn text_of(node: Node) -> Option<String> {
+    node.text()
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+impl Reader {
+    fn job(&mut self, node: Node) -> Option<JobDefinition> {
+        let def = zeebe(node, "taskDefinition")?;
+        let job_type = attr(def, "type").unwrap_or_default();
+        if job_type.trim().is_empty() {
+            self.invalid.push(format!(
+                "{} has a taskDefinition without a type",
+                id_of(node)
+            ));
+        }
+        let headers = zeebe(node, "taskHeaders")
+            .map(|h| {
+                h.children()
+                    .filter(|c| c.is_element())
+                    .map(|c| {
+                        (
+                            attr(c, "key").unwrap_or_default(),
+                            attr(c, "value").unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(JobDefinition {
+            job_type,
+            retries: attr(def, "retries").unwrap_or_else(|| "3".into()),
+            headers,
+        })
+    }
+
+    fn required_job(&mut self, node: Node) -> JobDefinition {
+        self.job(node).unwrap_or_else(|| {
+            self.invalid.push(format!(
+                "{} ({}) needs a zeebe:taskDefinition with a job type",
+                id_of(node),
+                node.tag_name().name()
+            ));
+            JobDefinition {
+                job_type: String::new(),
+                retries: "3".into(),
+                headers: vec![],
+            }
+        })
+    }
+
+    fn message(
+        &mut self,
+        owner: Node,
+        message_ref: Option<&str>,
+    ) -> (String, String, Option<String>) {
+        let r = message_ref.unwrap_or_default().to_owned();
+        match self.messages.iter().find(|m| m.id == r) {
+            Some(m) => (r, m.name.clone(), m.correlation_key.clone()),
+            None => {
+                self.invalid.push(format!(
+                    "{} refers to message \"{r}\", which is not defined",
+                    id_of(owner)
+                ));
+                (r, String::new(), None)
+            }
+        }
+    }
+
+    /// The event's trigger from its event definition; unsupported definitions are recorded.
+    fn trigger(&mut self, node: Node, allowed: &[&str]) -> Trigger {
+        let defs: Vec<Node> = node
+            .children()
+            .filter(|c| {
+                c.is_element()
+                    && c.tag_name().namespace() == Some(BPMN)
+                    && c.tag_name().name().ends_with("EventDefinition")
+            })
+            .collect();
+        let Some(def) = defs.first() else {
+            return if allowed.contains(&"none") {
+                Trigger::None
+            } else {
+                self.unsupported.push((
+                    id_of(node),
+                    format!("{} without an event definition", node.tag_name().name()),
+                ));
+                Trigger::None
+            };
+        };
+        let kind = def.tag_name().name().trim_end_matches("EventDefinition");
+        if defs.len() > 1 || !allowed.contains(&kind) {
+            self.unsupported.push((
+                id_of(node),
+                format!("{} with {}", node.tag_name().name(), def.tag_name().name()),
+            ));
+            return Trigger::None;
+        }
+        match kind {
+            // A throwing message event is executed as a job (Zeebe): it needs no message definition.
+            "message"
+                if def.attribute("messageRef").is_none()
+                    && matches!(
+                        node.tag_name().name(),
+                        "endEvent" | "intermediateThrowEvent"
+                    ) =>
+            {
+                Trigger::Message {
+                    message_ref: String::new(),
+                    name: String::new(),
+                    correlation_key: None,
+                }
+            }
+            "message" => {
+                let (message_ref, name, correlation_key) =
+                    self.message(node, def.attribute("messageRef"));
+                Trigger::Message {
+                    message_ref,
+                    name,
+                    correlation_key,
+                }
+            }
+            "timer" => {
+                let find = |n: &str| def.children().find(|c| bpmn(c, n)).and_then(text_of);
+                match (find("timeDate"), find("timeDuration"), find("timeCycle")) {
+                    (Some(d), None, None) => Trigger::Timer(Timer::Date(d)),
+                    (None, Some(d), None) => Trigger::Timer(Timer::Duration(d)),
+                    (None, None, Some(c)) => Trigger::Timer(Timer::Cycle(c)),
+                    _ => {
+                        self.invalid.push(format!(
+                            "{} needs exactly one of timeDate, timeDuration, timeCycle",
+                            id_of(node)
+                        ));
+                        Trigger::None
+                    }
+                }
+            }
+            "error" => {
+                let error_ref = attr(*def, "errorRef");
+                let code = error_ref
+                    .as_ref()
+                    .and_then(|r| self.errors.iter().find(|e| &e.id == r))
+                    .and_then(|e| e.code.clone());
+                if let Some(r) = &error_ref {
+                    if !self.errors.iter().any(|e| &e.id == r) {
+                        self.invalid.push(format!(
+                            "{} refers to error \"{r}\", which is not defined",
+                            id_of(node)
+                        ));
+                    }
+                }
+                Trigger::Error { error_ref, code }
+            }
+            "terminate" => Trigger::Terminate,
+            _ => Trigger::None,
+        }
+    }
+
+    fn multi_instance(&mut self, node: Node) -> Option<MultiInstance> {
+        let mi = node
+            .children()
+            .find(|c| bpmn(c, "multiInstanceLoopCharacteristics"))?;
+        let sequential = mi.attribute("isSequential") == Some("true");
+        match zeebe(mi, "loopCharacteristics") {
+            Some(lc) => Some(MultiInstance {
+                sequential,
+                input_collection: attr(lc, "inputCollection").unwrap_or_default(),
+                input_element: attr(lc, "inputElement"),
+                output_collection: attr(lc, "outputCollection"),
+                output_element: attr(lc, "outputElement"),
+            }),
+            None => {
+                self.invalid.push(format!(
+                    "{} is multi-instance without zeebe:loopCharacteristics (inputCollection)",
+                    id_of(node)
+                ));
+                None
+            }
+        }
+    }
+
+    fn flow_node(&mut self, node: Node, parent: Option<&str>, process: &mut Process) {
+        let name = node.tag_name().name();
+        let id = id_of(node);
+        if node
+            .children()
+            .any(|c| bpmn(&c, "standardLoopCharacteristics"))
+        {
+            self.unsupported.push((
+                id.clone(),
+                format!("{name} with standardLoopCharacteristics"),
+            ));
+        }
+        let kind = match name {
+            "startEvent" => ElementKind::StartEvent {
+                trigger: self.trigger(node, &["none", "message", "timer"]),
+            },
+            "endEvent" => {
+                let trigger = self.trigger(node, &["none", "error", "terminate", "message"]);
+                let job = if matches!(trigger, Trigger::Message { .. }) {
+                    Some(self.required_job(node))
+                } else {
+                    None
+                };
+                ElementKind::EndEvent { trigger, job }
+            }
+            "intermediateCatchEvent" => ElementKind::IntermediateCatchEvent {
+                trigger: self.trigger(node, &["message", "timer"]),
+            },
+            "intermediateThrowEvent" => {
+                let trigger = self.trigger(node, &["none", "message"]);
+                let job = if matches!(trigger, Trigger::Message { .. }) {
+                    Some(self.required_job(node))
+                } else {
+                    None
+                };
+                ElementKind::IntermediateThrowEvent { trigger, job }
+            }
+            "boundaryEvent" => ElementKind::BoundaryEvent {
+                attached_to: attr(node, "attachedToRef").unwrap_or_default(),
+                interrupting: node.attribute("cancelActivity") != Some("false"),
+                trigger: self.trigger(node, &["timer", "error", "message"]),
+            },
+            "serviceTask" => ElementKind::ServiceTask {
+                job: self.required_job(node),
+            },
+            "sendTask" => ElementKind::SendTask {
+                job: self.required_job(node),
+            },
+            "userTask" => {
+                let native = zeebe(node, "userTask").is_some();
+                let assignment = zeebe(node, "assignmentDefinition");
+                let schedule = zeebe(node, "taskSchedule");
+                ElementKind::UserTask {
+                    native,
+                    job: (!native).then(|| JobDefinition {
+                        job_type: USER_TASK_JOB_TYPE.into(),
+                        retries: "3".into(),
+                        headers: vec![],
+                    }),
+                    assignee: assignment.and_then(|a| attr(a, "assignee")),
+                    candidate_groups: assignment.and_then(|a| attr(a, "candidateGroups")),
+                    due_date: schedule.and_then(|s| attr(s, "dueDate")),
+                }
+            }
+            "receiveTask" => {
+                let (message_ref, name, correlation_key) =
+                    self.message(node, node.attribute("messageRef"));
+                ElementKind::ReceiveTask {
+                    message_ref,
+                    name,
+                    correlation_key,
+                }
+            }
+            "exclusiveGateway" => ElementKind::ExclusiveGateway {
+                default: attr(node, "default"),
+            },
+            "parallelGateway" => ElementKind::ParallelGateway,
+            "subProcess" => {
+                if node.attribute("triggeredByEvent") == Some("true") {
+                    self.unsupported
+                        .push((id.clone(), "event subProcess".into()));
+                }
+                self.container(node, Some(&id), process);
+                ElementKind::SubProcess
+            }
+            other => {
+                self.unsupported.push((id.clone(), other.to_owned()));
+                return;
+            }
+        };
+        process.elements.push(Element {
+            id,
+            name: attr(node, "name"),
+            parent: parent.map(str::to_owned),
+            kind,
+            inputs: mappings(node, "input"),
+            outputs: mappings(node, "output"),
+            multi_instance: self.multi_instance(node),
+        });
+    }
+
+    /// Reads the flow nodes and sequence flows directly inside a process or subprocess.
+    fn container(&mut self, node: Node, parent: Option<&str>, process: &mut Process) {
+        for child in node
+            .children()
+            .filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN))
+        {
+            let name = child.tag_name().name();
+            if IGNORED.contains(&name) {
+                continue;
+            }
+            if name == "sequenceFlow" {
+                process.flows.push(SequenceFlow {
+                    id: id_of(child),
+                    source: attr(child, "sourceRef").unwrap_or_default(),
+                    target: attr(child, "targetRef").unwrap_or_default(),
+                    condition: child
+                        .children()
+                        .find(|c| bpmn(c, "conditionExpression"))
+                        .and_then(text_of),
+                });
+            } else {
+                self.flow_node(child, parent, process);
+            }
+        }
+    }
+}
+
+fn check(process: &Process, invalid: &mut Vec<String>) {
+    let exists = |id: &str| process.elements.iter().any(|e| e.id == id);
+    for f in &process.flows {
+        for end in [&f.source, &f.target] {
+            if !exists(end) {
+                invalid.push(format!(
+                    "sequence flow {} connects \"{end}\", which is not an element of {}",
+                    f.id, process.id
+                ));
+            }
+        }
+    }
+    if !process
+        .elements
+        .iter()
+        .any(|e| e.parent.is_none() && matches!(e.kind, ElementKind::StartEvent { .. }))
+    {
+        invalid.push(format!("process {} has no start event", process.id));
+    }
+    for e in &process.elements {
+        match &e.kind {
+            ElementKind::ExclusiveGateway { default: Some(d) }
+                if !process.flows.iter().any(|f| &f.id == d && f.source == e.id) =>
+            {
+                invalid.push(format!(
+                    "gateway {}: default flow {d} does not leave it",
+                    e.id
+                ));
+            }
+            ElementKind::BoundaryEvent {
+                attached_to,
+                trigger,
+                ..
+            } => {
+                if !process
+                    .element(attached_to)
+                    .is_some_and(|a| a.kind.is_activity())
+                {
+                    invalid.push(format!("boundary event {} is attached to \"{attached_to}\", which is not an activity", e.id));
+                }
+                if matches!(
+                    trigger,
+                    Trigger::Message {
+                        correlation_key: None,
+                        ..
+                    }
+                ) {
+                    invalid.push(format!(
+                        "{} waits for a message without a zeebe:subscription correlationKey",
+                        e.id
+                    ));
+                }
+            }
+            ElementKind::IntermediateCatchEvent {
+                trigger:
+                    Trigger::Message {
+                        correlation_key: None,
+                        ..
+                    },
+            }
+            | ElementKind::ReceiveTask {
+                correlation_key: None,
+                ..
+            } => {
+                invalid.push(format!(
+                    "{} waits for a message without a zeebe:subscription correlationKey",
+                    e.id
+                ));
+            }
+            _ => {}
+        }
+        if let Some(mi) = &e.multi_instance {
+            if mi.input_collection.trim().is_empty() {
+                invalid.push(format!(
+                    "{} is multi-instance without an inputCollection",
+                    e.id
+                ));
+            }
+        }
+    }
+}
+
+/// Reads a BPMN file. Fails with every unsupported element, or with every structural problem.
+pub fn read(xml: &str) -> Result<Definitions, DeployError> {
+    let doc = Document::parse(xml).map_err(|e| DeployError::Xml(e.to_string()))?;
+    let root = doc.root_element();
+    if !bpmn(&root, "definitions") {
+        return Err(DeployError::Xml(
+            "the root element is not bpmn:definitions".into(),
+        ));
+    }
+    let mut r = Reader {
+        unsupported: Vec::new(),
+        invalid: Vec::new(),
+        messages: Vec::new(),
+        errors: Vec::new(),
+    };
+    for m in root.children().filter(|c| bpmn(c, "message")) {
+        r.messages.push(MessageDef {
+            id: id_of(m),
+            name: attr(m, "name").unwrap_or_default(),
+            correlation_key: zeebe(m, "subscription").and_then(|s| attr(s, "correlationKey")),
+        });
+    }
+    for e in root.children().filter(|c| bpmn(c, "error")) {
+        r.errors.push(ErrorDef {
+            id: id_of(e),
+            name: attr(e, "name"),
+            code: attr(e, "errorCode"),
+        });
+    }
+    let mut processes = Vec::new();
+    for p in root.children().filter(|c| bpmn(c, "process")) {
+        let mut process = Process {
+            id: id_of(p),
+            name: attr(p, "name"),
+            executable: p.attribute("isExecutable") != Some("false"),
+            elements: Vec::new(),
+            flows: Vec::new(),
+        };
+        r.container(p, None, &mut process);
+        processes.push(process);
+    }
+    if !r.unsupported.is_empty() {
+        return Err(DeployError::Unsupported(r.unsupported));
+    }
+    let executable: Vec<&Process> = processes.iter().filter(|p| p.executable).collect();
+    if executable.is_empty() {
+        r.invalid
+            .push("the file holds no executable process".into());
+    }
+    for p in executable {
+        check(p, &mut r.invalid);
+    }
+    if !r.invalid.is_empty() {
+        return Err(DeployError::Invalid(r.invalid));
+    }
+    Ok(Definitions {
+        checksum: hex::encode(Sha256::digest(xml.as_bytes())),
+        processes,
+        messages: r.messages,
+        errors: r.errors,
+    })
+}
