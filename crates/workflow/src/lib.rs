@@ -3,3 +3,4 @@
 //! refuses anything else with one error naming each unsupported element by id and type.
 
 pub mod bpmn;
+pub mod feel;

@@ -162,3 +162,47 @@ fn structural_problems_are_listed() {
         assert!(text.contains(needle), "{needle} not in:\n{text}");
     }
 }
+
+#[test]
+fn every_expression_in_the_deployable_fixtures_parses_as_feel() {
+    use cpq_workflow::feel::Expression;
+    let mut parsed = 0;
+    for name in [
+        "c8ex--payment_process.bpmn",
+        "c8ex--migratedProcess.bpmn",
+        "c8ex--twitter.bpmn",
+        "flowing-retail--payment.bpmn",
+        "ticket-booking--ticket-booking.bpmn",
+    ] {
+        let defs = read(&load(name)).unwrap();
+        let mut sources: Vec<String> = Vec::new();
+        for p in &defs.processes {
+            sources.extend(p.flows.iter().filter_map(|f| f.condition.clone()));
+            for e in &p.elements {
+                sources.extend(e.inputs.iter().chain(&e.outputs).map(|m| m.source.clone()));
+                if let ElementKind::BoundaryEvent {
+                    trigger: Trigger::Timer(t),
+                    ..
+                }
+                | ElementKind::IntermediateCatchEvent {
+                    trigger: Trigger::Timer(t),
+                } = &e.kind
+                {
+                    sources.push(match t {
+                        Timer::Date(s) | Timer::Duration(s) | Timer::Cycle(s) => s.clone(),
+                    });
+                }
+            }
+        }
+        sources.extend(
+            defs.messages
+                .iter()
+                .filter_map(|m| m.correlation_key.clone()),
+        );
+        for s in sources {
+            Expression::parse(&s).unwrap_or_else(|e| panic!("{name}: '{s}' does not parse: {e}"));
+            parsed += 1;
+        }
+    }
+    assert!(parsed >= 15, "only {parsed} expressions found");
+}
