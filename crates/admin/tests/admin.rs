@@ -102,3 +102,55 @@ async fn seed_demo_loads_the_catalog_once_and_generate_catalog_writes_a_publisha
     assert_eq!(doc.offerings.len(), 120);
     assert!(cpq_catalog::validate(&doc).is_empty());
 }
+
+#[tokio::test]
+async fn deploy_bpmn_deploys_a_folder_and_names_what_it_refuses() {
+    let db = cpq_testkit::TestDb::fresh().await;
+    let config = db.config();
+    let out = cpq_admin("local")
+        .env("CPQ_DATABASE__NAME", &db.name)
+        .env("CPQ_DATABASE__HOST", &config.database.host)
+        .env(
+            "CPQ_DATABASE__APP_PASSWORD",
+            config.database.app_password.expose(),
+        )
+        .args([
+            "deploy-bpmn",
+            "--allow-unsupported-job-types",
+            "--release-id",
+            "r1",
+        ])
+        .arg(cpq_testkit::repo_root().join("../shared/fixtures/bpmn-modeler"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        !out.status.success(),
+        "two fixtures hold unsupported elements"
+    );
+    assert_eq!(
+        stdout.matches(": deployed ").count(),
+        5,
+        "{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("c8ex--get-up.bpmn: refused") && stderr.contains("[unsupported-element]"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Activity_1l743sj [unsupported-element] callActivity"),
+        "{stderr}"
+    );
+
+    let refused = cpq_admin("production")
+        .args(["deploy-bpmn", "--allow-unsupported-job-types", "x.bpmn"])
+        .env("CPQ_REDIS__PASSWORD", "z")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr)
+        .contains("--allow-unsupported-job-types is refused in production"));
+}

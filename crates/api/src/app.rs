@@ -19,7 +19,7 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
-use crate::routes::{self, catalog, configuration, customer_accounts, health};
+use crate::routes::{self, catalog, configuration, customer_accounts, health, workflow};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(catalog::search))
         .routes(routes!(configuration::validate_configuration))
         .routes(routes!(configuration::price))
+        .routes(routes!(workflow::deploy, workflow::list))
+        .routes(routes!(workflow::heartbeat))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

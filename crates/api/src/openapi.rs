@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customer-accounts", description = "Who quotes and orders are for"),
         (name = "catalog", description = "Catalog versions: author, publish, activate, search"),
         (name = "configuration", description = "Validate configurations and price carts"),
+        (name = "workflow", description = "BPMN deployments and worker groups"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

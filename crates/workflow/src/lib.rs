@@ -3,4 +3,6 @@
 //! refuses anything else with one error naming each unsupported element by id and type.
 
 pub mod bpmn;
+pub mod deployment;
 pub mod feel;
+pub mod routing;

@@ -3,6 +3,7 @@ pub mod configuration;
 pub mod customer_accounts;
 pub mod health;
 pub mod metrics;
+pub mod workflow;
 
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;

@@ -10,3 +10,4 @@ mod helpers;
 mod idempotency;
 mod openapi;
 mod tenancy;
+mod workflow;

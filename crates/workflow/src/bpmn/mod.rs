@@ -15,4 +15,4 @@ mod model;
 mod read;
 
 pub use model::*;
-pub use read::{read, DeployError};
+pub use read::{read, DeployError, USER_TASK_JOB_TYPE};

@@ -1,0 +1,220 @@
+//! `/v1/process-definitions` (deploy BPMN, list versions) and `/v1/worker-groups` (what job types
+//! workers execute, with a heartbeat).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use cpq_core::{Error, FieldError, Role};
+use cpq_workflow::deployment::{self, DeployRequest, Deployed, ProcessDefinition};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::command::{execute, read};
+use crate::extract::{ApiPath, ApiQuery, Caller, IdempotencyKey, JsonBody, RequestContext};
+use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::problem::{ApiError, Problem};
+use crate::response::CommandResponse;
+use crate::state::AppState;
+
+const OPERATORS: &[Role] = &[Role::Operator];
+
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeployQuery {
+    /// File name recorded with the deployment.
+    pub resource_name: Option<String>,
+    pub release_id: Option<String>,
+    pub source_commit: Option<String>,
+    pub variable_schema_version: Option<i32>,
+    /// Deploy although a job type has no worker group: local and integration only.
+    #[serde(default)]
+    pub allow_unsupported_job_types: bool,
+}
+
+/// Deploy a BPMN file (the XML as the body). One entry per executable process: `created` false
+/// when this exact file was deployed before (no new version).
+#[utoipa::path(post, path = "/v1/process-definitions", tag = "workflow", security(("bearer" = [])),
+    params(DeployQuery, ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML"),
+    responses((status = 201, description = "At least one new version"), (status = 200, description = "Already deployed"),
+              (status = 422, description = "unsupported elements (each by id), invalid process, or job types no worker executes", body = Problem)))]
+pub async fn deploy(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiQuery(q): ApiQuery<DeployQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(OPERATORS)?;
+    let xml_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        });
+    if !matches!(
+        xml_type.as_deref(),
+        Some("application/xml" | "text/xml" | "application/bpmn+xml")
+    ) {
+        return Err(Error::Malformed {
+            detail: "the body must be BPMN XML (Content-Type: application/xml)".into(),
+            errors: vec![],
+        }
+        .into());
+    }
+    if q.allow_unsupported_job_types && !state.config.environment.allows_dev_tokens() {
+        return Err(Error::Forbidden {
+            detail: format!(
+                "allow_unsupported_job_types is refused in {}",
+                state.config.environment.as_str()
+            ),
+        }
+        .into());
+    }
+    let xml = String::from_utf8(body.to_vec()).map_err(|_| Error::Malformed {
+        detail: "the body is not UTF-8".into(),
+        errors: vec![],
+    })?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| IdempotencyKey(k.trim().to_owned()));
+    let mut hasher = Sha256::new();
+    hasher.update(b"POST /v1/process-definitions\n");
+    hasher.update(serde_json::to_vec(&q).unwrap_or_default());
+    hasher.update(xml.as_bytes());
+    let command = JsonBody {
+        value: (q, xml),
+        idempotency_key: key,
+        fingerprint: hasher.finalize().into(),
+        method: Method::POST.to_string(),
+        path: "/v1/process-definitions".into(),
+    };
+    let response = execute(&state, &caller, &ctx, command, |tx, meta, (q, xml): (DeployQuery, String)| {
+        Box::pin(async move {
+            let deployed: Vec<Deployed> = deployment::deploy(
+                tx,
+                &DeployRequest {
+                    resource_name: q.resource_name.as_deref().unwrap_or("process.bpmn"),
+                    xml: &xml,
+                    release_id: q.release_id.clone(),
+                    source_commit: q.source_commit.clone(),
+                    variable_schema_version: q.variable_schema_version.unwrap_or(1),
+                    allow_unsupported_job_types: q.allow_unsupported_job_types,
+                    deployed_by: &meta.actor_subject,
+                    at: meta.occurred_at,
+                },
+            )
+            .await?;
+            for d in deployed.iter().filter(|d| d.created) {
+                let payload = json!({ "process_definition_id": d.definition.process_definition_id, "bpmn_process_id": d.definition.bpmn_process_id, "version": d.definition.version, "checksum": d.definition.checksum });
+                cpq_audit::record(
+                    tx,
+                    &meta,
+                    &cpq_audit::AuditEntry { action: "process-definition.deploy", aggregate_type: "process-definition", aggregate_id: d.definition.process_definition_id, before: None, after: Some(payload.clone()), reason: None },
+                    &[cpq_audit::NewEvent { event_type: "process-definition.deployed", schema_version: 1, aggregate_type: "process-definition", aggregate_id: d.definition.process_definition_id, payload }],
+                )
+                .await?;
+            }
+            let created = deployed.iter().any(|d| d.created);
+            let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
+            Ok(CommandResponse { status: if created { StatusCode::CREATED } else { StatusCode::OK }, ..CommandResponse::ok(json!({ "deployments": body })) })
+        })
+    })
+    .await?;
+    Ok(response.into_response())
+}
+
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    #[serde(skip_serializing)]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing)]
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/process-definitions", tag = "workflow", security(("bearer" = [])),
+    params(ListQuery), responses((status = 200, description = "Deployed versions, in deployment order")))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    caller
+        .0
+        .require_any(&[Role::Operator, Role::OrderOperations])?;
+    let limit = page_size(
+        q.limit,
+        state.config.http.default_page_size,
+        state.config.http.max_page_size,
+    )?;
+    let fingerprint = query_fingerprint(&q);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
+        .transpose()?;
+    let mut tx = read(&state, &caller).await?;
+    let rows = deployment::process_definition_list(&mut tx, after, i64::from(limit) + 1).await?;
+    let p: Page<ProcessDefinition> = page(
+        rows,
+        limit,
+        &fingerprint,
+        |d| d.process_definition_id,
+        |d| d,
+    );
+    Ok(axum::Json(p).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerGroupHeartbeat {
+    pub job_types: Vec<String>,
+    pub worker_version: String,
+}
+
+/// Registers a worker group's job types, or refreshes its heartbeat.
+#[utoipa::path(put, path = "/v1/worker-groups/{name}", tag = "workflow", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = WorkerGroupHeartbeat,
+    responses((status = 200, description = "Registered"), (status = 422, body = Problem)))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(name): ApiPath<String>,
+    body: JsonBody<WorkerGroupHeartbeat>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(OPERATORS)?;
+    if body.value.job_types.iter().any(|t| t.trim().is_empty())
+        || body.value.worker_version.trim().is_empty()
+    {
+        return Err(Error::validation(vec![FieldError::new(
+            "job_types",
+            "invalid",
+            "job types and the worker version must not be blank",
+        )])
+        .into());
+    }
+    let r = execute(&state, &caller, &ctx, body, move |tx, _meta, b: WorkerGroupHeartbeat| {
+        Box::pin(async move {
+            deployment::worker_group_heartbeat(tx, &name, &b.job_types, &b.worker_version, Utc::now()).await?;
+            Ok(CommandResponse::ok(json!({ "group": name, "job_types": b.job_types, "worker_version": b.worker_version })))
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}

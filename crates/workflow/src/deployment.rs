@@ -1,0 +1,266 @@
+//! Deploying BPMN: read and validate, refuse job types no worker group executes, version by
+//! process id, and make no new version for a file already deployed (same checksum).
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use cpq_core::{Error, FieldError};
+use cpq_db::error::db_error;
+use cpq_db::{timed, Tx};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::bpmn::{self, DeployError, USER_TASK_JOB_TYPE};
+use crate::routing::VersionRule;
+
+#[derive(Debug, Clone)]
+pub struct DeployRequest<'a> {
+    pub resource_name: &'a str,
+    pub xml: &'a str,
+    pub release_id: Option<String>,
+    pub source_commit: Option<String>,
+    pub variable_schema_version: i32,
+    /// Deploy even when a job type has no worker group (local use only; callers check).
+    pub allow_unsupported_job_types: bool,
+    pub deployed_by: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct ProcessDefinition {
+    pub process_definition_id: Uuid,
+    pub bpmn_process_id: String,
+    pub version: i32,
+    pub name: Option<String>,
+    pub checksum: String,
+    pub resource_name: String,
+    pub job_types: Vec<String>,
+    pub release_id: Option<String>,
+    pub source_commit: Option<String>,
+    pub variable_schema_version: i32,
+    pub deployed_at: DateTime<Utc>,
+    pub deployed_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deployed {
+    pub definition: ProcessDefinition,
+    /// False when this exact file was deployed before: no new version.
+    pub created: bool,
+}
+
+/// The deploy refusal as field problems: each unsupported element, each structural problem.
+pub fn deploy_error(e: DeployError) -> Error {
+    match e {
+        DeployError::Xml(detail) => {
+            Error::validation(vec![FieldError::new("bpmn", "not-bpmn", detail)])
+        }
+        DeployError::Unsupported(found) => Error::validation(
+            found
+                .into_iter()
+                .map(|(id, kind)| {
+                    FieldError::new(
+                        id,
+                        "unsupported-element",
+                        format!("{kind} is not supported by the engine"),
+                    )
+                })
+                .collect(),
+        ),
+        DeployError::Invalid(problems) => Error::validation(
+            problems
+                .into_iter()
+                .map(|p| FieldError::new("bpmn", "invalid-process", p))
+                .collect(),
+        ),
+    }
+}
+
+const COLUMNS: &str =
+    "process_definition_id, bpmn_process_id, version, name, checksum, resource_name, job_types, \
+    release_id, source_commit, variable_schema_version, deployed_at, deployed_by";
+
+/// The job types some registered worker group executes.
+pub async fn worker_job_types(tx: &mut Tx) -> Result<BTreeSet<String>, Error> {
+    let rows: Vec<Vec<String>> = timed(
+        "worker_group_job_types",
+        sqlx::query_scalar("SELECT job_types FROM worker_group").fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().flatten().collect())
+}
+
+/// Registers (or refreshes) a worker group and the job types it executes.
+pub async fn worker_group_heartbeat(
+    tx: &mut Tx,
+    group: &str,
+    job_types: &[String],
+    worker_version: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "worker_group_upsert",
+        sqlx::query(
+            "INSERT INTO worker_group (group_name, job_types, worker_version, last_heartbeat) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (group_name) DO UPDATE SET job_types = $2, worker_version = $3, last_heartbeat = $4",
+        )
+        .bind(group)
+        .bind(job_types)
+        .bind(worker_version)
+        .bind(at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub async fn deploy(tx: &mut Tx, req: &DeployRequest<'_>) -> Result<Vec<Deployed>, Error> {
+    let defs = bpmn::read(req.xml).map_err(deploy_error)?;
+    let supported = worker_job_types(tx).await?;
+    let mut missing: Vec<FieldError> = Vec::new();
+    for p in defs.processes.iter().filter(|p| p.executable) {
+        for t in p.job_types() {
+            if t != USER_TASK_JOB_TYPE && !supported.contains(&t) {
+                missing.push(FieldError::new(
+                    p.id.clone(),
+                    "job-type-unsupported",
+                    format!("no registered worker group executes job type \"{t}\""),
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() && !req.allow_unsupported_job_types {
+        return Err(Error::validation(missing));
+    }
+    let mut out = Vec::new();
+    for p in defs.processes.iter().filter(|p| p.executable) {
+        // One deployer at a time per process id: versions are gap-free and unique.
+        timed(
+            "process_definition_lock",
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('bpmn:' || $1))")
+                .bind(&p.id)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        let existing: Option<ProcessDefinition> = timed(
+            "process_definition_fetch_by_checksum",
+            sqlx::query_as(&format!("SELECT {COLUMNS} FROM process_definition WHERE bpmn_process_id = $1 AND checksum = $2"))
+                .bind(&p.id)
+                .bind(&defs.checksum)
+                .fetch_optional(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        if let Some(definition) = existing {
+            out.push(Deployed {
+                definition,
+                created: false,
+            });
+            continue;
+        }
+        let next: i32 = timed(
+            "process_definition_next_version",
+            sqlx::query_scalar("SELECT coalesce(max(version), 0) + 1 FROM process_definition WHERE bpmn_process_id = $1").bind(&p.id).fetch_one(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        let model = serde_json::to_value(p).map_err(Error::internal)?;
+        let definition: ProcessDefinition = timed(
+            "process_definition_insert",
+            sqlx::query_as(&format!(
+                "INSERT INTO process_definition (process_definition_id, bpmn_process_id, version, name, checksum, resource_name, \
+                 bpmn_xml, model, job_types, release_id, source_commit, variable_schema_version, deployed_at, deployed_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+            ))
+            .bind(Uuid::now_v7())
+            .bind(&p.id)
+            .bind(next)
+            .bind(&p.name)
+            .bind(&defs.checksum)
+            .bind(req.resource_name)
+            .bind(req.xml)
+            .bind(model)
+            .bind(p.job_types())
+            .bind(&req.release_id)
+            .bind(&req.source_commit)
+            .bind(req.variable_schema_version)
+            .bind(req.at)
+            .bind(req.deployed_by)
+            .fetch_one(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        out.push(Deployed {
+            definition,
+            created: true,
+        });
+    }
+    Ok(out)
+}
+
+/// Every deployed version, newest deployment last, after `after` (keyset on the id).
+pub async fn process_definition_list(
+    tx: &mut Tx,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<ProcessDefinition>, Error> {
+    timed(
+        "process_definition_list",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM process_definition WHERE ($1::uuid IS NULL OR process_definition_id > $1) \
+             ORDER BY process_definition_id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// The versions of a process and its routing rules: what [`crate::routing::resolve`] needs.
+pub async fn process_routing(
+    tx: &mut Tx,
+    bpmn_process_id: &str,
+) -> Result<(Vec<i32>, Vec<VersionRule>), Error> {
+    let versions: Vec<i32> = timed(
+        "process_definition_versions",
+        sqlx::query_scalar("SELECT version FROM process_definition WHERE bpmn_process_id = $1")
+            .bind(bpmn_process_id)
+            .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    #[derive(sqlx::FromRow)]
+    struct RuleRow {
+        target_tenant: Option<String>,
+        product_line: Option<String>,
+        release_flag: Option<String>,
+        version: i32,
+        priority: i32,
+    }
+    let rules: Vec<RuleRow> = timed(
+        "process_version_rule_list",
+        sqlx::query_as("SELECT target_tenant, product_line, release_flag, version, priority FROM process_version_rule WHERE bpmn_process_id = $1")
+            .bind(bpmn_process_id)
+            .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok((
+        versions,
+        rules
+            .into_iter()
+            .map(|r| VersionRule {
+                tenant: r.target_tenant,
+                product_line: r.product_line,
+                release_flag: r.release_flag,
+                version: r.version,
+                priority: r.priority,
+            })
+            .collect(),
+    ))
+}
