@@ -6,3 +6,4 @@ pub mod bpmn;
 pub mod deployment;
 pub mod feel;
 pub mod routing;
+pub mod runtime;

@@ -1,6 +1,6 @@
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Definitions {
     /// SHA-256 (hex) of the file's bytes: a re-deploy of the same file is recognised by it.
     pub checksum: String,
@@ -9,7 +9,7 @@ pub struct Definitions {
     pub errors: Vec<ErrorDef>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageDef {
     pub id: String,
     pub name: String,
@@ -17,14 +17,14 @@ pub struct MessageDef {
     pub correlation_key: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDef {
     pub id: String,
     pub name: Option<String>,
     pub code: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Process {
     pub id: String,
     pub name: Option<String>,
@@ -52,7 +52,7 @@ impl Process {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SequenceFlow {
     pub id: String,
     pub source: String,
@@ -61,13 +61,13 @@ pub struct SequenceFlow {
     pub condition: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
     pub source: String,
     pub target: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobDefinition {
     pub job_type: String,
     /// Retries as written (a number or a FEEL expression); Zeebe's default is 3.
@@ -75,7 +75,7 @@ pub struct JobDefinition {
     pub headers: Vec<(String, String)>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MultiInstance {
     pub sequential: bool,
     pub input_collection: String,
@@ -84,7 +84,7 @@ pub struct MultiInstance {
     pub output_element: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "value")]
 pub enum Timer {
     /// ISO 8601 date-time, or FEEL.
@@ -95,7 +95,7 @@ pub enum Timer {
     Cycle(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     None,
@@ -113,7 +113,7 @@ pub enum Trigger {
     Terminate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ElementKind {
     StartEvent {
@@ -186,7 +186,7 @@ impl ElementKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Element {
     pub id: String,
     pub name: Option<String>,

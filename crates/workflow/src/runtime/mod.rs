@@ -1,0 +1,25 @@
+//! The execution core: one process instance as a pure state machine.
+//!
+//! [`apply`] takes a process, the instance's [`InstanceState`], one [`Command`] (start, a job
+//! completed, a job threw a BPMN error, cancel) and the current instant, and returns the next
+//! state and the [`Effect`]s the caller must carry out in the same transaction (create or cancel
+//! jobs, raise incidents). Pure: no I/O, no clock, no randomness, so that persistence can run it
+//! under the instance's row lock and tests can drive every path directly.
+//!
+//! Semantics follow Zeebe: an activity with several outgoing flows takes all of them; an exclusive
+//! gateway takes the first flow (in XML order) whose condition is `true`, else its default, else
+//! raises an incident; a parallel gateway joins one token per incoming flow and forks to every
+//! outgoing flow; an embedded subprocess completes when nothing is left active inside it; a
+//! terminate end event ends its scope; an error (thrown by a job or an error end event) is caught
+//! by the nearest matching error boundary event up the scope chain, else raises an incident.
+//! Variables: input mappings create local variables; job results and output mappings are set in
+//! the nearest enclosing scope that already has the variable, else in the process scope.
+//!
+//! Not executed yet (refused with an incident when reached): timer and message events, receive
+//! tasks, multi-instance, non-error boundary events.
+
+mod engine;
+
+pub use engine::{
+    apply, Command, Effect, ElementInstance, InstanceState, InstanceStatus, Key, RuntimeError,
+};

@@ -1,0 +1,379 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Golden execution tests of the runtime core, driven through `runtime::apply`.
+
+use chrono::Utc;
+use cpq_workflow::bpmn::{read, Process};
+use cpq_workflow::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Key};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+
+fn process(body: &str) -> Process {
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:error id="Err_Declined" name="declined" errorCode="DECLINED" />
+  <bpmn:process id="p" isExecutable="true">{body}</bpmn:process>
+</bpmn:definitions>"#
+    );
+    read(&xml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .processes
+        .remove(0)
+}
+
+fn task(id: &str, job: &str) -> String {
+    format!(
+        r#"<bpmn:serviceTask id="{id}"><bpmn:extensionElements><zeebe:taskDefinition type="{job}" retries="5" /></bpmn:extensionElements></bpmn:serviceTask>"#
+    )
+}
+
+fn flow(id: &str, from: &str, to: &str) -> String {
+    format!(r#"<bpmn:sequenceFlow id="{id}" sourceRef="{from}" targetRef="{to}" />"#)
+}
+
+fn vars(v: Value) -> Map<String, Value> {
+    v.as_object().unwrap().clone()
+}
+
+struct Driver<'p> {
+    process: &'p Process,
+    state: InstanceState,
+    /// Open jobs: element key → (element id, job type, variables).
+    jobs: Vec<(Key, String, String, Map<String, Value>)>,
+    incidents: Vec<String>,
+    completed: usize,
+}
+
+impl<'p> Driver<'p> {
+    fn start(process: &'p Process, variables: Value) -> Driver<'p> {
+        let mut d = Driver {
+            process,
+            state: InstanceState::new(),
+            jobs: vec![],
+            incidents: vec![],
+            completed: 0,
+        };
+        d.send(Command::Start {
+            variables: vars(variables),
+        });
+        d
+    }
+
+    fn send(&mut self, command: Command) {
+        let (state, effects) = apply(self.process, &self.state, &command, Utc::now()).unwrap();
+        self.state = state;
+        for e in effects {
+            match e {
+                Effect::CreateJob {
+                    element,
+                    element_id,
+                    job_type,
+                    variables,
+                    ..
+                } => self.jobs.push((element, element_id, job_type, variables)),
+                Effect::CancelJob { element } => self.jobs.retain(|j| j.0 != element),
+                Effect::Incident {
+                    element_id,
+                    message,
+                    ..
+                } => self.incidents.push(format!("{element_id}: {message}")),
+                Effect::InstanceCompleted => self.completed += 1,
+                Effect::InstanceTerminated => {}
+            }
+        }
+    }
+
+    fn open(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self.jobs.iter().map(|j| j.1.as_str()).collect();
+        ids.sort();
+        ids
+    }
+
+    fn complete(&mut self, element_id: &str, variables: Value) {
+        let i = self
+            .jobs
+            .iter()
+            .position(|j| j.1 == element_id)
+            .unwrap_or_else(|| panic!("no job for {element_id}: {:?}", self.open()));
+        let (key, ..) = self.jobs.remove(i);
+        self.send(Command::CompleteJob {
+            element: key,
+            variables: vars(variables),
+        });
+    }
+
+    fn job_vars(&self, element_id: &str) -> &Map<String, Value> {
+        &self.jobs.iter().find(|j| j.1 == element_id).unwrap().3
+    }
+}
+
+#[test]
+fn a_sequence_of_service_tasks_runs_job_by_job_and_completes() {
+    let p = process(
+        &[
+            r#"<bpmn:startEvent id="s" />"#.to_owned(),
+            task("a", "reserve"),
+            task("b", "provision"),
+            r#"<bpmn:endEvent id="e" />"#.to_owned(),
+            flow("f1", "s", "a"),
+            flow("f2", "a", "b"),
+            flow("f3", "b", "e"),
+        ]
+        .concat(),
+    );
+    let mut d = Driver::start(&p, json!({ "orderId": "O-1" }));
+    assert_eq!(d.open(), ["a"]);
+    assert_eq!(d.jobs[0].2, "reserve");
+    assert_eq!(d.job_vars("a")["orderId"], "O-1");
+    d.complete("a", json!({ "reservation": "R-9" }));
+    assert_eq!(d.open(), ["b"]);
+    assert_eq!(d.job_vars("b")["reservation"], "R-9");
+    d.complete("b", json!({}));
+    assert_eq!(
+        (d.completed, d.state.status),
+        (1, InstanceStatus::Completed)
+    );
+    assert!(d.state.active.is_empty());
+    assert!(
+        apply(&p, &d.state, &Command::Cancel, Utc::now()).is_err(),
+        "a completed instance takes no commands"
+    );
+}
+
+#[test]
+fn an_exclusive_gateway_takes_the_first_true_condition_else_the_default_else_raises_an_incident() {
+    let body = |default: bool| {
+        [
+            r#"<bpmn:startEvent id="s" />"#.to_owned(),
+            format!(r#"<bpmn:exclusiveGateway id="g" {} />"#, if default { r#"default="f_low""# } else { "" }),
+            task("big", "approve"), task("small", "auto"), r#"<bpmn:endEvent id="e1" /><bpmn:endEvent id="e2" />"#.to_owned(),
+            flow("f0", "s", "g"),
+            r#"<bpmn:sequenceFlow id="f_big" sourceRef="g" targetRef="big"><bpmn:conditionExpression>=total &gt; 1000</bpmn:conditionExpression></bpmn:sequenceFlow>"#.to_owned(),
+            if default { flow("f_low", "g", "small") } else {
+                r#"<bpmn:sequenceFlow id="f_low" sourceRef="g" targetRef="small"><bpmn:conditionExpression>=total &lt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>"#.to_owned()
+            },
+            flow("f3", "big", "e1"), flow("f4", "small", "e2"),
+        ]
+        .concat()
+    };
+    let with_default = process(&body(true));
+    assert_eq!(
+        Driver::start(&with_default, json!({ "total": 5000 })).open(),
+        ["big"]
+    );
+    assert_eq!(
+        Driver::start(&with_default, json!({ "total": 500 })).open(),
+        ["small"]
+    );
+    let no_default = process(&body(false));
+    assert_eq!(
+        Driver::start(&no_default, json!({ "total": 50 })).open(),
+        ["small"]
+    );
+    let stuck = Driver::start(&no_default, json!({ "total": 500 }));
+    assert!(stuck.open().is_empty());
+    assert_eq!(stuck.incidents.len(), 1, "{:?}", stuck.incidents);
+    assert!(stuck.incidents[0].starts_with("g: no outgoing flow"));
+    assert_eq!(stuck.state.status, InstanceStatus::Active);
+}
+
+fn fork_join() -> Process {
+    process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:parallelGateway id="fork" /><bpmn:parallelGateway id="join" /><bpmn:endEvent id="e" />"#.to_owned(),
+        task("a", "reserve"), task("b", "credit-check"), task("c", "notify"), task("after", "bill"),
+        flow("f0", "s", "fork"), flow("f1", "fork", "a"), flow("f2", "fork", "b"), flow("f3", "fork", "c"),
+        flow("f4", "a", "join"), flow("f5", "b", "join"), flow("f6", "c", "join"), flow("f7", "join", "after"), flow("f8", "after", "e"),
+    ].concat())
+}
+
+#[test]
+fn a_parallel_gateway_forks_and_joins_one_token_per_incoming_flow() {
+    let p = fork_join();
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!(d.open(), ["a", "b", "c"]);
+    d.complete("b", json!({ "score": 7 }));
+    d.complete("a", json!({}));
+    assert_eq!(d.open(), ["c"], "the join waits for the third branch");
+    d.complete("c", json!({}));
+    assert_eq!(d.open(), ["after"]);
+    assert_eq!(d.job_vars("after")["score"], 7);
+    d.complete("after", json!({}));
+    assert_eq!(d.completed, 1);
+}
+
+proptest! {
+    /// Whatever order the branches finish in, every job is created once and the instance
+    /// completes exactly once.
+    #[test]
+    fn branches_may_finish_in_any_order(order in Just(vec!["a", "b", "c"]).prop_shuffle()) {
+        let p = fork_join();
+        let mut d = Driver::start(&p, json!({}));
+        for id in order {
+            d.complete(id, json!({ id: true }));
+        }
+        prop_assert_eq!(d.open(), vec!["after"]);
+        let v = d.job_vars("after").clone();
+        prop_assert!(v.contains_key("a") && v.contains_key("b") && v.contains_key("c"));
+        d.complete("after", json!({}));
+        prop_assert_eq!(d.completed, 1);
+        prop_assert!(d.state.active.is_empty() && d.state.joins.is_empty());
+    }
+}
+
+#[test]
+fn an_embedded_subprocess_completes_when_its_inside_is_done() {
+    let p = process(
+        &[
+            r#"<bpmn:startEvent id="s" /><bpmn:subProcess id="sub"><bpmn:startEvent id="s2" />"#
+                .to_owned(),
+            task("inner", "provision"),
+            r#"<bpmn:endEvent id="e2" />"#.to_owned(),
+            flow("g1", "s2", "inner"),
+            flow("g2", "inner", "e2"),
+            r#"</bpmn:subProcess>"#.to_owned(),
+            task("after", "bill"),
+            r#"<bpmn:endEvent id="e" />"#.to_owned(),
+            flow("f1", "s", "sub"),
+            flow("f2", "sub", "after"),
+            flow("f3", "after", "e"),
+        ]
+        .concat(),
+    );
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!(d.open(), ["inner"]);
+    d.complete("inner", json!({ "serviceId": "S-1" }));
+    assert_eq!(d.open(), ["after"]);
+    assert_eq!(d.job_vars("after")["serviceId"], "S-1");
+    d.complete("after", json!({}));
+    assert_eq!(d.completed, 1);
+}
+
+#[test]
+fn a_bpmn_error_is_caught_by_the_nearest_matching_boundary_else_it_is_an_incident() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" />"#.to_owned(), task("charge", "charge-card"), task("ok", "confirm"), task("handle", "fallout"),
+        r#"<bpmn:boundaryEvent id="declined" attachedToRef="charge"><bpmn:errorEventDefinition errorRef="Err_Declined" /></bpmn:boundaryEvent>"#.to_owned(),
+        r#"<bpmn:endEvent id="e1" /><bpmn:endEvent id="e2" />"#.to_owned(),
+        flow("f1", "s", "charge"), flow("f2", "charge", "ok"), flow("f3", "ok", "e1"), flow("f4", "declined", "handle"), flow("f5", "handle", "e2"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({}));
+    let key = d.jobs[0].0;
+    d.jobs.clear();
+    d.send(Command::ThrowError {
+        element: key,
+        code: "DECLINED".into(),
+        message: "card declined".into(),
+    });
+    assert_eq!(d.open(), ["handle"]);
+    d.complete("handle", json!({}));
+    assert_eq!(d.completed, 1);
+
+    let mut other = Driver::start(&p, json!({}));
+    let key = other.jobs[0].0;
+    other.send(Command::ThrowError {
+        element: key,
+        code: "TIMEOUT".into(),
+        message: "gateway timeout".into(),
+    });
+    assert_eq!(other.incidents.len(), 1);
+    assert!(other.incidents[0].contains("unhandled BPMN error 'TIMEOUT'"));
+    assert_eq!(other.state.status, InstanceStatus::Active);
+}
+
+#[test]
+fn a_terminate_end_event_cancels_the_other_branches() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:parallelGateway id="fork" />"#.to_owned(), task("slow", "provision"),
+        r#"<bpmn:endEvent id="stop"><bpmn:terminateEventDefinition /></bpmn:endEvent><bpmn:endEvent id="e" />"#.to_owned(),
+        flow("f0", "s", "fork"), flow("f1", "fork", "slow"), flow("f2", "fork", "stop"), flow("f3", "slow", "e"),
+    ].concat());
+    let d = Driver::start(&p, json!({}));
+    assert!(
+        d.open().is_empty(),
+        "the job created for 'slow' was cancelled"
+    );
+    assert_eq!(
+        (d.completed, d.state.status),
+        (1, InstanceStatus::Completed)
+    );
+}
+
+#[test]
+fn input_and_output_mappings_scope_variables_as_zeebe_does() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" />
+        <bpmn:serviceTask id="a"><bpmn:extensionElements><zeebe:taskDefinition type="price" />
+          <zeebe:ioMapping><zeebe:input source="=order.total * 2" target="doubled" /><zeebe:output source="=result + 1" target="priced" /></zeebe:ioMapping>
+        </bpmn:extensionElements></bpmn:serviceTask>"#.to_owned(),
+        task("b", "next"), r#"<bpmn:endEvent id="e" />"#.to_owned(), flow("f1", "s", "a"), flow("f2", "a", "b"), flow("f3", "b", "e"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({ "order": { "total": 21 } }));
+    assert_eq!(d.job_vars("a")["doubled"], 42);
+    d.complete("a", json!({ "result": 41 }));
+    let seen = d.job_vars("b").clone();
+    assert_eq!(seen["priced"], 42);
+    assert!(
+        !seen.contains_key("result"),
+        "with output mappings only mapped values leave the task"
+    );
+    assert!(!seen.contains_key("doubled"), "input mappings stay local");
+}
+
+#[test]
+fn cancel_ends_the_instance_and_its_jobs() {
+    let p = fork_join();
+    let mut d = Driver::start(&p, json!({}));
+    d.send(Command::Cancel);
+    assert!(d.open().is_empty());
+    assert_eq!(d.state.status, InstanceStatus::Terminated);
+}
+
+#[test]
+fn the_payment_fixture_runs_through_its_happy_path() {
+    let xml = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/bpmn-modeler/c8ex--payment_process.bpmn"),
+    )
+    .unwrap();
+    let p = read(&xml).unwrap().processes.remove(0);
+    let mut d = Driver::start(&p, json!({ "customerCredit": 100, "orderTotal": 40 }));
+    let mut steps = 0;
+    while d.completed == 0 && !d.jobs.is_empty() && steps < 10 {
+        let id = d.jobs[0].1.clone();
+        d.complete(&id, json!({ "creditCardChargeSuccessful": true, "customerCredit": 100, "remainingAmount": 0 }));
+        steps += 1;
+    }
+    assert!(d.incidents.is_empty(), "{:?}", d.incidents);
+    assert_eq!(d.completed, 1, "open jobs {:?}", d.open());
+}
+
+#[test]
+fn an_error_inside_a_subprocess_reaches_the_boundary_on_the_subprocess_and_ends_its_other_work() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:subProcess id="sub"><bpmn:startEvent id="s2" /><bpmn:parallelGateway id="fork" />"#.to_owned(),
+        task("inner", "provision"), task("sibling", "reserve"),
+        r#"<bpmn:endEvent id="e2" /><bpmn:endEvent id="e3" />"#.to_owned(),
+        flow("g0", "s2", "fork"), flow("g1", "fork", "inner"), flow("g2", "fork", "sibling"), flow("g3", "inner", "e2"), flow("g4", "sibling", "e3"),
+        r#"</bpmn:subProcess>"#.to_owned(),
+        r#"<bpmn:boundaryEvent id="caught" attachedToRef="sub"><bpmn:errorEventDefinition /></bpmn:boundaryEvent>"#.to_owned(),
+        task("fallout", "open-fallout"), r#"<bpmn:endEvent id="e" /><bpmn:endEvent id="e4" />"#.to_owned(),
+        flow("f1", "s", "sub"), flow("f2", "sub", "e"), flow("f3", "caught", "fallout"), flow("f4", "fallout", "e4"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!(d.open(), ["inner", "sibling"]);
+    let key = d.jobs.iter().find(|j| j.1 == "inner").unwrap().0;
+    d.jobs.retain(|j| j.0 != key);
+    d.send(Command::ThrowError {
+        element: key,
+        code: "ANY".into(),
+        message: "provisioning failed".into(),
+    });
+    assert_eq!(
+        d.open(),
+        ["fallout"],
+        "the sibling's job was cancelled with the subprocess"
+    );
+    d.complete("fallout", json!({}));
+    assert_eq!(d.completed, 1);
+    assert!(d.state.active.is_empty());
+}
