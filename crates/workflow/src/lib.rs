@@ -5,5 +5,6 @@
 pub mod bpmn;
 pub mod deployment;
 pub mod feel;
+pub mod instances;
 pub mod routing;
 pub mod runtime;

@@ -1,0 +1,532 @@
+//! Process instances and jobs in PostgreSQL.
+//!
+//! Every change runs in the caller's transaction: [`start_instance`] next to the business writes
+//! that cause it (no dual write between an order and its workflow), and each job outcome under the
+//! instance's row lock, through the pure runtime ([`crate::runtime::apply`]), writing its effects
+//! (new jobs, cancelled jobs, incidents) in the same transaction. New jobs `NOTIFY cpq_jobs` with
+//! their type, delivered on commit, so that idle workers wake without polling hard.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cpq_core::{Error, TenantId};
+use cpq_db::error::db_error;
+use cpq_db::{timed, Tx};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::bpmn::Process;
+use crate::deployment::process_routing;
+use crate::routing::{resolve, RouteRequest};
+use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
+
+/// The channel new jobs are announced on (payload: the job type).
+pub const JOB_CHANNEL: &str = "cpq_jobs";
+
+#[derive(Debug, Clone)]
+pub struct StartRequest<'a> {
+    pub tenant: &'a TenantId,
+    pub bpmn_process_id: &'a str,
+    pub product_line: Option<String>,
+    pub release_flags: Vec<String>,
+    pub variables: Map<String, Value>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Started {
+    pub process_instance_id: Uuid,
+    pub bpmn_process_id: String,
+    pub version: i32,
+}
+
+fn runtime_error(e: crate::runtime::RuntimeError) -> Error {
+    Error::conflict(e.to_string())
+}
+
+/// Starts an instance of the version the routing rules pick for this tenant, in `tx`.
+pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Started, Error> {
+    let (versions, rules) = process_routing(tx, req.bpmn_process_id).await?;
+    let route = RouteRequest {
+        tenant: req.tenant.to_string(),
+        product_line: req.product_line.clone(),
+        release_flags: req.release_flags.clone(),
+    };
+    let version = resolve(&versions, &rules, &route)
+        .ok_or_else(|| Error::not_found("process definition", req.bpmn_process_id))?;
+    let (definition_id, model): (Uuid, Value) = timed(
+        "process_definition_fetch_model",
+        sqlx::query_as("SELECT process_definition_id, model FROM process_definition WHERE bpmn_process_id = $1 AND version = $2")
+            .bind(req.bpmn_process_id)
+            .bind(version)
+            .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let process: Process = serde_json::from_value(model)
+        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    let (state, effects) = apply(
+        &process,
+        &InstanceState::new(),
+        &Command::Start {
+            variables: req.variables.clone(),
+        },
+        req.at,
+    )
+    .map_err(runtime_error)?;
+    let id = Uuid::now_v7();
+    timed(
+        "process_instance_insert",
+        sqlx::query(
+            "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
+             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
+        )
+        .bind(id)
+        .bind(req.tenant.as_str())
+        .bind(definition_id)
+        .bind(req.bpmn_process_id)
+        .bind(version)
+        .bind(status_text(state.status))
+        .bind(serde_json::to_value(&state).map_err(Error::internal)?)
+        .bind(req.at)
+        .bind((state.status != InstanceStatus::Active).then_some(req.at))
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    write_effects(tx, req.tenant.as_str(), id, &effects, None, req.at).await?;
+    Ok(Started {
+        process_instance_id: id,
+        bpmn_process_id: req.bpmn_process_id.to_owned(),
+        version,
+    })
+}
+
+fn status_text(s: InstanceStatus) -> &'static str {
+    match s {
+        InstanceStatus::Active => "active",
+        InstanceStatus::Completed => "completed",
+        InstanceStatus::Terminated => "terminated",
+    }
+}
+
+async fn write_effects(
+    tx: &mut Tx,
+    tenant: &str,
+    instance: Uuid,
+    effects: &[Effect],
+    job: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let mut announced: BTreeSet<&str> = BTreeSet::new();
+    for e in effects {
+        match e {
+            Effect::CreateJob {
+                element,
+                element_id,
+                job_type,
+                retries,
+                headers,
+                variables,
+            } => {
+                timed(
+                    "job_insert",
+                    sqlx::query(
+                        "INSERT INTO job (job_id, tenant_id, process_instance_id, element_key, element_id, job_type, status, retries, \
+                         retry_at, headers, variables, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, 'activatable', $7, $8, $9, $10, $8, $8)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(tenant)
+                    .bind(instance)
+                    .bind(*element as i64)
+                    .bind(element_id)
+                    .bind(job_type)
+                    .bind(*retries)
+                    .bind(at)
+                    .bind(serde_json::to_value(headers).map_err(Error::internal)?)
+                    .bind(Value::Object(variables.clone()))
+                    .execute(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+                announced.insert(job_type);
+            }
+            Effect::CancelJob { element } => {
+                timed(
+                    "job_cancel",
+                    sqlx::query(
+                        "UPDATE job SET status = 'cancelled', updated_at = $3 WHERE process_instance_id = $1 AND element_key = $2 \
+                         AND status IN ('activatable', 'activated', 'failed')",
+                    )
+                    .bind(instance)
+                    .bind(*element as i64)
+                    .bind(at)
+                    .execute(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+            }
+            Effect::Incident {
+                element,
+                element_id,
+                message,
+            } => {
+                insert_incident(
+                    tx,
+                    tenant,
+                    instance,
+                    *element as i64,
+                    element_id,
+                    job,
+                    message,
+                    at,
+                )
+                .await?;
+            }
+            Effect::InstanceCompleted | Effect::InstanceTerminated => {}
+        }
+    }
+    for job_type in announced {
+        timed(
+            "job_notify",
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(JOB_CHANNEL)
+                .bind(job_type)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_incident(
+    tx: &mut Tx,
+    tenant: &str,
+    instance: Uuid,
+    element_key: i64,
+    element_id: &str,
+    job: Option<Uuid>,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "incident_insert",
+        sqlx::query(
+            "INSERT INTO incident (incident_id, tenant_id, process_instance_id, element_key, element_id, job_id, message, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(tenant)
+        .bind(instance)
+        .bind(element_key)
+        .bind(element_id)
+        .bind(job)
+        .bind(message)
+        .bind(at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    metrics::counter!("workflow_incidents_total").increment(1);
+    Ok(())
+}
+
+/// Applies `command` to the instance under its row lock and writes the outcome.
+async fn step(
+    tx: &mut Tx,
+    instance: Uuid,
+    command: Command,
+    job: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<InstanceStatus, Error> {
+    let row: Option<(String, Value, i64, Value)> = timed(
+        "process_instance_fetch_for_update",
+        sqlx::query_as(
+            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model FROM process_instance pi \
+             JOIN process_definition pd USING (process_definition_id) WHERE pi.process_instance_id = $1 FOR UPDATE OF pi",
+        )
+        .bind(instance)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (tenant, state, revision, model) =
+        row.ok_or_else(|| Error::not_found("process instance", instance))?;
+    let state: InstanceState = serde_json::from_value(state)
+        .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
+    let process: Process = serde_json::from_value(model)
+        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
+    timed(
+        "process_instance_update",
+        sqlx::query("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1")
+            .bind(instance)
+            .bind(serde_json::to_value(&next).map_err(Error::internal)?)
+            .bind(status_text(next.status))
+            .bind(revision + 1)
+            .bind(at)
+            .bind((next.status != InstanceStatus::Active).then_some(at))
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    write_effects(tx, &tenant, instance, &effects, job, at).await?;
+    Ok(next.status)
+}
+
+/// A job a worker holds until its lease ends.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ActivatedJob {
+    pub job_id: Uuid,
+    pub tenant_id: String,
+    pub process_instance_id: Uuid,
+    pub element_id: String,
+    pub retries: i32,
+    pub attempt: i32,
+    pub headers: Value,
+    pub variables: Value,
+    pub lease_deadline: DateTime<Utc>,
+}
+
+impl ActivatedJob {
+    /// The idempotency key for external calls this job makes: the same for every delivery of
+    /// the job (a job can be delivered twice after a lease expires).
+    pub fn idempotency_key(&self) -> String {
+        format!("job-{}", self.job_id)
+    }
+}
+
+/// Claims up to `max` jobs of `job_type` for `worker`, leasing them for `lease`.
+pub async fn activate_jobs(
+    pool: &PgPool,
+    job_type: &str,
+    worker: &str,
+    max: i32,
+    lease: Duration,
+) -> Result<Vec<ActivatedJob>, Error> {
+    let lease_ms = i32::try_from(lease.as_millis()).unwrap_or(i32::MAX);
+    let jobs: Vec<ActivatedJob> = timed(
+        "job_activate",
+        sqlx::query_as("SELECT * FROM job_activate($1, $2, $3, $4)")
+            .bind(job_type)
+            .bind(worker)
+            .bind(max)
+            .bind(lease_ms)
+            .fetch_all(pool),
+    )
+    .await
+    .map_err(db_error)?;
+    metrics::counter!("workflow_jobs_activated_total", "job_type" => job_type.to_owned())
+        .increment(jobs.len() as u64);
+    Ok(jobs)
+}
+
+/// Locks an activated job in the tenant's transaction: (instance, element key).
+async fn lock_activated(tx: &mut Tx, job: Uuid) -> Result<(Uuid, i64, String), Error> {
+    let row: Option<(Uuid, i64, String, String)> = timed(
+        "job_fetch_for_update",
+        sqlx::query_as("SELECT process_instance_id, element_key, status, job_type FROM job WHERE job_id = $1 FOR UPDATE")
+            .bind(job)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (instance, element_key, status, job_type) =
+        row.ok_or_else(|| Error::not_found("job", job))?;
+    if status != "activated" {
+        return Err(Error::conflict(format!(
+            "job {job} is {status}, not activated"
+        )));
+    }
+    Ok((instance, element_key, job_type))
+}
+
+async fn set_job_status(
+    tx: &mut Tx,
+    job: Uuid,
+    status: &str,
+    message: Option<&str>,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "job_status_update",
+        sqlx::query("UPDATE job SET status = $2, error_message = coalesce($3, error_message), lease_owner = NULL, lease_deadline = NULL, updated_at = $4 WHERE job_id = $1")
+            .bind(job)
+            .bind(status)
+            .bind(message)
+            .bind(at)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Completes an activated job with result variables; the instance moves on.
+pub async fn complete_job(
+    tx: &mut Tx,
+    job: Uuid,
+    variables: Map<String, Value>,
+    at: DateTime<Utc>,
+) -> Result<InstanceStatus, Error> {
+    let (instance, element_key, job_type) = lock_activated(tx, job).await?;
+    set_job_status(tx, job, "completed", None, at).await?;
+    let status = step(
+        tx,
+        instance,
+        Command::CompleteJob {
+            element: element_key as u64,
+            variables,
+        },
+        Some(job),
+        at,
+    )
+    .await?;
+    metrics::counter!("workflow_jobs_completed_total", "job_type" => job_type).increment(1);
+    Ok(status)
+}
+
+/// Fails an activated job: with retries left it becomes activatable again after `backoff`;
+/// without, it raises an incident (resolved by giving it retries).
+pub async fn fail_job(
+    tx: &mut Tx,
+    job: Uuid,
+    retries: i32,
+    backoff: Duration,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let (instance, element_key, job_type) = lock_activated(tx, job).await?;
+    metrics::counter!("workflow_jobs_failed_total", "job_type" => job_type).increment(1);
+    if retries > 0 {
+        let retry_at = at + chrono::Duration::from_std(backoff).unwrap_or_default();
+        timed(
+            "job_retry_later",
+            sqlx::query(
+                "UPDATE job SET status = 'activatable', retries = $2, retry_at = $3, error_message = $4, lease_owner = NULL, \
+                 lease_deadline = NULL, updated_at = $5 WHERE job_id = $1",
+            )
+            .bind(job)
+            .bind(retries)
+            .bind(retry_at)
+            .bind(message)
+            .bind(at)
+            .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        return Ok(());
+    }
+    set_job_status(tx, job, "failed", Some(message), at).await?;
+    timed(
+        "job_retries_zero",
+        sqlx::query("UPDATE job SET retries = 0 WHERE job_id = $1")
+            .bind(job)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (tenant, element_id): (String, String) = timed(
+        "job_fetch_incident_context",
+        sqlx::query_as("SELECT tenant_id, element_id FROM job WHERE job_id = $1")
+            .bind(job)
+            .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    insert_incident(
+        tx,
+        &tenant,
+        instance,
+        element_key,
+        &element_id,
+        Some(job),
+        &format!("no retries left: {message}"),
+        at,
+    )
+    .await
+}
+
+/// Throws a BPMN error from an activated job: a matching error boundary catches it, else an
+/// incident is raised.
+pub async fn throw_error(
+    tx: &mut Tx,
+    job: Uuid,
+    code: &str,
+    message: &str,
+    at: DateTime<Utc>,
+) -> Result<InstanceStatus, Error> {
+    let (instance, element_key, _) = lock_activated(tx, job).await?;
+    set_job_status(tx, job, "error-thrown", Some(message), at).await?;
+    step(
+        tx,
+        instance,
+        Command::ThrowError {
+            element: element_key as u64,
+            code: code.to_owned(),
+            message: message.to_owned(),
+        },
+        Some(job),
+        at,
+    )
+    .await
+}
+
+/// Resolves a job's incident by giving the job `retries` again; it becomes activatable at once.
+pub async fn resolve_incident(
+    tx: &mut Tx,
+    incident: Uuid,
+    retries: i32,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let row: Option<(Option<Uuid>, String)> = timed(
+        "incident_fetch_for_update",
+        sqlx::query_as("SELECT job_id, status FROM incident WHERE incident_id = $1 FOR UPDATE")
+            .bind(incident)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (job, status) = row.ok_or_else(|| Error::not_found("incident", incident))?;
+    if status != "open" {
+        return Err(Error::conflict(format!("incident {incident} is {status}")));
+    }
+    let Some(job) = job else {
+        return Err(Error::conflict("this incident is not about a job; it is resolved by fixing the process or its variables"));
+    };
+    if retries < 1 {
+        return Err(Error::validation(vec![cpq_core::FieldError::new(
+            "retries",
+            "out-of-range",
+            "retries must be at least 1",
+        )]));
+    }
+    timed(
+        "job_retries_update",
+        sqlx::query("UPDATE job SET status = 'activatable', retries = $2, retry_at = $3, updated_at = $3 WHERE job_id = $1 AND status = 'failed'")
+            .bind(job)
+            .bind(retries)
+            .bind(at)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    timed(
+        "incident_resolve",
+        sqlx::query(
+            "UPDATE incident SET status = 'resolved', resolved_at = $2 WHERE incident_id = $1",
+        )
+        .bind(incident)
+        .bind(at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}

@@ -1,0 +1,395 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The runtime in PostgreSQL: instances started in the caller's transaction, jobs claimed with
+//! SKIP LOCKED and leases, retries, incidents, errors, and many workers at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cpq_core::TenantId;
+use cpq_db::tenant;
+use cpq_testkit::TestDb;
+use cpq_workflow::deployment::{deploy, DeployRequest};
+use cpq_workflow::instances::{
+    activate_jobs, complete_job, fail_job, resolve_incident, start_instance, throw_error,
+    ActivatedJob, StartRequest,
+};
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const ORDER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:error id="E" errorCode="OUT_OF_STOCK" />
+  <bpmn:process id="order" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="reserve"><bpmn:extensionElements><zeebe:taskDefinition type="reserve-inventory" retries="2" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:boundaryEvent id="no_stock" attachedToRef="reserve"><bpmn:errorEventDefinition errorRef="E" /></bpmn:boundaryEvent>
+    <bpmn:serviceTask id="bill"><bpmn:extensionElements><zeebe:taskDefinition type="activate-billing" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:serviceTask id="fallout"><bpmn:extensionElements><zeebe:taskDefinition type="open-fallout" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" /><bpmn:endEvent id="e2" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="reserve" />
+    <bpmn:sequenceFlow id="f2" sourceRef="reserve" targetRef="bill" />
+    <bpmn:sequenceFlow id="f3" sourceRef="bill" targetRef="e" />
+    <bpmn:sequenceFlow id="f4" sourceRef="no_stock" targetRef="fallout" />
+    <bpmn:sequenceFlow id="f5" sourceRef="fallout" targetRef="e2" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+fn acme() -> TenantId {
+    TenantId::parse("acme").unwrap()
+}
+
+async fn setup() -> (TestDb, PgPool) {
+    let db = TestDb::fresh().await;
+    let pool = db.app_pool().await;
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    deploy(
+        &mut tx,
+        &DeployRequest {
+            resource_name: "order.bpmn",
+            xml: ORDER,
+            release_id: None,
+            source_commit: None,
+            variable_schema_version: 1,
+            allow_unsupported_job_types: true,
+            deployed_by: "test",
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    (db, pool)
+}
+
+async fn start(pool: &PgPool, vars: Value) -> Uuid {
+    let mut tx = tenant::begin(pool, &acme()).await.unwrap();
+    let started = start_instance(
+        &mut tx,
+        &StartRequest {
+            tenant: &acme(),
+            bpmn_process_id: "order",
+            product_line: None,
+            release_flags: vec![],
+            variables: vars.as_object().unwrap().clone(),
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    started.process_instance_id
+}
+
+async fn complete(pool: &PgPool, job: &ActivatedJob, vars: Value) {
+    let mut tx = tenant::begin(pool, &TenantId::parse(&job.tenant_id).unwrap())
+        .await
+        .unwrap();
+    complete_job(
+        &mut tx,
+        job.job_id,
+        vars.as_object().unwrap().clone(),
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn status(db: &TestDb, instance: Uuid) -> String {
+    let owner = db.owner_pool().await;
+    let s: String =
+        sqlx::query_scalar("SELECT status FROM process_instance WHERE process_instance_id = $1")
+            .bind(instance)
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    owner.close().await;
+    s
+}
+
+#[tokio::test]
+async fn an_instance_started_in_a_rolled_back_transaction_leaves_nothing() {
+    let (db, pool) = setup().await;
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    start_instance(
+        &mut tx,
+        &StartRequest {
+            tenant: &acme(),
+            bpmn_process_id: "order",
+            product_line: None,
+            release_flags: vec![],
+            variables: Map::new(),
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        10,
+        Duration::from_secs(30)
+    )
+    .await
+    .unwrap()
+    .is_empty());
+    let owner = db.owner_pool().await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM process_instance")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    owner.close().await;
+}
+
+#[tokio::test]
+async fn jobs_are_claimed_completed_and_the_instance_completes() {
+    let (db, pool) = setup().await;
+    let instance = start(&pool, json!({ "orderId": "O-1" })).await;
+    let jobs = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        10,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].variables["orderId"], "O-1");
+    assert_eq!(jobs[0].idempotency_key(), format!("job-{}", jobs[0].job_id));
+    assert!(
+        activate_jobs(
+            &pool,
+            "reserve-inventory",
+            "w2",
+            10,
+            Duration::from_secs(30)
+        )
+        .await
+        .unwrap()
+        .is_empty(),
+        "a leased job is not handed out twice"
+    );
+    complete(&pool, &jobs[0], json!({ "reservation": "R-1" })).await;
+    let bill = activate_jobs(&pool, "activate-billing", "w1", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(bill[0].variables["reservation"], "R-1");
+    complete(&pool, &bill[0], json!({})).await;
+    assert_eq!(status(&db, instance).await, "completed");
+
+    // Completing twice is refused.
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    assert!(
+        complete_job(&mut tx, bill[0].job_id, Map::new(), Utc::now())
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn failures_retry_after_back_off_then_raise_an_incident_that_retries_resolve() {
+    let (db, pool) = setup().await;
+    let instance = start(&pool, json!({})).await;
+    let job = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    fail_job(
+        &mut tx,
+        job.job_id,
+        1,
+        Duration::from_secs(3600),
+        "inventory timeout",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty(),
+        "backing off"
+    );
+
+    // Make the back-off elapse, then fail the last retry.
+    let owner = db.owner_pool().await;
+    sqlx::query("UPDATE job SET retry_at = now() - interval '1 second' WHERE job_id = $1")
+        .bind(job.job_id)
+        .execute(&owner)
+        .await
+        .unwrap();
+    let again = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (again.job_id, again.attempt, again.retries),
+        (job.job_id, 2, 1)
+    );
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    fail_job(
+        &mut tx,
+        again.job_id,
+        0,
+        Duration::ZERO,
+        "still down",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let incident: Uuid = sqlx::query_scalar(
+        "SELECT incident_id FROM incident WHERE job_id = $1 AND status = 'open'",
+    )
+    .bind(job.job_id)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert!(
+        activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    resolve_incident(&mut tx, incident, 3, Utc::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let resumed = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    complete(&pool, &resumed, json!({})).await;
+    let bill = activate_jobs(&pool, "activate-billing", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    complete(&pool, &bill, json!({})).await;
+    assert_eq!(status(&db, instance).await, "completed");
+    owner.close().await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_makes_the_job_activatable_again_with_the_same_idempotency_key() {
+    let (_db, pool) = setup().await;
+    start(&pool, json!({})).await;
+    let first = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "crashed-worker",
+        1,
+        Duration::from_millis(1),
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = activate_jobs(&pool, "reserve-inventory", "w2", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(second.job_id, first.job_id);
+    assert_eq!(second.attempt, 2);
+    assert_eq!(second.idempotency_key(), first.idempotency_key());
+    complete(&pool, &second, json!({})).await;
+}
+
+#[tokio::test]
+async fn a_thrown_error_takes_the_boundary_path() {
+    let (db, pool) = setup().await;
+    let instance = start(&pool, json!({})).await;
+    let job = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    throw_error(
+        &mut tx,
+        job.job_id,
+        "OUT_OF_STOCK",
+        "no routers",
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let fallout = activate_jobs(&pool, "open-fallout", "w1", 1, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .remove(0);
+    complete(&pool, &fallout, json!({})).await;
+    assert_eq!(status(&db, instance).await, "completed");
+    assert!(
+        activate_jobs(&pool, "activate-billing", "w1", 1, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn eight_concurrent_workers_complete_every_job_once_and_every_instance_once() {
+    let (db, pool) = setup().await;
+    let mut instances = Vec::new();
+    for i in 0..40 {
+        instances.push(start(&pool, json!({ "n": i })).await);
+    }
+    let pool = Arc::new(pool);
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let pool = pool.clone();
+        workers.push(tokio::spawn(async move {
+            let mut done = 0;
+            let mut idle = 0;
+            while idle < 3 {
+                let mut got = 0;
+                for job_type in ["reserve-inventory", "activate-billing"] {
+                    for job in activate_jobs(
+                        &pool,
+                        job_type,
+                        &format!("w{w}"),
+                        4,
+                        Duration::from_secs(60),
+                    )
+                    .await
+                    .unwrap()
+                    {
+                        complete(&pool, &job, json!({ format!("by_{job_type}"): w })).await;
+                        got += 1;
+                    }
+                }
+                done += got;
+                idle = if got == 0 { idle + 1 } else { 0 };
+                if got == 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap();
+    }
+    assert_eq!(total, 80, "two jobs per instance, each completed once");
+    let owner = db.owner_pool().await;
+    let (completed, attempts_max, jobs): (i64, i32, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM process_instance WHERE status = 'completed'), (SELECT max(attempt) FROM job), (SELECT count(*) FROM job WHERE status = 'completed')",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!((completed, attempts_max, jobs), (40, 1, 80));
+    owner.close().await;
+}
