@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::bpmn::Process;
 use crate::deployment::process_routing;
 use crate::routing::{resolve, RouteRequest};
-use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
+use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Repeat};
 
 /// The channel new jobs are announced on (payload: the job type).
 pub const JOB_CHANNEL: &str = "cpq_jobs";
@@ -97,7 +97,9 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
     )
     .await
     .map_err(db_error)?;
-    write_effects(tx, req.tenant.as_str(), id, &effects, None, req.at).await?;
+    for follow_up in write_effects(tx, req.tenant.as_str(), id, &effects, None, req.at).await? {
+        step(tx, id, follow_up, None, req.at).await?;
+    }
     Ok(Started {
         process_instance_id: id,
         bpmn_process_id: req.bpmn_process_id.to_owned(),
@@ -120,8 +122,9 @@ async fn write_effects(
     effects: &[Effect],
     job: Option<Uuid>,
     at: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<Vec<Command>, Error> {
     let mut announced: BTreeSet<&str> = BTreeSet::new();
+    let mut follow_ups = Vec::new();
     for e in effects {
         match e {
             Effect::CreateJob {
@@ -187,6 +190,113 @@ async fn write_effects(
                 )
                 .await?;
             }
+            Effect::ScheduleTimer {
+                element,
+                timer_id,
+                due,
+                repeat,
+            } => {
+                timed(
+                    "timer_insert",
+                    sqlx::query(
+                        "INSERT INTO timer (timer_id, tenant_id, process_instance_id, element_key, event_id, due_at, repeat, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(Uuid::now_v7())
+                    .bind(tenant)
+                    .bind(instance)
+                    .bind(*element as i64)
+                    .bind(timer_id)
+                    .bind(*due)
+                    .bind(repeat.map(|r| serde_json::to_value(r).unwrap_or(Value::Null)))
+                    .bind(at)
+                    .execute(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+            }
+            Effect::CancelTimers { element } => {
+                timed(
+                    "timer_delete_for_element",
+                    sqlx::query(
+                        "DELETE FROM timer WHERE process_instance_id = $1 AND element_key = $2",
+                    )
+                    .bind(instance)
+                    .bind(*element as i64)
+                    .execute(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+            }
+            Effect::OpenSubscription {
+                element,
+                catch_id,
+                message_name,
+                correlation_key,
+            } => {
+                let buffered: Option<(Uuid, Value)> = timed(
+                    "message_take_buffered",
+                    sqlx::query_as(
+                        "SELECT message_key, variables FROM message WHERE tenant_id = $1 AND message_name = $2 AND correlation_key = $3 \
+                         AND correlated_at IS NULL AND expires_at > $4 ORDER BY published_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    )
+                    .bind(tenant)
+                    .bind(message_name)
+                    .bind(correlation_key)
+                    .bind(at)
+                    .fetch_optional(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+                match buffered {
+                    Some((key, variables)) => {
+                        timed(
+                            "message_mark_correlated",
+                            sqlx::query(
+                                "UPDATE message SET correlated_at = $2 WHERE message_key = $1",
+                            )
+                            .bind(key)
+                            .bind(at)
+                            .execute(&mut **tx),
+                        )
+                        .await
+                        .map_err(db_error)?;
+                        follow_ups.push(Command::CorrelateMessage {
+                            element: *element,
+                            catch_id: catch_id.clone(),
+                            variables: variables.as_object().cloned().unwrap_or_default(),
+                        });
+                    }
+                    None => {
+                        timed(
+                            "message_subscription_insert",
+                            sqlx::query(
+                                "INSERT INTO message_subscription (message_subscription_id, tenant_id, process_instance_id, element_key, catch_id, \
+                                 message_name, correlation_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            )
+                            .bind(Uuid::now_v7())
+                            .bind(tenant)
+                            .bind(instance)
+                            .bind(*element as i64)
+                            .bind(catch_id)
+                            .bind(message_name)
+                            .bind(correlation_key)
+                            .bind(at)
+                            .execute(&mut **tx),
+                        )
+                        .await
+                        .map_err(db_error)?;
+                    }
+                }
+            }
+            Effect::CloseSubscriptions { element } => {
+                timed(
+                    "message_subscription_delete_for_element",
+                    sqlx::query("DELETE FROM message_subscription WHERE process_instance_id = $1 AND element_key = $2").bind(instance).bind(*element as i64).execute(&mut **tx),
+                )
+                .await
+                .map_err(db_error)?;
+            }
             Effect::InstanceCompleted | Effect::InstanceTerminated => {}
         }
     }
@@ -201,7 +311,7 @@ async fn write_effects(
         .await
         .map_err(db_error)?;
     }
-    Ok(())
+    Ok(follow_ups)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -258,26 +368,210 @@ async fn step(
     .map_err(db_error)?;
     let (tenant, state, revision, model) =
         row.ok_or_else(|| Error::not_found("process instance", instance))?;
-    let state: InstanceState = serde_json::from_value(state)
+    let mut state: InstanceState = serde_json::from_value(state)
         .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
     let process: Process = serde_json::from_value(model)
         .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
-    let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
+    let mut pending = std::collections::VecDeque::from([command]);
+    let mut first = true;
+    while let Some(command) = pending.pop_front() {
+        if state.status != InstanceStatus::Active && !first {
+            break;
+        }
+        let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
+        state = next;
+        pending.extend(
+            write_effects(
+                tx,
+                &tenant,
+                instance,
+                &effects,
+                if first { job } else { None },
+                at,
+            )
+            .await?,
+        );
+        first = false;
+    }
     timed(
         "process_instance_update",
         sqlx::query("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1")
             .bind(instance)
-            .bind(serde_json::to_value(&next).map_err(Error::internal)?)
-            .bind(status_text(next.status))
+            .bind(serde_json::to_value(&state).map_err(Error::internal)?)
+            .bind(status_text(state.status))
             .bind(revision + 1)
             .bind(at)
-            .bind((next.status != InstanceStatus::Active).then_some(at))
+            .bind((state.status != InstanceStatus::Active).then_some(at))
             .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    write_effects(tx, &tenant, instance, &effects, job, at).await?;
-    Ok(next.status)
+    Ok(state.status)
+}
+
+/// What happened to a published message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Publication {
+    /// It met an open subscription of this instance at once.
+    Correlated { process_instance_id: Uuid },
+    /// No subscription was open; it waits for one until it expires.
+    Buffered { message_key: Uuid },
+    /// No subscription was open and its time to live is zero: dropped, as in Zeebe.
+    Dropped,
+}
+
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    pub tenant: &'a TenantId,
+    pub name: &'a str,
+    pub correlation_key: &'a str,
+    pub time_to_live: Duration,
+    /// Deduplicates: a second message with the same name and id is refused while the first is
+    /// buffered.
+    pub message_id: Option<&'a str>,
+    pub variables: Map<String, Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// Publishes a message in the caller's transaction: correlated to the oldest open subscription
+/// with its name and correlation key, else buffered for its time to live.
+pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication, Error> {
+    if let Some(id) = m.message_id {
+        let duplicate: bool = timed(
+            "message_id_exists",
+            sqlx::query_scalar(
+                "SELECT EXISTS (SELECT FROM message WHERE tenant_id = $1 AND message_name = $2 AND message_id = $3 \
+                 AND correlated_at IS NULL AND expires_at > $4)",
+            )
+            .bind(m.tenant.as_str())
+            .bind(m.name)
+            .bind(id)
+            .bind(m.at)
+            .fetch_one(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        if duplicate {
+            return Err(Error::conflict(format!(
+                "a message \"{}\" with id \"{id}\" is already buffered",
+                m.name
+            )));
+        }
+    }
+    let subscription: Option<(Uuid, Uuid, i64, String)> = timed(
+        "message_subscription_match",
+        sqlx::query_as(
+            "SELECT message_subscription_id, process_instance_id, element_key, catch_id FROM message_subscription \
+             WHERE tenant_id = $1 AND message_name = $2 AND correlation_key = $3 ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(m.correlation_key)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    if let Some((subscription, instance, element_key, catch_id)) = subscription {
+        timed(
+            "message_subscription_delete",
+            sqlx::query("DELETE FROM message_subscription WHERE message_subscription_id = $1")
+                .bind(subscription)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        step(
+            tx,
+            instance,
+            Command::CorrelateMessage {
+                element: element_key as u64,
+                catch_id,
+                variables: m.variables.clone(),
+            },
+            None,
+            m.at,
+        )
+        .await?;
+        return Ok(Publication::Correlated {
+            process_instance_id: instance,
+        });
+    }
+    if m.time_to_live.is_zero() {
+        return Ok(Publication::Dropped);
+    }
+    let key = Uuid::now_v7();
+    timed(
+        "message_insert",
+        sqlx::query(
+            "INSERT INTO message (message_key, tenant_id, message_name, correlation_key, message_id, variables, published_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key)
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(m.correlation_key)
+        .bind(m.message_id)
+        .bind(Value::Object(m.variables.clone()))
+        .bind(m.at)
+        .bind(m.at + chrono::Duration::from_std(m.time_to_live).unwrap_or_default())
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(Publication::Buffered { message_key: key })
+}
+
+/// Timers due now, across tenants: (timer, tenant). Fire each with [`fire_timer`].
+pub async fn timers_due(pool: &PgPool, limit: i32) -> Result<Vec<(Uuid, String)>, Error> {
+    timed(
+        "timer_due_list",
+        sqlx::query_as("SELECT timer_id, tenant_id FROM timer_due_list($1)")
+            .bind(limit)
+            .fetch_all(pool),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// Fires one due timer in its tenant's transaction; `false` when another scanner has it or it is
+/// gone (its element ended).
+pub async fn fire_timer(tx: &mut Tx, timer: Uuid, at: DateTime<Utc>) -> Result<bool, Error> {
+    let row: Option<(Uuid, i64, String, Option<Value>)> = timed(
+        "timer_fetch_for_update",
+        sqlx::query_as("SELECT process_instance_id, element_key, event_id, repeat FROM timer WHERE timer_id = $1 AND due_at <= $2 FOR UPDATE SKIP LOCKED")
+            .bind(timer)
+            .bind(at)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let Some((instance, element_key, event_id, repeat)) = row else {
+        return Ok(false);
+    };
+    timed(
+        "timer_delete",
+        sqlx::query("DELETE FROM timer WHERE timer_id = $1")
+            .bind(timer)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let repeat: Option<Repeat> = repeat.and_then(|r| serde_json::from_value(r).ok());
+    step(
+        tx,
+        instance,
+        Command::TimerFired {
+            element: element_key as u64,
+            timer_id: event_id,
+            repeat,
+        },
+        None,
+        at,
+    )
+    .await?;
+    metrics::counter!("workflow_timers_fired_total").increment(1);
+    Ok(true)
 }
 
 /// A job a worker holds until its lease ends.

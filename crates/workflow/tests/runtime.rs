@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use cpq_workflow::bpmn::{read, Process};
-use cpq_workflow::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Key};
+use cpq_workflow::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Key, Repeat};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -42,6 +42,8 @@ struct Driver<'p> {
     jobs: Vec<(Key, String, String, Map<String, Value>)>,
     incidents: Vec<String>,
     completed: usize,
+    timers: Vec<(Key, String, chrono::DateTime<Utc>, Option<Repeat>)>,
+    subscriptions: Vec<(Key, String, String, String)>,
 }
 
 impl<'p> Driver<'p> {
@@ -52,6 +54,8 @@ impl<'p> Driver<'p> {
             jobs: vec![],
             incidents: vec![],
             completed: 0,
+            timers: vec![],
+            subscriptions: vec![],
         };
         d.send(Command::Start {
             variables: vars(variables),
@@ -79,6 +83,24 @@ impl<'p> Driver<'p> {
                 } => self.incidents.push(format!("{element_id}: {message}")),
                 Effect::InstanceCompleted => self.completed += 1,
                 Effect::InstanceTerminated => {}
+                Effect::ScheduleTimer {
+                    element,
+                    timer_id,
+                    due,
+                    repeat,
+                } => self.timers.push((element, timer_id, due, repeat)),
+                Effect::CancelTimers { element } => self.timers.retain(|t| t.0 != element),
+                Effect::OpenSubscription {
+                    element,
+                    catch_id,
+                    message_name,
+                    correlation_key,
+                } => self
+                    .subscriptions
+                    .push((element, catch_id, message_name, correlation_key)),
+                Effect::CloseSubscriptions { element } => {
+                    self.subscriptions.retain(|t| t.0 != element)
+                }
             }
         }
     }
@@ -98,6 +120,34 @@ impl<'p> Driver<'p> {
         let (key, ..) = self.jobs.remove(i);
         self.send(Command::CompleteJob {
             element: key,
+            variables: vars(variables),
+        });
+    }
+
+    fn fire(&mut self, timer_id: &str) {
+        let i = self
+            .timers
+            .iter()
+            .position(|t| t.1 == timer_id)
+            .unwrap_or_else(|| panic!("no timer {timer_id}"));
+        let (element, timer_id, _, repeat) = self.timers.remove(i);
+        self.send(Command::TimerFired {
+            element,
+            timer_id,
+            repeat,
+        });
+    }
+
+    fn correlate(&mut self, name: &str, key: &str, variables: Value) {
+        let i = self
+            .subscriptions
+            .iter()
+            .position(|s| s.2 == name && s.3 == key)
+            .unwrap_or_else(|| panic!("no subscription {name}/{key}: {:?}", self.subscriptions));
+        let (element, catch_id, ..) = self.subscriptions.remove(i);
+        self.send(Command::CorrelateMessage {
+            element,
+            catch_id,
             variables: vars(variables),
         });
     }
@@ -376,4 +426,137 @@ fn an_error_inside_a_subprocess_reaches_the_boundary_on_the_subprocess_and_ends_
     d.complete("fallout", json!({}));
     assert_eq!(d.completed, 1);
     assert!(d.state.active.is_empty());
+}
+
+fn with_message(body: &str) -> Process {
+    let xml = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:message id="M" name="payment-received"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:process id="p" isExecutable="true">{body}</bpmn:process>
+</bpmn:definitions>"#
+    );
+    read(&xml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .processes
+        .remove(0)
+}
+
+#[test]
+fn a_timer_catch_event_waits_for_its_timer() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>PT15M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#.to_owned(),
+        task("a", "after-wait"), r#"<bpmn:endEvent id="e" />"#.to_owned(), flow("f1", "s", "wait"), flow("f2", "wait", "a"), flow("f3", "a", "e"),
+    ].concat());
+    let before = Utc::now();
+    let mut d = Driver::start(&p, json!({}));
+    assert!(d.open().is_empty());
+    assert_eq!(d.timers.len(), 1);
+    let due = d.timers[0].2;
+    assert!(
+        due >= before + chrono::Duration::minutes(15)
+            && due <= Utc::now() + chrono::Duration::minutes(15)
+    );
+    d.fire("wait");
+    assert_eq!(d.open(), ["a"]);
+}
+
+fn with_boundary(boundary: &str) -> Process {
+    process(
+        &[
+            r#"<bpmn:startEvent id="s" />"#.to_owned(),
+            task("approve", "approval"),
+            task("escalate", "escalation"),
+            boundary.to_owned(),
+            r#"<bpmn:endEvent id="e" /><bpmn:endEvent id="e2" />"#.to_owned(),
+            flow("f1", "s", "approve"),
+            flow("f2", "approve", "e"),
+            flow("f3", "b", "escalate"),
+            flow("f4", "escalate", "e2"),
+        ]
+        .concat(),
+    )
+}
+
+#[test]
+fn an_interrupting_timer_boundary_ends_the_task_and_a_completed_task_cancels_its_timer() {
+    let p = with_boundary(
+        r#"<bpmn:boundaryEvent id="b" attachedToRef="approve"><bpmn:timerEventDefinition><bpmn:timeDuration>=duration("P2D")</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>"#,
+    );
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!((d.open(), d.timers.len()), (vec!["approve"], 1));
+    d.fire("b");
+    assert_eq!(d.open(), ["escalate"], "the approval job was cancelled");
+
+    let mut on_time = Driver::start(&p, json!({}));
+    on_time.complete("approve", json!({}));
+    assert!(
+        on_time.timers.is_empty(),
+        "completing the task cancels its timer"
+    );
+    assert_eq!(on_time.completed, 1);
+}
+
+#[test]
+fn a_non_interrupting_cycle_reminds_and_leaves_the_task_running() {
+    let p = with_boundary(
+        r#"<bpmn:boundaryEvent id="b" attachedToRef="approve" cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:boundaryEvent>"#,
+    );
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!(
+        d.timers[0].3,
+        Some(Repeat {
+            remaining: Some(1),
+            interval_ms: 3_600_000
+        })
+    );
+    d.fire("b");
+    assert_eq!(d.open(), ["approve", "escalate"]);
+    assert_eq!(d.timers.len(), 1, "the second reminder is scheduled");
+    assert_eq!(
+        d.timers[0].3,
+        Some(Repeat {
+            remaining: Some(0),
+            interval_ms: 3_600_000
+        })
+    );
+    d.fire("b");
+    assert!(d.timers.is_empty(), "two reminders and no more");
+    d.complete("escalate", json!({}));
+    d.complete("escalate", json!({}));
+    d.complete("approve", json!({}));
+    assert_eq!(d.completed, 1);
+}
+
+#[test]
+fn message_catch_events_and_receive_tasks_wait_for_their_correlated_message() {
+    let p = with_message(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:intermediateCatchEvent id="paid"><bpmn:messageEventDefinition messageRef="M" /></bpmn:intermediateCatchEvent>"#.to_owned(),
+        r#"<bpmn:receiveTask id="again" messageRef="M" />"#.to_owned(), task("ship", "ship"), r#"<bpmn:endEvent id="e" />"#.to_owned(),
+        flow("f1", "s", "paid"), flow("f2", "paid", "again"), flow("f3", "again", "ship"), flow("f4", "ship", "e"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({ "orderId": "O-7" }));
+    assert_eq!(d.subscriptions.len(), 1);
+    assert_eq!(
+        (d.subscriptions[0].2.as_str(), d.subscriptions[0].3.as_str()),
+        ("payment-received", "O-7")
+    );
+    d.correlate("payment-received", "O-7", json!({ "amount": 99 }));
+    assert_eq!(d.subscriptions.len(), 1, "the receive task subscribes next");
+    d.correlate("payment-received", "O-7", json!({}));
+    assert_eq!(d.open(), ["ship"]);
+    assert_eq!(d.job_vars("ship")["amount"], 99);
+}
+
+#[test]
+fn a_message_boundary_interrupts_its_task() {
+    let p = with_message(&[
+        r#"<bpmn:startEvent id="s" />"#.to_owned(), task("wait_for_ops", "ops"), task("cancelled", "undo"),
+        r#"<bpmn:boundaryEvent id="b" attachedToRef="wait_for_ops"><bpmn:messageEventDefinition messageRef="M" /></bpmn:boundaryEvent>"#.to_owned(),
+        r#"<bpmn:endEvent id="e" /><bpmn:endEvent id="e2" />"#.to_owned(),
+        flow("f1", "s", "wait_for_ops"), flow("f2", "wait_for_ops", "e"), flow("f3", "b", "cancelled"), flow("f4", "cancelled", "e2"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({ "orderId": "O-8" }));
+    d.correlate("payment-received", "O-8", json!({}));
+    assert_eq!(d.open(), ["cancelled"]);
 }

@@ -393,3 +393,159 @@ async fn eight_concurrent_workers_complete_every_job_once_and_every_instance_onc
     assert_eq!((completed, attempts_max, jobs), (40, 1, 80));
     owner.close().await;
 }
+
+const EVENTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d2">
+  <bpmn:message id="M" name="payment-received"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:process id="events" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:intermediateCatchEvent id="paid"><bpmn:messageEventDefinition messageRef="M" /></bpmn:intermediateCatchEvent>
+    <bpmn:intermediateCatchEvent id="cool_off"><bpmn:timerEventDefinition><bpmn:timeDuration>PT0S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="paid" />
+    <bpmn:sequenceFlow id="f2" sourceRef="paid" targetRef="cool_off" />
+    <bpmn:sequenceFlow id="f3" sourceRef="cool_off" targetRef="ship" />
+    <bpmn:sequenceFlow id="f4" sourceRef="ship" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+async fn deploy_events(pool: &PgPool) {
+    let mut tx = tenant::begin(pool, &acme()).await.unwrap();
+    deploy(
+        &mut tx,
+        &DeployRequest {
+            resource_name: "events.bpmn",
+            xml: EVENTS,
+            release_id: None,
+            source_commit: None,
+            variable_schema_version: 1,
+            allow_unsupported_job_types: true,
+            deployed_by: "test",
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn publish(
+    pool: &PgPool,
+    key: &str,
+    id: Option<&str>,
+    ttl: Duration,
+) -> Result<cpq_workflow::instances::Publication, cpq_core::Error> {
+    let mut tx = tenant::begin(pool, &acme()).await.unwrap();
+    let r = cpq_workflow::instances::publish_message(
+        &mut tx,
+        &cpq_workflow::instances::Message {
+            tenant: &acme(),
+            name: "payment-received",
+            correlation_key: key,
+            time_to_live: ttl,
+            message_id: id,
+            variables: json!({ "paidBy": key }).as_object().unwrap().clone(),
+            at: Utc::now(),
+        },
+    )
+    .await;
+    tx.commit().await.unwrap();
+    r
+}
+
+async fn fire_due(pool: &PgPool) -> usize {
+    let mut fired = 0;
+    for (timer, tenant_id) in cpq_workflow::instances::timers_due(pool, 100)
+        .await
+        .unwrap()
+    {
+        let mut tx = tenant::begin(pool, &TenantId::parse(&tenant_id).unwrap())
+            .await
+            .unwrap();
+        if cpq_workflow::instances::fire_timer(&mut tx, timer, Utc::now())
+            .await
+            .unwrap()
+        {
+            fired += 1;
+        }
+        tx.commit().await.unwrap();
+    }
+    fired
+}
+
+async fn start_events(pool: &PgPool, order: &str) -> Uuid {
+    let mut tx = tenant::begin(pool, &acme()).await.unwrap();
+    let s = start_instance(
+        &mut tx,
+        &StartRequest {
+            tenant: &acme(),
+            bpmn_process_id: "events",
+            product_line: None,
+            release_flags: vec![],
+            variables: json!({ "orderId": order }).as_object().unwrap().clone(),
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    s.process_instance_id
+}
+
+#[tokio::test]
+async fn messages_correlate_to_waiting_instances_or_wait_in_the_buffer_and_timers_fire_by_scan() {
+    use cpq_workflow::instances::Publication;
+    let (db, pool) = setup().await;
+    deploy_events(&pool).await;
+
+    // Waiting instance: the message correlates at once.
+    let waiting = start_events(&pool, "O-1").await;
+    assert_eq!(
+        publish(&pool, "O-1", None, Duration::ZERO).await.unwrap(),
+        Publication::Correlated {
+            process_instance_id: waiting
+        }
+    );
+
+    // No instance yet: buffered (deduplicated by id), and taken when the instance reaches the catch.
+    assert!(matches!(
+        publish(&pool, "O-2", Some("pay-O-2"), Duration::from_secs(3600))
+            .await
+            .unwrap(),
+        Publication::Buffered { .. }
+    ));
+    let duplicate = publish(&pool, "O-2", Some("pay-O-2"), Duration::from_secs(3600)).await;
+    assert!(matches!(duplicate, Err(cpq_core::Error::Conflict { .. })));
+    assert_eq!(
+        publish(&pool, "O-3", None, Duration::ZERO).await.unwrap(),
+        Publication::Dropped
+    );
+    let late = start_events(&pool, "O-2").await;
+
+    // Both instances now wait on a zero-length timer: the scan fires both, once.
+    assert_eq!(fire_due(&pool).await, 2);
+    assert_eq!(fire_due(&pool).await, 0);
+    let jobs = activate_jobs(&pool, "ship", "w", 10, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 2);
+    let by_instance = |id: Uuid| {
+        jobs.iter()
+            .find(|j| j.process_instance_id == id)
+            .unwrap()
+            .variables["paidBy"]
+            .clone()
+    };
+    assert_eq!(
+        (by_instance(waiting), by_instance(late)),
+        (json!("O-1"), json!("O-2"))
+    );
+    for j in &jobs {
+        complete(&pool, j, json!({})).await;
+    }
+    assert_eq!(
+        (status(&db, waiting).await, status(&db, late).await),
+        ("completed".to_owned(), "completed".to_owned())
+    );
+}

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::bpmn::{Element, ElementKind, Process, Trigger};
-use crate::feel::{Env, Expression};
+use crate::bpmn::{Element, ElementKind, Process, Timer, Trigger};
+use crate::feel::{parse_duration, Env, Expression, Value as Feel};
 
 /// Element instance keys: unique within an instance, in creation order.
 pub type Key = u64;
@@ -74,7 +74,27 @@ pub enum Command {
         code: String,
         message: String,
     },
+    /// A timer scheduled for `element` (a timer catch event, or an activity with a timer boundary
+    /// event `timer_id`) is due.
+    TimerFired {
+        element: Key,
+        timer_id: String,
+        repeat: Option<Repeat>,
+    },
+    /// A published message matched the subscription of `element` for catch event `catch_id`.
+    CorrelateMessage {
+        element: Key,
+        catch_id: String,
+        variables: Map<String, Json>,
+    },
     Cancel,
+}
+
+/// How a cycle timer repeats: `remaining` more firings (`None`: forever) every `interval_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    pub remaining: Option<u32>,
+    pub interval_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +115,24 @@ pub enum Effect {
         element: Key,
         element_id: String,
         message: String,
+    },
+    ScheduleTimer {
+        element: Key,
+        timer_id: String,
+        due: DateTime<Utc>,
+        repeat: Option<Repeat>,
+    },
+    CancelTimers {
+        element: Key,
+    },
+    OpenSubscription {
+        element: Key,
+        catch_id: String,
+        message_name: String,
+        correlation_key: String,
+    },
+    CloseSubscriptions {
+        element: Key,
     },
     InstanceCompleted,
     InstanceTerminated,
@@ -136,6 +174,71 @@ fn join_key(scope: Option<Key>, gateway: &str) -> String {
         "{}/{gateway}",
         scope.map_or_else(|| "root".to_owned(), |s| s.to_string())
     )
+}
+
+fn expression_value(source: &str, env: &Env) -> Result<Feel, String> {
+    match Expression::parse(source).and_then(|e| e.evaluate(env)) {
+        Ok(Feel::String(s)) if source.trim_start().starts_with('=') => Ok(Feel::String(s)),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn as_duration(v: Feel, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let v = match v {
+        Feel::String(s) => parse_duration(&s).map_err(|e| e.to_string())?,
+        other => other,
+    };
+    match v {
+        Feel::Duration(d) => Ok(now + d),
+        Feel::Months(m) => now
+            .checked_add_months(chrono::Months::new(m.max(0) as u32))
+            .ok_or_else(|| "duration out of range".to_owned()),
+        other => Err(format!("{other:?} is not a duration")),
+    }
+}
+
+/// When a timer is first due, and how it repeats.
+fn timer_due(timer: &Timer, env: &Env) -> Result<(DateTime<Utc>, Option<Repeat>), String> {
+    match timer {
+        Timer::Duration(src) => Ok((as_duration(expression_value(src, env)?, env.now)?, None)),
+        Timer::Date(src) => match expression_value(src, env)? {
+            Feel::DateTime(d) => Ok((d.to_utc(), None)),
+            Feel::String(s) => DateTime::parse_from_rfc3339(&s)
+                .map(|d| (d.to_utc(), None))
+                .map_err(|e| format!("\"{s}\" is not a date-time: {e}")),
+            other => Err(format!("{other:?} is not a date-time")),
+        },
+        Timer::Cycle(src) => {
+            let text = match expression_value(src, env)? {
+                Feel::String(s) => s,
+                other => return Err(format!("{other:?} is not a cycle")),
+            };
+            let (reps, interval) = text
+                .split_once('/')
+                .ok_or_else(|| format!("\"{text}\" is not an ISO 8601 cycle (R3/PT10M)"))?;
+            let remaining = match reps.strip_prefix('R') {
+                Some("") => None,
+                Some(n) => Some(
+                    n.parse::<u32>()
+                        .map_err(|_| format!("\"{text}\" has a bad repetition count"))?,
+                ),
+                None => return Err(format!("\"{text}\" is not an ISO 8601 cycle (R3/PT10M)")),
+            };
+            let due = as_duration(Feel::String(interval.to_owned()), env.now)?;
+            let interval_ms = (due - env.now).num_milliseconds();
+            if interval_ms <= 0 {
+                return Err(format!("\"{text}\" has no positive interval"));
+            }
+            Ok((
+                due,
+                Some(Repeat {
+                    remaining: remaining.map(|r| r.saturating_sub(1)),
+                    interval_ms,
+                }),
+            ))
+        }
+    }
 }
 
 impl<'p> Run<'p> {
@@ -299,6 +402,9 @@ impl<'p> Run<'p> {
                 "multi-instance is not executed by the runtime yet".into(),
             );
         }
+        if element.kind.is_activity() {
+            self.arm_boundaries(key, &element.id, scope);
+        }
         match &element.kind {
             // A boundary event is only ever activated by its trigger (see `throw`): it has fired.
             ElementKind::StartEvent { .. }
@@ -425,6 +531,22 @@ impl<'p> Run<'p> {
             ElementKind::EndEvent { .. } => {
                 self.queue.push_back(Step::Complete { key });
             }
+            ElementKind::IntermediateCatchEvent {
+                trigger: Trigger::Timer(t),
+            } => self.schedule(key, &element.id, t, scope),
+            ElementKind::IntermediateCatchEvent {
+                trigger:
+                    Trigger::Message {
+                        name,
+                        correlation_key,
+                        ..
+                    },
+            } => self.subscribe(key, &element.id, name, correlation_key.as_deref(), scope),
+            ElementKind::ReceiveTask {
+                name,
+                correlation_key,
+                ..
+            } => self.subscribe(key, &element.id, name, correlation_key.as_deref(), scope),
             other => {
                 let what = format!("{other:?}");
                 let name = what
@@ -465,8 +587,160 @@ impl<'p> Run<'p> {
             {
                 self.effects.push(Effect::CancelJob { element: key });
             }
+            self.disarm(key, &ei.element_id);
             self.state.incidents.remove(&key);
         }
+    }
+
+    /// Whether timers or subscriptions can belong to an element instance of `element_id`.
+    fn waits_on_events(&self, element_id: &str) -> bool {
+        self.element(element_id).is_some_and(|e| {
+            matches!(e.kind, ElementKind::IntermediateCatchEvent { .. } | ElementKind::ReceiveTask { .. })
+                || self.process.elements.iter().any(|b| matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == element_id))
+        })
+    }
+
+    fn disarm(&mut self, key: Key, element_id: &str) {
+        if self.waits_on_events(element_id) {
+            self.effects.push(Effect::CancelTimers { element: key });
+            self.effects
+                .push(Effect::CloseSubscriptions { element: key });
+        }
+    }
+
+    fn schedule(&mut self, key: Key, timer_id: &str, timer: &Timer, scope: Option<Key>) {
+        let visible = self.visible(scope, None);
+        let env = Env {
+            variables: &visible,
+            now: self.now,
+        };
+        match timer_due(timer, &env) {
+            Ok((due, repeat)) => self.effects.push(Effect::ScheduleTimer {
+                element: key,
+                timer_id: timer_id.to_owned(),
+                due,
+                repeat,
+            }),
+            Err(e) => self.incident(key, timer_id, format!("timer of {timer_id}: {e}")),
+        }
+    }
+
+    fn subscribe(
+        &mut self,
+        key: Key,
+        catch_id: &str,
+        name: &str,
+        correlation_key: Option<&str>,
+        scope: Option<Key>,
+    ) {
+        let visible = self.visible(scope, None);
+        let env = Env {
+            variables: &visible,
+            now: self.now,
+        };
+        let Some(source) = correlation_key else {
+            return self.incident(key, catch_id, format!("{catch_id} has no correlation key"));
+        };
+        match expression_value(source, &env) {
+            Ok(Feel::Null) => self.incident(
+                key,
+                catch_id,
+                format!("the correlation key '{source}' of {catch_id} is null"),
+            ),
+            Ok(v) => {
+                let correlation_key = match v.to_json() {
+                    Json::String(s) => s,
+                    other => other.to_string(),
+                };
+                self.effects.push(Effect::OpenSubscription {
+                    element: key,
+                    catch_id: catch_id.to_owned(),
+                    message_name: name.to_owned(),
+                    correlation_key,
+                });
+            }
+            Err(e) => self.incident(
+                key,
+                catch_id,
+                format!("correlation key '{source}' of {catch_id}: {e}"),
+            ),
+        }
+    }
+
+    /// Timer and message boundary events of an activity start waiting with it.
+    fn arm_boundaries(&mut self, key: Key, element_id: &str, scope: Option<Key>) {
+        let boundaries: Vec<&'p Element> = self
+            .process
+            .elements
+            .iter()
+            .filter(|b| matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == element_id))
+            .collect();
+        for b in boundaries {
+            match &b.kind {
+                ElementKind::BoundaryEvent {
+                    trigger: Trigger::Timer(t),
+                    ..
+                } => self.schedule(key, &b.id, t, scope),
+                ElementKind::BoundaryEvent {
+                    trigger:
+                        Trigger::Message {
+                            name,
+                            correlation_key,
+                            ..
+                        },
+                    ..
+                } => self.subscribe(key, &b.id, name, correlation_key.as_deref(), scope),
+                _ => {}
+            }
+        }
+    }
+
+    /// A timer or message for `key` arrived for catch event `event_id` (the element itself, or a
+    /// boundary event attached to it).
+    fn event_arrived(&mut self, key: Key, event_id: &str, repeat: Option<Repeat>) {
+        let Some(ei) = self.state.active.get(&key).cloned() else {
+            return;
+        };
+        if ei.element_id == event_id {
+            self.queue.push_back(Step::Complete { key });
+            return;
+        }
+        let Some(boundary) = self.element(event_id) else {
+            return;
+        };
+        let ElementKind::BoundaryEvent {
+            attached_to,
+            interrupting,
+            ..
+        } = &boundary.kind
+        else {
+            return;
+        };
+        if attached_to != &ei.element_id {
+            return;
+        }
+        if *interrupting {
+            for d in self.descendants(key) {
+                self.cancel(d);
+            }
+            self.cancel(key);
+        } else if let Some(r) = repeat.filter(|r| r.remaining != Some(0)) {
+            let next = Repeat {
+                remaining: r.remaining.map(|n| n - 1),
+                interval_ms: r.interval_ms,
+            };
+            self.effects.push(Effect::ScheduleTimer {
+                element: key,
+                timer_id: event_id.to_owned(),
+                due: self.now + chrono::Duration::milliseconds(r.interval_ms),
+                repeat: Some(next),
+            });
+        }
+        self.queue.push_back(Step::Activate {
+            element_id: boundary.id.clone(),
+            scope: ei.scope,
+            via: None,
+        });
     }
 
     /// A terminate end event: everything else in the scope ends; the scope itself completes.
@@ -522,6 +796,7 @@ impl<'p> Run<'p> {
             }
         }
         self.state.active.remove(&key);
+        self.disarm(key, &element.id);
         let flows = self.outgoing(&element.id);
         if flows.is_empty() {
             self.scope_may_complete(ei.scope);
@@ -696,6 +971,29 @@ pub fn apply(
                 return Err(RuntimeError::NoSuchJob(*element));
             }
             run.throw(*element, code, message.clone());
+        }
+        Command::TimerFired {
+            element,
+            timer_id,
+            repeat,
+        } => {
+            run.event_arrived(*element, timer_id, *repeat);
+        }
+        Command::CorrelateMessage {
+            element,
+            catch_id,
+            variables,
+        } => {
+            let ei = run
+                .state
+                .active
+                .get(element)
+                .cloned()
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            for (k, v) in variables {
+                run.propagate(ei.scope, k, v.clone());
+            }
+            run.event_arrived(*element, catch_id, None);
         }
         Command::Cancel => {
             let keys: Vec<Key> = run.state.active.keys().copied().collect();

@@ -15,11 +15,18 @@
 //! Variables: input mappings create local variables; job results and output mappings are set in
 //! the nearest enclosing scope that already has the variable, else in the process scope.
 //!
-//! Not executed yet (refused with an incident when reached): timer and message events, receive
-//! tasks, multi-instance, non-error boundary events.
+//! Timers (intermediate catch and boundary events, interrupting or not, ISO 8601 dates,
+//! durations and cycles, or FEEL) become [`Effect::ScheduleTimer`]s that the caller fires back as
+//! [`Command::TimerFired`]; message catch events, receive tasks and message boundary events open
+//! subscriptions (name and evaluated correlation key) that a published message fires back as
+//! [`Command::CorrelateMessage`]. Leaving an element cancels its timers and subscriptions.
+//!
+//! Not executed yet (an incident when reached): multi-instance, native user tasks, timer and
+//! message start events (they need a scheduler at the process level).
 
 mod engine;
 
 pub use engine::{
-    apply, Command, Effect, ElementInstance, InstanceState, InstanceStatus, Key, RuntimeError,
+    apply, Command, Effect, ElementInstance, InstanceState, InstanceStatus, Key, Repeat,
+    RuntimeError,
 };
