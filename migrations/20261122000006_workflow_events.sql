@@ -66,3 +66,11 @@ CREATE POLICY tenant_isolation ON message
     USING (tenant_id = current_setting('cpq.tenant_id', true))
     WITH CHECK (tenant_id = current_setting('cpq.tenant_id', true));
 GRANT SELECT, INSERT, UPDATE ON message TO cpq_application;
+
+-- A worker completing a job must act in the job's tenant; this says which tenant that is.
+CREATE FUNCTION job_tenant(p_job uuid) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT tenant_id FROM job WHERE job_id = p_job
+$$;
+REVOKE ALL ON FUNCTION job_tenant(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION job_tenant(uuid) TO cpq_application;

@@ -19,7 +19,9 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
-use crate::routes::{self, catalog, configuration, customer_accounts, health, workflow};
+use crate::routes::{
+    self, catalog, configuration, customer_accounts, health, jobs, processes, workflow,
+};
 use crate::state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,16 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(configuration::price))
         .routes(routes!(workflow::deploy, workflow::list))
         .routes(routes!(workflow::heartbeat))
+        .routes(routes!(jobs::activate))
+        .routes(routes!(jobs::complete))
+        .routes(routes!(jobs::fail))
+        .routes(routes!(jobs::throw_error))
+        .routes(routes!(processes::start, processes::list))
+        .routes(routes!(processes::fetch))
+        .routes(routes!(processes::cancel))
+        .routes(routes!(processes::incidents))
+        .routes(routes!(processes::resolve))
+        .routes(routes!(processes::publish))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

@@ -65,15 +65,19 @@ pub enum Role {
     OrderOperations,
     /// Runs the platform: diagnostics, reconciliation.
     Operator,
+    /// A job worker (a service, not a person): activates and completes workflow jobs of every
+    /// tenant.
+    Worker,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::CatalogManager,
         Role::Sales,
         Role::Approver,
         Role::OrderOperations,
         Role::Operator,
+        Role::Worker,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +87,7 @@ impl Role {
             Role::Approver => "approver",
             Role::OrderOperations => "order-operations",
             Role::Operator => "operator",
+            Role::Worker => "worker",
         }
     }
 

@@ -824,3 +824,135 @@ pub async fn resolve_incident(
     .map_err(db_error)?;
     Ok(())
 }
+
+/// The tenant a job belongs to (jobs are claimed across tenants; everything after the claim runs
+/// in the job's tenant).
+pub async fn job_tenant(pool: &PgPool, job: Uuid) -> Result<TenantId, Error> {
+    let tenant: Option<String> = timed(
+        "job_tenant",
+        sqlx::query_scalar("SELECT job_tenant($1)")
+            .bind(job)
+            .fetch_one(pool),
+    )
+    .await
+    .map_err(db_error)?;
+    let tenant = tenant.ok_or_else(|| Error::not_found("job", job))?;
+    TenantId::parse(&tenant)
+        .map_err(|_| Error::internal(format!("job {job} has tenant \"{tenant}\"")))
+}
+
+/// Cancels an active instance: its jobs, timers and subscriptions end with it.
+pub async fn cancel_instance(
+    tx: &mut Tx,
+    instance: Uuid,
+    at: DateTime<Utc>,
+) -> Result<InstanceStatus, Error> {
+    step(tx, instance, Command::Cancel, None, at).await
+}
+
+/// An instance as operations see it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct InstanceSummary {
+    pub process_instance_id: Uuid,
+    pub bpmn_process_id: String,
+    pub version: i32,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+pub async fn instance_list(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    status: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<InstanceSummary>, Error> {
+    timed(
+        "process_instance_list",
+        sqlx::query_as(
+            "SELECT process_instance_id, bpmn_process_id, version, status, created_at, updated_at, ended_at FROM process_instance \
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::uuid IS NULL OR process_instance_id > $3) \
+             ORDER BY process_instance_id LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(status)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// One instance with its execution state, jobs and incidents.
+pub async fn instance_detail(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    instance: Uuid,
+) -> Result<Value, Error> {
+    let row: Option<(String, String, i32, String, Value)> = timed(
+        "process_instance_fetch",
+        sqlx::query_as("SELECT tenant_id, bpmn_process_id, version, status, state FROM process_instance WHERE tenant_id = $1 AND process_instance_id = $2")
+            .bind(tenant.as_str())
+            .bind(instance)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (_, process, version, status, state) =
+        row.ok_or_else(|| Error::not_found("process instance", instance))?;
+    let jobs: Vec<Value> = timed(
+        "job_list_for_instance",
+        sqlx::query_scalar(
+            "SELECT jsonb_build_object('job_id', job_id, 'element_id', element_id, 'job_type', job_type, 'status', status, \
+             'retries', retries, 'attempt', attempt, 'error_message', error_message) FROM job WHERE process_instance_id = $1 ORDER BY job_id",
+        )
+        .bind(instance)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let incidents: Vec<Value> = timed(
+        "incident_list_for_instance",
+        sqlx::query_scalar(
+            "SELECT jsonb_build_object('incident_id', incident_id, 'element_id', element_id, 'job_id', job_id, 'message', message, \
+             'status', status, 'created_at', created_at) FROM incident WHERE process_instance_id = $1 ORDER BY incident_id",
+        )
+        .bind(instance)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(serde_json::json!({
+        "process_instance_id": instance, "bpmn_process_id": process, "version": version, "status": status,
+        "variables": state.get("variables"), "active_elements": state.get("active").map(|a| a.as_object().map(|o| o.values().cloned().collect::<Vec<_>>()).unwrap_or_default()),
+        "jobs": jobs, "incidents": incidents,
+    }))
+}
+
+pub async fn incident_list(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    open_only: bool,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<Value>, Error> {
+    timed(
+        "incident_list",
+        sqlx::query_scalar(
+            "SELECT jsonb_build_object('incident_id', incident_id, 'process_instance_id', process_instance_id, 'element_id', element_id, \
+             'job_id', job_id, 'message', message, 'status', status, 'created_at', created_at, 'resolved_at', resolved_at) \
+             FROM incident WHERE tenant_id = $1 AND (NOT $2 OR status = 'open') AND ($3::uuid IS NULL OR incident_id > $3) \
+             ORDER BY incident_id LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(open_only)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}

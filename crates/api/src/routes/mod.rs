@@ -2,7 +2,9 @@ pub mod catalog;
 pub mod configuration;
 pub mod customer_accounts;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
+pub mod processes;
 pub mod workflow;
 
 use axum::http::{StatusCode, Uri};

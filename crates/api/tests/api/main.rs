@@ -8,6 +8,7 @@ mod customer_accounts;
 mod health;
 mod helpers;
 mod idempotency;
+mod jobs;
 mod openapi;
 mod tenancy;
 mod workflow;
