@@ -13,6 +13,7 @@ fn verify(c: &mut Criterion) {
     let config = load(&Sources {
         environment: Some("local".into()),
         config_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config"),
+        extra_files: vec![],
         vars: vec![],
     })
     .unwrap();

@@ -12,6 +12,7 @@ fn config(env: &str) -> Config {
     load(&Sources {
         environment: Some(env.to_owned()),
         config_dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config"),
+        extra_files: vec![],
         vars: vec![
             ("CPQ_DATABASE__APP_PASSWORD".into(), "x".into()),
             ("CPQ_DATABASE__OWNER_PASSWORD".into(), "y".into()),

@@ -21,6 +21,8 @@ pub const CONFIG_DIR_VAR: &str = "CPQ_CONFIG_DIR";
 pub struct Sources {
     pub environment: Option<String>,
     pub config_dir: PathBuf,
+    /// More TOML files, merged in order after the environment's file (e.g. a worker group's).
+    pub extra_files: Vec<PathBuf>,
     pub vars: Vec<(String, String)>,
 }
 
@@ -35,6 +37,7 @@ impl Sources {
             config_dir: config_dir
                 .or_else(|| lookup(CONFIG_DIR_VAR).map(PathBuf::from))
                 .unwrap_or_else(|| PathBuf::from("config")),
+            extra_files: Vec::new(),
             vars,
         }
     }
@@ -99,6 +102,16 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
     if let Some(env) = environment {
         let path = sources.config_dir.join(format!("{}.toml", env.as_str()));
         match std::fs::read_to_string(&path) {
+            Ok(text) => match toml::from_str::<toml::Table>(&text) {
+                Ok(table) => merge(&mut merged, table),
+                Err(e) => problems.push(format!("{}: not valid TOML: {e}", path.display())),
+            },
+            Err(e) => problems.push(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+
+    for path in &sources.extra_files {
+        match std::fs::read_to_string(path) {
             Ok(text) => match toml::from_str::<toml::Table>(&text) {
                 Ok(table) => merge(&mut merged, table),
                 Err(e) => problems.push(format!("{}: not valid TOML: {e}", path.display())),

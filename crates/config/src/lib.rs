@@ -15,7 +15,7 @@ mod validate;
 
 pub use layers::{load, ConfigError, Sources, ENV_PREFIX};
 pub use model::{
-    AuthConfig, Config, DatabaseConfig, Environment, HttpConfig, JwksSource, LogConfig, LogFormat,
-    RedisConfig, TlsMode,
+    AuthConfig, Config, DatabaseConfig, Environment, HttpConfig, JobHandlerKind, JobTypeConfig,
+    JwksSource, LogConfig, LogFormat, RedisConfig, TlsMode, WorkerConfig,
 };
 pub use secret::Secret;

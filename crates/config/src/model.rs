@@ -60,6 +60,8 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    /// Only `cpq-worker` needs it.
+    pub worker: Option<WorkerConfig>,
 }
 
 impl Config {
@@ -150,4 +152,38 @@ pub struct LogConfig {
     /// A `tracing` filter directive, e.g. `info` or `info,sqlx=warn`.
     pub level: String,
     pub format: LogFormat,
+}
+
+/// A worker group: which job types it executes and how (`cpq-worker`).
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerConfig {
+    pub group: String,
+    /// The small admin port for health and metrics.
+    pub admin_bind: SocketAddr,
+    pub timer_scan_interval_ms: u64,
+    pub heartbeat_interval_ms: u64,
+    /// How long a shutdown waits for jobs in flight.
+    pub shutdown_grace_ms: u64,
+    pub job_types: Vec<JobTypeConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobHandlerKind {
+    /// POST the job's variables to `url` with the job's idempotency key.
+    Http,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct JobTypeConfig {
+    pub job_type: String,
+    pub handler: JobHandlerKind,
+    pub url: Url,
+    /// Jobs of this type in flight at once.
+    pub max_active: u32,
+    pub lease_ms: u64,
+    /// Fallback poll when no notification arrives.
+    pub poll_interval_ms: u64,
+    pub retry_backoff_ms: u64,
+    pub request_timeout_ms: u64,
 }

@@ -31,6 +31,31 @@ pub(crate) struct RawConfig {
     redis: RawRedis,
     auth: RawAuth,
     log: RawLog,
+    worker: Option<RawWorker>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawWorker {
+    group: Option<String>,
+    admin_bind: Option<String>,
+    timer_scan_interval_ms: Num,
+    heartbeat_interval_ms: Num,
+    shutdown_grace_ms: Num,
+    job_types: Vec<RawJobType>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawJobType {
+    job_type: Option<String>,
+    handler: Option<String>,
+    url: Option<String>,
+    max_active: Num,
+    lease_ms: Num,
+    poll_interval_ms: Num,
+    retry_backoff_ms: Num,
+    request_timeout_ms: Num,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -390,6 +415,62 @@ pub(crate) fn validate(
         c.problem("log.format", format!("{} requires json logs", env.as_str()));
     }
 
+    let worker = raw.worker.map(|w| {
+        let group = c.text("worker.group", w.group);
+        let admin_bind: Option<SocketAddr> = c.parsed("worker.admin_bind", w.admin_bind.or(Some("127.0.0.1:9091".into())), "an address:port");
+        let timer_scan = c.number("worker.timer_scan_interval_ms", w.timer_scan_interval_ms.or(Some(Lenient::Typed(1000))), 50..=60_000);
+        let heartbeat = c.number("worker.heartbeat_interval_ms", w.heartbeat_interval_ms.or(Some(Lenient::Typed(10_000))), 500..=300_000);
+        let grace = c.number("worker.shutdown_grace_ms", w.shutdown_grace_ms.or(Some(Lenient::Typed(30_000))), 0..=600_000);
+        if w.job_types.is_empty() {
+            c.problem("worker.job_types", "a worker group executes at least one job type");
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        let mut types = Vec::new();
+        for (i, j) in w.job_types.into_iter().enumerate() {
+            let at = |f: &str| format!("worker.job_types[{i}].{f}");
+            let job_type = c.text(&at("job_type"), j.job_type);
+            if let Some(t) = &job_type {
+                if !seen.insert(t.clone()) {
+                    c.problem(&at("job_type"), format!("\"{t}\" is configured twice"));
+                }
+            }
+            let handler = c.choice(&at("handler"), j.handler, &[("http", JobHandlerKind::Http)]);
+            let url = c.text(&at("url"), j.url).and_then(|u| c.url(&at("url"), &u, &["http", "https"]));
+            let max_active = c.number(&at("max_active"), j.max_active.or(Some(Lenient::Typed(8))), 1..=1000);
+            let lease_ms = c.number(&at("lease_ms"), j.lease_ms.or(Some(Lenient::Typed(30_000))), 100..=3_600_000);
+            let poll_interval_ms = c.number(&at("poll_interval_ms"), j.poll_interval_ms.or(Some(Lenient::Typed(1000))), 10..=60_000);
+            let retry_backoff_ms = c.number(&at("retry_backoff_ms"), j.retry_backoff_ms.or(Some(Lenient::Typed(5000))), 0..=3_600_000);
+            let request_timeout_ms = c.number(&at("request_timeout_ms"), j.request_timeout_ms.or(Some(Lenient::Typed(10_000))), 10..=600_000);
+            if let (Some(lease), Some(req)) = (lease_ms, request_timeout_ms) {
+                if req >= lease {
+                    c.problem(&at("request_timeout_ms"), format!("{req} must be shorter than lease_ms ({lease}), or a slow call outlives its lease"));
+                }
+            }
+            types.push((|| {
+                Some(JobTypeConfig {
+                    job_type: job_type?,
+                    handler: handler?,
+                    url: url?,
+                    max_active: max_active?,
+                    lease_ms: lease_ms?,
+                    poll_interval_ms: poll_interval_ms?,
+                    retry_backoff_ms: retry_backoff_ms?,
+                    request_timeout_ms: request_timeout_ms?,
+                })
+            })());
+        }
+        (|| {
+            Some(WorkerConfig {
+                group: group?,
+                admin_bind: admin_bind?,
+                timer_scan_interval_ms: timer_scan?,
+                heartbeat_interval_ms: heartbeat?,
+                shutdown_grace_ms: grace?,
+                job_types: types.into_iter().collect::<Option<Vec<_>>>()?,
+            })
+        })()
+    });
+
     if !c.problems.is_empty() {
         return Err(c.problems);
     }
@@ -434,6 +515,10 @@ pub(crate) fn validate(
             log: LogConfig {
                 level: level?,
                 format: format?,
+            },
+            worker: match worker {
+                None => None,
+                Some(w) => Some(w?),
             },
         })
     };
