@@ -151,7 +151,9 @@ fn a_worker_group_file_is_validated_with_every_problem() {
     let dir = std::env::temp_dir().join(format!("cpq-worker-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let good = dir.join("good.toml");
-    std::fs::write(&good, r#"
+    std::fs::write(
+        &good,
+        r#"
 [worker]
 group = "fulfillment-workers"
 
@@ -160,15 +162,22 @@ job_type = "reserve-inventory"
 handler = "http"
 url = "http://127.0.0.1:7070/inventory/reservations"
 max_active = 4
-"#).unwrap();
+"#,
+    )
+    .unwrap();
     let mut s = sources("local", &[]);
     s.extra_files.push(good);
     let config = load(&s).unwrap();
     let w = config.worker.unwrap();
-    assert_eq!((w.group.as_str(), w.job_types.len(), w.job_types[0].lease_ms), ("fulfillment-workers", 1, 30_000));
+    assert_eq!(
+        (w.group.as_str(), w.job_types.len(), w.job_types[0].lease_ms),
+        ("fulfillment-workers", 1, 30_000)
+    );
 
     let bad = dir.join("bad.toml");
-    std::fs::write(&bad, r#"
+    std::fs::write(
+        &bad,
+        r#"
 [worker]
 group = ""
 
@@ -183,11 +192,19 @@ request_timeout_ms = 5000
 job_type = "a"
 handler = "http"
 url = "http://x"
-"#).unwrap();
+"#,
+    )
+    .unwrap();
     let mut s = sources("local", &[]);
     s.extra_files.push(bad);
     let err = load(&s).unwrap_err().to_string();
-    for needle in ["worker.group: must not be empty", "worker.job_types[0].handler", "worker.job_types[0].url", "must be shorter than lease_ms", "worker.job_types[1].job_type: \"a\" is configured twice"] {
+    for needle in [
+        "worker.group: must not be empty",
+        "worker.job_types[0].handler",
+        "worker.job_types[0].url",
+        "must be shorter than lease_ms",
+        "worker.job_types[1].job_type: \"a\" is configured twice",
+    ] {
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }
     std::fs::remove_dir_all(dir).ok();

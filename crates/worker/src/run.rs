@@ -1,0 +1,254 @@
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use cpq_config::{Config, JobTypeConfig, WorkerConfig};
+use cpq_core::TenantId;
+use cpq_db::error::db_error;
+use cpq_db::tenant;
+use cpq_workflow::deployment::worker_group_heartbeat;
+use cpq_workflow::instances::{self, JOB_CHANNEL};
+use sqlx::postgres::PgListener;
+use sqlx::PgPool;
+use tokio::sync::{watch, Notify, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::{admin, handler};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("no [worker] section in the configuration")]
+    NotConfigured,
+    #[error("telemetry: {0}")]
+    Telemetry(#[from] cpq_telemetry::TelemetryError),
+    #[error("cannot listen on the admin port {0}: {1}")]
+    Admin(std::net::SocketAddr, std::io::Error),
+    #[error("http client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// The tenant a group's heartbeat transaction runs as (worker groups are platform-wide).
+fn platform() -> Result<TenantId, cpq_core::Error> {
+    TenantId::parse("platform").map_err(|e| cpq_core::Error::internal(e.detail))
+}
+
+async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
+    let types: Vec<String> = w.job_types.iter().map(|j| j.job_type.clone()).collect();
+    let result = async {
+        let mut tx = tenant::begin(pool, &platform()?).await.map_err(db_error)?;
+        worker_group_heartbeat(
+            &mut tx,
+            &w.group,
+            &types,
+            env!("CARGO_PKG_VERSION"),
+            Utc::now(),
+        )
+        .await?;
+        tx.commit().await.map_err(db_error)
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            metrics::gauge!("worker_heartbeat_timestamp_seconds").set(Utc::now().timestamp() as f64)
+        }
+        Err(e) => tracing::warn!(error = %e, "worker group heartbeat failed"),
+    }
+}
+
+async fn fire_timers(pool: &PgPool) {
+    let due = match instances::timers_due(pool, 200).await {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!(error = %e, "timer scan failed"),
+    };
+    for (timer, tenant_id) in due {
+        let Ok(t) = TenantId::parse(&tenant_id) else {
+            continue;
+        };
+        let fired = async {
+            let mut tx = tenant::begin(pool, &t).await.map_err(db_error)?;
+            let fired = instances::fire_timer(&mut tx, timer, Utc::now()).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok::<bool, cpq_core::Error>(fired)
+        }
+        .await;
+        if let Err(e) = fired {
+            tracing::warn!(error = %e, %timer, "firing a timer failed; the next scan retries it");
+        }
+    }
+}
+
+/// One job type's loop: claim what capacity allows, run, wait for work.
+async fn job_type_loop(
+    pool: PgPool,
+    http: reqwest::Client,
+    cfg: JobTypeConfig,
+    worker: String,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    grace: Duration,
+) {
+    let capacity = Arc::new(Semaphore::new(cfg.max_active as usize));
+    let cfg = Arc::new(cfg);
+    let mut running = JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        while running.try_join_next().is_some() {}
+        let free = capacity.available_permits();
+        let mut claimed = 0;
+        if free > 0 {
+            match instances::activate_jobs(
+                &pool,
+                &cfg.job_type,
+                &worker,
+                free as i32,
+                Duration::from_millis(cfg.lease_ms),
+            )
+            .await
+            {
+                Ok(jobs) => {
+                    claimed = jobs.len();
+                    for job in jobs {
+                        let Ok(permit) = capacity.clone().acquire_owned().await else {
+                            break;
+                        };
+                        let (pool, http, cfg) = (pool.clone(), http.clone(), cfg.clone());
+                        running.spawn(async move {
+                            let id = job.job_id;
+                            if let Err(e) = handler::handle(&pool, &http, &cfg, job).await {
+                                tracing::error!(error = %e, job = %id, "job handling failed; the job is re-claimed after its lease");
+                            }
+                            drop(permit);
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, job_type = cfg.job_type, "claiming jobs failed")
+                }
+            }
+        }
+        if claimed == 0 || capacity.available_permits() == 0 {
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => {}
+                _ = stop.changed() => {}
+                Some(_) = running.join_next(), if !running.is_empty() => {}
+            }
+        }
+    }
+    // Stop claiming; let jobs in flight finish within the grace period.
+    let _ = tokio::time::timeout(grace, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    running.abort_all();
+}
+
+/// Runs the worker group until `shutdown` resolves.
+pub async fn run<F>(config: Config, shutdown: F) -> Result<(), WorkerError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let w = config.worker.clone().ok_or(WorkerError::NotConfigured)?;
+    let metrics_handle = cpq_telemetry::metrics_handle()?;
+    let pool = cpq_db::pool::app_pool(&config.database, "cpq-worker");
+    let http = reqwest::Client::builder().build()?;
+    let worker_name = format!("{}@{}", w.group, std::process::id());
+
+    let listener = tokio::net::TcpListener::bind(w.admin_bind)
+        .await
+        .map_err(|e| WorkerError::Admin(w.admin_bind, e))?;
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), group = w.group, "cpq-worker admin port");
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    {
+        let (pool, metrics_handle, mut stop) =
+            (pool.clone(), metrics_handle.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            let _ = axum::serve(listener, admin::router(pool, metrics_handle))
+                .with_graceful_shutdown(async move {
+                    let _ = stop.changed().await;
+                })
+                .await;
+        });
+    }
+
+    // Wake-ups: one Notify per job type, fed by LISTEN cpq_jobs.
+    let wakes: HashMap<String, Arc<Notify>> = w
+        .job_types
+        .iter()
+        .map(|j| (j.job_type.clone(), Arc::new(Notify::new())))
+        .collect();
+    {
+        let (pool, wakes, mut stop) = (pool.clone(), wakes.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection failed; polling until it returns");
+                        tokio::select! { _ = tokio::time::sleep(Duration::from_secs(2)) => continue, _ = stop.changed() => return }
+                    }
+                };
+                if listener.listen(JOB_CHANNEL).await.is_err() {
+                    continue;
+                }
+                loop {
+                    tokio::select! {
+                        n = listener.recv() => match n {
+                            Ok(n) => if let Some(w) = wakes.get(n.payload()) { w.notify_one() },
+                            Err(_) => break,
+                        },
+                        _ = stop.changed() => return,
+                    }
+                }
+            }
+        });
+    }
+    {
+        let (pool, w2, mut stop) = (pool.clone(), w.clone(), stop_rx.clone());
+        tasks.spawn(async move {
+            loop {
+                heartbeat(&pool, &w2).await;
+                tokio::select! { _ = tokio::time::sleep(Duration::from_millis(w2.heartbeat_interval_ms)) => {}, _ = stop.changed() => return }
+            }
+        });
+    }
+    {
+        let (pool, interval, mut stop) = (pool.clone(), w.timer_scan_interval_ms, stop_rx.clone());
+        tasks.spawn(async move {
+            loop {
+                fire_timers(&pool).await;
+                tokio::select! { _ = tokio::time::sleep(Duration::from_millis(interval)) => {}, _ = stop.changed() => return }
+            }
+        });
+    }
+    let grace = Duration::from_millis(w.shutdown_grace_ms);
+    for cfg in w.job_types.clone() {
+        let wake = wakes.get(&cfg.job_type).cloned().unwrap_or_default();
+        tasks.spawn(job_type_loop(
+            pool.clone(),
+            http.clone(),
+            cfg,
+            worker_name.clone(),
+            wake,
+            stop_rx.clone(),
+            grace,
+        ));
+    }
+    tracing::info!(
+        group = w.group,
+        job_types = w.job_types.len(),
+        "cpq-worker running"
+    );
+    shutdown.await;
+    tracing::info!("shutdown requested: no more claims; finishing jobs in flight");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    pool.close().await;
+    tracing::info!("cpq-worker stopped");
+    Ok(())
+}
