@@ -560,3 +560,104 @@ fn a_message_boundary_interrupts_its_task() {
     d.correlate("payment-received", "O-8", json!({}));
     assert_eq!(d.open(), ["cancelled"]);
 }
+
+fn multi(sequential: bool) -> Process {
+    process(&[
+        r#"<bpmn:startEvent id="s" />"#.to_owned(),
+        format!(r#"<bpmn:serviceTask id="check"><bpmn:extensionElements><zeebe:taskDefinition type="credit-check" /></bpmn:extensionElements>
+          <bpmn:multiInstanceLoopCharacteristics isSequential="{sequential}"><bpmn:extensionElements>
+            <zeebe:loopCharacteristics inputCollection="=sites" inputElement="site" outputCollection="results" outputElement="=score" />
+          </bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics></bpmn:serviceTask>"#),
+        task("after", "summary"), r#"<bpmn:endEvent id="e" />"#.to_owned(),
+        flow("f1", "s", "check"), flow("f2", "check", "after"), flow("f3", "after", "e"),
+    ].concat())
+}
+
+#[test]
+fn a_parallel_multi_instance_task_runs_one_job_per_item_and_collects_outputs_in_order() {
+    let p = multi(false);
+    let mut d = Driver::start(&p, json!({ "sites": ["berlin", "paris", "rome"] }));
+    assert_eq!(d.open(), ["check", "check", "check"]);
+    let items: Vec<(Value, Value)> = d
+        .jobs
+        .iter()
+        .map(|j| (j.3["site"].clone(), j.3["loopCounter"].clone()))
+        .collect();
+    assert_eq!(
+        items,
+        [
+            (json!("berlin"), json!(1)),
+            (json!("paris"), json!(2)),
+            (json!("rome"), json!(3))
+        ]
+    );
+    // Finish out of order; outputs keep the collection's order.
+    let keys: Vec<Key> = d.jobs.iter().map(|j| j.0).collect();
+    for (k, score) in [(keys[2], 30), (keys[0], 10), (keys[1], 20)] {
+        d.jobs.retain(|j| j.0 != k);
+        d.send(Command::CompleteJob {
+            element: k,
+            variables: vars(json!({ "score": score })),
+        });
+    }
+    assert_eq!(d.open(), ["after"]);
+    assert_eq!(d.job_vars("after")["results"], json!([10, 20, 30]));
+    d.complete("after", json!({}));
+    assert_eq!(d.completed, 1);
+}
+
+#[test]
+fn a_sequential_multi_instance_task_runs_one_item_at_a_time_and_an_empty_collection_passes() {
+    let p = multi(true);
+    let mut d = Driver::start(&p, json!({ "sites": ["a", "b"] }));
+    assert_eq!(d.open(), ["check"]);
+    assert_eq!(d.job_vars("check")["site"], "a");
+    d.complete("check", json!({ "score": 1 }));
+    assert_eq!(d.open(), ["check"]);
+    assert_eq!(d.job_vars("check")["site"], "b");
+    d.complete("check", json!({ "score": 2 }));
+    assert_eq!(d.job_vars("after")["results"], json!([1, 2]));
+
+    let empty = Driver::start(&p, json!({ "sites": [] }));
+    assert_eq!(empty.open(), ["after"]);
+    let broken = Driver::start(&p, json!({ "sites": "not a list" }));
+    assert!(
+        broken.incidents[0].contains("not a list"),
+        "{:?}",
+        broken.incidents
+    );
+}
+
+#[test]
+fn a_multi_instance_subprocess_and_an_error_caught_at_the_body() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:subProcess id="per_site">
+          <bpmn:multiInstanceLoopCharacteristics><bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="=sites" inputElement="site" /></bpmn:extensionElements></bpmn:multiInstanceLoopCharacteristics>
+          <bpmn:startEvent id="s2" />"#.to_owned(),
+        task("install", "install"), r#"<bpmn:endEvent id="e2" />"#.to_owned(), flow("g1", "s2", "install"), flow("g2", "install", "e2"),
+        r#"</bpmn:subProcess>"#.to_owned(),
+        r#"<bpmn:boundaryEvent id="failed" attachedToRef="per_site"><bpmn:errorEventDefinition /></bpmn:boundaryEvent>"#.to_owned(),
+        task("fallout", "fallout"), r#"<bpmn:endEvent id="e" /><bpmn:endEvent id="e3" />"#.to_owned(),
+        flow("f1", "s", "per_site"), flow("f2", "per_site", "e"), flow("f3", "failed", "fallout"), flow("f4", "fallout", "e3"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({ "sites": ["x", "y"] }));
+    assert_eq!(d.open(), ["install", "install"]);
+    d.complete("install", json!({}));
+    d.complete("install", json!({}));
+    assert_eq!(d.completed, 1);
+
+    let mut failing = Driver::start(&p, json!({ "sites": ["x", "y"] }));
+    let first = failing.jobs[0].0;
+    failing.jobs.retain(|j| j.0 != first);
+    failing.send(Command::ThrowError {
+        element: first,
+        code: "BROKEN".into(),
+        message: "install failed".into(),
+    });
+    assert_eq!(
+        failing.open(),
+        ["fallout"],
+        "the other site's job was cancelled with the body"
+    );
+    assert!(failing.incidents.is_empty());
+}

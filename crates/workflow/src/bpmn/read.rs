@@ -21,7 +21,10 @@ pub enum DeployError {
 }
 
 /// Elements with no execution semantics: skipped wherever they appear.
-const IGNORED: [&str; 10] = [
+/// (Loop characteristics belong to their activity and are read with it.)
+const IGNORED: [&str; 12] = [
+    "multiInstanceLoopCharacteristics",
+    "standardLoopCharacteristics",
     "extensionElements",
     "documentation",
     "incoming",

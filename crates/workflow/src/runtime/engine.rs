@@ -25,6 +25,23 @@ pub struct ElementInstance {
     /// The subprocess instance it runs in; `None` for the process scope.
     pub scope: Option<Key>,
     pub variables: Map<String, Json>,
+    /// Set on the body of a multi-instance activity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi: Option<MultiBody>,
+    /// Set on an inner instance of a multi-instance activity: its index in the collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loop_index: Option<usize>,
+}
+
+/// Bookkeeping of a multi-instance body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MultiBody {
+    pub items: Vec<Json>,
+    pub sequential: bool,
+    /// Index of the next inner instance to start (sequential).
+    pub next: usize,
+    pub done: usize,
+    pub outputs: Vec<Json>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -323,6 +340,8 @@ impl<'p> Run<'p> {
                 element_id: element_id.to_owned(),
                 scope,
                 variables: Map::new(),
+                multi: None,
+                loop_index: None,
             },
         );
         key
@@ -368,11 +387,99 @@ impl<'p> Run<'p> {
                 self.state.joins.remove(&jk);
             }
         }
+        if element.multi_instance.is_some() {
+            return self.activate_body(element, scope);
+        }
         let key = self.new_instance(&element.id, scope);
-        // Input mappings: local variables of this element instance.
+        self.enter(key, element, scope, Map::new());
+    }
+
+    /// Starts a multi-instance activity: its body, then one inner instance per item (all at once,
+    /// or one after the other when sequential).
+    fn activate_body(&mut self, element: &'p Element, scope: Option<Key>) {
+        let Some(mi) = element.multi_instance.as_ref() else {
+            return;
+        };
+        let key = self.new_instance(&element.id, scope);
+        let visible = self.visible(scope, None);
+        let env = Env {
+            variables: &visible,
+            now: self.now,
+        };
+        let items = match Expression::parse(&mi.input_collection).and_then(|e| e.evaluate(&env)) {
+            Ok(Feel::List(items)) => items.iter().map(Feel::to_json).collect::<Vec<_>>(),
+            Ok(other) => {
+                return self.incident(
+                    key,
+                    &element.id,
+                    format!(
+                        "inputCollection '{}' is {other:?}, not a list",
+                        mi.input_collection
+                    ),
+                )
+            }
+            Err(e) => {
+                return self.incident(
+                    key,
+                    &element.id,
+                    format!("inputCollection '{}' failed: {e}", mi.input_collection),
+                )
+            }
+        };
+        let n = items.len();
+        let first = if mi.sequential { n.min(1) } else { n };
+        if let Some(body) = self.state.active.get_mut(&key) {
+            body.multi = Some(MultiBody {
+                outputs: vec![Json::Null; n],
+                items,
+                sequential: mi.sequential,
+                next: first,
+                done: 0,
+            });
+        }
+        self.arm_boundaries(key, &element.id, scope);
+        if n == 0 {
+            self.queue.push_back(Step::Complete { key });
+            return;
+        }
+        for i in 0..first {
+            self.activate_inner(key, element, i);
+        }
+    }
+
+    fn activate_inner(&mut self, body: Key, element: &'p Element, index: usize) {
+        let Some(mi) = element.multi_instance.as_ref() else {
+            return;
+        };
+        let item = self
+            .state
+            .active
+            .get(&body)
+            .and_then(|b| b.multi.as_ref())
+            .and_then(|m| m.items.get(index).cloned())
+            .unwrap_or(Json::Null);
+        let key = self.new_instance(&element.id, Some(body));
+        let mut locals = Map::new();
+        if let Some(name) = &mi.input_element {
+            locals.insert(name.clone(), item);
+        }
+        locals.insert("loopCounter".into(), Json::from(index + 1));
+        if let Some(ei) = self.state.active.get_mut(&key) {
+            ei.loop_index = Some(index);
+        }
+        self.enter(key, element, Some(body), locals);
+    }
+
+    /// An element instance starts: input mappings, its boundary events, its own behaviour.
+    fn enter(
+        &mut self,
+        key: Key,
+        element: &'p Element,
+        scope: Option<Key>,
+        mut locals: Map<String, Json>,
+    ) {
         if !element.inputs.is_empty() {
-            let visible = self.visible(scope, None);
-            let mut local = Map::new();
+            let visible = self.visible(scope, Some(&locals));
             for m in &element.inputs {
                 let env = Env {
                     variables: &visible,
@@ -380,7 +487,7 @@ impl<'p> Run<'p> {
                 };
                 match Expression::parse(&m.source).and_then(|e| e.evaluate(&env)) {
                     Ok(v) => {
-                        local.insert(m.target.clone(), v.to_json());
+                        locals.insert(m.target.clone(), v.to_json());
                     }
                     Err(e) => {
                         return self.incident(
@@ -391,18 +498,16 @@ impl<'p> Run<'p> {
                     }
                 }
             }
-            if let Some(ei) = self.state.active.get_mut(&key) {
-                ei.variables = local;
-            }
         }
-        if element.multi_instance.is_some() {
-            return self.incident(
-                key,
-                &element.id,
-                "multi-instance is not executed by the runtime yet".into(),
-            );
+        let inner = self
+            .state
+            .active
+            .get(&key)
+            .is_some_and(|ei| ei.loop_index.is_some());
+        if let Some(ei) = self.state.active.get_mut(&key) {
+            ei.variables = locals;
         }
-        if element.kind.is_activity() {
+        if element.kind.is_activity() && !inner {
             self.arm_boundaries(key, &element.id, scope);
         }
         match &element.kind {
@@ -776,7 +881,19 @@ impl<'p> Run<'p> {
         let Some(element) = self.element(&ei.element_id) else {
             return;
         };
-        if !element.outputs.is_empty() {
+        if let (Some(index), Some(body)) = (ei.loop_index, ei.scope) {
+            return self.complete_inner(key, &ei, element, body, index);
+        }
+        if let Some(multi) = &ei.multi {
+            // The body: every inner instance is done; publish the output collection.
+            if let Some(name) = element
+                .multi_instance
+                .as_ref()
+                .and_then(|m| m.output_collection.clone())
+            {
+                self.propagate(ei.scope, &name, Json::Array(multi.outputs.clone()));
+            }
+        } else if !element.outputs.is_empty() {
             let visible = self.visible(ei.scope, Some(&ei.variables));
             for m in &element.outputs {
                 let env = Env {
@@ -802,6 +919,84 @@ impl<'p> Run<'p> {
             self.scope_may_complete(ei.scope);
         } else {
             self.take_all(&element.id, ei.scope);
+        }
+    }
+
+    fn complete_inner(
+        &mut self,
+        key: Key,
+        ei: &ElementInstance,
+        element: &'p Element,
+        body: Key,
+        index: usize,
+    ) {
+        let visible = self.visible(Some(body), Some(&ei.variables));
+        if !element.outputs.is_empty() {
+            for m in &element.outputs {
+                let env = Env {
+                    variables: &visible,
+                    now: self.now,
+                };
+                match Expression::parse(&m.source).and_then(|e| e.evaluate(&env)) {
+                    Ok(v) => self.propagate(Some(body), &m.target, v.to_json()),
+                    Err(e) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("output mapping '{}' failed: {e}", m.source),
+                        )
+                    }
+                }
+            }
+        }
+        let output = match element
+            .multi_instance
+            .as_ref()
+            .and_then(|m| m.output_element.clone())
+        {
+            Some(source) => {
+                let env = Env {
+                    variables: &visible,
+                    now: self.now,
+                };
+                match Expression::parse(&source).and_then(|e| e.evaluate(&env)) {
+                    Ok(v) => Some(v.to_json()),
+                    Err(e) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("outputElement '{source}' failed: {e}"),
+                        )
+                    }
+                }
+            }
+            None => None,
+        };
+        self.state.active.remove(&key);
+        self.disarm(key, &element.id);
+        let (next, all_done) = match self
+            .state
+            .active
+            .get_mut(&body)
+            .and_then(|b| b.multi.as_mut())
+        {
+            Some(m) => {
+                if let (Some(v), Some(slot)) = (output, m.outputs.get_mut(index)) {
+                    *slot = v;
+                }
+                m.done += 1;
+                let next = (m.sequential && m.next < m.items.len()).then(|| {
+                    m.next += 1;
+                    m.next - 1
+                });
+                (next, m.done == m.items.len())
+            }
+            None => (None, false),
+        };
+        if let Some(i) = next {
+            self.activate_inner(body, element, i);
+        } else if all_done {
+            self.queue.push_back(Step::Complete { key: body });
         }
     }
 
@@ -839,13 +1034,18 @@ impl<'p> Run<'p> {
             let Some(ei) = self.state.active.get(&k).cloned() else {
                 break;
             };
-            let boundary = self.process.elements.iter().find(|b| match &b.kind {
-                ElementKind::BoundaryEvent {
-                    attached_to,
-                    trigger: Trigger::Error { code: c, .. },
-                    ..
-                } => attached_to == &ei.element_id && c.as_deref().is_none_or(|c| c == code),
-                _ => false,
+            let boundary = self.process.elements.iter().find(|b| {
+                ei.loop_index.is_none()
+                    && match &b.kind {
+                        ElementKind::BoundaryEvent {
+                            attached_to,
+                            trigger: Trigger::Error { code: c, .. },
+                            ..
+                        } => {
+                            attached_to == &ei.element_id && c.as_deref().is_none_or(|c| c == code)
+                        }
+                        _ => false,
+                    }
             });
             if let Some(b) = boundary {
                 for d in self.descendants(k) {

@@ -21,8 +21,12 @@
 //! subscriptions (name and evaluated correlation key) that a published message fires back as
 //! [`Command::CorrelateMessage`]. Leaving an element cancels its timers and subscriptions.
 //!
-//! Not executed yet (an incident when reached): multi-instance, native user tasks, timer and
-//! message start events (they need a scheduler at the process level).
+//! Multi-instance activities (parallel or sequential over `inputCollection`) run a body with one
+//! inner instance per item (`inputElement`, `loopCounter`), gather `outputElement` into
+//! `outputCollection`, and complete when every inner instance has.
+//!
+//! Not executed yet (an incident when reached): native user tasks, timer and message start events
+//! (they need a scheduler at the process level).
 
 mod engine;
 
