@@ -20,7 +20,7 @@ use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
 use crate::routes::{
-    self, catalog, configuration, customer_accounts, health, jobs, processes, workflow,
+    self, catalog, configuration, customer_accounts, health, jobs, processes, user_tasks, workflow,
 };
 use crate::state::AppState;
 
@@ -68,6 +68,9 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(processes::incidents))
         .routes(routes!(processes::resolve))
         .routes(routes!(processes::publish))
+        .routes(routes!(user_tasks::list))
+        .routes(routes!(user_tasks::assign))
+        .routes(routes!(user_tasks::complete))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

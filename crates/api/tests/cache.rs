@@ -28,8 +28,19 @@ async fn metrics(app: &TestApp) -> String {
         .unwrap()
 }
 
+/// A Redis server of this test's own; killed when dropped, so that a failing test leaves no
+/// server behind holding the test runner's output open.
+struct OwnRedis(Child);
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A Redis server of this test's own, on a free port, that the test can stop.
-fn own_redis() -> (Child, u16) {
+fn own_redis() -> (OwnRedis, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,16 +57,18 @@ fn own_redis() -> (Child, u16) {
             "--appendonly",
             "no",
         ])
+        .stdin(Stdio::null())
         .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .spawn()
         .expect("redis-server must be installed (scripts/test.sh installs it)");
-    for _ in 0..100 {
+    for _ in 0..250 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    (child, port)
+    (OwnRedis(child), port)
 }
 
 fn cart() -> Value {
@@ -77,11 +90,17 @@ async fn price(app: &TestApp, token: &str) -> (u16, Value) {
 
 #[tokio::test]
 async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping() {
-    let (mut redis, port) = own_redis();
+    let (redis, port) = own_redis();
     let db = TestDb::fresh().await;
     let db_name = db.name.clone();
     let redis_url = format!("redis://127.0.0.1:{port}/0");
-    let first = TestApp::spawn_with(db, |c| c.redis.url = redis_url.parse().unwrap()).await;
+    // This test is about single flight, not pool capacity: let 200 requests queue for connections.
+    let first = TestApp::spawn_with(db, |c| {
+        c.redis.url = redis_url.parse().unwrap();
+        c.database.acquire_timeout_ms = 30_000;
+        c.http.request_timeout_ms = 60_000;
+    })
+    .await;
 
     // Publish and activate the demo catalog.
     let manager = first.token("acme", &[Role::CatalogManager]);
@@ -169,8 +188,7 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
     );
 
     // Redis stops. A third instance, cache cold, still prices: from PostgreSQL, with a metric.
-    redis.kill().unwrap();
-    redis.wait().unwrap();
+    drop(redis);
     let third = TestApp::spawn_with(reuse_db(&db_name), |c| {
         c.redis.url = redis_url.parse().unwrap()
     })

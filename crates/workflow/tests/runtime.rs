@@ -101,6 +101,22 @@ impl<'p> Driver<'p> {
                 Effect::CloseSubscriptions { element } => {
                     self.subscriptions.retain(|t| t.0 != element)
                 }
+                Effect::CreateUserTask {
+                    element,
+                    element_id,
+                    assignee,
+                    candidate_groups,
+                    variables,
+                    ..
+                } => {
+                    let label = format!(
+                        "user-task:{}:{}",
+                        assignee.unwrap_or_default(),
+                        candidate_groups.join("|")
+                    );
+                    self.jobs.push((element, element_id, label, variables))
+                }
+                Effect::CancelUserTask { element } => self.jobs.retain(|j| j.0 != element),
             }
         }
     }
@@ -660,4 +676,35 @@ fn a_multi_instance_subprocess_and_an_error_caught_at_the_body() {
         "the other site's job was cancelled with the body"
     );
     assert!(failing.incidents.is_empty());
+}
+
+#[test]
+fn a_native_user_task_waits_for_a_person_with_evaluated_assignment() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" /><bpmn:userTask id="approve"><bpmn:extensionElements><zeebe:userTask />
+           <zeebe:assignmentDefinition assignee="=manager" candidateGroups="approver, finance" /></bpmn:extensionElements></bpmn:userTask>"#.to_owned(),
+        task("after", "notify"), r#"<bpmn:endEvent id="e" />"#.to_owned(), flow("f1", "s", "approve"), flow("f2", "approve", "after"), flow("f3", "after", "e"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({ "manager": "mia" }));
+    assert_eq!(d.jobs[0].2, "user-task:mia:approver|finance");
+    let key = d.jobs.remove(0).0;
+    assert!(
+        apply(
+            &p,
+            &d.state,
+            &Command::CompleteJob {
+                element: key,
+                variables: Map::new()
+            },
+            Utc::now()
+        )
+        .is_err(),
+        "a user task is not a job"
+    );
+    d.send(Command::CompleteUserTask {
+        element: key,
+        variables: vars(json!({ "approved": true })),
+    });
+    assert_eq!(d.open(), ["after"]);
+    assert_eq!(d.job_vars("after")["approved"], true);
 }

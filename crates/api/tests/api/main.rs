@@ -11,4 +11,5 @@ mod idempotency;
 mod jobs;
 mod openapi;
 mod tenancy;
+mod user_tasks;
 mod workflow;

@@ -104,6 +104,11 @@ pub enum Command {
         catch_id: String,
         variables: Map<String, Json>,
     },
+    /// A person completed the native user task of `element`.
+    CompleteUserTask {
+        element: Key,
+        variables: Map<String, Json>,
+    },
     Cancel,
 }
 
@@ -149,6 +154,19 @@ pub enum Effect {
         correlation_key: String,
     },
     CloseSubscriptions {
+        element: Key,
+    },
+    /// A native user task (`zeebe:userTask`) waits for a person.
+    CreateUserTask {
+        element: Key,
+        element_id: String,
+        name: Option<String>,
+        assignee: Option<String>,
+        candidate_groups: Vec<String>,
+        due_date: Option<String>,
+        variables: Map<String, Json>,
+    },
+    CancelUserTask {
         element: Key,
     },
     InstanceCompleted,
@@ -524,11 +542,7 @@ impl<'p> Run<'p> {
             | ElementKind::IntermediateThrowEvent { .. }
             | ElementKind::EndEvent { job: Some(_), .. } => {
                 let Some(job) = element.kind.job() else {
-                    return self.incident(
-                        key,
-                        &element.id,
-                        "native user tasks are not executed by the runtime yet".into(),
-                    );
+                    return self.user_task(key, element, scope);
                 };
                 let local = self.state.active.get(&key).map(|e| e.variables.clone());
                 let variables = self.visible(scope, local.as_ref());
@@ -692,8 +706,82 @@ impl<'p> Run<'p> {
             {
                 self.effects.push(Effect::CancelJob { element: key });
             }
+            if self
+                .element(&ei.element_id)
+                .is_some_and(|e| matches!(e.kind, ElementKind::UserTask { native: true, .. }))
+            {
+                self.effects.push(Effect::CancelUserTask { element: key });
+            }
             self.disarm(key, &ei.element_id);
             self.state.incidents.remove(&key);
+        }
+    }
+
+    /// A native user task: assignee, candidate groups and due date may be FEEL expressions.
+    fn user_task(&mut self, key: Key, element: &'p Element, scope: Option<Key>) {
+        let ElementKind::UserTask {
+            assignee,
+            candidate_groups,
+            due_date,
+            ..
+        } = &element.kind
+        else {
+            return;
+        };
+        let local = self.state.active.get(&key).map(|e| e.variables.clone());
+        let variables = self.visible(scope, local.as_ref());
+        let env = Env {
+            variables: &variables,
+            now: self.now,
+        };
+        let text = |src: &Option<String>| -> Result<Option<String>, String> {
+            match src {
+                None => Ok(None),
+                Some(s) => match expression_value(s, &env)? {
+                    Feel::Null => Ok(None),
+                    Feel::String(v) => Ok(Some(v)),
+                    other => match other.to_json() {
+                        Json::String(v) => Ok(Some(v)),
+                        v => Ok(Some(v.to_string())),
+                    },
+                },
+            }
+        };
+        let groups = match &candidate_groups {
+            None => Ok(Vec::new()),
+            Some(src) if src.trim_start().starts_with('=') => match expression_value(src, &env) {
+                Ok(Feel::List(items)) => Ok(items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Feel::String(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect()),
+                Ok(Feel::String(s)) => Ok(vec![s]),
+                Ok(other) => Err(format!("candidateGroups gave {other:?}")),
+                Err(e) => Err(e),
+            },
+            Some(list) => Ok(list
+                .split(',')
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect()),
+        };
+        match (text(assignee), groups, text(due_date)) {
+            (Ok(assignee), Ok(candidate_groups), Ok(due_date)) => {
+                self.effects.push(Effect::CreateUserTask {
+                    element: key,
+                    element_id: element.id.clone(),
+                    name: element.name.clone(),
+                    assignee,
+                    candidate_groups,
+                    due_date,
+                    variables,
+                })
+            }
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                self.incident(key, &element.id, format!("user task {}: {e}", element.id))
+            }
         }
     }
 
@@ -1194,6 +1282,24 @@ pub fn apply(
                 run.propagate(ei.scope, k, v.clone());
             }
             run.event_arrived(*element, catch_id, None);
+        }
+        Command::CompleteUserTask { element, variables } => {
+            let ei = run
+                .state
+                .active
+                .get(element)
+                .cloned()
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            if !run
+                .element(&ei.element_id)
+                .is_some_and(|e| matches!(e.kind, ElementKind::UserTask { native: true, .. }))
+            {
+                return Err(RuntimeError::NoSuchJob(*element));
+            }
+            for (k, v) in variables {
+                run.propagate(ei.scope, k, v.clone());
+            }
+            run.queue.push_back(Step::Complete { key: *element });
         }
         Command::Cancel => {
             let keys: Vec<Key> = run.state.active.keys().copied().collect();

@@ -25,8 +25,11 @@
 //! inner instance per item (`inputElement`, `loopCounter`), gather `outputElement` into
 //! `outputCollection`, and complete when every inner instance has.
 //!
-//! Not executed yet (an incident when reached): native user tasks, timer and message start events
-//! (they need a scheduler at the process level).
+//! Native user tasks (`zeebe:userTask`) become [`Effect::CreateUserTask`] (assignee, candidate
+//! groups, due date) and continue on [`Command::CompleteUserTask`].
+//!
+//! Not executed yet (an incident when reached): timer and message start events (they need a
+//! scheduler at the process level).
 
 mod engine;
 
