@@ -44,6 +44,16 @@ pub fn binary(path: &str) -> std::process::Command {
     cmd
 }
 
+/// A child process killed when dropped, so that a failing test leaves nothing running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The local configuration (plus any `CPQ_*` overrides), listening on an ephemeral port.
 pub fn config() -> Config {
     let mut config = cpq_config::load(&Sources::from_process(

@@ -151,14 +151,14 @@ poll_interval_ms = 100
     )
     .unwrap();
 
-    let mut first = worker(&db, &file);
+    let mut first = cpq_testkit::KillOnDrop(worker(&db, &file));
     tokio::time::timeout(Duration::from_secs(30), ext.first_call.notified())
         .await
         .expect("the first worker never called the external system");
-    first.kill().unwrap(); // SIGKILL, mid-call
-    first.wait().unwrap();
+    first.0.kill().unwrap(); // SIGKILL, mid-call
+    first.0.wait().unwrap();
 
-    let mut second = worker(&db, &file);
+    let second = cpq_testkit::KillOnDrop(worker(&db, &file));
     let owner = db.owner_pool().await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -227,13 +227,16 @@ poll_interval_ms = 100
     // SIGTERM: the worker stops claiming and exits cleanly.
     let term = Command::new("kill")
         .arg("-TERM")
-        .arg(second.id().to_string())
+        .arg(second.0.id().to_string())
         .status()
         .unwrap();
     assert!(term.success());
-    let exit = tokio::task::spawn_blocking(move || second.wait().unwrap())
-        .await
-        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || {
+        let mut second = second;
+        second.0.wait().unwrap()
+    })
+    .await
+    .unwrap();
     assert!(exit.success(), "{exit:?}");
     owner.close().await;
     pool.close().await;

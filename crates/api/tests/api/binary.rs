@@ -89,6 +89,7 @@ async fn logs_are_json_with_request_ids_and_never_show_secrets() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    let mut child = cpq_testkit::KillOnDrop(child);
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -140,8 +141,8 @@ async fn logs_are_json_with_request_ids_and_never_show_secrets() {
         .await
         .unwrap();
 
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
     while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(2)) {
         log.push(line);
     }
