@@ -97,6 +97,17 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
     )
     .await
     .map_err(db_error)?;
+    record_history(
+        tx,
+        req.tenant.as_str(),
+        id,
+        &Command::Start {
+            variables: req.variables.clone(),
+        },
+        &effects,
+        req.at,
+    )
+    .await?;
     for follow_up in write_effects(tx, req.tenant.as_str(), id, &effects, None, req.at).await? {
         step(tx, id, follow_up, None, req.at).await?;
     }
@@ -105,6 +116,29 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
         bpmn_process_id: req.bpmn_process_id.to_owned(),
         version,
     })
+}
+
+async fn record_history(
+    tx: &mut Tx,
+    tenant: &str,
+    instance: Uuid,
+    command: &Command,
+    effects: &[Effect],
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "process_instance_history_insert",
+        sqlx::query("INSERT INTO process_instance_history (tenant_id, process_instance_id, command, effects, at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(tenant)
+            .bind(instance)
+            .bind(serde_json::to_value(command).map_err(Error::internal)?)
+            .bind(serde_json::to_value(effects).map_err(Error::internal)?)
+            .bind(at)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
 
 fn status_text(s: InstanceStatus) -> &'static str {
@@ -422,6 +456,7 @@ async fn step(
         }
         let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
         state = next;
+        record_history(tx, &tenant, instance, &command, &effects, at).await?;
         pending.extend(
             write_effects(
                 tx,
@@ -967,7 +1002,19 @@ pub async fn instance_detail(
     )
     .await
     .map_err(db_error)?;
+    let history: Vec<Value> = timed(
+        "process_instance_history_list",
+        sqlx::query_scalar(
+            "SELECT jsonb_build_object('at', at, 'command', command, 'effects', effects) FROM process_instance_history \
+             WHERE process_instance_id = $1 ORDER BY history_id DESC LIMIT 200",
+        )
+        .bind(instance)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
     Ok(serde_json::json!({
+        "history": history.into_iter().rev().collect::<Vec<_>>(),
         "process_instance_id": instance, "bpmn_process_id": process, "version": version, "status": status,
         "variables": state.get("variables"), "active_elements": state.get("active").map(|a| a.as_object().map(|o| o.values().cloned().collect::<Vec<_>>()).unwrap_or_default()),
         "jobs": jobs, "incidents": incidents,
@@ -1130,4 +1177,15 @@ pub async fn assign_user_task(
         assignee: assignee.map(str::to_owned),
         ..t
     })
+}
+
+/// Active instances by process and version (all tenants): for gauges.
+pub async fn active_instance_counts(pool: &PgPool) -> Result<Vec<(String, i32, i64)>, Error> {
+    timed(
+        "workflow_active_instances",
+        sqlx::query_as("SELECT bpmn_process_id, version, active FROM workflow_active_instances()")
+            .fetch_all(pool),
+    )
+    .await
+    .map_err(db_error)
 }

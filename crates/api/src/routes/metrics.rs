@@ -13,6 +13,14 @@ pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(idle));
     metrics::gauge!("db_pool_connections", "state" => "in_use")
         .set(f64::from(size.saturating_sub(idle)));
+    match cpq_workflow::instances::active_instance_counts(&state.db).await {
+        Ok(counts) => {
+            for (process, version, active) in counts {
+                metrics::gauge!("workflow_active_instances", "process" => process, "version" => version.to_string()).set(active as f64);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "active instance counts unavailable"),
+    }
     state.metrics.run_upkeep();
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -174,6 +174,21 @@ async fn a_worker_runs_jobs_over_http_and_operations_repair_incidents() {
     )
     .await;
     assert_eq!(detail.body["status"], "completed", "{}", detail.body);
+    let commands: Vec<&str> = detail.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["command"]["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        ["start", "complete_job", "complete_job"],
+        "history: start, then each job completion"
+    );
+    assert_eq!(
+        detail.body["history"][0]["effects"][0]["effect"],
+        "create_job"
+    );
     get(
         &app,
         &app.token("globex", &[Role::Operator]),
@@ -260,6 +275,21 @@ async fn messages_and_cancellation_reach_instances_through_the_api() {
     );
 
     let second = start(&app, &operator, "O-4").await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("workflow_active_instances{") && l.contains("process=\"fulfil\"")
+        ),
+        "{metrics}"
+    );
     let cancelled = post(
         &app,
         &operator,
