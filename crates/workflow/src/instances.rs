@@ -494,6 +494,9 @@ pub enum Publication {
     Correlated { process_instance_id: Uuid },
     /// No subscription was open; it waits for one until it expires.
     Buffered { message_key: Uuid },
+    /// No subscription was open, and the latest version of a process starts with this message:
+    /// a new instance.
+    StartedInstance { process_instance_id: Uuid },
     /// No subscription was open and its time to live is zero: dropped, as in Zeebe.
     Dropped,
 }
@@ -572,6 +575,11 @@ pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication
         .await?;
         return Ok(Publication::Correlated {
             process_instance_id: instance,
+        });
+    }
+    if let Some(started) = start_by_message(tx, m).await? {
+        return Ok(Publication::StartedInstance {
+            process_instance_id: started,
         });
     }
     if m.time_to_live.is_zero() {
@@ -1188,4 +1196,64 @@ pub async fn active_instance_counts(pool: &PgPool) -> Result<Vec<(String, i32, i
     )
     .await
     .map_err(db_error)
+}
+
+/// Starts an instance of the latest version of the first process (by id) whose message start
+/// event has the message's name; `None` when no process starts with it.
+async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, Error> {
+    let candidates: Vec<(Uuid, String, i32, Value)> = timed(
+        "process_definition_latest_all",
+        sqlx::query_as(
+            "SELECT * FROM (SELECT DISTINCT ON (bpmn_process_id) process_definition_id, bpmn_process_id, version, model \
+             FROM process_definition ORDER BY bpmn_process_id, version DESC) latest \
+             WHERE model @> jsonb_build_object('elements', jsonb_build_array(jsonb_build_object('kind', \
+                   jsonb_build_object('start_event', jsonb_build_object('trigger', jsonb_build_object('message', \
+                   jsonb_build_object('name', $1::text))))))) \
+             ORDER BY bpmn_process_id",
+        )
+        .bind(m.name)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    for (definition_id, bpmn_process_id, version, model) in candidates {
+        let process: Process = serde_json::from_value(model)
+            .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+        let start = process.elements.iter().find(|e| {
+            e.parent.is_none() && matches!(&e.kind, crate::bpmn::ElementKind::StartEvent { trigger: crate::bpmn::Trigger::Message { name, .. } } if name == m.name)
+        });
+        let Some(start) = start else { continue };
+        let command = Command::StartByMessage {
+            start_event: start.id.clone(),
+            variables: m.variables.clone(),
+        };
+        let (state, effects) =
+            apply(&process, &InstanceState::new(), &command, m.at).map_err(runtime_error)?;
+        let id = Uuid::now_v7();
+        timed(
+            "process_instance_insert",
+            sqlx::query(
+                "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
+                 state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
+            )
+            .bind(id)
+            .bind(m.tenant.as_str())
+            .bind(definition_id)
+            .bind(&bpmn_process_id)
+            .bind(version)
+            .bind(status_text(state.status))
+            .bind(serde_json::to_value(&state).map_err(Error::internal)?)
+            .bind(m.at)
+            .bind((state.status != InstanceStatus::Active).then_some(m.at))
+            .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        record_history(tx, m.tenant.as_str(), id, &command, &effects, m.at).await?;
+        for follow_up in write_effects(tx, m.tenant.as_str(), id, &effects, None, m.at).await? {
+            step(tx, id, follow_up, None, m.at).await?;
+        }
+        return Ok(Some(id));
+    }
+    Ok(None)
 }

@@ -549,3 +549,69 @@ async fn messages_correlate_to_waiting_instances_or_wait_in_the_buffer_and_timer
         ("completed".to_owned(), "completed".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_message_start_event_starts_an_instance_of_the_latest_version() {
+    use cpq_workflow::instances::Publication;
+    let (db, pool) = setup().await;
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d3">
+  <bpmn:message id="Q" name="quote-accepted" />
+  <bpmn:process id="on_acceptance" isExecutable="true">
+    <bpmn:startEvent id="accepted"><bpmn:messageEventDefinition messageRef="Q" /></bpmn:startEvent>
+    <bpmn:serviceTask id="convert"><bpmn:extensionElements><zeebe:taskDefinition type="convert-quote" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="accepted" targetRef="convert" />
+    <bpmn:sequenceFlow id="f2" sourceRef="convert" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    deploy(
+        &mut tx,
+        &DeployRequest {
+            resource_name: "m.bpmn",
+            xml,
+            release_id: None,
+            source_commit: None,
+            variable_schema_version: 1,
+            allow_unsupported_job_types: true,
+            deployed_by: "t",
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    let published = cpq_workflow::instances::publish_message(
+        &mut tx,
+        &cpq_workflow::instances::Message {
+            tenant: &acme(),
+            name: "quote-accepted",
+            correlation_key: "Q-1",
+            time_to_live: Duration::ZERO,
+            message_id: None,
+            variables: json!({ "quoteId": "Q-1" }).as_object().unwrap().clone(),
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let Publication::StartedInstance {
+        process_instance_id,
+    } = published
+    else {
+        panic!("{published:?}")
+    };
+    let jobs = activate_jobs(&pool, "convert-quote", "w", 1, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            jobs[0].process_instance_id,
+            jobs[0].variables["quoteId"].clone()
+        ),
+        (process_instance_id, json!("Q-1"))
+    );
+    complete(&pool, &jobs[0], json!({})).await;
+    assert_eq!(status(&db, process_instance_id).await, "completed");
+}

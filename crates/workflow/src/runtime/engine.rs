@@ -82,6 +82,11 @@ pub enum Command {
     Start {
         variables: Map<String, Json>,
     },
+    /// Starts at a message start event (the message's variables become the instance's).
+    StartByMessage {
+        start_event: String,
+        variables: Map<String, Json>,
+    },
     CompleteJob {
         element: Key,
         variables: Map<String, Json>,
@@ -179,7 +184,7 @@ pub enum RuntimeError {
     NotActive(InstanceStatus),
     #[error("no active element instance {0} waits for a job")]
     NoSuchJob(Key),
-    #[error("the process has no none start event")]
+    #[error("the process has no such start event")]
     NoStart,
     #[error("the instance was already started")]
     AlreadyStarted,
@@ -1186,6 +1191,34 @@ pub fn apply(
         queue: VecDeque::new(),
     };
     match command {
+        Command::StartByMessage {
+            start_event,
+            variables,
+        } => {
+            if run.state.next_key != 1 {
+                return Err(RuntimeError::AlreadyStarted);
+            }
+            let start = process
+                .elements
+                .iter()
+                .find(|e| {
+                    e.parent.is_none()
+                        && e.id == *start_event
+                        && matches!(
+                            e.kind,
+                            ElementKind::StartEvent {
+                                trigger: Trigger::Message { .. }
+                            }
+                        )
+                })
+                .ok_or(RuntimeError::NoStart)?;
+            run.state.variables = variables.clone();
+            run.queue.push_back(Step::Activate {
+                element_id: start.id.clone(),
+                scope: None,
+                via: None,
+            });
+        }
         Command::Start { variables } => {
             if run.state.next_key != 1 {
                 return Err(RuntimeError::AlreadyStarted);

@@ -28,8 +28,11 @@
 //! Native user tasks (`zeebe:userTask`) become [`Effect::CreateUserTask`] (assignee, candidate
 //! groups, due date) and continue on [`Command::CompleteUserTask`].
 //!
-//! Not executed yet (an incident when reached): timer and message start events (they need a
-//! scheduler at the process level).
+//! A message start event starts an instance when a published message meets no subscription
+//! ([`Command::StartByMessage`]).
+//!
+//! Not executed yet: timer start events (a process-level scheduler, and a rule for which tenant a
+//! timer-started instance belongs to).
 
 mod engine;
 
