@@ -57,6 +57,28 @@ async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
     }
 }
 
+async fn fire_start_timers(pool: &PgPool) {
+    let due = match instances::start_timers_due(pool, 100).await {
+        Ok(d) => d,
+        Err(e) => return tracing::warn!(error = %e, "start timer scan failed"),
+    };
+    for (timer, tenant_id) in due {
+        let Ok(t) = TenantId::parse(&tenant_id) else {
+            continue;
+        };
+        let fired = async {
+            let mut tx = tenant::begin(pool, &t).await.map_err(db_error)?;
+            let fired = instances::fire_start_timer(&mut tx, timer, Utc::now()).await?;
+            tx.commit().await.map_err(db_error)?;
+            Ok::<bool, cpq_core::Error>(fired)
+        }
+        .await;
+        if let Err(e) = fired {
+            tracing::warn!(error = %e, %timer, "firing a start timer failed; the next scan retries it");
+        }
+    }
+}
+
 async fn fire_timers(pool: &PgPool) {
     let due = match instances::timers_due(pool, 200).await {
         Ok(d) => d,
@@ -222,6 +244,7 @@ where
         tasks.spawn(async move {
             loop {
                 fire_timers(&pool).await;
+                fire_start_timers(&pool).await;
                 tokio::select! { _ = tokio::time::sleep(Duration::from_millis(interval)) => {}, _ = stop.changed() => return }
             }
         });

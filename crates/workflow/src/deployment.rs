@@ -193,6 +193,7 @@ pub async fn deploy(tx: &mut Tx, req: &DeployRequest<'_>) -> Result<Vec<Deployed
         )
         .await
         .map_err(db_error)?;
+        schedule_start_timers(tx, p, &definition, req.at).await?;
         out.push(Deployed {
             definition,
             created: true,
@@ -263,4 +264,58 @@ pub async fn process_routing(
             })
             .collect(),
     ))
+}
+
+/// A new version's timer start events replace the previous version's (for the deploying tenant).
+async fn schedule_start_timers(
+    tx: &mut Tx,
+    process: &crate::bpmn::Process,
+    definition: &ProcessDefinition,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "start_timer_delete_for_process",
+        sqlx::query("DELETE FROM start_timer WHERE bpmn_process_id = $1")
+            .bind(&definition.bpmn_process_id)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let no_variables = serde_json::Map::new();
+    let env = crate::feel::Env {
+        variables: &no_variables,
+        now: at,
+    };
+    for e in process.elements.iter().filter(|e| e.parent.is_none()) {
+        let crate::bpmn::ElementKind::StartEvent {
+            trigger: crate::bpmn::Trigger::Timer(t),
+        } = &e.kind
+        else {
+            continue;
+        };
+        let (due, repeat) = crate::runtime::timer_due(t, &env).map_err(|problem| {
+            Error::validation(vec![FieldError::new(
+                e.id.clone(),
+                "invalid-timer",
+                problem,
+            )])
+        })?;
+        timed(
+            "start_timer_insert",
+            sqlx::query(
+                "INSERT INTO start_timer (start_timer_id, tenant_id, process_definition_id, bpmn_process_id, event_id, due_at, repeat) \
+                 VALUES ($1, current_setting('cpq.tenant_id'), $2, $3, $4, $5, $6)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(definition.process_definition_id)
+            .bind(&definition.bpmn_process_id)
+            .bind(&e.id)
+            .bind(due)
+            .bind(repeat.map(|r| serde_json::to_value(r).unwrap_or(serde_json::Value::Null)))
+            .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
 }

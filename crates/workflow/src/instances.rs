@@ -141,6 +141,47 @@ async fn record_history(
     Ok(())
 }
 
+/// Inserts a new instance of `process` started by `command` and writes what it did.
+#[allow(clippy::too_many_arguments)]
+async fn create_instance(
+    tx: &mut Tx,
+    tenant: &str,
+    definition_id: Uuid,
+    bpmn_process_id: &str,
+    version: i32,
+    process: &Process,
+    command: Command,
+    at: DateTime<Utc>,
+) -> Result<Uuid, Error> {
+    let (state, effects) =
+        apply(process, &InstanceState::new(), &command, at).map_err(runtime_error)?;
+    let id = Uuid::now_v7();
+    timed(
+        "process_instance_insert",
+        sqlx::query(
+            "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
+             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
+        )
+        .bind(id)
+        .bind(tenant)
+        .bind(definition_id)
+        .bind(bpmn_process_id)
+        .bind(version)
+        .bind(status_text(state.status))
+        .bind(serde_json::to_value(&state).map_err(Error::internal)?)
+        .bind(at)
+        .bind((state.status != InstanceStatus::Active).then_some(at))
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    record_history(tx, tenant, id, &command, &effects, at).await?;
+    for follow_up in write_effects(tx, tenant, id, &effects, None, at).await? {
+        step(tx, id, follow_up, None, at).await?;
+    }
+    Ok(id)
+}
+
 fn status_text(s: InstanceStatus) -> &'static str {
     match s {
         InstanceStatus::Active => "active",
@@ -1227,33 +1268,101 @@ async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, 
             start_event: start.id.clone(),
             variables: m.variables.clone(),
         };
-        let (state, effects) =
-            apply(&process, &InstanceState::new(), &command, m.at).map_err(runtime_error)?;
-        let id = Uuid::now_v7();
-        timed(
-            "process_instance_insert",
-            sqlx::query(
-                "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
-                 state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
-            )
-            .bind(id)
-            .bind(m.tenant.as_str())
-            .bind(definition_id)
-            .bind(&bpmn_process_id)
-            .bind(version)
-            .bind(status_text(state.status))
-            .bind(serde_json::to_value(&state).map_err(Error::internal)?)
-            .bind(m.at)
-            .bind((state.status != InstanceStatus::Active).then_some(m.at))
-            .execute(&mut **tx),
+        let id = create_instance(
+            tx,
+            m.tenant.as_str(),
+            definition_id,
+            &bpmn_process_id,
+            version,
+            &process,
+            command,
+            m.at,
         )
-        .await
-        .map_err(db_error)?;
-        record_history(tx, m.tenant.as_str(), id, &command, &effects, m.at).await?;
-        for follow_up in write_effects(tx, m.tenant.as_str(), id, &effects, None, m.at).await? {
-            step(tx, id, follow_up, None, m.at).await?;
-        }
+        .await?;
         return Ok(Some(id));
     }
     Ok(None)
+}
+
+/// Timer start events due now, across tenants: (start timer, tenant).
+pub async fn start_timers_due(pool: &PgPool, limit: i32) -> Result<Vec<(Uuid, String)>, Error> {
+    timed(
+        "start_timer_due_list",
+        sqlx::query_as("SELECT start_timer_id, tenant_id FROM start_timer_due_list($1)")
+            .bind(limit)
+            .fetch_all(pool),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// Fires one due start timer in its tenant's transaction: a new instance of its process version,
+/// and the next occurrence for a cycle. `false` when another scanner has it.
+pub async fn fire_start_timer(tx: &mut Tx, timer: Uuid, at: DateTime<Utc>) -> Result<bool, Error> {
+    let row: Option<(String, Uuid, String, Option<Value>)> = timed(
+        "start_timer_fetch_for_update",
+        sqlx::query_as("SELECT tenant_id, process_definition_id, event_id, repeat FROM start_timer WHERE start_timer_id = $1 AND due_at <= $2 FOR UPDATE SKIP LOCKED")
+            .bind(timer)
+            .bind(at)
+            .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let Some((tenant, definition_id, event_id, repeat)) = row else {
+        return Ok(false);
+    };
+    let (bpmn_process_id, version, model): (String, i32, Value) = timed(
+        "process_definition_fetch_by_id",
+        sqlx::query_as("SELECT bpmn_process_id, version, model FROM process_definition WHERE process_definition_id = $1").bind(definition_id).fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let process: Process = serde_json::from_value(model)
+        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    create_instance(
+        tx,
+        &tenant,
+        definition_id,
+        &bpmn_process_id,
+        version,
+        &process,
+        Command::StartByTimer {
+            start_event: event_id,
+        },
+        at,
+    )
+    .await?;
+    let repeat: Option<Repeat> = repeat.and_then(|r| serde_json::from_value(r).ok());
+    match repeat.filter(|r| r.remaining != Some(0)) {
+        Some(r) => {
+            let next = Repeat {
+                remaining: r.remaining.map(|n| n - 1),
+                interval_ms: r.interval_ms,
+            };
+            timed(
+                "start_timer_reschedule",
+                sqlx::query(
+                    "UPDATE start_timer SET due_at = $2, repeat = $3 WHERE start_timer_id = $1",
+                )
+                .bind(timer)
+                .bind(at + chrono::Duration::milliseconds(r.interval_ms))
+                .bind(serde_json::to_value(next).map_err(Error::internal)?)
+                .execute(&mut **tx),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+        None => {
+            timed(
+                "start_timer_delete",
+                sqlx::query("DELETE FROM start_timer WHERE start_timer_id = $1")
+                    .bind(timer)
+                    .execute(&mut **tx),
+            )
+            .await
+            .map_err(db_error)?;
+        }
+    }
+    metrics::counter!("workflow_timers_fired_total").increment(1);
+    Ok(true)
 }

@@ -615,3 +615,80 @@ async fn a_message_start_event_starts_an_instance_of_the_latest_version() {
     complete(&pool, &jobs[0], json!({})).await;
     assert_eq!(status(&db, process_instance_id).await, "completed");
 }
+
+#[tokio::test]
+async fn a_timer_start_event_starts_instances_on_its_cycle_for_the_deploying_tenant() {
+    let (db, pool) = setup().await;
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d4">
+  <bpmn:process id="nightly_expiry" isExecutable="true">
+    <bpmn:startEvent id="every"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:serviceTask id="sweep"><bpmn:extensionElements><zeebe:taskDefinition type="expire-quotes" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="every" targetRef="sweep" />
+    <bpmn:sequenceFlow id="f2" sourceRef="sweep" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    deploy(
+        &mut tx,
+        &DeployRequest {
+            resource_name: "t.bpmn",
+            xml,
+            release_id: None,
+            source_commit: None,
+            variable_schema_version: 1,
+            allow_unsupported_job_types: true,
+            deployed_by: "t",
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let owner = db.owner_pool().await;
+    let fire_all = || async {
+        let mut n = 0;
+        for (timer, tenant_id) in cpq_workflow::instances::start_timers_due(&pool, 10)
+            .await
+            .unwrap()
+        {
+            let mut tx = tenant::begin(&pool, &TenantId::parse(&tenant_id).unwrap())
+                .await
+                .unwrap();
+            if cpq_workflow::instances::fire_start_timer(&mut tx, timer, Utc::now())
+                .await
+                .unwrap()
+            {
+                n += 1;
+            }
+            tx.commit().await.unwrap();
+        }
+        n
+    };
+    assert_eq!(fire_all().await, 0, "not due for an hour");
+    for _ in 0..2 {
+        sqlx::query("UPDATE start_timer SET due_at = now() - interval '1 second'")
+            .execute(&owner)
+            .await
+            .unwrap();
+        assert_eq!(fire_all().await, 1);
+    }
+    let (instances, timers): (i64, i64) = sqlx::query_as("SELECT (SELECT count(*) FROM process_instance WHERE tenant_id = 'acme'), (SELECT count(*) FROM start_timer)")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        (instances, timers),
+        (2, 0),
+        "R2: two instances, then the timer is done"
+    );
+    assert_eq!(
+        activate_jobs(&pool, "expire-quotes", "w", 10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    owner.close().await;
+}

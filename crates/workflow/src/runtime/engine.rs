@@ -87,6 +87,10 @@ pub enum Command {
         start_event: String,
         variables: Map<String, Json>,
     },
+    /// Starts at a timer start event whose time has come.
+    StartByTimer {
+        start_event: String,
+    },
     CompleteJob {
         element: Key,
         variables: Map<String, Json>,
@@ -239,7 +243,10 @@ fn as_duration(v: Feel, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
 }
 
 /// When a timer is first due, and how it repeats.
-fn timer_due(timer: &Timer, env: &Env) -> Result<(DateTime<Utc>, Option<Repeat>), String> {
+pub(crate) fn timer_due(
+    timer: &Timer,
+    env: &Env,
+) -> Result<(DateTime<Utc>, Option<Repeat>), String> {
     match timer {
         Timer::Duration(src) => Ok((as_duration(expression_value(src, env)?, env.now)?, None)),
         Timer::Date(src) => match expression_value(src, env)? {
@@ -1191,6 +1198,30 @@ pub fn apply(
         queue: VecDeque::new(),
     };
     match command {
+        Command::StartByTimer { start_event } => {
+            if run.state.next_key != 1 {
+                return Err(RuntimeError::AlreadyStarted);
+            }
+            let start = process
+                .elements
+                .iter()
+                .find(|e| {
+                    e.parent.is_none()
+                        && e.id == *start_event
+                        && matches!(
+                            e.kind,
+                            ElementKind::StartEvent {
+                                trigger: Trigger::Timer(_)
+                            }
+                        )
+                })
+                .ok_or(RuntimeError::NoStart)?;
+            run.queue.push_back(Step::Activate {
+                element_id: start.id.clone(),
+                scope: None,
+                via: None,
+            });
+        }
         Command::StartByMessage {
             start_event,
             variables,

@@ -31,11 +31,12 @@
 //! A message start event starts an instance when a published message meets no subscription
 //! ([`Command::StartByMessage`]).
 //!
-//! Not executed yet: timer start events (a process-level scheduler, and a rule for which tenant a
-//! timer-started instance belongs to).
+//! Timer start events are scheduled at deploy (see `deployment`) for the deploying tenant and start
+//! instances through [`Command::StartByTimer`].
 
 mod engine;
 
+pub(crate) use engine::timer_due;
 pub use engine::{
     apply, Command, Effect, ElementInstance, InstanceState, InstanceStatus, Key, Repeat,
     RuntimeError,
