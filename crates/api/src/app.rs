@@ -58,6 +58,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(configuration::price))
         .routes(routes!(workflow::deploy, workflow::list))
         .routes(routes!(workflow::heartbeat))
+        .routes(routes!(workflow::routing))
         .routes(routes!(jobs::activate))
         .routes(routes!(jobs::complete))
         .routes(routes!(jobs::fail))

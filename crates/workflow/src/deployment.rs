@@ -319,3 +319,58 @@ async fn schedule_start_timers(
     }
     Ok(())
 }
+
+/// Replaces the routing rules of a process. Each rule must name a deployed version.
+pub async fn process_routing_replace(
+    tx: &mut Tx,
+    bpmn_process_id: &str,
+    rules: &[VersionRule],
+) -> Result<(), Error> {
+    let (versions, _) = process_routing(tx, bpmn_process_id).await?;
+    if versions.is_empty() {
+        return Err(Error::not_found("process definition", bpmn_process_id));
+    }
+    let bad: Vec<FieldError> = rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !versions.contains(&r.version))
+        .map(|(i, r)| {
+            FieldError::new(
+                format!("rules[{i}].version"),
+                "not-deployed",
+                format!("version {} of {bpmn_process_id} is not deployed", r.version),
+            )
+        })
+        .collect();
+    if !bad.is_empty() {
+        return Err(Error::validation(bad));
+    }
+    timed(
+        "process_version_rule_delete",
+        sqlx::query("DELETE FROM process_version_rule WHERE bpmn_process_id = $1")
+            .bind(bpmn_process_id)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    for r in rules {
+        timed(
+            "process_version_rule_insert",
+            sqlx::query(
+                "INSERT INTO process_version_rule (process_version_rule_id, bpmn_process_id, target_tenant, product_line, release_flag, version, priority) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(bpmn_process_id)
+            .bind(&r.tenant)
+            .bind(&r.product_line)
+            .bind(&r.release_flag)
+            .bind(r.version)
+            .bind(r.priority)
+            .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(())
+}

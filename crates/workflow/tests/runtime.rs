@@ -708,3 +708,31 @@ fn a_native_user_task_waits_for_a_person_with_evaluated_assignment() {
     assert_eq!(d.open(), ["after"]);
     assert_eq!(d.job_vars("after")["approved"], true);
 }
+
+#[test]
+fn send_tasks_and_message_end_events_run_as_jobs_and_an_error_end_event_throws() {
+    let p = process(&[
+        r#"<bpmn:startEvent id="s" />
+        <bpmn:sendTask id="notify"><bpmn:extensionElements><zeebe:taskDefinition type="send-email" /></bpmn:extensionElements></bpmn:sendTask>
+        <bpmn:subProcess id="sub"><bpmn:startEvent id="s2" />
+          <bpmn:endEvent id="fail"><bpmn:errorEventDefinition errorRef="Err_Declined" /></bpmn:endEvent>
+          <bpmn:sequenceFlow id="g1" sourceRef="s2" targetRef="fail" /></bpmn:subProcess>
+        <bpmn:boundaryEvent id="declined" attachedToRef="sub"><bpmn:errorEventDefinition errorRef="Err_Declined" /></bpmn:boundaryEvent>
+        <bpmn:endEvent id="done"><bpmn:extensionElements><zeebe:taskDefinition type="publish-result" /></bpmn:extensionElements><bpmn:messageEventDefinition /></bpmn:endEvent>
+        <bpmn:endEvent id="e" />"#.to_owned(),
+        flow("f1", "s", "notify"), flow("f2", "notify", "sub"), flow("f3", "sub", "e"), flow("f4", "declined", "done"),
+    ].concat());
+    let mut d = Driver::start(&p, json!({}));
+    assert_eq!(
+        (d.open(), d.jobs[0].2.as_str()),
+        (vec!["notify"], "send-email")
+    );
+    d.complete("notify", json!({}));
+    // The subprocess ends in an error end event; its boundary takes the message end event (a job).
+    assert_eq!(
+        (d.open(), d.jobs[0].2.as_str()),
+        (vec!["done"], "publish-result")
+    );
+    d.complete("done", json!({}));
+    assert_eq!(d.completed, 1);
+}

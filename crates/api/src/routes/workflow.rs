@@ -218,3 +218,36 @@ pub async fn heartbeat(
     .await?;
     Ok(r.into_response())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// The most specific matching rule wins (tenant, product line, release flag), then priority;
+    /// no match → the latest version.
+    #[schema(value_type = Vec<Object>)]
+    pub rules: Vec<cpq_workflow::routing::VersionRule>,
+}
+
+/// Replaces which version new instances of a process use.
+#[utoipa::path(put, path = "/v1/process-definitions/{bpmn_process_id}/routing", tag = "workflow", security(("bearer" = [])),
+    params(("bpmn_process_id" = String, Path)), request_body = Routing,
+    responses((status = 200, description = "Replaced"), (status = 404, body = Problem), (status = 422, description = "a rule names an undeployed version", body = Problem)))]
+pub async fn routing(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(process): ApiPath<String>,
+    body: JsonBody<Routing>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(OPERATORS)?;
+    let r = execute(&state, &caller, &ctx, body, move |tx, _meta, b: Routing| {
+        Box::pin(async move {
+            deployment::process_routing_replace(tx, &process, &b.rules).await?;
+            Ok(CommandResponse::ok(
+                json!({ "bpmn_process_id": process, "rules": b.rules.len() }),
+            ))
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}

@@ -157,3 +157,46 @@ async fn unsupported_elements_are_refused_each_by_id() {
     .await;
     assert_eq!(forced.status, StatusCode::CREATED, "{}", forced.body);
 }
+
+#[tokio::test]
+async fn routing_rules_pick_the_version_of_new_instances() {
+    let app = TestApp::spawn().await;
+    let operator = app.token("acme", &[Role::Operator]);
+    let xml = fixture("c8ex--payment_process.bpmn");
+    deploy(&app, &operator, &xml, "?allow_unsupported_job_types=true").await;
+    deploy(
+        &app,
+        &operator,
+        &format!("{xml}\n<!-- v2 -->\n"),
+        "?allow_unsupported_job_types=true",
+    )
+    .await;
+    let process = cpq_workflow::bpmn::read(&xml).unwrap().processes[0]
+        .id
+        .clone();
+    let start = |tenant: &'static str| {
+        let (app, token) = (&app, app.token(tenant, &[Role::Operator]));
+        let process = process.clone();
+        async move {
+            post(
+                app,
+                &token,
+                "/v1/process-instances",
+                &json!({ "bpmn_process_id": process }),
+                None,
+            )
+            .await
+            .body["version"]
+                .clone()
+        }
+    };
+    assert_eq!(start("acme").await, 2, "no rule: the latest");
+    let put = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&operator)
+        .json(&json!({ "rules": [{ "tenant": "acme", "product_line": null, "release_flag": null, "version": 1, "priority": 0 }] })).send().await.unwrap()).await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    assert_eq!(start("acme").await, 1, "acme is pinned to version 1");
+    assert_eq!(start("globex").await, 2);
+    let bad = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&operator)
+        .json(&json!({ "rules": [{ "tenant": null, "product_line": null, "release_flag": null, "version": 9, "priority": 0 }] })).send().await.unwrap()).await;
+    bad.assert_problem(422, "validation-failed");
+}
