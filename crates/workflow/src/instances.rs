@@ -68,49 +68,20 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
     .map_err(db_error)?;
     let process: Process = serde_json::from_value(model)
         .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
-    let (state, effects) = apply(
-        &process,
-        &InstanceState::new(),
-        &Command::Start {
-            variables: req.variables.clone(),
-        },
-        req.at,
-    )
-    .map_err(runtime_error)?;
-    let id = Uuid::now_v7();
-    timed(
-        "process_instance_insert",
-        sqlx::query(
-            "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
-             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
-        )
-        .bind(id)
-        .bind(req.tenant.as_str())
-        .bind(definition_id)
-        .bind(req.bpmn_process_id)
-        .bind(version)
-        .bind(status_text(state.status))
-        .bind(serde_json::to_value(&state).map_err(Error::internal)?)
-        .bind(req.at)
-        .bind((state.status != InstanceStatus::Active).then_some(req.at))
-        .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    record_history(
+    let command = Command::Start {
+        variables: req.variables.clone(),
+    };
+    let id = create_instance(
         tx,
         req.tenant.as_str(),
-        id,
-        &Command::Start {
-            variables: req.variables.clone(),
-        },
-        &effects,
+        definition_id,
+        req.bpmn_process_id,
+        version,
+        &process,
+        command,
         req.at,
     )
     .await?;
-    for follow_up in write_effects(tx, req.tenant.as_str(), id, &effects, None, req.at).await? {
-        step(tx, id, follow_up, None, req.at).await?;
-    }
     Ok(Started {
         process_instance_id: id,
         bpmn_process_id: req.bpmn_process_id.to_owned(),

@@ -694,6 +694,30 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Begins a new instance at the top-level start event `which` picks.
+    fn start_at(
+        &mut self,
+        which: impl Fn(&Element) -> bool,
+        variables: Map<String, Json>,
+    ) -> Result<(), RuntimeError> {
+        if self.state.next_key != 1 {
+            return Err(RuntimeError::AlreadyStarted);
+        }
+        let start = self
+            .process
+            .elements
+            .iter()
+            .find(|e| e.parent.is_none() && which(e))
+            .ok_or(RuntimeError::NoStart)?;
+        self.state.variables = variables;
+        self.queue.push_back(Step::Activate {
+            element_id: start.id.clone(),
+            scope: None,
+            via: None,
+        });
+        Ok(())
+    }
+
     /// Every element instance inside `scope`, transitively.
     fn descendants(&self, scope: Key) -> Vec<Key> {
         let mut out = Vec::new();
@@ -1199,80 +1223,48 @@ pub fn apply(
     };
     match command {
         Command::StartByTimer { start_event } => {
-            if run.state.next_key != 1 {
-                return Err(RuntimeError::AlreadyStarted);
-            }
-            let start = process
-                .elements
-                .iter()
-                .find(|e| {
-                    e.parent.is_none()
-                        && e.id == *start_event
+            run.start_at(
+                |e| {
+                    e.id == *start_event
                         && matches!(
                             e.kind,
                             ElementKind::StartEvent {
                                 trigger: Trigger::Timer(_)
                             }
                         )
-                })
-                .ok_or(RuntimeError::NoStart)?;
-            run.queue.push_back(Step::Activate {
-                element_id: start.id.clone(),
-                scope: None,
-                via: None,
-            });
+                },
+                Map::new(),
+            )?;
         }
         Command::StartByMessage {
             start_event,
             variables,
         } => {
-            if run.state.next_key != 1 {
-                return Err(RuntimeError::AlreadyStarted);
-            }
-            let start = process
-                .elements
-                .iter()
-                .find(|e| {
-                    e.parent.is_none()
-                        && e.id == *start_event
+            run.start_at(
+                |e| {
+                    e.id == *start_event
                         && matches!(
                             e.kind,
                             ElementKind::StartEvent {
                                 trigger: Trigger::Message { .. }
                             }
                         )
-                })
-                .ok_or(RuntimeError::NoStart)?;
-            run.state.variables = variables.clone();
-            run.queue.push_back(Step::Activate {
-                element_id: start.id.clone(),
-                scope: None,
-                via: None,
-            });
+                },
+                variables.clone(),
+            )?;
         }
         Command::Start { variables } => {
-            if run.state.next_key != 1 {
-                return Err(RuntimeError::AlreadyStarted);
-            }
-            let start = process
-                .elements
-                .iter()
-                .find(|e| {
-                    e.parent.is_none()
-                        && matches!(
-                            e.kind,
-                            ElementKind::StartEvent {
-                                trigger: Trigger::None
-                            }
-                        )
-                })
-                .ok_or(RuntimeError::NoStart)?;
-            run.state.variables = variables.clone();
-            run.queue.push_back(Step::Activate {
-                element_id: start.id.clone(),
-                scope: None,
-                via: None,
-            });
+            run.start_at(
+                |e| {
+                    matches!(
+                        e.kind,
+                        ElementKind::StartEvent {
+                            trigger: Trigger::None
+                        }
+                    )
+                },
+                variables.clone(),
+            )?;
         }
         Command::CompleteJob { element, variables } => {
             let ei = run
