@@ -20,7 +20,8 @@ use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
 use crate::routes::{
-    self, catalog, configuration, customer_accounts, health, jobs, processes, user_tasks, workflow,
+    self, catalog, configuration, customer_accounts, health, jobs, processes, quotes, user_tasks,
+    workflow,
 };
 use crate::state::AppState;
 
@@ -72,6 +73,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_tasks::list))
         .routes(routes!(user_tasks::assign))
         .routes(routes!(user_tasks::complete))
+        .routes(routes!(quotes::create))
+        .routes(routes!(quotes::fetch))
+        .routes(routes!(quotes::add_item))
+        .routes(routes!(quotes::remove_item))
+        .routes(routes!(quotes::price))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "catalog", description = "Catalog versions: author, publish, activate, search"),
         (name = "configuration", description = "Validate configurations and price carts"),
         (name = "workflow", description = "BPMN deployments and worker groups"),
+        (name = "quotes", description = "Quotes: create, lines, price"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

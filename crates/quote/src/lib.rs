@@ -1,5 +1,7 @@
-//! Quotes. So far the pure core the quote commands will be built on: the lifecycle
-//! ([`lifecycle`]) and the approval policy ([`approval`]). No I/O, no clock.
+//! Quotes: the lifecycle ([`lifecycle`]) and the approval policy ([`approval`]), both pure, and
+//! the commands that create, edit and price quotes in PostgreSQL ([`commands`]). Submission into
+//! approval, acceptance, revisions and conversion build on these next.
 
 pub mod approval;
+pub mod commands;
 pub mod lifecycle;

@@ -5,6 +5,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod processes;
+pub mod quotes;
 pub mod user_tasks;
 pub mod workflow;
 

@@ -10,6 +10,7 @@ mod helpers;
 mod idempotency;
 mod jobs;
 mod openapi;
+mod quotes;
 mod tenancy;
 mod user_tasks;
 mod workflow;

@@ -1,0 +1,216 @@
+//! `/v1/quotes` (first step of the quotes issue): create, read, add and remove lines, price.
+//! Every change needs `If-Match`; lines are validated against the quote's catalog version.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, NaiveDate};
+use cpq_configuration::ConfigItem;
+use cpq_core::{Error, Role};
+use cpq_quote::commands::{self, NewQuote, Quote};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::command::{execute, read};
+use crate::extract::{ApiPath, Caller, IfMatch, JsonBody, RequestContext};
+use crate::problem::{ApiError, Problem};
+use crate::response::CommandResponse;
+use crate::state::AppState;
+
+const SELLERS: &[Role] = &[Role::Sales];
+const READERS: &[Role] = &[
+    Role::Sales,
+    Role::Approver,
+    Role::OrderOperations,
+    Role::Operator,
+];
+
+fn respond(q: Quote, created: bool) -> Result<CommandResponse, Error> {
+    let (id, version) = (q.id, q.version);
+    let body: Value = serde_json::to_value(&q).map_err(Error::internal)?;
+    Ok(if created {
+        CommandResponse::created(format!("/v1/quotes/{id}"), body)
+    } else {
+        CommandResponse::ok(body)
+    }
+    .with_etag(version))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateQuote {
+    pub customer_account_id: Uuid,
+    /// Sales channel (default `direct`).
+    pub channel: Option<String>,
+    /// Default: 30 days from today.
+    pub valid_until: Option<NaiveDate>,
+}
+
+#[utoipa::path(post, path = "/v1/quotes", tag = "quotes", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)), request_body = CreateQuote,
+    responses((status = 201, description = "A draft quote, pinned to the catalog version in force"), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    body: JsonBody<CreateQuote>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(&state, &caller, &ctx, body, |tx, meta, b: CreateQuote| {
+        Box::pin(async move {
+            let input = NewQuote {
+                customer_account_id: b.customer_account_id,
+                channel: b.channel.unwrap_or_else(|| "direct".to_owned()),
+                valid_until: b
+                    .valid_until
+                    .unwrap_or_else(|| meta.occurred_at.date_naive() + Duration::days(30)),
+            };
+            respond(commands::create(tx, &meta, &input).await?, true)
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(get, path = "/v1/quotes/{id}", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The quote, its current lines and price"), (status = 404, body = Problem)))]
+pub async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(READERS)?;
+    let mut tx = read(&state, &caller).await?;
+    Ok(respond(
+        commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?,
+        false,
+    )?
+    .into_response())
+}
+
+/// The compiled catalog version a quote is pinned to (read outside the command's transaction:
+/// published versions never change).
+async fn catalog_of(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<std::sync::Arc<cpq_catalog::CompiledCatalog>, ApiError> {
+    let mut tx = read(state, caller).await?;
+    let q = commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?;
+    drop(tx);
+    Ok(state
+        .catalogs
+        .compiled(&state.db, &caller.0.tenant, q.catalog_version_id)
+        .await?)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddItem {
+    #[schema(value_type = Object)]
+    pub configuration: ConfigItem,
+    #[serde(default, with = "rust_decimal::serde::str_option")]
+    #[schema(value_type = Option<String>)]
+    pub manual_discount_percent: Option<Decimal>,
+}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/items", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = AddItem,
+    responses((status = 200, description = "Line added; a priced quote's price is stale"), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, description = "every violation of the configuration", body = Problem)))]
+pub async fn add_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<AddItem>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let catalog = catalog_of(&state, &caller, id).await?;
+    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
+        Box::pin(async move {
+            respond(
+                commands::add_item(
+                    tx,
+                    &meta,
+                    id,
+                    expected,
+                    &catalog,
+                    &b.configuration,
+                    b.manual_discount_percent,
+                )
+                .await?,
+                false,
+            )
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(delete, path = "/v1/quotes/{id}/items/{line_no}", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("line_no" = i32, Path), ("If-Match" = String, Header)),
+    responses((status = 200, description = "Line removed"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn remove_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath((id, line)): ApiPath<(Uuid, i32)>,
+    IfMatch(expected): IfMatch,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let body = JsonBody {
+        value: (),
+        idempotency_key: None,
+        fingerprint: [0; 32],
+        method: "DELETE".into(),
+        path: String::new(),
+    };
+    let r = execute(&state, &caller, &ctx, body, move |tx, meta, ()| {
+        Box::pin(async move {
+            respond(
+                commands::remove_item(tx, &meta, id, expected, line).await?,
+                false,
+            )
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceQuote {}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/price", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = PriceQuote,
+    responses((status = 200, description = "Priced: snapshot and hash stored"), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn price(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<PriceQuote>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let catalog = catalog_of(&state, &caller, id).await?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, _: PriceQuote| {
+            Box::pin(async move {
+                respond(
+                    commands::price(tx, &meta, id, expected, &catalog).await?,
+                    false,
+                )
+            })
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}
