@@ -22,7 +22,12 @@ CREATE TABLE quote (
     updated_at          timestamptz NOT NULL,
     updated_by          text        NOT NULL
 );
+-- The worklist: newest change first, filtered by status (the seed's index), by owner, by customer,
+-- or not at all; each filter has an index that delivers the order, so a page reads a page.
 CREATE INDEX quote_worklist ON quote (tenant_id, status, updated_at DESC, quote_id DESC);
+CREATE INDEX quote_recent ON quote (tenant_id, updated_at DESC, quote_id DESC);
+CREATE INDEX quote_by_owner ON quote (tenant_id, owner, updated_at DESC, quote_id DESC);
+CREATE INDEX quote_by_customer ON quote (tenant_id, customer_account_id, updated_at DESC, quote_id DESC);
 ALTER TABLE quote ENABLE ROW LEVEL SECURITY;
 CREATE POLICY tenant_isolation ON quote
     USING (tenant_id = current_setting('cpq.tenant_id', true))

@@ -73,7 +73,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(user_tasks::list))
         .routes(routes!(user_tasks::assign))
         .routes(routes!(user_tasks::complete))
-        .routes(routes!(quotes::create))
+        .routes(routes!(quotes::create, quotes::list))
         .routes(routes!(quotes::fetch))
         .routes(routes!(quotes::add_item))
         .routes(routes!(quotes::remove_item))

@@ -482,3 +482,94 @@ pub async fn price(
     .await?;
     Ok(updated)
 }
+
+/// Worklist filters; `status` leads the index `quote_worklist (tenant_id, status, updated_at DESC,
+/// quote_id DESC)`.
+#[derive(Debug, Clone, Default)]
+pub struct Worklist {
+    pub status: Option<Status>,
+    pub owner: Option<String>,
+    pub customer_account_id: Option<Uuid>,
+    pub updated_before: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct QuoteSummary {
+    pub quote_id: Uuid,
+    pub customer_account_id: Uuid,
+    pub status: String,
+    pub owner: String,
+    pub currency: String,
+    pub snapshot_hash: Option<String>,
+    pub price_stale: bool,
+    pub valid_until: NaiveDate,
+    pub updated_at: DateTime<Utc>,
+}
+
+fn worklist_query<'q>(
+    select: &str,
+    tenant: &'q TenantId,
+    w: &'q Worklist,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<sqlx::QueryBuilder<'q, sqlx::Postgres>, Error> {
+    let mut q = sqlx::QueryBuilder::new(format!(
+        "{select} quote_id, customer_account_id, status, owner, currency, snapshot_hash, price_stale, valid_until, updated_at \
+         FROM quote WHERE tenant_id = "
+    ));
+    q.push_bind(tenant.as_str());
+    if let Some(s) = w.status {
+        q.push(" AND status = ").push_bind(status_text(s)?);
+    }
+    if let Some(o) = &w.owner {
+        q.push(" AND owner = ").push_bind(o.as_str());
+    }
+    if let Some(c) = w.customer_account_id {
+        q.push(" AND customer_account_id = ").push_bind(c);
+    }
+    if let Some(b) = w.updated_before {
+        q.push(" AND updated_at < ").push_bind(b);
+    }
+    if let Some((at, id)) = after {
+        q.push(" AND (updated_at, quote_id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY updated_at DESC, quote_id DESC LIMIT ")
+        .push_bind(limit);
+    Ok(q)
+}
+
+/// One page of the worklist, newest change first, after the (updated_at, id) key `after`.
+pub async fn quote_worklist(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    w: &Worklist,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<QuoteSummary>, Error> {
+    let mut q = worklist_query("SELECT", tenant, w, after, limit)?;
+    timed("quote_worklist", q.build_query_as().fetch_all(&mut **tx))
+        .await
+        .map_err(db_error)
+}
+
+/// The plan of [`quote_worklist`]: what the plan-baseline test reads.
+pub async fn quote_worklist_plan(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    w: &Worklist,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<String, Error> {
+    let mut q = worklist_query("EXPLAIN SELECT", tenant, w, after, limit)?;
+    let lines: Vec<String> = timed(
+        "quote_worklist_explain",
+        q.build_query_scalar().fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(lines.join("\n"))
+}

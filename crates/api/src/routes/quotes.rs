@@ -214,3 +214,73 @@ pub async fn price(
     .await?;
     Ok(r.into_response())
 }
+
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct WorklistQuery {
+    /// e.g. `draft`, `priced`, `approval-pending`, `approved`, `accepted`.
+    pub status: Option<String>,
+    pub owner: Option<String>,
+    /// A customer account id.
+    pub customer: Option<Uuid>,
+    pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip_serializing)]
+    pub limit: Option<u32>,
+    #[serde(skip_serializing)]
+    pub cursor: Option<String>,
+}
+
+/// The quote worklist, newest change first; every filter is index-backed.
+#[utoipa::path(get, path = "/v1/quotes", tag = "quotes", security(("bearer" = [])),
+    params(WorklistQuery), responses((status = 200, description = "A page of quotes"), (status = 400, body = Problem)))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::ApiQuery(q): crate::extract::ApiQuery<WorklistQuery>,
+) -> Result<Response, ApiError> {
+    use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+    caller.0.require_any(READERS)?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            serde_json::from_value::<cpq_quote::lifecycle::Status>(Value::String(s.to_owned()))
+                .map_err(|_| Error::Malformed {
+                    detail: format!("status \"{s}\" is not a quote status"),
+                    errors: vec![cpq_core::FieldError::new(
+                        "status",
+                        "unknown-value",
+                        "a quote status such as draft, priced or approval-pending",
+                    )],
+                })?,
+        ),
+    };
+    let limit = page_size(
+        q.limit,
+        state.config.http.default_page_size,
+        state.config.http.max_page_size,
+    )?;
+    let fingerprint = query_fingerprint(&q);
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor::<(chrono::DateTime<chrono::Utc>, Uuid)>(c, &fingerprint))
+        .transpose()?;
+    let w = commands::Worklist {
+        status,
+        owner: q.owner.clone(),
+        customer_account_id: q.customer,
+        updated_before: q.updated_before,
+    };
+    let mut tx = read(&state, &caller).await?;
+    let rows = commands::quote_worklist(&mut tx, &caller.0.tenant, &w, after, i64::from(limit) + 1)
+        .await?;
+    let p: Page<commands::QuoteSummary> = page(
+        rows,
+        limit,
+        &fingerprint,
+        |r| (r.updated_at, r.quote_id),
+        |r| r,
+    );
+    Ok(axum::Json(p).into_response())
+}

@@ -207,4 +207,17 @@ async fn a_quote_is_built_line_by_line_priced_and_its_price_goes_stale_on_edit()
         .await,
         6
     );
+
+    let worklist = get(&app, &sales, "/v1/quotes?status=priced&owner=user@acme").await;
+    assert_eq!(worklist.status, StatusCode::OK, "{}", worklist.body);
+    assert_eq!(worklist.body["items"][0]["quote_id"], json!(id));
+    assert!(
+        get(&app, &sales, "/v1/quotes?status=draft").await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    get(&app, &sales, "/v1/quotes?status=bogus")
+        .await
+        .assert_problem(400, "malformed-request");
 }
