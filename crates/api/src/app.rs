@@ -78,6 +78,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::add_item))
         .routes(routes!(quotes::remove_item))
         .routes(routes!(quotes::price))
+        .routes(routes!(quotes::cancel))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

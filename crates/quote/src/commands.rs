@@ -573,3 +573,44 @@ pub async fn quote_worklist_plan(
     .map_err(db_error)?;
     Ok(lines.join("\n"))
 }
+
+/// Cancels an open quote, with a reason kept in the audit trail.
+pub async fn cancel(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    reason: &str,
+) -> Result<Quote, Error> {
+    if reason.trim().is_empty() {
+        return Err(Error::validation(vec![FieldError::new(
+            "reason",
+            "required",
+            "cancelling a quote needs a reason",
+        )]));
+    }
+    let (q, next) = lock_for(tx, meta, id, expected, Action::Cancel).await?;
+    touch(tx, meta, &q, next, q.price_stale).await?;
+    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
+    record(
+        tx,
+        meta,
+        &AuditEntry {
+            action: "quote.cancel",
+            aggregate_type: AGGREGATE,
+            aggregate_id: id,
+            before: None,
+            after: Some(json!({ "status": "cancelled" })),
+            reason: Some(reason.trim().to_owned()),
+        },
+        &[NewEvent {
+            event_type: "quote.cancelled",
+            schema_version: 1,
+            aggregate_type: AGGREGATE,
+            aggregate_id: id,
+            payload: json!({ "quote_id": id, "reason": reason.trim() }),
+        }],
+    )
+    .await?;
+    Ok(updated)
+}

@@ -284,3 +284,39 @@ pub async fn list(
     );
     Ok(axum::Json(p).into_response())
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelQuote {
+    pub reason: String,
+}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/cancel", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = CancelQuote,
+    responses((status = 200, description = "Cancelled"), (status = 409, description = "not open; names the allowed actions", body = Problem), (status = 412, body = Problem)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<CancelQuote>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, b: CancelQuote| {
+            Box::pin(async move {
+                respond(
+                    commands::cancel(tx, &meta, id, expected, &b.reason).await?,
+                    false,
+                )
+            })
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}

@@ -220,4 +220,33 @@ async fn a_quote_is_built_line_by_line_priced_and_its_price_goes_stale_on_edit()
     get(&app, &sales, "/v1/quotes?status=bogus")
         .await
         .assert_problem(400, "malformed-request");
+
+    let cancelled = send(
+        &app,
+        &sales,
+        reqwest::Method::POST,
+        &format!("/v1/quotes/{id}/cancel"),
+        Some("\"6\""),
+        Some(&json!({ "reason": "customer went elsewhere" })),
+    )
+    .await;
+    assert_eq!(cancelled.body["status"], "cancelled", "{}", cancelled.body);
+    let refused = send(
+        &app,
+        &sales,
+        reqwest::Method::POST,
+        &format!("/v1/quotes/{id}/items"),
+        Some("\"7\""),
+        Some(&json!({ "configuration": { "offering": "CLOUD-BACKUP" } })),
+    )
+    .await;
+    refused.assert_problem(409, "conflict");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("allowed: nothing"),
+        "{}",
+        refused.body
+    );
 }
