@@ -43,6 +43,9 @@ enum Command {
         /// A role: catalog-manager, sales, approver, order-operations, operator. Repeatable.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
+        /// A group, such as an approval level (manager, finance, deal-desk). Repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
@@ -143,6 +146,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tenant,
             subject,
             roles,
+            groups,
             ttl_secs,
         } => {
             let signer = cpq_auth::DevSigner::from_config(&config)?;
@@ -160,7 +164,13 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             println!(
                 "{}",
-                signer.mint(&subject, &tenant, &parsed, Duration::from_secs(ttl_secs))?
+                signer.mint_with_groups(
+                    &subject,
+                    &tenant,
+                    &parsed,
+                    &groups.iter().map(String::as_str).collect::<Vec<_>>(),
+                    Duration::from_secs(ttl_secs)
+                )?
             );
         }
         Command::GenerateCatalog {

@@ -20,8 +20,8 @@ use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
 use crate::routes::{
-    self, catalog, configuration, customer_accounts, health, jobs, processes, quotes, user_tasks,
-    workflow,
+    self, approvals, catalog, configuration, customer_accounts, health, jobs, processes, quotes,
+    user_tasks, workflow,
 };
 use crate::state::AppState;
 
@@ -79,6 +79,18 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::remove_item))
         .routes(routes!(quotes::price))
         .routes(routes!(quotes::cancel))
+        .routes(routes!(quotes::submit))
+        .routes(routes!(quotes::accept))
+        .routes(routes!(quotes::revise))
+        .routes(routes!(quotes::revision_list))
+        .routes(routes!(quotes::revision_fetch))
+        .routes(routes!(quotes::convert))
+        .routes(routes!(quotes::order_fetch))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .routes(routes!(approvals::return_for_revision))
+        .routes(routes!(approvals::put_policy, approvals::get_policy))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
         .routes(routes!(health::startup))

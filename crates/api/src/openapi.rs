@@ -19,7 +19,9 @@ use utoipa::{Modify, OpenApi};
         (name = "catalog", description = "Catalog versions: author, publish, activate, search"),
         (name = "configuration", description = "Validate configurations and price carts"),
         (name = "workflow", description = "BPMN deployments and worker groups"),
-        (name = "quotes", description = "Quotes: create, lines, price"),
+        (name = "quotes", description = "Quotes: create, lines, price, submit, accept, revise, cancel, convert"),
+        (name = "approvals", description = "Approval tasks and the approval policy"),
+        (name = "orders", description = "Orders converted from quotes"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

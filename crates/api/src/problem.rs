@@ -28,6 +28,9 @@ pub struct Problem {
     /// For 412: the resource's current ETag.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_etag: Option<String>,
+    /// For a 409 about something that already exists: its path, e.g. `/v1/orders/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
 }
 
 /// One field problem.
@@ -64,7 +67,7 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "validation-failed",
             "Validation failed",
         ),
-        Error::Conflict { .. } => (
+        Error::Conflict { .. } | Error::ConflictWithExisting { .. } => (
             StatusCode::CONFLICT,
             "conflict",
             "Conflict with the current state",
@@ -131,6 +134,7 @@ impl Problem {
             detail: detail.into(),
             errors: Vec::new(),
             current_etag: None,
+            existing: None,
         }
     }
 }
@@ -164,6 +168,10 @@ impl IntoResponse for ApiError {
                 format!("{n} field{} failed validation; see errors", if n == 1 { "" } else { "s" })
             }
             Error::Conflict { detail } => detail,
+            Error::ConflictWithExisting { detail, existing } => {
+                problem.existing = Some(existing);
+                detail
+            }
             Error::PreconditionRequired { detail } => detail,
             Error::PreconditionFailed { current } => {
                 let etag = crate::etag::format(&current);

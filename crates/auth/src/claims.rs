@@ -13,6 +13,9 @@ pub struct Claims {
     pub tenant: String,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Groups, such as approval levels; user tasks are offered to them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
     pub iss: String,
     pub aud: String,
     pub exp: u64,
@@ -33,6 +36,11 @@ impl Claims {
             subject: self.sub,
             tenant,
             roles,
+            groups: self
+                .groups
+                .into_iter()
+                .filter(|g| !g.trim().is_empty() && g.len() <= 64)
+                .collect(),
         })
     }
 }

@@ -56,6 +56,18 @@ impl DevSigner {
         roles: &[Role],
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.mint_with_groups(subject, tenant, roles, &[], ttl)
+    }
+
+    /// As [`DevSigner::mint`], with groups (such as approval levels).
+    pub fn mint_with_groups(
+        &self,
+        subject: &str,
+        tenant: &TenantId,
+        roles: &[Role],
+        groups: &[&str],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| AuthError::Keys(e.to_string()))?
@@ -64,6 +76,7 @@ impl DevSigner {
             sub: subject.to_owned(),
             tenant: tenant.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             exp: now + ttl.as_secs(),

@@ -33,6 +33,7 @@ fn claims(c: &Config) -> Claims {
         sub: "rep-1".into(),
         tenant: "acme".into(),
         roles: vec!["sales".into(), "something-else".into()],
+        groups: vec![],
         iss: c.auth.issuer.clone(),
         aud: c.auth.audience.clone(),
         exp: now() + 600,

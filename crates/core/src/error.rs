@@ -46,6 +46,11 @@ pub enum Error {
     #[error("conflict: {detail}")]
     Conflict { detail: String },
 
+    /// The command would create what already exists (a second order for a quote): `existing`
+    /// is the path of the resource that does, so a client can go on with it.
+    #[error("conflict: {detail} (existing: {existing})")]
+    ConflictWithExisting { detail: String, existing: String },
+
     /// A change was attempted without `If-Match`.
     #[error("precondition required: {detail}")]
     PreconditionRequired { detail: String },

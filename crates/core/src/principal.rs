@@ -108,9 +108,21 @@ pub struct Principal {
     pub subject: String,
     pub tenant: TenantId,
     pub roles: BTreeSet<Role>,
+    /// Groups the identity provider puts the caller in (for example the approval levels
+    /// `manager`, `finance`): user tasks are offered to groups.
+    pub groups: BTreeSet<String>,
 }
 
 impl Principal {
+    /// Everything a user task can be offered to: the caller's groups and role names.
+    pub fn task_groups(&self) -> Vec<String> {
+        self.roles
+            .iter()
+            .map(|r| r.as_str().to_owned())
+            .chain(self.groups.iter().cloned())
+            .collect()
+    }
+
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
@@ -163,6 +175,7 @@ mod tests {
             subject: "u1".into(),
             tenant: TenantId::parse("acme").unwrap(),
             roles: [Role::Approver].into(),
+            groups: BTreeSet::new(),
         };
         assert!(p.require_any(&[Role::Approver, Role::Sales]).is_ok());
         let err = p.require_any(&[Role::Sales]).unwrap_err();

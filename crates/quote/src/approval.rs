@@ -37,6 +37,28 @@ pub struct Policy {
     /// Approval levels in the order approvals happen.
     pub levels: Vec<String>,
     pub rules: Vec<Rule>,
+    /// When approvers are reminded and when a task escalates, and to whom.
+    #[serde(default)]
+    pub timers: Timers,
+}
+
+/// The approval process's clock: ISO 8601 durations from when a level's task is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timers {
+    pub reminder_after: String,
+    pub escalate_after: String,
+    /// The group an escalated task goes to.
+    pub escalation_group: String,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            reminder_after: "P1D".into(),
+            escalate_after: "P3D".into(),
+            escalation_group: "sales-director".into(),
+        }
+    }
 }
 
 /// What the policy looks at.
@@ -136,6 +158,53 @@ pub fn decide(policy: &Policy, facts: &Facts) -> Decision {
     }
 }
 
+/// The policy a tenant has before it sets its own: manager above 15 % off a line, finance above
+/// 25 % off the quote, deal desk above 250,000 first-year value or with non-standard terms.
+pub fn default_policy() -> Policy {
+    Policy {
+        version: 0,
+        levels: vec!["manager".into(), "finance".into(), "deal-desk".into()],
+        rules: vec![
+            Rule {
+                code: "LINE-DISCOUNT-15".into(),
+                level: "manager".into(),
+                condition: Condition::LineDiscountAbove(Decimal::from(15)),
+            },
+            Rule {
+                code: "QUOTE-DISCOUNT-25".into(),
+                level: "finance".into(),
+                condition: Condition::OverallDiscountAbove(Decimal::from(25)),
+            },
+            Rule {
+                code: "DEAL-SIZE-250K".into(),
+                level: "deal-desk".into(),
+                condition: Condition::DealSizeAbove(Decimal::from(250_000)),
+            },
+            Rule {
+                code: "NON-STANDARD-TERMS".into(),
+                level: "deal-desk".into(),
+                condition: Condition::NonStandardTerms,
+            },
+        ],
+        timers: Timers::default(),
+    }
+}
+
+/// Discount depth of a line or a quote: first-year discount over first-year list, in percent.
+pub fn discount_pct(
+    one_time_list: Decimal,
+    one_time_discount: Decimal,
+    recurring_list: Decimal,
+    recurring_discount: Decimal,
+) -> Decimal {
+    let twelve = Decimal::from(12);
+    let list = one_time_list + recurring_list * twelve;
+    if list.is_zero() {
+        return Decimal::ZERO;
+    }
+    ((one_time_discount + recurring_discount * twelve) * Decimal::ONE_HUNDRED / list).round_dp(2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +245,7 @@ mod tests {
                     condition: Condition::NonStandardTerms,
                 },
             ],
+            timers: Timers::default(),
         }
     }
 

@@ -43,6 +43,14 @@ pub struct Quote {
     pub price_stale: bool,
     pub snapshot_hash: Option<String>,
     pub price_snapshot: Option<Value>,
+    /// What the approval policy decided at submission: levels and reasons.
+    pub approval_decision: Option<Value>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub accepted_by: Option<String>,
+    /// The approval process instance of the current submission, if it needed approval.
+    pub approval_instance_id: Option<Uuid>,
+    /// The order this quote became.
+    pub order_id: Option<Uuid>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -55,7 +63,7 @@ fn status_from(raw: &str) -> Result<Status, Error> {
         .map_err(|_| Error::internal(format!("stored quote status {raw}")))
 }
 
-fn status_text(s: Status) -> Result<String, Error> {
+pub(crate) fn status_text(s: Status) -> Result<String, Error> {
     match serde_json::to_value(s) {
         Ok(Value::String(v)) => Ok(v),
         _ => Err(Error::internal("quote status does not serialize")),
@@ -78,6 +86,11 @@ struct HeaderRow {
     price_stale: bool,
     snapshot_hash: Option<String>,
     price_snapshot: Option<Value>,
+    approval_decision: Option<Value>,
+    accepted_at: Option<DateTime<Utc>>,
+    accepted_by: Option<String>,
+    approval_instance_id: Option<Uuid>,
+    order_id: Option<Uuid>,
     version: i64,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -93,7 +106,8 @@ pub async fn quote_fetch(
 ) -> Result<Quote, Error> {
     let sql = format!(
         "SELECT quote_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, owner, status, \
-         revision_no, price_stale, snapshot_hash, price_snapshot, version, created_at, updated_at, updated_by \
+         revision_no, price_stale, snapshot_hash, price_snapshot, approval_decision, accepted_at, accepted_by, approval_instance_id, order_id, version, created_at, \
+         updated_at, updated_by \
          FROM quote WHERE tenant_id = $1 AND quote_id = $2{}",
         if lock { " FOR UPDATE" } else { "" }
     );
@@ -135,6 +149,11 @@ pub async fn quote_fetch(
         price_stale: r.price_stale,
         snapshot_hash: r.snapshot_hash,
         price_snapshot: r.price_snapshot,
+        approval_decision: r.approval_decision,
+        accepted_at: r.accepted_at,
+        accepted_by: r.accepted_by,
+        approval_instance_id: r.approval_instance_id,
+        order_id: r.order_id,
         version: r.version,
         created_at: r.created_at,
         updated_at: r.updated_at,
@@ -152,7 +171,7 @@ pub async fn quote_fetch(
     })
 }
 
-async fn event(
+pub(crate) async fn event(
     tx: &mut Tx,
     meta: &CommandMeta,
     action: &'static str,
@@ -262,7 +281,7 @@ async fn cpq_customer_account(
 }
 
 /// Locks the quote, checks the version the caller saw, and that `action` is allowed.
-async fn lock_for(
+pub(crate) async fn lock_for(
     tx: &mut Tx,
     meta: &CommandMeta,
     id: Uuid,
@@ -279,7 +298,7 @@ async fn lock_for(
     Ok((q, next))
 }
 
-async fn touch(
+pub(crate) async fn touch(
     tx: &mut Tx,
     meta: &CommandMeta,
     q: &Quote,
@@ -590,6 +609,7 @@ pub async fn cancel(
         )]));
     }
     let (q, next) = lock_for(tx, meta, id, expected, Action::Cancel).await?;
+    crate::approvals::end_approval(tx, meta, &q).await?;
     touch(tx, meta, &q, next, q.price_stale).await?;
     let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
     record(

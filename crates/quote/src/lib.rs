@@ -1,7 +1,12 @@
-//! Quotes: the lifecycle ([`lifecycle`]) and the approval policy ([`approval`]), both pure, and
-//! the commands that create, edit and price quotes in PostgreSQL ([`commands`]). Submission into
-//! approval, acceptance, revisions and conversion build on these next.
+//! Quotes: the lifecycle ([`lifecycle`]) and the approval policy ([`approval`]), both pure; the
+//! quote commands in PostgreSQL ([`commands`]: create, items, price, cancel, worklist); approval
+//! ([`approvals`]: policy versions, submission, approval tasks, acceptance); [`revisions`];
+//! conversion into exactly one order ([`orders`]); and the validity sweep ([`expiry`]).
 
 pub mod approval;
+pub mod approvals;
 pub mod commands;
+pub mod expiry;
 pub mod lifecycle;
+pub mod orders;
+pub mod revisions;

@@ -332,6 +332,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A token for `subject` in `tenant` with `roles` and `groups` (approval levels, say).
+    pub fn token_with_groups(
+        &self,
+        subject: &str,
+        tenant: &str,
+        roles: &[Role],
+        groups: &[&str],
+    ) -> String {
+        self.signer
+            .mint_with_groups(
+                subject,
+                &TenantId::parse(tenant).unwrap(),
+                roles,
+                groups,
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
     /// A token for `user@<tenant>` with `roles`.
     pub fn token(&self, tenant: &str, roles: &[Role]) -> String {
         self.token_for(&format!("user@{tenant}"), tenant, roles)

@@ -30,6 +30,9 @@ pub enum WorkerError {
 }
 
 /// The tenant a group's heartbeat transaction runs as (worker groups are platform-wide).
+/// Quotes expire by date: scanning once a minute is plenty.
+const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
+
 fn platform() -> Result<TenantId, cpq_core::Error> {
     TenantId::parse("platform").map_err(|e| cpq_core::Error::internal(e.detail))
 }
@@ -54,50 +57,6 @@ async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
             metrics::gauge!("worker_heartbeat_timestamp_seconds").set(Utc::now().timestamp() as f64)
         }
         Err(e) => tracing::warn!(error = %e, "worker group heartbeat failed"),
-    }
-}
-
-async fn fire_start_timers(pool: &PgPool) {
-    let due = match instances::start_timers_due(pool, 100).await {
-        Ok(d) => d,
-        Err(e) => return tracing::warn!(error = %e, "start timer scan failed"),
-    };
-    for (timer, tenant_id) in due {
-        let Ok(t) = TenantId::parse(&tenant_id) else {
-            continue;
-        };
-        let fired = async {
-            let mut tx = tenant::begin(pool, &t).await.map_err(db_error)?;
-            let fired = instances::fire_start_timer(&mut tx, timer, Utc::now()).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok::<bool, cpq_core::Error>(fired)
-        }
-        .await;
-        if let Err(e) = fired {
-            tracing::warn!(error = %e, %timer, "firing a start timer failed; the next scan retries it");
-        }
-    }
-}
-
-async fn fire_timers(pool: &PgPool) {
-    let due = match instances::timers_due(pool, 200).await {
-        Ok(d) => d,
-        Err(e) => return tracing::warn!(error = %e, "timer scan failed"),
-    };
-    for (timer, tenant_id) in due {
-        let Ok(t) = TenantId::parse(&tenant_id) else {
-            continue;
-        };
-        let fired = async {
-            let mut tx = tenant::begin(pool, &t).await.map_err(db_error)?;
-            let fired = instances::fire_timer(&mut tx, timer, Utc::now()).await?;
-            tx.commit().await.map_err(db_error)?;
-            Ok::<bool, cpq_core::Error>(fired)
-        }
-        .await;
-        if let Err(e) = fired {
-            tracing::warn!(error = %e, %timer, "firing a timer failed; the next scan retries it");
-        }
     }
 }
 
@@ -242,9 +201,16 @@ where
     {
         let (pool, interval, mut stop) = (pool.clone(), w.timer_scan_interval_ms, stop_rx.clone());
         tasks.spawn(async move {
+            let mut last_expiry = None;
             loop {
-                fire_timers(&pool).await;
-                fire_start_timers(&pool).await;
+                instances::fire_due_timers(&pool, 200).await;
+                instances::fire_due_start_timers(&pool, 100).await;
+                if last_expiry.is_none_or(|t: std::time::Instant| t.elapsed() >= EXPIRY_SCAN_EVERY) {
+                    last_expiry = Some(std::time::Instant::now());
+                    if let Err(e) = cpq_quote::expiry::expire_due(&pool, Utc::now().date_naive(), 500).await {
+                        tracing::warn!(error = %e, "quote expiry scan failed");
+                    }
+                }
                 tokio::select! { _ = tokio::time::sleep(Duration::from_millis(interval)) => {}, _ = stop.changed() => return }
             }
         });

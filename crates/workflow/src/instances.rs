@@ -671,6 +671,63 @@ pub async fn fire_timer(tx: &mut Tx, timer: Uuid, at: DateTime<Utc>) -> Result<b
     Ok(true)
 }
 
+#[derive(Debug, Clone, Copy)]
+enum TimerKind {
+    /// Timers of running instances (boundary, intermediate catch).
+    Element,
+    /// Timer start events of deployed definitions.
+    Start,
+}
+
+/// Fires every due timer (up to `limit`), each in its tenant's transaction: what the worker's
+/// timer scan runs. Returns how many fired; failures are logged and retried by the next scan.
+pub async fn fire_due_timers(pool: &PgPool, limit: i32) -> usize {
+    fire_due(pool, limit, TimerKind::Element).await
+}
+
+/// As [`fire_due_timers`], for timer start events.
+pub async fn fire_due_start_timers(pool: &PgPool, limit: i32) -> usize {
+    fire_due(pool, limit, TimerKind::Start).await
+}
+
+async fn fire_due(pool: &PgPool, limit: i32, kind: TimerKind) -> usize {
+    let due = match kind {
+        TimerKind::Element => timers_due(pool, limit).await,
+        TimerKind::Start => start_timers_due(pool, limit).await,
+    };
+    let due = match due {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, ?kind, "timer scan failed");
+            return 0;
+        }
+    };
+    let mut fired = 0;
+    for (timer, tenant_id) in due {
+        let Ok(t) = TenantId::parse(&tenant_id) else {
+            continue;
+        };
+        let result = async {
+            let mut tx = cpq_db::tenant::begin(pool, &t).await.map_err(db_error)?;
+            let done = match kind {
+                TimerKind::Element => fire_timer(&mut tx, timer, Utc::now()).await?,
+                TimerKind::Start => fire_start_timer(&mut tx, timer, Utc::now()).await?,
+            };
+            tx.commit().await.map_err(db_error)?;
+            Ok::<bool, Error>(done)
+        }
+        .await;
+        match result {
+            Ok(true) => fired += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, %timer, ?kind, "firing a timer failed; the next scan retries it")
+            }
+        }
+    }
+    fired
+}
+
 /// A job a worker holds until its lease ends.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ActivatedJob {

@@ -1,3 +1,4 @@
+pub mod approvals;
 pub mod catalog;
 pub mod configuration;
 pub mod customer_accounts;

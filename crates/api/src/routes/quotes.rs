@@ -1,5 +1,7 @@
-//! `/v1/quotes` (first step of the quotes issue): create, read, add and remove lines, price.
-//! Every change needs `If-Match`; lines are validated against the quote's catalog version.
+//! `/v1/quotes`: create, read, add and remove lines, price, submit, accept, revise, cancel and
+//! convert into an order (`/v1/orders/{id}`). Every change needs `If-Match`; lines are validated
+//! against the quote's catalog version. Approval tasks and the policy are in
+//! [`crate::routes::approvals`].
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -7,6 +9,7 @@ use chrono::{Duration, NaiveDate};
 use cpq_configuration::ConfigItem;
 use cpq_core::{Error, Role};
 use cpq_quote::commands::{self, NewQuote, Quote};
+use cpq_quote::{approvals, orders, revisions};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -83,11 +86,12 @@ pub async fn fetch(
 ) -> Result<Response, ApiError> {
     caller.0.require_any(READERS)?;
     let mut tx = read(&state, &caller).await?;
-    Ok(respond(
-        commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?,
-        false,
-    )?
-    .into_response())
+    let q = commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?;
+    let history = approvals::approval_history(&mut tx, &caller.0.tenant, id).await?;
+    let version = q.version;
+    let mut body = serde_json::to_value(q).map_err(Error::internal)?;
+    body["approvals"] = serde_json::to_value(history).map_err(Error::internal)?;
+    Ok(CommandResponse::ok(body).with_etag(version).into_response())
 }
 
 /// The compiled catalog version a quote is pinned to (read outside the command's transaction:
@@ -319,4 +323,182 @@ pub async fn cancel(
     )
     .await?;
     Ok(r.into_response())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyCommand {}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/submit", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = EmptyCommand,
+    responses((status = 200, description = "Submitted (approval-free) or approval-pending with the policy's decision; approval-pending starts the approval process"),
+        (status = 409, description = "no current price, or not allowed in its status", body = Problem), (status = 412, body = Problem)))]
+pub async fn submit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<EmptyCommand>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, _: EmptyCommand| {
+            Box::pin(
+                async move { respond(approvals::submit(tx, &meta, id, expected).await?, false) },
+            )
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/accept", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = EmptyCommand,
+    responses((status = 200, description = "Accepted; records who and when"), (status = 409, description = "only approved or approval-free quotes", body = Problem), (status = 412, body = Problem)))]
+pub async fn accept(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<EmptyCommand>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, _: EmptyCommand| {
+            Box::pin(
+                async move { respond(approvals::accept(tx, &meta, id, expected).await?, false) },
+            )
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviseQuote {
+    /// Why a new revision is needed (kept in the audit trail and the event).
+    pub reason: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/revise", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = ReviseQuote,
+    responses((status = 200, description = "The next revision, in draft, with the items carried forward; the previous one is frozen"),
+        (status = 409, description = "only submitted, approval-pending, approved or rejected quotes are revised", body = Problem), (status = 412, body = Problem)))]
+pub async fn revise(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<ReviseQuote>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, b: ReviseQuote| {
+            Box::pin(async move {
+                respond(
+                    revisions::revise(tx, &meta, id, expected, b.reason.as_deref()).await?,
+                    false,
+                )
+            })
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(get, path = "/v1/quotes/{id}/revisions", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "Superseded revisions, newest first"), (status = 404, body = Problem)))]
+pub async fn revision_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(READERS)?;
+    let mut tx = read(&state, &caller).await?;
+    let items = revisions::revision_list(&mut tx, &caller.0.tenant, id).await?;
+    Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
+}
+
+#[utoipa::path(get, path = "/v1/quotes/{id}/revisions/{revision_no}", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("revision_no" = i32, Path)),
+    responses((status = 200, description = "A superseded revision as it stood: header, items, snapshot, approval decision"), (status = 404, body = Problem)))]
+pub async fn revision_fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((id, revision_no)): ApiPath<(Uuid, i32)>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(READERS)?;
+    let mut tx = read(&state, &caller).await?;
+    Ok(
+        axum::Json(revisions::revision_fetch(&mut tx, &caller.0.tenant, id, revision_no).await?)
+            .into_response(),
+    )
+}
+
+#[utoipa::path(post, path = "/v1/quotes/{id}/convert", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header), ("Idempotency-Key" = Option<String>, Header)), request_body = EmptyCommand,
+    responses((status = 201, description = "The order, created from the price snapshot, with its fulfillment process started"),
+        (status = 409, description = "not accepted, snapshot changed, or already converted (`existing` names the order)", body = Problem), (status = 412, body = Problem)))]
+pub async fn convert(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<EmptyCommand>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(
+        &state,
+        &caller,
+        &ctx,
+        body,
+        move |tx, meta, _: EmptyCommand| {
+            Box::pin(async move {
+                let order = orders::convert(tx, &meta, id, expected).await?;
+                let (order_id, version) = (order.order_id, order.version);
+                Ok(CommandResponse::created(
+                    format!("/v1/orders/{order_id}"),
+                    serde_json::to_value(order).map_err(Error::internal)?,
+                )
+                .with_etag(version))
+            })
+        },
+    )
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The order and its items as converted from the quote's snapshot"), (status = 404, body = Problem)))]
+pub async fn order_fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(READERS)?;
+    let mut tx = read(&state, &caller).await?;
+    let order = orders::order_fetch(&mut tx, &caller.0.tenant, id).await?;
+    let version = order.version;
+    Ok(
+        CommandResponse::ok(serde_json::to_value(order).map_err(Error::internal)?)
+            .with_etag(version)
+            .into_response(),
+    )
 }

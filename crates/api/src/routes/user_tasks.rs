@@ -17,15 +17,14 @@ use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
 
-fn groups(p: &Principal) -> Vec<String> {
-    p.roles.iter().map(|r| r.as_str().to_owned()).collect()
-}
-
 /// Whether `p` may work on `t`.
 fn may_work_on(p: &Principal, t: &UserTask) -> bool {
     match &t.assignee {
         Some(a) => a == &p.subject,
-        None => t.candidate_groups.iter().any(|g| groups(p).contains(g)),
+        None => t
+            .candidate_groups
+            .iter()
+            .any(|g| p.task_groups().contains(g)),
     }
 }
 
@@ -63,7 +62,7 @@ pub async fn list(
         &mut tx,
         &caller.0.tenant,
         Some(&caller.0.subject),
-        &groups(&caller.0),
+        &caller.0.task_groups(),
         after,
         i64::from(limit) + 1,
     )

@@ -2,8 +2,10 @@
 //! Black-box tests of the API over HTTP, each against its own freshly migrated database and the
 //! real Redis.
 
+mod approvals;
 mod binary;
 mod catalog;
+mod conversion;
 mod customer_accounts;
 mod health;
 mod helpers;

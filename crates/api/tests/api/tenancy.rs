@@ -150,6 +150,7 @@ async fn requests_without_a_valid_token_are_unauthenticated() {
             sub: "rep".into(),
             tenant: "acme".into(),
             roles: vec!["sales".into()],
+            groups: vec![],
             iss: app.config.auth.issuer.clone(),
             aud: app.config.auth.audience.clone(),
             exp: now - 3600,
