@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Brings the platform up locally: installs and starts PostgreSQL and Redis when absent, creates
 # the database and its roles, builds, migrates (cpq-admin migrate), loads the demo catalog
-# (cpq-admin seed demo), starts cpq-api on 127.0.0.1:8080, and exercises it: a customer account,
-# a catalog search, a configuration validation and a priced cart. Safe to run again: it restarts the API on the new
-# build. Stop it with: kill "$(cat .run/cpq-api.pid)"
+# (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn processes),
+# starts cpq-api on 127.0.0.1:8080, and exercises it: a customer account, a catalog search, a
+# configuration validation, a priced cart, then the sales flow: a quote is created, priced,
+# submitted into approval, approved by a manager, accepted and converted into an order. Safe to
+# run again: it restarts the API on the new build. Stop it with: kill "$(cat .run/cpq-api.pid)"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -20,6 +22,8 @@ log "migrating"
 "$BIN/cpq-admin" migrate
 log "loading the demo catalog (tenant demo)"
 "$BIN/cpq-admin" seed demo --tenant demo
+log "deploying the platform's processes (quote approval, order fulfillment)"
+"$BIN/cpq-admin" deploy-bpmn processes
 
 mkdir -p .run
 if [ -f .run/cpq-api.pid ] && kill -0 "$(cat .run/cpq-api.pid)" 2>/dev/null; then
@@ -72,12 +76,47 @@ PRICE=$(curl -fsS -X POST "$API/v1/price" -H "Authorization: Bearer $TOKEN" -H "
 echo "  $(printf '%s' "$PRICE" | grep -o '"totals":{"one_time":{[^}]*},"recurring":{[^}]*}}')"
 echo "  snapshot $(printf '%s' "$PRICE" | grep -o '"hash":"[0-9a-f]*"')"
 
+log "the sales flow: quote, price, submit into approval, approve as another user, accept, convert"
+APPROVER=$("$BIN/cpq-admin" token --tenant demo --subject manager-1 --role approver --group manager)
+call() { # method path token [if-match] [body]: prints the response body, fails on an HTTP error
+  local args=(-sS -X "$1" "$API$2" -H "Authorization: Bearer $3" -H "Content-Type: application/json" -w '\n%{http_code}')
+  [ -n "${4:-}" ] && args+=(-H "If-Match: \"$4\"")
+  if [ "$1" != GET ]; then args+=(-d "${5:-}"); [ -n "${5:-}" ] || args[-1]='{}'; fi
+  local out; out=$(curl "${args[@]}")
+  local code=${out##*$'\n'}
+  if [ "${code:0:1}" != 2 ]; then echo "$1 $2 -> HTTP $code: ${out%$'\n'*}" >&2; exit 1; fi
+  printf '%s' "${out%$'\n'*}"
+}
+Q=$(call POST /v1/quotes "$TOKEN" "" "{\"customer_account_id\":\"$ID\"}")
+QID=$(jq -r .id <<<"$Q")
+echo "1. POST /v1/quotes -> quote $QID, status $(jq -r .status <<<"$Q"), catalog version $(jq -r .catalog_version_id <<<"$Q")"
+Q=$(call POST "/v1/quotes/$QID/items" "$TOKEN" "$(jq -r .version <<<"$Q")" \
+  '{"configuration":{"offering":"CLOUD-BACKUP","characteristics":{"storage":"5TB"}},"manual_discount_percent":"20"}')
+echo "2. POST /v1/quotes/$QID/items -> line 1: CLOUD-BACKUP 5TB at 20 % off"
+Q=$(call POST "/v1/quotes/$QID/price" "$TOKEN" "$(jq -r .version <<<"$Q")")
+echo "3. POST /v1/quotes/$QID/price -> $(jq -c '.price_snapshot.totals' <<<"$Q"), snapshot $(jq -r .snapshot_hash <<<"$Q")"
+Q=$(call POST "/v1/quotes/$QID/submit" "$TOKEN" "$(jq -r .version <<<"$Q")")
+echo "4. POST /v1/quotes/$QID/submit -> $(jq -r .status <<<"$Q"), levels $(jq -c .approval_decision.levels <<<"$Q"): $(jq -r '.approval_decision.reasons[0].detail' <<<"$Q")"
+TASKS=$(call GET /v1/approval-tasks "$APPROVER")
+TASK=$(jq -r --arg q "$QID" '[.items[] | select(.quote_id == $q)][0].task_id' <<<"$TASKS")
+echo "5. GET /v1/approval-tasks (as manager-1) -> task $TASK for level $(jq -r --arg q "$QID" '[.items[] | select(.quote_id == $q)][0].level' <<<"$TASKS")"
+D=$(call POST "/v1/approval-tasks/$TASK/approve" "$APPROVER" "" '{"comment":"within the quarter envelope"}')
+echo "6. POST /v1/approval-tasks/$TASK/approve (as manager-1) -> quote $(jq -r .quote.status <<<"$D")"
+Q=$(call POST "/v1/quotes/$QID/accept" "$TOKEN" "$(jq -r .quote.version <<<"$D")")
+echo "7. POST /v1/quotes/$QID/accept -> $(jq -r .status <<<"$Q") by $(jq -r .accepted_by <<<"$Q") at $(jq -r .accepted_at <<<"$Q")"
+O=$(call POST "/v1/quotes/$QID/convert" "$TOKEN" "$(jq -r .version <<<"$Q")")
+OID=$(jq -r .order_id <<<"$O")
+echo "8. POST /v1/quotes/$QID/convert -> order $OID, $(jq -r .status <<<"$O"), $(jq '.items | length' <<<"$O") item(s), fulfillment instance $(jq -r .fulfillment_instance_id <<<"$O")"
+AGAIN=$(curl -sS -X POST "$API/v1/quotes/$QID/convert" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -H "If-Match: \"$(jq -r .version <<<"$Q")\"" -d '{}')
+echo "9. POST /v1/quotes/$QID/convert again -> $(jq -r '"\(.status) \(.title): existing \(.existing)"' <<<"$AGAIN")"
+
 cat <<EOT
 
 Next steps:
   export CPQ_ENV=local
   TOKEN=\$($BIN/cpq-admin token --tenant demo --subject rep-1 --role sales)
   curl -s $API/v1/customer-accounts -H "Authorization: Bearer \$TOKEN"
+  curl -s $API/v1/quotes?status=converted -H "Authorization: Bearer \$TOKEN"
   curl -s $API/health/ready
   curl -s $API/metrics | grep http_request_duration
 EOT

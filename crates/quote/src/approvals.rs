@@ -163,9 +163,9 @@ pub async fn approval_policy_put(
     Ok(policy)
 }
 
-/// The facts the policy decides on, from a price snapshot. The catalog carries no costs yet, so
+/// The facts the policy decides on, from a price snapshot and the quote's special terms. The catalog carries no costs yet, so
 /// the margin is unknown (a margin-floor rule treats unknown as below the floor).
-fn facts(snapshot: &cpq_pricing::PriceSnapshot) -> Facts {
+fn facts(snapshot: &cpq_pricing::PriceSnapshot, special_terms: bool) -> Facts {
     let t = &snapshot.totals;
     Facts {
         line_discounts_pct: snapshot
@@ -188,7 +188,7 @@ fn facts(snapshot: &cpq_pricing::PriceSnapshot) -> Facts {
         ),
         deal_size: t.one_time.net + t.recurring.net * Decimal::from(12),
         margin_pct: None,
-        non_standard_terms: false,
+        non_standard_terms: special_terms,
     }
 }
 
@@ -219,7 +219,7 @@ pub async fn submit(
         }
     };
     let policy = approval_policy_current(tx, &meta.tenant).await?;
-    let decision = decide(&policy, &facts(&snapshot));
+    let decision = decide(&policy, &facts(&snapshot, q.special_terms.is_some()));
     let action = if decision.approval_free() {
         Action::SubmitApprovalFree
     } else {

@@ -37,6 +37,8 @@ pub struct Quote {
     pub segment: String,
     pub currency: String,
     pub valid_until: NaiveDate,
+    /// Non-standard terms, if any: they need the approval levels the policy gives them.
+    pub special_terms: Option<String>,
     pub owner: String,
     pub status: Status,
     pub revision_no: i32,
@@ -80,6 +82,7 @@ struct HeaderRow {
     segment: String,
     currency: String,
     valid_until: NaiveDate,
+    special_terms: Option<String>,
     owner: String,
     status: String,
     revision_no: i32,
@@ -105,7 +108,7 @@ pub async fn quote_fetch(
     lock: bool,
 ) -> Result<Quote, Error> {
     let sql = format!(
-        "SELECT quote_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, owner, status, \
+        "SELECT quote_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, special_terms, owner, status, \
          revision_no, price_stale, snapshot_hash, price_snapshot, approval_decision, accepted_at, accepted_by, approval_instance_id, order_id, version, created_at, \
          updated_at, updated_by \
          FROM quote WHERE tenant_id = $1 AND quote_id = $2{}",
@@ -143,6 +146,7 @@ pub async fn quote_fetch(
         segment: r.segment,
         currency: r.currency,
         valid_until: r.valid_until,
+        special_terms: r.special_terms,
         owner: r.owner,
         status: status_from(&r.status)?,
         revision_no: r.revision_no,
@@ -207,6 +211,7 @@ pub struct NewQuote {
     pub customer_account_id: Uuid,
     pub channel: String,
     pub valid_until: NaiveDate,
+    pub special_terms: Option<String>,
 }
 
 /// Creates a draft quote for an active customer account, pinned to the catalog version in force.
@@ -233,8 +238,8 @@ pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &NewQuote) -> Result
         "quote_insert",
         sqlx::query(
             "INSERT INTO quote (quote_id, tenant_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, \
-             owner, status, revision_no, price_stale, version, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', 1, false, 1, $11, $11, $10)",
+             owner, status, revision_no, price_stale, version, created_at, updated_at, updated_by, special_terms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', 1, false, 1, $11, $11, $10, $12)",
         )
         .bind(id)
         .bind(meta.tenant.as_str())
@@ -247,6 +252,7 @@ pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &NewQuote) -> Result
         .bind(input.valid_until)
         .bind(&meta.actor_subject)
         .bind(meta.occurred_at)
+        .bind(terms_text(input.special_terms.as_deref())?)
         .execute(&mut **tx),
     )
     .await
@@ -329,19 +335,29 @@ fn context(q: &Quote, date: NaiveDate) -> Context {
     }
 }
 
-/// Adds a line; its configuration must be valid in the quote's catalog version (every violation
-/// reported, nothing written otherwise). A priced quote's price becomes stale.
-pub async fn add_item(
-    tx: &mut Tx,
-    meta: &CommandMeta,
-    id: Uuid,
-    expected: i64,
+/// Special terms as stored: trimmed, empty is none, at most 4,000 characters.
+fn terms_text(raw: Option<&str>) -> Result<Option<String>, Error> {
+    let t = raw.map(str::trim).filter(|t| !t.is_empty());
+    if t.is_some_and(|t| t.chars().count() > 4000) {
+        return Err(Error::validation(vec![FieldError::new(
+            "special_terms",
+            "too-long",
+            "special terms are at most 4,000 characters",
+        )]));
+    }
+    Ok(t.map(str::to_owned))
+}
+
+/// A line's configuration must be valid in the quote's catalog version (every violation reported)
+/// and its manual discount within 0 to 100 percent.
+fn check_line(
+    q: &Quote,
     catalog: &CompiledCatalog,
+    meta: &CommandMeta,
     config: &ConfigItem,
     discount: Option<Decimal>,
-) -> Result<Quote, Error> {
-    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
-    let v = validate(catalog, &context(&q, meta.occurred_at.date_naive()), config);
+) -> Result<(), Error> {
+    let v = validate(catalog, &context(q, meta.occurred_at.date_naive()), config);
     if !v.valid {
         return Err(Error::validation(
             v.violations
@@ -367,6 +383,22 @@ pub async fn add_item(
             "a manual discount is 0 to 100 percent",
         )]));
     }
+    Ok(())
+}
+
+/// Adds a line; its configuration must be valid in the quote's catalog version (every violation
+/// reported, nothing written otherwise). A priced quote's price becomes stale.
+pub async fn add_item(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    catalog: &CompiledCatalog,
+    config: &ConfigItem,
+    discount: Option<Decimal>,
+) -> Result<Quote, Error> {
+    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
+    check_line(&q, catalog, meta, config, discount)?;
     let line = q.items.iter().map(|i| i.line_no).max().unwrap_or(0) + 1;
     timed(
         "quote_item_insert",
@@ -391,6 +423,83 @@ pub async fn add_item(
         "quote.item-added",
         &updated,
         json!({ "quote_id": id, "line_no": line, "offering": config.offering }),
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// Replaces a line's configuration and discount, validated as when it was added.
+#[allow(clippy::too_many_arguments)]
+pub async fn change_item(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    line_no: i32,
+    catalog: &CompiledCatalog,
+    config: &ConfigItem,
+    discount: Option<Decimal>,
+) -> Result<Quote, Error> {
+    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
+    if !q.items.iter().any(|i| i.line_no == line_no) {
+        return Err(Error::not_found("quote line", line_no));
+    }
+    check_line(&q, catalog, meta, config, discount)?;
+    timed(
+        "quote_item_update",
+        sqlx::query("UPDATE quote_item SET configuration = $4, manual_discount_percent = $5 WHERE quote_id = $1 AND revision_no = $2 AND line_no = $3")
+            .bind(id)
+            .bind(q.revision_no)
+            .bind(line_no)
+            .bind(serde_json::to_value(config).map_err(Error::internal)?)
+            .bind(discount)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
+    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
+    event(
+        tx,
+        meta,
+        "quote.change-item",
+        "quote.item-changed",
+        &updated,
+        json!({ "quote_id": id, "line_no": line_no, "offering": config.offering }),
+    )
+    .await?;
+    Ok(updated)
+}
+
+/// Sets (or with `None` clears) the quote's special terms; like an item edit, it needs a new
+/// price before submission, and the approval policy sees the terms at submission.
+pub async fn set_terms(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+    terms: Option<&str>,
+) -> Result<Quote, Error> {
+    let terms = terms_text(terms)?;
+    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
+    timed(
+        "quote_set_terms",
+        sqlx::query("UPDATE quote SET special_terms = $2 WHERE quote_id = $1")
+            .bind(id)
+            .bind(&terms)
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
+    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
+    event(
+        tx,
+        meta,
+        "quote.set-terms",
+        "quote.terms-changed",
+        &updated,
+        json!({ "quote_id": id, "special_terms": terms }),
     )
     .await?;
     Ok(updated)

@@ -49,6 +49,9 @@ pub struct CreateQuote {
     pub channel: Option<String>,
     /// Default: 30 days from today.
     pub valid_until: Option<NaiveDate>,
+    /// Non-standard terms (payment, liability, ...), for the approvers; the policy's
+    /// `non_standard_terms` rules apply when present.
+    pub special_terms: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1/quotes", tag = "quotes", security(("bearer" = [])),
@@ -69,6 +72,7 @@ pub async fn create(
                 valid_until: b
                     .valid_until
                     .unwrap_or_else(|| meta.occurred_at.date_naive() + Duration::days(30)),
+                special_terms: b.special_terms,
             };
             respond(commands::create(tx, &meta, &input).await?, true)
         })
@@ -146,6 +150,72 @@ pub async fn add_item(
                     b.manual_discount_percent,
                 )
                 .await?,
+                false,
+            )
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}
+
+#[utoipa::path(put, path = "/v1/quotes/{id}/items/{line_no}", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("line_no" = i32, Path), ("If-Match" = String, Header)), request_body = AddItem,
+    responses((status = 200, description = "Line changed; a priced quote's price is stale"), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, description = "every violation of the configuration", body = Problem)))]
+pub async fn change_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath((id, line_no)): ApiPath<(Uuid, i32)>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<AddItem>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let catalog = catalog_of(&state, &caller, id).await?;
+    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
+        Box::pin(async move {
+            respond(
+                commands::change_item(
+                    tx,
+                    &meta,
+                    id,
+                    expected,
+                    line_no,
+                    &catalog,
+                    &b.configuration,
+                    b.manual_discount_percent,
+                )
+                .await?,
+                false,
+            )
+        })
+    })
+    .await?;
+    Ok(r.into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTerms {
+    /// The non-standard terms; `null` or empty clears them.
+    pub special_terms: Option<String>,
+}
+
+#[utoipa::path(put, path = "/v1/quotes/{id}/terms", tag = "quotes", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = SetTerms,
+    responses((status = 200, description = "Terms set; like an edit, the quote needs a new price"), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_terms(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiPath(id): ApiPath<Uuid>,
+    IfMatch(expected): IfMatch,
+    body: JsonBody<SetTerms>,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(SELLERS)?;
+    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: SetTerms| {
+        Box::pin(async move {
+            respond(
+                commands::set_terms(tx, &meta, id, expected, b.special_terms.as_deref()).await?,
                 false,
             )
         })

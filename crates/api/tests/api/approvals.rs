@@ -728,3 +728,95 @@ async fn open_quotes_past_their_validity_expire_and_their_approval_ends() {
         Some("quote.expired")
     );
 }
+
+#[tokio::test]
+async fn special_terms_need_the_deal_desk_and_a_changed_line_is_validated_and_makes_the_price_stale(
+) {
+    let (app, sales) = sales_platform().await;
+    let (id, v) = priced_quote(&app, &sales, "5").await;
+    let put = |path: String, version: i64, body: Value| {
+        let (app, sales) = (&app, sales.clone());
+        async move {
+            Answer::from(
+                app.client
+                    .put(app.url(&path))
+                    .bearer_for(&sales)
+                    .header("If-Match", format!("\"{version}\""))
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // 20 TB without the 30-day retention breaks a rule: 422 naming it, nothing written.
+    let invalid = put(format!("/v1/quotes/{id}/items/1"), v, json!({ "configuration": { "offering": "CLOUD-BACKUP", "characteristics": { "storage": "20TB", "retention_days": 7 } } })).await;
+    invalid.assert_problem(422, "validation-failed");
+    assert!(
+        invalid.body["errors"]
+            .to_string()
+            .contains("BACKUP-20TB-RETENTION"),
+        "{}",
+        invalid.body
+    );
+    put(
+        format!("/v1/quotes/{id}/items/9"),
+        v,
+        json!({ "configuration": { "offering": "CLOUD-BACKUP" } }),
+    )
+    .await
+    .assert_problem(404, "not-found");
+    let changed = put(format!("/v1/quotes/{id}/items/1"), v, json!({ "configuration": { "offering": "CLOUD-BACKUP", "characteristics": { "storage": "1TB" } }, "manual_discount_percent": "5" })).await;
+    assert_eq!(
+        (
+            changed.body["status"].as_str(),
+            changed.body["price_stale"].as_bool()
+        ),
+        (Some("draft"), Some(true)),
+        "{}",
+        changed.body
+    );
+    assert_eq!(
+        changed.body["items"][0]["configuration"]["characteristics"]["storage"],
+        "1TB"
+    );
+
+    let terms = put(
+        format!("/v1/quotes/{id}/terms"),
+        v + 1,
+        json!({ "special_terms": "  net 90 payment  " }),
+    )
+    .await;
+    assert_eq!(
+        terms.body["special_terms"], "net 90 payment",
+        "{}",
+        terms.body
+    );
+    let priced = command(
+        &app,
+        &sales,
+        &format!("/v1/quotes/{id}/price"),
+        v + 2,
+        json!({}),
+    )
+    .await;
+    let pending = command(
+        &app,
+        &sales,
+        &format!("/v1/quotes/{id}/submit"),
+        priced.body["version"].as_i64().unwrap(),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        pending.body["approval_decision"]["levels"],
+        json!(["deal-desk"]),
+        "{}",
+        pending.body
+    );
+    assert_eq!(
+        pending.body["approval_decision"]["reasons"][0]["rule"],
+        "NON-STANDARD-TERMS"
+    );
+}

@@ -7,6 +7,7 @@ mod binary;
 mod catalog;
 mod conversion;
 mod customer_accounts;
+mod events;
 mod health;
 mod helpers;
 mod idempotency;

@@ -1,0 +1,470 @@
+//! Profile `interactive-sales` (seed part 055, section 4.1): sales reps working quotes by hand.
+//!
+//! Each goose user is one rep with its own customer account (created once, at start). One
+//! iteration is one quote, in nine steps, each its own goose transaction and request name so
+//! that the report gives per-step percentiles (ids in URLs never split a step's figures):
+//!
+//! | step | request |
+//! | --- | --- |
+//! | `1 search catalog` | `GET /v1/catalog/offerings?q=internet&market=DE` |
+//! | `2 validate configuration` | `POST /v1/configurations/validate` (BIZ-INTERNET 500 Mbit/s, gold) |
+//! | `3 create quote` | `POST /v1/quotes` |
+//! | `4 add item` | `POST /v1/quotes/{id}/items` (CLOUD-BACKUP 5TB, 5 % off) |
+//! | `5 price` | `POST /v1/quotes/{id}/price` |
+//! | `6 modify: add line` | `POST /v1/quotes/{id}/items` (BIZ-INTERNET 500 Mbit/s, gold): price stale |
+//! | `7 modify: remove line` | `DELETE /v1/quotes/{id}/items/{line_no}` (the backup line) |
+//! | `8 re-price` | `POST /v1/quotes/{id}/price` |
+//! | `9 submit` | `POST /v1/quotes/{id}/submit`: `submitted` (approval-free under the default policy) |
+//!
+//! Changes send `If-Match` with the version the previous answer returned. A non-2xx answer is a
+//! failure, and so is a 2xx answer that says the wrong thing (an invalid configuration, a
+//! quote that did not reach `priced` or `submitted`). After a failure the rest of that quote's
+//! steps fail without a request ("skipped"), and the next iteration starts a new quote.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use goose::goose::{GooseResponse, TransactionError};
+use goose::metrics::GooseRequestMetric;
+use goose::prelude::*;
+use serde_json::{json, Value};
+
+pub const SCENARIO: &str = "interactive-sales";
+
+const ACCOUNT: &str = "0 create account (on start)";
+const SEARCH: &str = "1 search catalog";
+const VALIDATE: &str = "2 validate configuration";
+const CREATE: &str = "3 create quote";
+const ADD_ITEM: &str = "4 add item";
+const PRICE: &str = "5 price";
+const MODIFY_ADD: &str = "6 modify: add line";
+const MODIFY_REMOVE: &str = "7 modify: remove line";
+const REPRICE: &str = "8 re-price";
+const SUBMIT: &str = "9 submit";
+
+/// What every rep shares: the tokens to pick from and a run id that keeps account references
+/// unique across runs.
+pub struct Setup {
+    pub tokens: Vec<String>,
+    pub run_id: String,
+}
+
+static SETUP: OnceLock<Setup> = OnceLock::new();
+
+/// A rep's session: its token, its account and the quote it is working on.
+#[derive(Clone)]
+struct Rep {
+    token: Arc<str>,
+    account: String,
+    quote: Option<OpenQuote>,
+}
+
+#[derive(Clone)]
+struct OpenQuote {
+    id: String,
+    version: i64,
+    backup_line: i64,
+}
+
+/// The scenario, its steps in order. `think` is the pause after each step (min, max).
+pub fn scenario(setup: Setup, think: (Duration, Duration)) -> Result<Scenario, GooseError> {
+    if SETUP.set(setup).is_err() {
+        return Err(GooseError::InvalidOption {
+            option: "profile".into(),
+            value: SCENARIO.into(),
+            detail: "the profile is set up once per process".into(),
+        });
+    }
+    let mut s = scenario!(SCENARIO)
+        .register_transaction(transaction!(open_account).set_name(ACCOUNT).set_on_start());
+    let steps = [
+        transaction!(search_catalog).set_name(SEARCH),
+        transaction!(validate_configuration).set_name(VALIDATE),
+        transaction!(create_quote).set_name(CREATE),
+        transaction!(add_item).set_name(ADD_ITEM),
+        transaction!(price).set_name(PRICE),
+        transaction!(modify_add_line).set_name(MODIFY_ADD),
+        transaction!(modify_remove_line).set_name(MODIFY_REMOVE),
+        transaction!(reprice).set_name(REPRICE),
+        transaction!(submit).set_name(SUBMIT),
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
+        s = s.register_transaction(step.set_sequence(i + 1));
+    }
+    if think.1 > Duration::ZERO {
+        s = s.set_wait_time(think.0, think.1)?;
+    }
+    Ok(s)
+}
+
+/// One answer: goose's record of the request (to mark it failed after the fact) and the body.
+struct Answer {
+    request: GooseRequestMetric,
+    body: Value,
+}
+
+/// Marks `request` failed (counted under its step, logged with `tag`) and returns the error
+/// that ends the transaction.
+fn fail(
+    user: &mut GooseUser,
+    tag: &str,
+    request: &mut GooseRequestMetric,
+    body: Option<&str>,
+) -> Box<TransactionError> {
+    match user.set_failure(tag, request, None, body) {
+        Err(e) => e,
+        Ok(()) => Box::new(TransactionError::Custom(tag.to_owned())),
+    }
+}
+
+fn error(detail: String) -> Box<TransactionError> {
+    Box::new(TransactionError::Custom(detail))
+}
+
+fn rep(user: &GooseUser) -> Result<&Rep, Box<TransactionError>> {
+    user.get_session_data::<Rep>()
+        .ok_or_else(|| error("no session: the account was not created at start".into()))
+}
+
+/// The open quote, or the error that skips a step whose quote an earlier step did not leave.
+fn open_quote(user: &GooseUser, step: &str) -> Result<OpenQuote, Box<TransactionError>> {
+    rep(user)?.quote.clone().ok_or_else(|| {
+        error(format!(
+            "{step}: skipped, no open quote (an earlier step failed)"
+        ))
+    })
+}
+
+fn set_quote(user: &mut GooseUser, quote: Option<OpenQuote>) {
+    if let Some(r) = user.get_session_data_mut::<Rep>() {
+        r.quote = quote;
+    }
+}
+
+/// Sends one request under the step's name with the rep's token (and `If-Match` when given);
+/// a non-2xx answer or a body that is not JSON is a failure.
+async fn call(
+    user: &mut GooseUser,
+    step: &str,
+    method: GooseMethod,
+    path: &str,
+    if_match: Option<i64>,
+    body: Option<&Value>,
+) -> Result<Answer, Box<TransactionError>> {
+    let token = match user.get_session_data::<Rep>() {
+        Some(r) => r.token.clone(),
+        None => first_token(user)?,
+    };
+    let mut builder = user
+        .get_request_builder(&method, path)?
+        .bearer_auth(&*token);
+    if let Some(v) = if_match {
+        builder = builder.header("If-Match", format!("\"{v}\""));
+    }
+    if let Some(b) = body {
+        builder = builder.json(b);
+    }
+    let request = GooseRequest::builder()
+        .method(method)
+        .path(path)
+        .name(step)
+        .set_request_builder(builder)
+        .build();
+    let GooseResponse {
+        mut request,
+        response,
+    } = user.request(request).await?;
+    let response = response.map_err(|e| Box::new(TransactionError::Reqwest(e)))?;
+    let status = response.status();
+    let text = match response.text().await {
+        Ok(t) => t,
+        Err(e) => {
+            return Err(fail(
+                user,
+                &format!("{step}: body: {e}"),
+                &mut request,
+                None,
+            ))
+        }
+    };
+    if !status.is_success() {
+        let tag = format!("{step}: HTTP {status}");
+        return Err(fail(user, &tag, &mut request, Some(&text)));
+    }
+    match serde_json::from_str(&text) {
+        Ok(body) => Ok(Answer { request, body }),
+        Err(e) => Err(fail(
+            user,
+            &format!("{step}: not JSON: {e}"),
+            &mut request,
+            Some(&text),
+        )),
+    }
+}
+
+/// The token of a user without a session yet (the start step): users share the tokens round
+/// robin.
+fn first_token(user: &GooseUser) -> Result<Arc<str>, Box<TransactionError>> {
+    let setup = SETUP
+        .get()
+        .ok_or_else(|| error("cpq-load was not set up".into()))?;
+    if setup.tokens.is_empty() {
+        return Err(error("no token".into()));
+    }
+    Ok(Arc::from(
+        setup.tokens[user.weighted_users_index % setup.tokens.len()].as_str(),
+    ))
+}
+
+/// The quote's new version from a change's answer, or a failure.
+fn next_version(
+    user: &mut GooseUser,
+    step: &str,
+    answer: &mut Answer,
+) -> Result<i64, Box<TransactionError>> {
+    match answer.body["version"].as_i64() {
+        Some(v) => Ok(v),
+        None => {
+            let body = answer.body.to_string();
+            Err(fail(
+                user,
+                &format!("{step}: no version in the answer"),
+                &mut answer.request,
+                Some(&body),
+            ))
+        }
+    }
+}
+
+/// Fails the step (and drops the quote) unless the answer's `field` is `expected`.
+fn expect(
+    user: &mut GooseUser,
+    step: &str,
+    answer: &mut Answer,
+    field: &str,
+    expected: &Value,
+) -> Result<(), Box<TransactionError>> {
+    if &answer.body[field] == expected {
+        return Ok(());
+    }
+    set_quote(user, None);
+    let tag = format!(
+        "{step}: {field} is {}, expected {expected}",
+        answer.body[field]
+    );
+    let body = answer.body.to_string();
+    Err(fail(user, &tag, &mut answer.request, Some(&body)))
+}
+
+async fn open_account(user: &mut GooseUser) -> TransactionResult {
+    let token = first_token(user)?;
+    let run = SETUP.get().map(|s| s.run_id.as_str()).unwrap_or("run");
+    let body = json!({
+        "name": format!("Load Co {}", user.weighted_users_index + 1),
+        "external_ref": format!("LOAD-{run}-{}", user.weighted_users_index + 1),
+        "segment": "enterprise",
+        "market": "DE",
+        "currency": "EUR",
+    });
+    let mut a = call(
+        user,
+        ACCOUNT,
+        GooseMethod::Post,
+        "/v1/customer-accounts",
+        None,
+        Some(&body),
+    )
+    .await?;
+    let Some(account) = a.body["id"].as_str().map(str::to_owned) else {
+        let body = a.body.to_string();
+        return Err(fail(user, "account: no id", &mut a.request, Some(&body)));
+    };
+    user.set_session_data(Rep {
+        token,
+        account,
+        quote: None,
+    });
+    Ok(())
+}
+
+async fn search_catalog(user: &mut GooseUser) -> TransactionResult {
+    let path = "/v1/catalog/offerings?q=internet&market=DE";
+    let mut a = call(user, SEARCH, GooseMethod::Get, path, None, None).await?;
+    if a.body["items"].as_array().is_none_or(Vec::is_empty) {
+        let body = a.body.to_string();
+        return Err(fail(
+            user,
+            "search: no offering found",
+            &mut a.request,
+            Some(&body),
+        ));
+    }
+    Ok(())
+}
+
+async fn validate_configuration(user: &mut GooseUser) -> TransactionResult {
+    let body = json!({
+        "context": { "market": "DE", "channel": "direct", "segment": "enterprise" },
+        "configuration": { "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500", "sla": "gold" } },
+    });
+    let path = "/v1/configurations/validate";
+    let mut a = call(user, VALIDATE, GooseMethod::Post, path, None, Some(&body)).await?;
+    expect(user, VALIDATE, &mut a, "valid", &json!(true))
+}
+
+async fn create_quote(user: &mut GooseUser) -> TransactionResult {
+    set_quote(user, None);
+    let account = rep(user)?.account.clone();
+    let body = json!({ "customer_account_id": account });
+    let mut a = call(
+        user,
+        CREATE,
+        GooseMethod::Post,
+        "/v1/quotes",
+        None,
+        Some(&body),
+    )
+    .await?;
+    let version = next_version(user, CREATE, &mut a)?;
+    let Some(id) = a.body["id"].as_str().map(str::to_owned) else {
+        let body = a.body.to_string();
+        return Err(fail(
+            user,
+            "create quote: no id",
+            &mut a.request,
+            Some(&body),
+        ));
+    };
+    set_quote(
+        user,
+        Some(OpenQuote {
+            id,
+            version,
+            backup_line: 0,
+        }),
+    );
+    Ok(())
+}
+
+/// A change of the open quote: sends it, takes the new version, checks `status`.
+async fn change(
+    user: &mut GooseUser,
+    step: &str,
+    method: GooseMethod,
+    suffix: &str,
+    body: Option<&Value>,
+    status: &str,
+) -> Result<(OpenQuote, Answer), Box<TransactionError>> {
+    let mut quote = open_quote(user, step)?;
+    // Whatever happens next, the quote's version is only known again from a good answer.
+    set_quote(user, None);
+    let path = format!("/v1/quotes/{}{suffix}", quote.id);
+    let mut a = call(user, step, method, &path, Some(quote.version), body).await?;
+    quote.version = next_version(user, step, &mut a)?;
+    expect(user, step, &mut a, "status", &json!(status))?;
+    Ok((quote, a))
+}
+
+async fn add_item(user: &mut GooseUser) -> TransactionResult {
+    let body = json!({
+        "configuration": { "offering": "CLOUD-BACKUP", "characteristics": { "storage": "5TB" } },
+        "manual_discount_percent": "5",
+    });
+    let (mut quote, mut a) = change(
+        user,
+        ADD_ITEM,
+        GooseMethod::Post,
+        "/items",
+        Some(&body),
+        "draft",
+    )
+    .await?;
+    match a.body["items"]
+        .as_array()
+        .and_then(|items| items.last())
+        .and_then(|item| item["line_no"].as_i64())
+    {
+        Some(line) => quote.backup_line = line,
+        None => {
+            let body = a.body.to_string();
+            return Err(fail(user, "add item: no line", &mut a.request, Some(&body)));
+        }
+    }
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn price(user: &mut GooseUser) -> TransactionResult {
+    let (quote, _) = change(
+        user,
+        PRICE,
+        GooseMethod::Post,
+        "/price",
+        Some(&json!({})),
+        "priced",
+    )
+    .await?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn modify_add_line(user: &mut GooseUser) -> TransactionResult {
+    let body = json!({
+        "configuration": { "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500", "sla": "gold" } },
+    });
+    let (quote, mut a) = change(
+        user,
+        MODIFY_ADD,
+        GooseMethod::Post,
+        "/items",
+        Some(&body),
+        "draft",
+    )
+    .await?;
+    expect(user, MODIFY_ADD, &mut a, "price_stale", &json!(true))?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn modify_remove_line(user: &mut GooseUser) -> TransactionResult {
+    let line = open_quote(user, MODIFY_REMOVE)?.backup_line;
+    let (quote, _) = change(
+        user,
+        MODIFY_REMOVE,
+        GooseMethod::Delete,
+        &format!("/items/{line}"),
+        None,
+        "draft",
+    )
+    .await?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn reprice(user: &mut GooseUser) -> TransactionResult {
+    let (quote, _) = change(
+        user,
+        REPRICE,
+        GooseMethod::Post,
+        "/price",
+        Some(&json!({})),
+        "priced",
+    )
+    .await?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn submit(user: &mut GooseUser) -> TransactionResult {
+    // Submitted is the end of this quote's story here: the next iteration starts a new one.
+    change(
+        user,
+        SUBMIT,
+        GooseMethod::Post,
+        "/submit",
+        Some(&json!({})),
+        "submitted",
+    )
+    .await?;
+    Ok(())
+}
