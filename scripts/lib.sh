@@ -27,6 +27,10 @@ ensure_packages() {
   command -v jq >/dev/null 2>&1 || missing+=(jq)
   command -v cc >/dev/null 2>&1 || missing+=(build-essential)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  # librdkafka is built from source by the rdkafka crate: with OpenSSL (SASL_SSL) and zlib.
+  dpkg -s libssl-dev >/dev/null 2>&1 || missing+=(libssl-dev)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || missing+=(zlib1g-dev)
+  command -v make >/dev/null 2>&1 || missing+=(make)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     as_root apt-get update -qq
@@ -73,6 +77,41 @@ start_redis() {
     sleep 0.25
   done
   echo "Redis did not become ready on 127.0.0.1:6379" >&2
+  return 1
+}
+
+# The Kafka-protocol broker for local runs and tests: tansu 0.6.0 (the last release this machine's
+# rustc builds; later ones are renamed nisshi), installed once with cargo (about 14 minutes cold on
+# 2 cores) and reused, started on loopback with in-memory storage. Production uses a Kafka cluster.
+CPQ_KAFKA_PORT="${CPQ_KAFKA_PORT:-9092}"
+
+ensure_tansu() {
+  if command -v tansu >/dev/null 2>&1; then return 0; fi
+  if [ -x "$HOME/.cargo/bin/tansu" ]; then export PATH="$HOME/.cargo/bin:$PATH"; return 0; fi
+  log "installing tansu 0.6.0 (cargo install; about 14 minutes on 2 cores, once)"
+  cargo install tansu --version 0.6.0 --locked --features dynostore
+  export PATH="$HOME/.cargo/bin:$PATH"
+}
+
+kafka_ready() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$CPQ_KAFKA_PORT") 2>/dev/null
+}
+
+start_tansu() {
+  if kafka_ready; then return 0; fi
+  log "starting tansu on 127.0.0.1:$CPQ_KAFKA_PORT (in-memory storage)"
+  local logdir="${CPQ_RUN_DIR:-$HOME/.cache/cpq-platform/run}"
+  mkdir -p "$logdir"
+  nohup tansu broker --listener-url "tcp://127.0.0.1:$CPQ_KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$CPQ_KAFKA_PORT" \
+    --storage-engine memory://tansu/ >>"$logdir/tansu.log" 2>&1 &
+  echo $! >"$logdir/tansu.pid"
+  local i
+  for i in $(seq 1 100); do
+    kafka_ready && return 0
+    sleep 0.1
+  done
+  echo "tansu did not start on 127.0.0.1:$CPQ_KAFKA_PORT; see $logdir/tansu.log" >&2
   return 1
 }
 
@@ -124,6 +163,8 @@ prepare_stack() {
   start_redis
   provision_roles
   use_shared_target_dir
+  ensure_tansu
+  start_tansu
 }
 
 # Build output lives outside the clone so that repeated runs (and CI on this machine) reuse it.

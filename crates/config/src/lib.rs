@@ -16,6 +16,7 @@ mod validate;
 pub use layers::{load, ConfigError, Sources, ENV_PREFIX};
 pub use model::{
     AuthConfig, Config, DatabaseConfig, Environment, HttpConfig, JobHandlerKind, JobTypeConfig,
-    JwksSource, LogConfig, LogFormat, RedisConfig, TlsMode, WorkerConfig,
+    JwksSource, KafkaConfig, KafkaSecurity, LogConfig, LogFormat, RedisConfig, TlsMode,
+    WorkerConfig,
 };
 pub use secret::Secret;

@@ -62,6 +62,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Only `cpq-worker` needs it.
     pub worker: Option<WorkerConfig>,
+    /// Only the event deployables (`cpq-relay`, `cpq-consumer`, `cpq-admin topics|replay`) need it.
+    pub kafka: Option<KafkaConfig>,
 }
 
 impl Config {
@@ -152,6 +154,61 @@ pub struct LogConfig {
     /// A `tracing` filter directive, e.g. `info` or `info,sqlx=warn`.
     pub level: String,
     pub format: LogFormat,
+}
+
+/// How clients reach Kafka (librdkafka settings through `rdkafka`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaSecurity {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl KafkaConfig {
+    /// The SASL password is a secret only Kafka clients are given (the API has none): the
+    /// deployables that connect check it at start with this.
+    pub fn check_credentials(&self) -> Result<(), String> {
+        match (self.security_protocol, &self.sasl_password) {
+            (KafkaSecurity::SaslPlaintext | KafkaSecurity::SaslSsl, None) => {
+                Err("kafka.sasl_password: required with a SASL security protocol (set CPQ_KAFKA__SASL_PASSWORD)".into())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl KafkaSecurity {
+    /// librdkafka's `security.protocol` value.
+    pub fn as_librdkafka(self) -> &'static str {
+        match self {
+            KafkaSecurity::Plaintext => "plaintext",
+            KafkaSecurity::Ssl => "ssl",
+            KafkaSecurity::SaslPlaintext => "sasl_plaintext",
+            KafkaSecurity::SaslSsl => "sasl_ssl",
+        }
+    }
+}
+
+/// The Kafka client settings the relay, the consumers and `cpq-admin topics` share.
+#[derive(Debug, Clone, Serialize)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`
+    pub bootstrap_servers: String,
+    pub security_protocol: KafkaSecurity,
+    /// `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`; with a SASL protocol only.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<Secret<String>>,
+    /// Send one record per produce batch (`batch.num.messages=1`, `linger.ms=0`). Local and
+    /// integration runs against tansu 0.6.0 need it; hardened environments refuse it.
+    pub one_record_per_batch: bool,
+    /// Prefixed to every client id (`<prefix>-relay-<host>`), so brokers can tell clients apart.
+    pub client_id_prefix: String,
+    /// Prefixed to every topic and consumer group name: empty in a dedicated cluster; tests and
+    /// shared clusters use it to keep runs apart.
+    pub namespace: String,
 }
 
 /// A worker group: which job types it executes and how (`cpq-worker`).

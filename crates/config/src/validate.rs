@@ -32,6 +32,20 @@ pub(crate) struct RawConfig {
     auth: RawAuth,
     log: RawLog,
     worker: Option<RawWorker>,
+    kafka: Option<RawKafka>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawKafka {
+    bootstrap_servers: Option<String>,
+    security_protocol: Option<String>,
+    sasl_mechanism: Option<String>,
+    sasl_username: Option<String>,
+    sasl_password: Option<Secret<String>>,
+    one_record_per_batch: Option<Lenient<bool>>,
+    client_id_prefix: Option<String>,
+    namespace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -415,6 +429,87 @@ pub(crate) fn validate(
         c.problem("log.format", format!("{} requires json logs", env.as_str()));
     }
 
+    let kafka = raw.kafka.map(|k| {
+        let servers = c.text("kafka.bootstrap_servers", k.bootstrap_servers);
+        let security = c.choice(
+            "kafka.security_protocol",
+            k.security_protocol.or(Some("plaintext".into())),
+            &[
+                ("plaintext", KafkaSecurity::Plaintext),
+                ("ssl", KafkaSecurity::Ssl),
+                ("sasl_plaintext", KafkaSecurity::SaslPlaintext),
+                ("sasl_ssl", KafkaSecurity::SaslSsl),
+            ],
+        );
+        let sasl = matches!(
+            security,
+            Some(KafkaSecurity::SaslPlaintext | KafkaSecurity::SaslSsl)
+        );
+        if sasl {
+            match k.sasl_mechanism.as_deref() {
+                Some("PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => {}
+                other => c.problem(
+                    "kafka.sasl_mechanism",
+                    format!("{other:?} is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"),
+                ),
+            }
+            if k.sasl_username
+                .as_deref()
+                .is_none_or(|u| u.trim().is_empty())
+            {
+                c.problem(
+                    "kafka.sasl_username",
+                    "required with a SASL security protocol",
+                );
+            }
+        }
+        if env.is_hardened()
+            && !matches!(security, Some(KafkaSecurity::Ssl | KafkaSecurity::SaslSsl))
+        {
+            c.problem(
+                "kafka.security_protocol",
+                format!("{} requires ssl or sasl_ssl", env.as_str()),
+            );
+        }
+        let one_record = match k.one_record_per_batch {
+            None => Some(false),
+            Some(Lenient::Typed(b)) => Some(b),
+            Some(Lenient::Text(t)) => match t.trim() {
+                "true" => Some(true),
+                "false" => Some(false),
+                other => {
+                    c.problem(
+                        "kafka.one_record_per_batch",
+                        format!("\"{other}\" is not true or false"),
+                    );
+                    None
+                }
+            },
+        };
+        if env.is_hardened() && one_record == Some(true) {
+            c.problem(
+                "kafka.one_record_per_batch",
+                "is a workaround for the local broker; a Kafka cluster batches normally",
+            );
+        }
+        let prefix = c.text(
+            "kafka.client_id_prefix",
+            k.client_id_prefix.or(Some("cpq".into())),
+        );
+        (|| {
+            Some(KafkaConfig {
+                bootstrap_servers: servers?,
+                security_protocol: security?,
+                sasl_mechanism: if sasl { k.sasl_mechanism } else { None },
+                sasl_username: if sasl { k.sasl_username } else { None },
+                sasl_password: if sasl { k.sasl_password } else { None },
+                one_record_per_batch: one_record?,
+                client_id_prefix: prefix?,
+                namespace: k.namespace.unwrap_or_default(),
+            })
+        })()
+    });
+
     let worker = raw.worker.map(|w| {
         let group = c.text("worker.group", w.group);
         let admin_bind: Option<SocketAddr> = c.parsed("worker.admin_bind", w.admin_bind.or(Some("127.0.0.1:9091".into())), "an address:port");
@@ -519,6 +614,10 @@ pub(crate) fn validate(
             worker: match worker {
                 None => None,
                 Some(w) => Some(w?),
+            },
+            kafka: match kafka {
+                None => None,
+                Some(k) => Some(k?),
             },
         })
     };

@@ -22,10 +22,11 @@ fn sources(env: &str, vars: &[(&str, &str)]) -> Sources {
     }
 }
 
-const INJECTED_SECRETS: [(&str, &str); 3] = [
+const INJECTED_SECRETS: [(&str, &str); 4] = [
     ("CPQ_DATABASE__APP_PASSWORD", "app-secret-from-store"),
     ("CPQ_DATABASE__OWNER_PASSWORD", "owner-secret-from-store"),
     ("CPQ_REDIS__PASSWORD", "redis-secret-from-store"),
+    ("CPQ_KAFKA__SASL_PASSWORD", "kafka-secret-from-store"),
 ];
 
 #[test]
@@ -208,4 +209,48 @@ url = "http://x"
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn kafka_settings_are_checked_and_the_local_broker_workaround_stays_local() {
+    let local = load(&sources("local", &[])).unwrap().kafka.unwrap();
+    assert!(local.one_record_per_batch && local.check_credentials().is_ok());
+    assert_eq!(local.bootstrap_servers, "127.0.0.1:9092");
+
+    // Production's SASL password is only needed by the deployables that connect to Kafka.
+    let secrets_without_kafka: Vec<(&str, &str)> = INJECTED_SECRETS
+        .iter()
+        .copied()
+        .filter(|(k, _)| !k.starts_with("CPQ_KAFKA"))
+        .collect();
+    let prod = load(&sources("production", &secrets_without_kafka))
+        .unwrap()
+        .kafka
+        .unwrap();
+    assert!(prod
+        .check_credentials()
+        .unwrap_err()
+        .contains("CPQ_KAFKA__SASL_PASSWORD"));
+    let prod = load(&sources("production", &INJECTED_SECRETS))
+        .unwrap()
+        .kafka
+        .unwrap();
+    assert!(prod.check_credentials().is_ok() && !prod.one_record_per_batch);
+
+    let mut vars = INJECTED_SECRETS.to_vec();
+    vars.extend([
+        ("CPQ_KAFKA__ONE_RECORD_PER_BATCH", "true"),
+        ("CPQ_KAFKA__SECURITY_PROTOCOL", "plaintext"),
+        ("CPQ_KAFKA__SASL_MECHANISM", "GSSAPI"),
+    ]);
+    let err = load(&sources("production", &vars)).unwrap_err().to_string();
+    assert!(err.contains("kafka.one_record_per_batch"), "{err}");
+    assert!(
+        err.contains("kafka.security_protocol: production requires ssl or sasl_ssl"),
+        "{err}"
+    );
+    let mut vars = INJECTED_SECRETS.to_vec();
+    vars.push(("CPQ_KAFKA__SASL_MECHANISM", "GSSAPI"));
+    let err = load(&sources("staging", &vars)).unwrap_err().to_string();
+    assert!(err.contains("kafka.sasl_mechanism"), "{err}");
 }

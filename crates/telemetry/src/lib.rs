@@ -2,6 +2,8 @@
 //! the Prometheus recorder behind the `metrics` facade. Both are global, so both are installed at
 //! most once; a second call (tests start many apps in one process) reuses the first.
 
+pub mod admin;
+
 use std::sync::OnceLock;
 
 use cpq_config::{LogConfig, LogFormat};

@@ -65,6 +65,14 @@ pub fn config() -> Config {
     config
 }
 
+/// The local broker's settings (`[kafka]` of config/local.toml) in a topic and group namespace of
+/// the caller's own, so that tests sharing the broker never read each other's records.
+pub fn kafka() -> cpq_config::KafkaConfig {
+    let mut k = config().kafka.expect("config/local.toml has [kafka]");
+    k.namespace = format!("t{}.", uuid::Uuid::new_v4().simple());
+    k
+}
+
 fn owner_options(config: &Config, database: &str) -> PgConnectOptions {
     PgConnectOptions::new()
         .host(&config.database.host)

@@ -13,7 +13,6 @@
 //! one retry fewer after the configured back-off. Handlers are idempotent by contract: a job may
 //! be delivered twice after a lease expires, always with the same key.
 
-mod admin;
 mod handler;
 mod run;
 

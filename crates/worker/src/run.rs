@@ -15,7 +15,7 @@ use sqlx::PgPool;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::{admin, handler};
+use crate::handler;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -149,7 +149,7 @@ where
         let (pool, metrics_handle, mut stop) =
             (pool.clone(), metrics_handle.clone(), stop_rx.clone());
         tasks.spawn(async move {
-            let _ = axum::serve(listener, admin::router(pool, metrics_handle))
+            let _ = axum::serve(listener, cpq_telemetry::admin::router(pool, metrics_handle))
                 .with_graceful_shutdown(async move {
                     let _ = stop.changed().await;
                 })

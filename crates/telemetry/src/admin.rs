@@ -1,5 +1,5 @@
-//! The worker's small admin port: liveness, readiness (database reachable, schema compatible) and
-//! Prometheus metrics.
+//! The admin port of the background deployables (cpq-worker, cpq-relay, cpq-consumer): liveness,
+//! readiness (database reachable, schema compatible) and Prometheus metrics.
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,0 +1,295 @@
+//! A consumer group for one [`Projection`]. Each record is applied in one database transaction in
+//! its tenant, together with its inbox row (unique on consumer and event id); a record whose row
+//! is already there was applied before and is skipped. Only after that transaction commits is the
+//! record's offset stored for the background commit, one record at a time, in order. A transient
+//! failure is retried with back-off up to `max_retries` times; then, and at once for a permanent
+//! failure, the record goes to the dead-letter topic with where it came from and why, and the
+//! consumer moves on. Lag per partition is exported as `consumer_lag`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cpq_config::KafkaConfig;
+use cpq_core::TenantId;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::producer::FutureProducer;
+use rdkafka::TopicPartitionList;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::catalogue::Catalogue;
+use crate::dead_letter::{dead_letter, DeadLetter};
+use crate::envelope::Envelope;
+use crate::kafka::{consumer_config, producer_config, topic_name};
+use crate::projections::{HandlerError, Projection};
+
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub max_retries: u32,
+    pub first_backoff: Duration,
+    pub lag_every: Duration,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            max_retries: 5,
+            first_backoff: Duration::from_millis(100),
+            lag_every: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What became of one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    /// Its inbox row was there: a redelivery.
+    Duplicate,
+    DeadLettered,
+}
+
+/// Applies `e` for `projection` with its inbox row, in one transaction in the event's tenant.
+pub async fn apply_once(
+    pool: &PgPool,
+    projection: Projection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    e: &Envelope,
+) -> Result<Outcome, HandlerError> {
+    let tenant = TenantId::parse(&e.tenant_id)
+        .map_err(|f| HandlerError::permanent("bad-tenant", f.detail))?;
+    let mut tx = cpq_db::tenant::begin(pool, &tenant).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO consumer_inbox (consumer, event_id, topic, partition, \"offset\", applied_at) VALUES ($1, $2, $3, $4, $5, now()) \
+         ON CONFLICT (consumer, event_id) DO NOTHING",
+    )
+    .bind(projection.name())
+    .bind(e.event_id)
+    .bind(topic)
+    .bind(partition)
+    .bind(offset)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        tx.rollback().await?;
+        return Ok(Outcome::Duplicate);
+    }
+    projection.apply(&mut tx, topic, e).await?;
+    tx.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+/// Applies with retries; on giving up, returns the last error and how many attempts were made.
+pub async fn apply_with_retries(
+    pool: &PgPool,
+    projection: Projection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    e: &Envelope,
+    opts: &ConsumerOptions,
+) -> Result<Outcome, (HandlerError, u32)> {
+    let mut backoff = opts.first_backoff;
+    let mut attempt = 0;
+    loop {
+        match apply_once(pool, projection, topic, partition, offset, e).await {
+            Ok(o) => return Ok(o),
+            Err(err)
+                if err.category == crate::projections::Category::Transient
+                    && attempt < opts.max_retries =>
+            {
+                attempt += 1;
+                metrics::counter!("consumer_retries_total", "consumer" => projection.name())
+                    .increment(1);
+                tracing::warn!(consumer = projection.name(), event_id = %e.event_id, attempt, error = %err.message, "applying an event failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+            Err(err) => return Err((err, attempt)),
+        }
+    }
+}
+
+pub struct EventConsumer {
+    pool: PgPool,
+    kafka: KafkaConfig,
+    projection: Projection,
+    consumer: Arc<StreamConsumer>,
+    dead_letters: FutureProducer,
+    opts: ConsumerOptions,
+}
+
+impl EventConsumer {
+    pub fn new(
+        pool: PgPool,
+        kafka: KafkaConfig,
+        catalogue: &Catalogue,
+        projection: Projection,
+        opts: ConsumerOptions,
+    ) -> Result<EventConsumer, KafkaError> {
+        let consumer: StreamConsumer = consumer_config(&kafka, projection.name()).create()?;
+        let topics: Vec<String> = projection
+            .topics(catalogue)
+            .iter()
+            .map(|t| topic_name(&kafka, t))
+            .collect();
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
+        let dead_letters: FutureProducer =
+            producer_config(&kafka, &format!("dlq-{}", projection.name()), 30_000).create()?;
+        Ok(EventConsumer {
+            pool,
+            kafka,
+            projection,
+            consumer: Arc::new(consumer),
+            dead_letters,
+            opts,
+        })
+    }
+
+    /// Handles one record: apply (with retries) or dead-letter, then store its offset.
+    async fn handle(&self, m: &BorrowedMessage<'_>) -> Result<Outcome, KafkaError> {
+        let topic = m.topic().to_owned();
+        let logical = topic
+            .strip_prefix(&self.kafka.namespace)
+            .unwrap_or(&topic)
+            .to_owned();
+        let parsed: Result<Envelope, HandlerError> =
+            serde_json::from_slice(m.payload().unwrap_or_default())
+                .map_err(|e| HandlerError::permanent("malformed-envelope", e.to_string()));
+        let result = match &parsed {
+            Ok(e) => {
+                apply_with_retries(
+                    &self.pool,
+                    self.projection,
+                    &logical,
+                    m.partition(),
+                    m.offset(),
+                    e,
+                    &self.opts,
+                )
+                .await
+            }
+            Err(err) => Err((err.clone(), 0)),
+        };
+        let outcome = match result {
+            Ok(o) => o,
+            Err((error, retries)) => {
+                let event_id = parsed
+                    .as_ref()
+                    .map(|e| e.event_id.to_string())
+                    .ok()
+                    .or_else(|| header(m, "event-id"));
+                let letter = DeadLetter {
+                    consumer: self.projection.name().to_owned(),
+                    original_topic: logical.clone(),
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    event_id,
+                    error,
+                    retries,
+                    payload: m.payload().unwrap_or_default().to_vec(),
+                };
+                // Until the dead letter is safely on its topic, the offset is not stored.
+                dead_letter(&self.dead_letters, &self.kafka, &letter).await?;
+                metrics::counter!("consumer_dead_letters_total", "consumer" => self.projection.name()).increment(1);
+                Outcome::DeadLettered
+            }
+        };
+        self.consumer.store_offset_from_message(m)?;
+        metrics::counter!("consumer_events_total", "consumer" => self.projection.name(), "outcome" => match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+            Outcome::DeadLettered => "dead-lettered",
+        })
+        .increment(1);
+        Ok(outcome)
+    }
+
+    /// Exports `consumer_lag{consumer,topic,partition}`: high watermark minus position. The
+    /// watermark queries block, so this runs on the blocking pool.
+    pub fn observe_lag(&self) -> tokio::task::JoinHandle<()> {
+        let (consumer, name) = (self.consumer.clone(), self.projection.name());
+        tokio::task::spawn_blocking(move || {
+            let Ok(assignment) = consumer.assignment() else {
+                return;
+            };
+            let Ok(positions) = consumer.position() else {
+                return;
+            };
+            for el in assignment.elements() {
+                let Ok((_, high)) =
+                    consumer.fetch_watermarks(el.topic(), el.partition(), Duration::from_secs(2))
+                else {
+                    continue;
+                };
+                let position = positions
+                    .find_partition(el.topic(), el.partition())
+                    .and_then(|p| p.offset().to_raw())
+                    .filter(|o| *o >= 0);
+                let lag = position.map(|p| (high - p).max(0)).unwrap_or(high);
+                metrics::gauge!("consumer_lag", "consumer" => name, "topic" => el.topic().to_owned(), "partition" => el.partition().to_string()).set(lag as f64);
+            }
+        })
+    }
+
+    /// Consumes until `stop` turns true; commits the stored offsets before returning.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut last_lag = Instant::now();
+        let mut lag: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let next = tokio::select! {
+                m = self.consumer.recv() => m,
+                _ = stop.changed() => break,
+            };
+            match next {
+                Ok(m) => {
+                    if let Err(e) = self.handle(&m).await {
+                        // The offset stays unstored: after a restart or rebalance the record comes
+                        // again. Seek back so that this process retries it too.
+                        tracing::warn!(consumer = self.projection.name(), error = %e, "handling a record failed; it will be redelivered");
+                        let mut tpl = TopicPartitionList::new();
+                        let _ = tpl.add_partition_offset(
+                            m.topic(),
+                            m.partition(),
+                            rdkafka::Offset::Offset(m.offset()),
+                        );
+                        let _ = self.consumer.seek_partitions(tpl, Duration::from_secs(5));
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = self.projection.name(), error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            if last_lag.elapsed() >= self.opts.lag_every
+                && lag.as_ref().is_none_or(|h| h.is_finished())
+            {
+                last_lag = Instant::now();
+                lag = Some(self.observe_lag());
+            }
+        }
+        let consumer = self.consumer.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        })
+        .await;
+    }
+}
+
+fn header(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+    m.headers().and_then(|h| {
+        h.iter()
+            .find(|x| x.key == name)
+            .and_then(|x| x.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
+}

@@ -1,0 +1,121 @@
+//! librdkafka client settings from the validated `[kafka]` configuration. One place decides
+//! bootstrap servers, security (SASL credentials are secrets) and the local broker's
+//! one-record-per-batch workaround, for producers, consumers and admin clients alike.
+
+use cpq_config::KafkaConfig;
+use rdkafka::ClientConfig;
+
+/// Settings common to every client; `role` names the client (`relay`, `consumer-<group>`, ...).
+pub fn client_config(k: &KafkaConfig, role: &str) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.bootstrap_servers)
+        .set("client.id", format!("{}-{role}", k.client_id_prefix))
+        .set("security.protocol", k.security_protocol.as_librdkafka());
+    if let Some(m) = &k.sasl_mechanism {
+        c.set("sasl.mechanism", m);
+    }
+    if let Some(u) = &k.sasl_username {
+        c.set("sasl.username", u);
+    }
+    if let Some(p) = &k.sasl_password {
+        c.set("sasl.password", p.expose());
+    }
+    c
+}
+
+/// An idempotent producer's settings: acks from all in-sync replicas, no reordering or duplicates
+/// on retry, and a gap in a partition's sequence is fatal rather than silent.
+pub fn producer_config(k: &KafkaConfig, role: &str, message_timeout_ms: u64) -> ClientConfig {
+    let mut c = client_config(k, role);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("enable.gapless.guarantee", "true")
+        .set("message.timeout.ms", message_timeout_ms.to_string());
+    if k.one_record_per_batch {
+        // tansu 0.6.0 (local and test runs): see config/local.toml.
+        c.set("batch.num.messages", "1").set("linger.ms", "0");
+    } else {
+        c.set("linger.ms", "5").set("compression.type", "lz4");
+    }
+    c
+}
+
+/// A consumer in `group`. Offsets are stored by the consumer itself, one message at a time, only
+/// after that message's database transaction committed; the background commit then commits only
+/// stored offsets, so a committed offset never runs ahead of what the database holds.
+pub fn consumer_config(k: &KafkaConfig, group: &str) -> ClientConfig {
+    let mut c = client_config(k, &format!("consumer-{group}"));
+    c.set("group.id", format!("{}{group}", k.namespace))
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "500")
+        .set("enable.auto.offset.store", "false")
+        // A consumer that dies (kill -9) loses its partitions after 10 s, not librdkafka's 45.
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "2000")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed");
+    c
+}
+
+/// A topic's name on the cluster (the configured namespace first).
+pub fn topic_name(k: &KafkaConfig, topic: &str) -> String {
+    format!("{}{topic}", k.namespace)
+}
+
+/// Reads a topic from the beginning up to its high watermarks as they are now, without joining a
+/// consumer group (partitions are assigned, nothing is committed): for dead letters, replays and
+/// checks. Returns what was read when `deadline` passes first.
+pub async fn read_to_end(
+    k: &KafkaConfig,
+    topic: &str,
+    deadline: std::time::Duration,
+) -> Result<Vec<rdkafka::message::OwnedMessage>, rdkafka::error::KafkaError> {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::Message;
+    let mut c = client_config(k, "reader");
+    c.set(
+        "group.id",
+        format!("{}reader-{}", k.namespace, uuid::Uuid::new_v4().simple()),
+    )
+    .set("enable.auto.commit", "false");
+    let consumer: StreamConsumer = c.create()?;
+    let name = topic_name(k, topic);
+    let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut remaining = std::collections::BTreeMap::new();
+    let mut assignment = rdkafka::TopicPartitionList::new();
+    for p in partitions {
+        let (low, high) =
+            consumer.fetch_watermarks(&name, p, std::time::Duration::from_secs(10))?;
+        if high > low {
+            remaining.insert(p, high);
+            assignment.add_partition_offset(&name, p, rdkafka::Offset::Beginning)?;
+        }
+    }
+    let mut out = Vec::new();
+    if remaining.is_empty() {
+        return Ok(out);
+    }
+    consumer.assign(&assignment)?;
+    let until = tokio::time::Instant::now() + deadline;
+    while !remaining.is_empty() {
+        match tokio::time::timeout_at(until, consumer.recv()).await {
+            Ok(m) => {
+                let m = m?;
+                if remaining
+                    .get(&m.partition())
+                    .is_some_and(|high| m.offset() + 1 >= *high)
+                {
+                    remaining.remove(&m.partition());
+                }
+                out.push(m.detach());
+            }
+            Err(_) => break,
+        }
+    }
+    Ok(out)
+}

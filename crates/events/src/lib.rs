@@ -1,0 +1,23 @@
+//! The event backbone. Commands write their events to the outbox in their own transaction (see
+//! `cpq-audit`); from there:
+//!
+//! - [`catalogue`]: the topics as code (`topics/catalogue.toml`): which topic each event type goes
+//!   to, and what every topic must look like on a cluster; [`topics`] compares and applies it
+//!   (`cpq-admin topics apply|verify|drift`).
+//! - [`relay`]: `cpq-relay` publishes pending outbox rows with an idempotent producer, keyed by
+//!   aggregate id, in outbox order per aggregate, then marks them published. Several relays share
+//!   the outbox by leasing hash slots of the aggregate id. Nothing waits on Kafka inside a database
+//!   transaction.
+//! - [`consumer`]: `cpq-consumer` runs one consumer group per [`projections::Projection`], each
+//!   event applied with its inbox row in one transaction, offsets stored only after it;
+//!   [`dead_letter`]s carry what could not be applied, and are replayed after a fix.
+//! - [`kafka`]: the librdkafka client settings every Kafka client here is built from.
+
+pub mod catalogue;
+pub mod consumer;
+pub mod dead_letter;
+pub mod envelope;
+pub mod kafka;
+pub mod projections;
+pub mod relay;
+pub mod topics;
