@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Brings the platform up locally: installs and starts PostgreSQL and Redis when absent, creates
-# the database and its roles, builds, migrates (cpq-admin migrate), loads the demo catalog
-# (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn processes),
-# starts cpq-api on 127.0.0.1:8080, and exercises it: a customer account, a catalog search, a
-# configuration validation, a priced cart, then the sales flow: a quote is created, priced,
-# submitted into approval, approved by a manager, accepted and converted into an order. Safe to
-# run again: it restarts the API on the new build. Stop it with: kill "$(cat .run/cpq-api.pid)"
+# Brings the platform up locally: installs and starts PostgreSQL, Redis and the tansu broker when
+# absent, creates the database and its roles, builds, migrates (cpq-admin migrate), loads the demo
+# catalog (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn
+# processes), applies the topic catalogue (cpq-admin topics apply), starts cpq-api on
+# 127.0.0.1:8080, cpq-relay and cpq-consumer, and exercises them: a customer account, a catalog
+# search, a configuration validation, a priced cart, then the sales flow (a quote created, priced,
+# submitted into approval, approved by a manager, accepted and converted into an order) and the
+# quote search projection answering for it. Safe to run again: it restarts everything on the new
+# build. Stop them with: kill $(cat .run/*.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -14,7 +16,7 @@ prepare_stack
 create_database
 
 log "building (release)"
-cargo build --release --locked -p cpq-api -p cpq-admin
+cargo build --release --locked -p cpq-api -p cpq-admin -p cpq-events
 BIN="$CARGO_TARGET_DIR/release"
 export CPQ_ENV=local
 
@@ -24,16 +26,26 @@ log "loading the demo catalog (tenant demo)"
 "$BIN/cpq-admin" seed demo --tenant demo
 log "deploying the platform's processes (quote approval, order fulfillment)"
 "$BIN/cpq-admin" deploy-bpmn processes
+log "applying the topic catalogue to the local broker"
+"$BIN/cpq-admin" topics apply
 
 mkdir -p .run
-if [ -f .run/cpq-api.pid ] && kill -0 "$(cat .run/cpq-api.pid)" 2>/dev/null; then
-  log "stopping the running cpq-api"
-  kill "$(cat .run/cpq-api.pid)"
-  for _ in $(seq 1 50); do kill -0 "$(cat .run/cpq-api.pid)" 2>/dev/null || break; sleep 0.1; done
-fi
-log "starting cpq-api (logs: .run/cpq-api.log)"
-nohup "$BIN/cpq-api" >>.run/cpq-api.log 2>&1 &
-echo $! >.run/cpq-api.pid
+# (Re)start a deployable in the background: name, then its arguments. Logs and pid in .run/.
+restart() {
+  local name=$1
+  shift
+  if [ -f ".run/$name.pid" ] && kill -0 "$(cat ".run/$name.pid")" 2>/dev/null; then
+    log "stopping the running $name"
+    kill "$(cat ".run/$name.pid")"
+    for _ in $(seq 1 50); do kill -0 "$(cat ".run/$name.pid")" 2>/dev/null || break; sleep 0.1; done
+  fi
+  log "starting $name (logs: .run/$name.log)"
+  nohup "$BIN/$name" "$@" >>".run/$name.log" 2>&1 &
+  echo $! >".run/$name.pid"
+}
+restart cpq-api
+restart cpq-relay
+restart cpq-consumer --instance-id cpq-consumer-0
 
 API=http://127.0.0.1:8080
 for _ in $(seq 1 100); do
@@ -109,6 +121,15 @@ OID=$(jq -r .order_id <<<"$O")
 echo "8. POST /v1/quotes/$QID/convert -> order $OID, $(jq -r .status <<<"$O"), $(jq '.items | length' <<<"$O") item(s), fulfillment instance $(jq -r .fulfillment_instance_id <<<"$O")"
 AGAIN=$(curl -sS -X POST "$API/v1/quotes/$QID/convert" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -H "If-Match: \"$(jq -r .version <<<"$Q")\"" -d '{}')
 echo "9. POST /v1/quotes/$QID/convert again -> $(jq -r '"\(.status) \(.title): existing \(.existing)"' <<<"$AGAIN")"
+
+for _ in $(seq 1 100); do
+  SEARCH=$(call GET "/v1/quote-search?status=converted" "$TOKEN")
+  HIT=$(jq -c --arg q "$QID" '.items[] | select(.quote_id == $q)' <<<"$SEARCH")
+  [ -n "$HIT" ] && break
+  sleep 0.2
+done
+echo "10. GET /v1/quote-search?status=converted (the projection cpq-relay and cpq-consumer built from the events) ->"
+echo "    ${HIT:-the quote has not reached the projection yet: see .run/cpq-relay.log and .run/cpq-consumer.log}"
 
 cat <<EOT
 

@@ -1,6 +1,8 @@
 //! `cpq-admin`: the operator's commands. Reads and validates configuration, then calls one library
 //! entry point per subcommand. Migrations run here and only here, as the schema owner.
 
+mod events;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -80,6 +82,19 @@ enum Command {
         #[arg(long)]
         allow_unsupported_job_types: bool,
     },
+    /// The topic catalogue (topics/catalogue.toml) against the cluster in [kafka].
+    Topics {
+        #[command(subcommand)]
+        what: events::TopicsWhat,
+    },
+    /// Dead letters: list them, or replay a consumer's after a fix.
+    DeadLetters {
+        #[command(subcommand)]
+        what: events::DeadLettersWhat,
+    },
+    /// Rebuild a projection from its topics with an isolated reader at a bounded rate, compare it
+    /// with the live one (rows and content hash), and merge it in only with --swap.
+    Replay(events::ReplayArgs),
     /// Print the effective configuration with secrets redacted.
     DumpConfig,
     /// Validate the configuration and exit.
@@ -138,6 +153,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
+        Command::Topics { what } => events::topics(what, &config, &runtime()?)?,
+        Command::DeadLetters { what } => events::dead_letters(what, &config, &runtime()?)?,
+        Command::Replay(args) => events::replay(args, &config, &runtime()?)?,
         Command::DumpConfig => print!("{}", config.dump()),
         Command::CheckConfig => {
             println!("configuration for {} is valid", config.environment.as_str())

@@ -21,7 +21,7 @@ use crate::openapi::ApiDoc;
 use crate::redis_link::RedisLink;
 use crate::routes::{
     self, approvals, catalog, configuration, customer_accounts, health, jobs, processes, quotes,
-    user_tasks, workflow,
+    search, user_tasks, workflow,
 };
 use crate::state::AppState;
 
@@ -83,6 +83,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::submit))
         .routes(routes!(quotes::accept))
         .routes(routes!(quotes::revise))
+        .routes(routes!(search::quote_search))
         .routes(routes!(quotes::revision_list))
         .routes(routes!(quotes::revision_fetch))
         .routes(routes!(quotes::convert))

@@ -30,6 +30,8 @@ pub struct ConsumerOptions {
     pub max_retries: u32,
     pub first_backoff: Duration,
     pub lag_every: Duration,
+    /// Static group membership under this id (see [`consumer_config`]).
+    pub instance_id: Option<String>,
 }
 
 impl Default for ConsumerOptions {
@@ -38,6 +40,7 @@ impl Default for ConsumerOptions {
             max_retries: 5,
             first_backoff: Duration::from_millis(100),
             lag_every: Duration::from_secs(5),
+            instance_id: None,
         }
     }
 }
@@ -131,7 +134,8 @@ impl EventConsumer {
         projection: Projection,
         opts: ConsumerOptions,
     ) -> Result<EventConsumer, KafkaError> {
-        let consumer: StreamConsumer = consumer_config(&kafka, projection.name()).create()?;
+        let consumer: StreamConsumer =
+            consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
         let topics: Vec<String> = projection
             .topics(catalogue)
             .iter()

@@ -20,6 +20,10 @@ pub fn client_config(k: &KafkaConfig, role: &str) -> ClientConfig {
     if let Some(p) = &k.sasl_password {
         c.set("sasl.password", p.expose());
     }
+    // librdkafka's own debug contexts (`cgrp,fetch,...`) when diagnosing a client.
+    if let Ok(contexts) = std::env::var("RDKAFKA_DEBUG") {
+        c.set("debug", contexts);
+    }
     c
 }
 
@@ -43,8 +47,17 @@ pub fn producer_config(k: &KafkaConfig, role: &str, message_timeout_ms: u64) -> 
 /// A consumer in `group`. Offsets are stored by the consumer itself, one message at a time, only
 /// after that message's database transaction committed; the background commit then commits only
 /// stored offsets, so a committed offset never runs ahead of what the database holds.
-pub fn consumer_config(k: &KafkaConfig, group: &str) -> ClientConfig {
+///
+/// `instance_id` makes the consumer a static member of its group (`group.instance.id`, KIP-345):
+/// a process restarted under the same id (a pod name, say) takes its predecessor's place and
+/// partitions at once instead of waiting for a rebalance. It also works around tansu 0.6.0, whose
+/// coordinator, once a killed dynamic member expires, can leave that member's partitions assigned
+/// to nobody (the group is not rebalanced); with static members a restart replaces the member.
+pub fn consumer_config(k: &KafkaConfig, group: &str, instance_id: Option<&str>) -> ClientConfig {
     let mut c = client_config(k, &format!("consumer-{group}"));
+    if let Some(id) = instance_id {
+        c.set("group.instance.id", id);
+    }
     c.set("group.id", format!("{}{group}", k.namespace))
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "500")
@@ -53,6 +66,8 @@ pub fn consumer_config(k: &KafkaConfig, group: &str) -> ClientConfig {
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "2000")
         .set("auto.offset.reset", "earliest")
+        // A topic created after the consumer started is picked up within 30 s, not 5 minutes.
+        .set("topic.metadata.refresh.interval.ms", "30000")
         .set("isolation.level", "read_committed");
     c
 }
@@ -62,60 +77,100 @@ pub fn topic_name(k: &KafkaConfig, topic: &str) -> String {
     format!("{}{topic}", k.namespace)
 }
 
-/// Reads a topic from the beginning up to its high watermarks as they are now, without joining a
-/// consumer group (partitions are assigned, nothing is committed): for dead letters, replays and
-/// checks. Returns what was read when `deadline` passes first.
+/// Reads a topic from the beginning up to its high watermarks as they were when it opened, without
+/// joining a consumer group (partitions are assigned to a fresh, isolated group id and nothing is
+/// committed): for dead letters, replays and checks. Each partition comes in offset order.
+pub struct ReadToEnd {
+    consumer: rdkafka::consumer::StreamConsumer,
+    /// Partition -> its high watermark at open.
+    remaining: std::collections::BTreeMap<i32, i64>,
+}
+
+impl ReadToEnd {
+    pub fn open(k: &KafkaConfig, topic: &str) -> Result<ReadToEnd, rdkafka::error::KafkaError> {
+        use rdkafka::consumer::Consumer;
+        let mut c = client_config(k, "reader");
+        c.set(
+            "group.id",
+            format!("{}reader-{}", k.namespace, uuid::Uuid::new_v4().simple()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+        let consumer: rdkafka::consumer::StreamConsumer = c.create()?;
+        let name = topic_name(k, topic);
+        let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let mut remaining = std::collections::BTreeMap::new();
+        let mut assignment = rdkafka::TopicPartitionList::new();
+        for p in partitions {
+            let (low, high) =
+                consumer.fetch_watermarks(&name, p, std::time::Duration::from_secs(10))?;
+            if high > low {
+                remaining.insert(p, high);
+                assignment.add_partition_offset(&name, p, rdkafka::Offset::Beginning)?;
+            }
+        }
+        if !remaining.is_empty() {
+            consumer.assign(&assignment)?;
+        }
+        Ok(ReadToEnd {
+            consumer,
+            remaining,
+        })
+    }
+
+    /// The next record, or `None` once every partition is read to its watermark. Waits at most
+    /// until `until` for it.
+    pub async fn next(
+        &mut self,
+        until: tokio::time::Instant,
+    ) -> Result<Option<rdkafka::message::OwnedMessage>, ReadError> {
+        use rdkafka::Message;
+        if self.remaining.is_empty() {
+            return Ok(None);
+        }
+        let m = tokio::time::timeout_at(until, self.consumer.recv())
+            .await
+            .map_err(|_| ReadError::Timeout {
+                partitions_unread: self.remaining.len(),
+            })??;
+        if self
+            .remaining
+            .get(&m.partition())
+            .is_some_and(|high| m.offset() + 1 >= *high)
+        {
+            self.remaining.remove(&m.partition());
+        }
+        Ok(Some(m.detach()))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{partitions_unread} partition(s) not read to their end before the deadline")]
+    Timeout { partitions_unread: usize },
+    #[error(transparent)]
+    Kafka(#[from] rdkafka::error::KafkaError),
+}
+
+/// Reads a whole topic as [`ReadToEnd`] does; returns what was read when `deadline` passes first.
 pub async fn read_to_end(
     k: &KafkaConfig,
     topic: &str,
     deadline: std::time::Duration,
 ) -> Result<Vec<rdkafka::message::OwnedMessage>, rdkafka::error::KafkaError> {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::Message;
-    let mut c = client_config(k, "reader");
-    c.set(
-        "group.id",
-        format!("{}reader-{}", k.namespace, uuid::Uuid::new_v4().simple()),
-    )
-    .set("enable.auto.commit", "false");
-    let consumer: StreamConsumer = c.create()?;
-    let name = topic_name(k, topic);
-    let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
-    let partitions: Vec<i32> = metadata
-        .topics()
-        .iter()
-        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-        .collect();
-    let mut remaining = std::collections::BTreeMap::new();
-    let mut assignment = rdkafka::TopicPartitionList::new();
-    for p in partitions {
-        let (low, high) =
-            consumer.fetch_watermarks(&name, p, std::time::Duration::from_secs(10))?;
-        if high > low {
-            remaining.insert(p, high);
-            assignment.add_partition_offset(&name, p, rdkafka::Offset::Beginning)?;
-        }
-    }
-    let mut out = Vec::new();
-    if remaining.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&assignment)?;
+    let mut reader = ReadToEnd::open(k, topic)?;
     let until = tokio::time::Instant::now() + deadline;
-    while !remaining.is_empty() {
-        match tokio::time::timeout_at(until, consumer.recv()).await {
-            Ok(m) => {
-                let m = m?;
-                if remaining
-                    .get(&m.partition())
-                    .is_some_and(|high| m.offset() + 1 >= *high)
-                {
-                    remaining.remove(&m.partition());
-                }
-                out.push(m.detach());
-            }
-            Err(_) => break,
+    let mut out = Vec::new();
+    loop {
+        match reader.next(until).await {
+            Ok(Some(m)) => out.push(m),
+            Ok(None) | Err(ReadError::Timeout { .. }) => return Ok(out),
+            Err(ReadError::Kafka(e)) => return Err(e),
         }
     }
-    Ok(out)
 }

@@ -20,4 +20,6 @@ pub mod envelope;
 pub mod kafka;
 pub mod projections;
 pub mod relay;
+pub mod replay;
+pub mod service;
 pub mod topics;

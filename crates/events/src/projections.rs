@@ -6,9 +6,9 @@
 //!   replay once the quote's events are in.
 //! - `audit-export`: every event of every topic, as received, into `audit_export`.
 
-use cpq_db::Tx;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::envelope::Envelope;
@@ -95,12 +95,46 @@ impl Projection {
             .collect()
     }
 
-    pub async fn apply(self, tx: &mut Tx, topic: &str, e: &Envelope) -> Result<(), HandlerError> {
+    /// Applies `e` to the live projection.
+    pub async fn apply(
+        self,
+        conn: &mut PgConnection,
+        topic: &str,
+        e: &Envelope,
+    ) -> Result<(), HandlerError> {
+        self.apply_to(conn, Target::Live, topic, e).await
+    }
+
+    /// Applies `e` to the live projection or to its rebuild table (replays).
+    pub async fn apply_to(
+        self,
+        conn: &mut PgConnection,
+        target: Target,
+        topic: &str,
+        e: &Envelope,
+    ) -> Result<(), HandlerError> {
         match self {
-            Projection::QuoteSearch => quote_search(tx, e).await,
-            Projection::AuditExport => audit_export(tx, topic, e).await,
+            Projection::QuoteSearch => quote_search(conn, self.table(target), e).await,
+            Projection::AuditExport => audit_export(conn, self.table(target), topic, e).await,
         }
     }
+
+    /// The table `target` names for this projection.
+    pub fn table(self, target: Target) -> &'static str {
+        match (self, target) {
+            (Projection::QuoteSearch, Target::Live) => "quote_search",
+            (Projection::QuoteSearch, Target::Rebuild) => "quote_search_rebuild",
+            (Projection::AuditExport, Target::Live) => "audit_export",
+            (Projection::AuditExport, Target::Rebuild) => "audit_export_rebuild",
+        }
+    }
+}
+
+/// Where a projection writes: its live table, or the rebuild table a replay fills and compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Live,
+    Rebuild,
 }
 
 fn uuid_field(payload: &Value, field: &str) -> Option<Uuid> {
@@ -110,22 +144,26 @@ fn uuid_field(payload: &Value, field: &str) -> Option<Uuid> {
         .and_then(|s| Uuid::parse_str(s).ok())
 }
 
-async fn quote_search(tx: &mut Tx, e: &Envelope) -> Result<(), HandlerError> {
+async fn quote_search(
+    conn: &mut PgConnection,
+    table: &str,
+    e: &Envelope,
+) -> Result<(), HandlerError> {
     if e.event_type.starts_with("order.") {
         let quote = uuid_field(&e.payload, "quote_id").ok_or_else(|| {
             HandlerError::permanent("missing-quote-id", "an order event without quote_id")
         })?;
         let order = uuid_field(&e.payload, "order_id").unwrap_or(e.aggregate_id);
-        let updated = sqlx::query(
-            "UPDATE quote_search SET order_id = $2, last_event_id = $3, last_event_type = $4, events_applied = events_applied + 1, updated_at = $5 \
-             WHERE quote_id = $1",
-        )
+        let updated = sqlx::query(&format!(
+            "UPDATE {table} SET order_id = $2, last_event_id = $3, last_event_type = $4, events_applied = events_applied + 1, updated_at = $5 \
+             WHERE quote_id = $1"
+        ))
         .bind(quote)
         .bind(order)
         .bind(e.event_id)
         .bind(&e.event_type)
         .bind(e.occurred_at)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(HandlerError::transient(
@@ -137,6 +175,23 @@ async fn quote_search(tx: &mut Tx, e: &Envelope) -> Result<(), HandlerError> {
     }
     if !e.event_type.starts_with("quote.") {
         return Ok(());
+    }
+    let last: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT last_position FROM {table} WHERE quote_id = $1 FOR UPDATE"
+    ))
+    .bind(e.aggregate_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if last.is_some_and(|l| l > e.outbox_position) {
+        return Err(HandlerError::permanent(
+            "out-of-order",
+            format!(
+                "event at outbox position {} arrived after position {} of quote {}",
+                e.outbox_position,
+                last.unwrap_or_default(),
+                e.aggregate_id
+            ),
+        ));
     }
     let status = match e.event_type.as_str() {
         "quote.created"
@@ -167,19 +222,19 @@ async fn quote_search(tx: &mut Tx, e: &Envelope) -> Result<(), HandlerError> {
         "quote.expired" => Some("expired"),
         _ => None,
     };
-    sqlx::query(
-        "INSERT INTO quote_search (quote_id, tenant_id, customer_account_id, status, revision_no, snapshot_hash, order_id, last_event_id, last_event_type, \
-         events_applied, updated_at) VALUES ($1, $2, $3, coalesce($4, 'draft'), $5, $6, $7, $8, $9, 1, $10) \
+    sqlx::query(&format!(
+        "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, revision_no, snapshot_hash, order_id, last_event_id, last_event_type, \
+         events_applied, updated_at, last_position) VALUES ($1, $2, $3, coalesce($4, 'draft'), $5, $6, $7, $8, $9, 1, $10, $11) \
          ON CONFLICT (quote_id) DO UPDATE SET \
-           customer_account_id = coalesce(EXCLUDED.customer_account_id, quote_search.customer_account_id), \
-           status = coalesce($4, quote_search.status), \
-           revision_no = coalesce(EXCLUDED.revision_no, quote_search.revision_no), \
+           customer_account_id = coalesce(EXCLUDED.customer_account_id, {table}.customer_account_id), \
+           status = coalesce($4, {table}.status), \
+           revision_no = coalesce(EXCLUDED.revision_no, {table}.revision_no), \
            snapshot_hash = CASE WHEN $9 IN ('quote.revised', 'quote.item-added', 'quote.item-removed', 'quote.item-changed') THEN NULL \
-                                ELSE coalesce(EXCLUDED.snapshot_hash, quote_search.snapshot_hash) END, \
-           order_id = coalesce(EXCLUDED.order_id, quote_search.order_id), \
+                                ELSE coalesce(EXCLUDED.snapshot_hash, {table}.snapshot_hash) END, \
+           order_id = coalesce(EXCLUDED.order_id, {table}.order_id), \
            last_event_id = EXCLUDED.last_event_id, last_event_type = EXCLUDED.last_event_type, \
-           events_applied = quote_search.events_applied + 1, updated_at = EXCLUDED.updated_at",
-    )
+           events_applied = {table}.events_applied + 1, updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position"
+    ))
     .bind(e.aggregate_id)
     .bind(&e.tenant_id)
     .bind(uuid_field(&e.payload, "customer_account_id"))
@@ -190,16 +245,22 @@ async fn quote_search(tx: &mut Tx, e: &Envelope) -> Result<(), HandlerError> {
     .bind(e.event_id)
     .bind(&e.event_type)
     .bind(e.occurred_at)
-    .execute(&mut **tx)
+    .bind(e.outbox_position)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-async fn audit_export(tx: &mut Tx, topic: &str, e: &Envelope) -> Result<(), HandlerError> {
-    sqlx::query(
-        "INSERT INTO audit_export (event_id, tenant_id, topic, event_type, schema_version, aggregate_id, occurred_at, payload, exported_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())",
-    )
+async fn audit_export(
+    conn: &mut PgConnection,
+    table: &str,
+    topic: &str,
+    e: &Envelope,
+) -> Result<(), HandlerError> {
+    sqlx::query(&format!(
+        "INSERT INTO {table} (event_id, tenant_id, topic, event_type, schema_version, aggregate_id, occurred_at, payload, exported_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())"
+    ))
     .bind(e.event_id)
     .bind(&e.tenant_id)
     .bind(topic)
@@ -208,7 +269,7 @@ async fn audit_export(tx: &mut Tx, topic: &str, e: &Envelope) -> Result<(), Hand
     .bind(e.aggregate_id)
     .bind(e.occurred_at)
     .bind(&e.payload)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

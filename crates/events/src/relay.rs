@@ -145,7 +145,8 @@ pub async fn release_slots(pool: &PgPool, owner: &str) -> Result<(), sqlx::Error
 
 pub struct Relay {
     pool: PgPool,
-    producer: FutureProducer,
+    /// Replaced when it reports a fatal error (see [`Relay::producer`]).
+    producer: std::sync::Mutex<FutureProducer>,
     kafka: KafkaConfig,
     catalogue: Arc<Catalogue>,
     opts: RelayOptions,
@@ -158,8 +159,7 @@ impl Relay {
         catalogue: Arc<Catalogue>,
         opts: RelayOptions,
     ) -> Result<Relay, RelayError> {
-        let producer: FutureProducer =
-            producer_config(&kafka, "relay", opts.message_timeout.as_millis() as u64).create()?;
+        let producer = std::sync::Mutex::new(Self::new_producer(&kafka, &opts)?);
         Ok(Relay {
             pool,
             producer,
@@ -167,6 +167,30 @@ impl Relay {
             catalogue,
             opts,
         })
+    }
+
+    fn new_producer(
+        kafka: &KafkaConfig,
+        opts: &RelayOptions,
+    ) -> Result<FutureProducer, KafkaError> {
+        producer_config(kafka, "relay", opts.message_timeout.as_millis() as u64).create()
+    }
+
+    /// The producer for this cycle. An idempotent producer with the gapless guarantee stops for
+    /// good after a fatal error (a delivery that timed out while the broker was unreachable, for
+    /// one); then a new one takes its place, with a new producer id. Nothing was marked published
+    /// after the failed delivery, so the next cycle sends those events again, in outbox order.
+    fn producer(&self) -> Result<FutureProducer, RelayError> {
+        let mut current = self
+            .producer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(fatal) = current.client().fatal_error() {
+            tracing::warn!(error = ?fatal, "the producer stopped on a fatal error; replacing it");
+            metrics::counter!("relay_producer_restarts_total").increment(1);
+            *current = Self::new_producer(&self.kafka, &self.opts)?;
+        }
+        Ok(current.clone())
     }
 
     /// One cycle over `slots`: returns how many events were published.
@@ -184,6 +208,7 @@ impl Relay {
             return Ok(0);
         }
         let started = Instant::now();
+        let producer = self.producer()?;
         // Enqueue in outbox order (librdkafka keeps the order per partition), then await.
         let mut deliveries = Vec::with_capacity(events.len());
         let mut enqueue_failure = None;
@@ -211,7 +236,7 @@ impl Relay {
                 .headers(headers);
             // Enqueued synchronously, so the order of the calls is the order on the partition.
             let delivery = loop {
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(d) => break Ok(d),
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                         record = r;
@@ -320,7 +345,9 @@ impl Relay {
                 tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = stop.changed() => {} }
             }
         }
-        let _ = self.producer.flush(Duration::from_secs(5));
+        if let Ok(producer) = self.producer() {
+            let _ = producer.flush(Duration::from_secs(5));
+        }
         if let Err(e) = release_slots(&self.pool, &self.opts.owner).await {
             tracing::warn!(error = %e, "releasing relay slots failed; they expire with their lease");
         }

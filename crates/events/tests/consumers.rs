@@ -7,9 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_config::KafkaConfig;
-use cpq_core::TenantId;
 use cpq_events::catalogue::Catalogue;
 use cpq_events::consumer::{ConsumerOptions, EventConsumer};
 use cpq_events::dead_letter::{read_dead_letters, replay_dead_letters};
@@ -28,38 +26,7 @@ async fn emit(
     event_type: &'static str,
     payload: Value,
 ) {
-    let tenant = TenantId::parse("acme").unwrap();
-    let mut tx = cpq_db::tenant::begin(pool, &tenant).await.unwrap();
-    let meta = CommandMeta {
-        tenant,
-        actor_subject: "rep".into(),
-        correlation_id: "c".into(),
-        causation_id: None,
-        occurred_at: chrono::Utc::now(),
-    };
-    let audit = AuditEntry {
-        action: "test.emit",
-        aggregate_type,
-        aggregate_id: aggregate,
-        before: None,
-        after: None,
-        reason: None,
-    };
-    record(
-        &mut tx,
-        &meta,
-        &audit,
-        &[NewEvent {
-            event_type,
-            schema_version: 1,
-            aggregate_type,
-            aggregate_id: aggregate,
-            payload,
-        }],
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    cpq_testkit::emit(pool, aggregate_type, aggregate, &[(event_type, payload)]).await;
 }
 
 async fn relay_all(relay: &Relay, pool: &PgPool) {
@@ -158,6 +125,7 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
         max_retries: 2,
         first_backoff: Duration::from_millis(20),
         lag_every: Duration::from_millis(200),
+        instance_id: None,
     };
     let mut running = Vec::new();
     for p in Projection::ALL {

@@ -377,3 +377,75 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Writes `events` of one aggregate in tenant `acme` as a command would: one transaction with its
+/// audit record and outbox rows.
+pub async fn emit(
+    pool: &PgPool,
+    aggregate_type: &'static str,
+    aggregate_id: uuid::Uuid,
+    events: &[(&'static str, serde_json::Value)],
+) {
+    let tenant = TenantId::parse("acme").expect("tenant");
+    let mut tx = cpq_db::tenant::begin(pool, &tenant).await.expect("begin");
+    let meta = cpq_audit::CommandMeta {
+        tenant,
+        actor_subject: "rep".into(),
+        correlation_id: "c".into(),
+        causation_id: None,
+        occurred_at: chrono::Utc::now(),
+    };
+    let audit = cpq_audit::AuditEntry {
+        action: "test.emit",
+        aggregate_type,
+        aggregate_id,
+        before: None,
+        after: None,
+        reason: None,
+    };
+    let events: Vec<cpq_audit::NewEvent> = events
+        .iter()
+        .map(|(event_type, payload)| cpq_audit::NewEvent {
+            event_type,
+            schema_version: 1,
+            aggregate_type,
+            aggregate_id,
+            payload: payload.clone(),
+        })
+        .collect();
+    cpq_audit::record(&mut tx, &meta, &audit, &events)
+        .await
+        .expect("record");
+    tx.commit().await.expect("commit");
+}
+
+/// An event deployable (`cpq-relay`, `cpq-consumer`) for a test: local configuration with the
+/// test's database, broker and topic namespace, its admin port on 0, its log (info) appended to
+/// `log`, which a failing test names.
+pub fn event_deployable(
+    bin: &str,
+    db: &TestDb,
+    kafka: &cpq_config::KafkaConfig,
+    log: &std::path::Path,
+) -> std::process::Command {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    let mut cmd = binary(bin);
+    cmd.env("CPQ_ENV", "local")
+        .env("CPQ_DATABASE__NAME", &db.name)
+        .env("CPQ_KAFKA__NAMESPACE", &kafka.namespace)
+        .env("CPQ_KAFKA__BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
+        .env("CPQ_LOG__LEVEL", "info")
+        .args(["--admin-bind", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(file);
+    if bin.ends_with("cpq-consumer") {
+        // A static group member, restarted under the same id as a StatefulSet pod would be (and
+        // the way to run consumers on tansu 0.6.0: see cpq_events::kafka::consumer_config).
+        cmd.args(["--instance-id", "cpq-consumer-0"]);
+    }
+    cmd
+}

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod processes;
 pub mod quotes;
+pub mod search;
 pub mod user_tasks;
 pub mod workflow;
 

@@ -1,0 +1,89 @@
+//! `cpq-consumer`: runs consumer groups (one per responsibility; `--consumer` repeatable, every
+//! one by default) until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use cpq_events::catalogue::Catalogue;
+use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::projections::Projection;
+use cpq_events::service;
+
+#[derive(Parser)]
+#[command(
+    name = "cpq-consumer",
+    version,
+    about = "Event consumers: projections and exports, with an inbox each"
+)]
+struct Args {
+    #[arg(long)]
+    env: Option<String>,
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// quote-search-projection or audit-export; repeatable; default: all.
+    #[arg(long = "consumer")]
+    consumers: Vec<String>,
+    /// Liveness, readiness and /metrics (with consumer_lag).
+    #[arg(long, default_value = "127.0.0.1:9096")]
+    admin_bind: SocketAddr,
+    /// Join each group as this static member (Kafka's group.instance.id), e.g. the pod name of a
+    /// StatefulSet: a restart under the same id takes over its partitions at once.
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// Retries of a transient failure before the event is dead-lettered.
+    #[arg(long, default_value_t = 5)]
+    max_retries: u32,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut projections = Vec::new();
+    for c in &args.consumers {
+        match Projection::parse(c) {
+            Some(p) => projections.push(p),
+            None => {
+                eprintln!(
+                    "cpq-consumer: unknown consumer \"{c}\"; expected one of {}",
+                    Projection::ALL.map(Projection::name).join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if projections.is_empty() {
+        projections = Projection::ALL.to_vec();
+    }
+    let (config, kafka) =
+        match service::load("cpq-consumer", args.env.clone(), args.config_dir.clone()) {
+            Ok(c) => c,
+            Err(code) => return code,
+        };
+    service::block_on("cpq-consumer", async move {
+        let pool = cpq_db::pool::app_pool(&config.database, "cpq-consumer");
+        let catalogue = Catalogue::shipped().map_err(|e| e.to_string())?;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let admin = service::serve_admin(args.admin_bind, pool.clone(), stop_rx.clone()).await?;
+        let opts = ConsumerOptions {
+            max_retries: args.max_retries,
+            instance_id: args.instance_id.clone(),
+            ..ConsumerOptions::default()
+        };
+        let mut running = Vec::new();
+        for p in projections {
+            let c = EventConsumer::new(pool.clone(), kafka.clone(), &catalogue, p, opts.clone())
+                .map_err(|e| format!("{}: {e}", p.name()))?;
+            tracing::info!(consumer = p.name(), "consumer started");
+            running.push(tokio::spawn(c.run(stop_rx.clone())));
+        }
+        service::shutdown_signal().await;
+        tracing::info!("cpq-consumer stopping");
+        let _ = stop_tx.send(true);
+        for r in running {
+            let _ = r.await;
+        }
+        let _ = admin.await;
+        Ok(())
+    })
+}
