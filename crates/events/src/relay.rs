@@ -50,7 +50,7 @@ impl RelayOptions {
             owner: owner.into(),
             lease: Duration::from_secs(15),
             batch: 500,
-            idle: Duration::from_millis(100),
+            idle: Duration::from_millis(20),
             message_timeout: Duration::from_secs(5),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
@@ -327,7 +327,8 @@ impl Relay {
             let wait = match cycle {
                 Ok(n) => {
                     backoff = self.opts.min_backoff;
-                    if n as i64 >= self.opts.batch {
+                    // Straight on while there is work; poll every `idle` when there was none.
+                    if n > 0 {
                         Duration::ZERO
                     } else {
                         self.opts.idle

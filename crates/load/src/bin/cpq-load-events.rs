@@ -80,9 +80,13 @@ fn start_relay(
     kafka: &cpq_config::KafkaConfig,
     catalogue: &Arc<Catalogue>,
 ) -> anyhow::Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
-    let mut opts = RelayOptions::new("load-relay");
-    opts.idle = Duration::from_millis(5);
-    let relay = Relay::new(pool.clone(), kafka.clone(), catalogue.clone(), opts)?;
+    // The deployable's defaults (batch 500, 20 ms idle poll).
+    let relay = Relay::new(
+        pool.clone(),
+        kafka.clone(),
+        catalogue.clone(),
+        RelayOptions::new("load-relay"),
+    )?;
     let (tx, rx) = watch::channel(false);
     Ok((tx, tokio::spawn(relay.run(rx))))
 }
@@ -209,7 +213,7 @@ async fn main() -> anyhow::Result<()> {
     let (p50, p95, p99, max): (f64, f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms), \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) \
-         FROM (SELECT extract(epoch FROM published_at - occurred_at) * 1000 AS ms FROM outbox_event WHERE aggregate_type = 'order') t",
+         FROM (SELECT (extract(epoch FROM published_at - occurred_at) * 1000)::float8 AS ms FROM outbox_event WHERE aggregate_type = 'order') t",
     )
     .fetch_one(&owner)
     .await?;
