@@ -220,7 +220,7 @@ async fn metrics_expose_request_durations_by_route_and_query_durations_by_name()
         "customer_account_list",
         "audit_record_insert",
         "outbox_event_insert",
-        "tenant_transaction_begin",
+        "tenant_scope_set",
     ] {
         assert!(
             has(&[
