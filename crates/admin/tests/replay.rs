@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cpq_events::catalogue::Catalogue;
-use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
-use cpq_events::relay::{claim_slots, Relay, RelayOptions};
+use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
 use cpq_testkit::TestDb;
 use serde_json::{json, Value};
@@ -107,35 +107,24 @@ async fn replay_rebuilds_compares_and_repairs_the_quote_search_projection_only_o
         RelayOptions::new("relay-test"),
     )
     .unwrap();
-    let slots = claim_slots(&app, "relay-test", Duration::from_secs(15))
-        .await
-        .unwrap();
-    while relay.publish_once(&slots).await.unwrap() > 0 {}
+    relay.publish_pending().await.unwrap();
 
     // The live projection, by the real consumers.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut running = Vec::new();
-    for p in Projection::ALL {
-        let c = EventConsumer::new(
-            app.clone(),
-            kafka.clone(),
-            &catalogue,
-            p,
-            ConsumerOptions::default(),
-        )
-        .unwrap();
-        running.push(tokio::spawn(c.run(stop_rx.clone())));
-    }
+    let consumers = Consumers::start(
+        &app,
+        &kafka,
+        &catalogue,
+        &Projection::ALL,
+        &ConsumerOptions::default(),
+    )
+    .unwrap();
     for _ in 0..300 {
         if scalar(&owner, "SELECT count(*) FROM consumer_inbox").await == 16 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    stop_tx.send(true).unwrap();
-    for r in running {
-        r.await.unwrap();
-    }
+    consumers.stop().await;
     assert_eq!(
         status_of(&owner, quotes[2]).await.as_deref(),
         Some("converted")

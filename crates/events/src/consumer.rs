@@ -297,3 +297,37 @@ fn header(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
             .map(|v| String::from_utf8_lossy(v).into_owned())
     })
 }
+
+/// Consumer groups running as tasks until [`Consumers::stop`].
+pub struct Consumers {
+    stop: watch::Sender<bool>,
+    running: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Consumers {
+    /// Starts one [`EventConsumer`] per projection.
+    pub fn start(
+        pool: &PgPool,
+        kafka: &KafkaConfig,
+        catalogue: &Catalogue,
+        projections: &[Projection],
+        opts: &ConsumerOptions,
+    ) -> Result<Consumers, KafkaError> {
+        let (stop, stopped) = watch::channel(false);
+        let mut running = Vec::new();
+        for p in projections {
+            let c = EventConsumer::new(pool.clone(), kafka.clone(), catalogue, *p, opts.clone())?;
+            tracing::info!(consumer = p.name(), "consumer started");
+            running.push(tokio::spawn(c.run(stopped.clone())));
+        }
+        Ok(Consumers { stop, running })
+    }
+
+    /// Stops every consumer and waits until each has committed its stored offsets.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for r in self.running {
+            let _ = r.await;
+        }
+    }
+}

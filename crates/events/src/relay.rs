@@ -290,6 +290,20 @@ impl Relay {
         }
     }
 
+    /// Claims this relay's share of the slots and publishes until nothing is pending in them:
+    /// one drain, for tools and tests (the deployable runs [`Relay::run`]). Returns how many.
+    pub async fn publish_pending(&self) -> Result<usize, RelayError> {
+        let slots = claim_slots(&self.pool, &self.opts.owner, self.opts.lease).await?;
+        let mut published = 0;
+        loop {
+            let n = self.publish_once(&slots).await?;
+            if n == 0 {
+                return Ok(published);
+            }
+            published += n;
+        }
+    }
+
     /// Records the backlog gauges: pending events and the age of the oldest.
     pub async fn observe_backlog(&self) -> Result<(i64, f64), sqlx::Error> {
         let (pending, oldest): (i64, Option<chrono::DateTime<Utc>>) =

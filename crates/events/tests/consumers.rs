@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use cpq_config::KafkaConfig;
 use cpq_events::catalogue::Catalogue;
-use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::dead_letter::{read_dead_letters, replay_dead_letters};
 use cpq_events::projections::Projection;
-use cpq_events::relay::{claim_slots, Relay, RelayOptions};
+use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
 use cpq_testkit::TestDb;
 use serde_json::{json, Value};
@@ -29,11 +29,8 @@ async fn emit(
     cpq_testkit::emit(pool, aggregate_type, aggregate, &[(event_type, payload)]).await;
 }
 
-async fn relay_all(relay: &Relay, pool: &PgPool) {
-    let slots = claim_slots(pool, "relay-test", Duration::from_secs(15))
-        .await
-        .unwrap();
-    while relay.publish_once(&slots).await.unwrap() > 0 {}
+async fn relay_all(relay: &Relay) {
+    relay.publish_pending().await.unwrap();
 }
 
 async fn owner_count(db: &TestDb, sql: &str) -> i64 {
@@ -118,21 +115,15 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
         json!({ "order_id": order, "quote_id": orphan }),
     )
     .await;
-    relay_all(&relay, &pool).await;
+    relay_all(&relay).await;
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let opts = ConsumerOptions {
         max_retries: 2,
         first_backoff: Duration::from_millis(20),
         lag_every: Duration::from_millis(200),
         instance_id: None,
     };
-    let mut running = Vec::new();
-    for p in Projection::ALL {
-        let c =
-            EventConsumer::new(pool.clone(), kafka.clone(), &catalogue, p, opts.clone()).unwrap();
-        running.push(tokio::spawn(c.run(stop_rx.clone())));
-    }
+    let consumers = Consumers::start(&pool, &kafka, &catalogue, &Projection::ALL, &opts).unwrap();
 
     assert_eq!(
         eventually(&db, "SELECT count(*) FROM audit_export", 3).await,
@@ -167,7 +158,7 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
         .execute(&owner)
         .await
         .unwrap();
-    relay_all(&relay, &pool).await;
+    relay_all(&relay).await;
     let events_applied_before: i64 = owner_count(
         &db,
         &format!("SELECT events_applied::bigint FROM quote_search WHERE quote_id = '{quote}'"),
@@ -196,7 +187,7 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
     // The fix: the orphan's quote arrives; replaying its dead letter now applies the order (once,
     // though it was dead-lettered twice).
     emit(&pool, "quote", orphan, "quote.created", json!({ "quote_id": orphan, "customer_account_id": customer, "catalog_version_id": Uuid::now_v7() })).await;
-    relay_all(&relay, &pool).await;
+    relay_all(&relay).await;
     assert_eq!(
         eventually(
             &db,
@@ -220,10 +211,7 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
     );
     assert_eq!(owner_count(&db, &format!("SELECT count(*) FROM quote_search WHERE quote_id = '{orphan}' AND order_id = '{order}'")).await, 1);
 
-    let _ = stop_tx.send(true);
-    for r in running {
-        r.await.unwrap();
-    }
+    consumers.stop().await;
     owner.close().await;
     pool.close().await;
 }

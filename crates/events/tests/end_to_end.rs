@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use cpq_core::{Role, TenantId};
 use cpq_events::catalogue::Catalogue;
-use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
-use cpq_events::relay::{claim_slots, Relay, RelayOptions};
+use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
 use cpq_testkit::TestApp;
 use serde_json::{json, Value};
@@ -111,31 +111,19 @@ async fn a_quotes_events_reach_the_projection_and_the_api_answers_from_it() {
         RelayOptions::new("relay-e2e"),
     )
     .unwrap();
-    let slots = claim_slots(&pool, "relay-e2e", Duration::from_secs(15))
-        .await
-        .unwrap();
-    let mut published = 0;
-    loop {
-        let n = relay.publish_once(&slots).await.unwrap();
-        if n == 0 {
-            break;
-        }
-        published += n;
-    }
+    let published = relay.publish_pending().await.unwrap();
     assert!(
         published >= 5,
         "catalog, account and quote events: {published}"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let consumer = EventConsumer::new(
-        pool.clone(),
-        kafka.clone(),
+    let consumers = Consumers::start(
+        &pool,
+        &kafka,
         &catalogue,
-        Projection::QuoteSearch,
-        ConsumerOptions::default(),
+        &[Projection::QuoteSearch],
+        &ConsumerOptions::default(),
     )
     .unwrap();
-    let running = tokio::spawn(consumer.run(stop_rx));
 
     let mut found = Value::Null;
     for _ in 0..200 {
@@ -176,7 +164,6 @@ async fn a_quotes_events_reach_the_projection_and_the_api_answers_from_it() {
     .await;
     assert_eq!(theirs["items"], json!([]));
 
-    let _ = stop_tx.send(true);
-    running.await.unwrap();
+    consumers.stop().await;
     pool.close().await;
 }

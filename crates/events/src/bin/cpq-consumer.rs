@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use cpq_events::catalogue::Catalogue;
-use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
 use cpq_events::service;
 
@@ -70,19 +70,12 @@ fn main() -> ExitCode {
             instance_id: args.instance_id.clone(),
             ..ConsumerOptions::default()
         };
-        let mut running = Vec::new();
-        for p in projections {
-            let c = EventConsumer::new(pool.clone(), kafka.clone(), &catalogue, p, opts.clone())
-                .map_err(|e| format!("{}: {e}", p.name()))?;
-            tracing::info!(consumer = p.name(), "consumer started");
-            running.push(tokio::spawn(c.run(stop_rx.clone())));
-        }
+        let consumers = Consumers::start(&pool, &kafka, &catalogue, &projections, &opts)
+            .map_err(|e| e.to_string())?;
         service::shutdown_signal().await;
         tracing::info!("cpq-consumer stopping");
         let _ = stop_tx.send(true);
-        for r in running {
-            let _ = r.await;
-        }
+        consumers.stop().await;
         let _ = admin.await;
         Ok(())
     })

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Parser;
 use cpq_events::catalogue::Catalogue;
-use cpq_events::consumer::{ConsumerOptions, EventConsumer};
+use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
 use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
@@ -95,16 +95,25 @@ fn start_consumer(
     pool: &PgPool,
     kafka: &cpq_config::KafkaConfig,
     catalogue: &Catalogue,
-) -> anyhow::Result<(watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
-    let c = EventConsumer::new(
-        pool.clone(),
-        kafka.clone(),
+) -> anyhow::Result<Consumers> {
+    Ok(Consumers::start(
+        pool,
+        kafka,
         catalogue,
-        Projection::AuditExport,
-        ConsumerOptions::default(),
-    )?;
-    let (tx, rx) = watch::channel(false);
-    Ok((tx, tokio::spawn(c.run(rx))))
+        &[Projection::AuditExport],
+        &ConsumerOptions::default(),
+    )?)
+}
+
+/// Waits until `total` outbox events are marked published.
+async fn all_published(owner: &PgPool, total: i64) -> anyhow::Result<Duration> {
+    wait_for(
+        owner,
+        "SELECT count(*) FROM outbox_event WHERE published_at IS NOT NULL",
+        total,
+        Duration::from_secs(600),
+    )
+    .await
 }
 
 /// `consumer_events_total{outcome}` for the audit export, from this process's metrics.
@@ -159,13 +168,7 @@ async fn main() -> anyhow::Result<()> {
         written += n;
     }
     let (stop_relay, relay) = start_relay(&app, &kafka, &catalogue)?;
-    let drain = wait_for(
-        &owner,
-        "SELECT count(*) FROM outbox_event WHERE published_at IS NOT NULL",
-        args.backlog as i64,
-        Duration::from_secs(600),
-    )
-    .await?;
+    let drain = all_published(&owner, args.backlog as i64).await?;
     let relay_rate = args.backlog as f64 / drain.as_secs_f64();
 
     // 2. Steady rate, one event per transaction, relay running.
@@ -203,13 +206,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let offered = steady as f64 / started.elapsed().as_secs_f64();
     let total = (args.backlog as u64 + steady) as i64;
-    wait_for(
-        &owner,
-        "SELECT count(*) FROM outbox_event WHERE published_at IS NOT NULL",
-        total,
-        Duration::from_secs(600),
-    )
-    .await?;
+    all_published(&owner, total).await?;
     let (p50, p95, p99, max): (f64, f64, f64, f64) = sqlx::query_as(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.95) WITHIN GROUP (ORDER BY ms), \
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY ms), max(ms) \
@@ -222,7 +219,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Consumer throughput: every event applied with its inbox row.
     let started = Instant::now();
-    let (stop_consumer, consumer) = start_consumer(&app, &kafka, &catalogue)?;
+    let consumer = start_consumer(&app, &kafka, &catalogue)?;
     wait_for(
         &owner,
         "SELECT count(*) FROM consumer_inbox",
@@ -231,25 +228,18 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let apply = started.elapsed();
-    let _ = stop_consumer.send(true);
-    consumer.await?;
+    consumer.stop().await;
 
     // 4. Redelivery of everything: the inbox absorbs it.
     sqlx::query("UPDATE outbox_event SET published_at = NULL")
         .execute(&owner)
         .await?;
     let (stop_relay, relay) = start_relay(&app, &kafka, &catalogue)?;
-    wait_for(
-        &owner,
-        "SELECT count(*) FROM outbox_event WHERE published_at IS NOT NULL",
-        total,
-        Duration::from_secs(600),
-    )
-    .await?;
+    all_published(&owner, total).await?;
     let _ = stop_relay.send(true);
     relay.await?;
     let started = Instant::now();
-    let (stop_consumer, consumer) = start_consumer(&app, &kafka, &catalogue)?;
+    let consumer = start_consumer(&app, &kafka, &catalogue)?;
     let limit = Instant::now() + Duration::from_secs(900);
     while counted(&metrics, "duplicate") < total {
         anyhow::ensure!(
@@ -260,8 +250,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let dedupe = started.elapsed();
-    let _ = stop_consumer.send(true);
-    consumer.await?;
+    consumer.stop().await;
     anyhow::ensure!(
         scalar(&owner, "SELECT count(*) FROM audit_export").await? == total,
         "every event exported once"
