@@ -4,7 +4,8 @@
 //! record's offset stored for the background commit, one record at a time, in order. A transient
 //! failure is retried with back-off up to `max_retries` times; then, and at once for a permanent
 //! failure, the record goes to the dead-letter topic with where it came from and why, and the
-//! consumer moves on. Lag per partition is exported as `consumer_lag`.
+//! consumer moves on. The group's lag per partition (high watermark minus committed offset, as
+//! `kafka-consumer-groups` reports it) is exported as `consumer_lag`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,6 +33,8 @@ pub struct ConsumerOptions {
     pub lag_every: Duration,
     /// Static group membership under this id (see [`consumer_config`]).
     pub instance_id: Option<String>,
+    /// How often the consumer queue is polled even without a wake-up (see [`EventConsumer::run`]).
+    pub repoll_every: Duration,
 }
 
 impl Default for ConsumerOptions {
@@ -41,6 +44,7 @@ impl Default for ConsumerOptions {
             first_backoff: Duration::from_millis(100),
             lag_every: Duration::from_secs(5),
             instance_id: None,
+            repoll_every: Duration::from_secs(1),
         }
     }
 }
@@ -121,6 +125,8 @@ pub struct EventConsumer {
     pool: PgPool,
     kafka: KafkaConfig,
     projection: Projection,
+    /// The projection's topics, with the namespace.
+    topics: Vec<String>,
     consumer: Arc<StreamConsumer>,
     dead_letters: FutureProducer,
     opts: ConsumerOptions,
@@ -134,13 +140,13 @@ impl EventConsumer {
         projection: Projection,
         opts: ConsumerOptions,
     ) -> Result<EventConsumer, KafkaError> {
-        let consumer: StreamConsumer =
-            consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
         let topics: Vec<String> = projection
             .topics(catalogue)
             .iter()
             .map(|t| topic_name(&kafka, t))
             .collect();
+        let consumer: StreamConsumer =
+            consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
         let dead_letters: FutureProducer =
@@ -149,6 +155,7 @@ impl EventConsumer {
             pool,
             kafka,
             projection,
+            topics,
             consumer: Arc::new(consumer),
             dead_letters,
             opts,
@@ -214,35 +221,26 @@ impl EventConsumer {
         Ok(outcome)
     }
 
-    /// Exports `consumer_lag{consumer,topic,partition}`: high watermark minus position. The
-    /// watermark queries block, so this runs on the blocking pool.
-    pub fn observe_lag(&self) -> tokio::task::JoinHandle<()> {
-        let (consumer, name) = (self.consumer.clone(), self.projection.name());
-        tokio::task::spawn_blocking(move || {
-            let Ok(assignment) = consumer.assignment() else {
-                return;
-            };
-            let Ok(positions) = consumer.position() else {
-                return;
-            };
-            for el in assignment.elements() {
-                let Ok((_, high)) =
-                    consumer.fetch_watermarks(el.topic(), el.partition(), Duration::from_secs(2))
-                else {
-                    continue;
-                };
-                let position = positions
-                    .find_partition(el.topic(), el.partition())
-                    .and_then(|p| p.offset().to_raw())
-                    .filter(|o| *o >= 0);
-                let lag = position.map(|p| (high - p).max(0)).unwrap_or(high);
-                metrics::gauge!("consumer_lag", "consumer" => name, "topic" => el.topic().to_owned(), "partition" => el.partition().to_string()).set(lag as f64);
-            }
-        })
+    /// Exports the group's lag from the blocking pool (the queries block); see [`group_lag`].
+    fn observe_lag(&self) -> tokio::task::JoinHandle<()> {
+        let (consumer, name, topics) = (
+            self.consumer.clone(),
+            self.projection.name(),
+            self.topics.clone(),
+        );
+        tokio::task::spawn_blocking(move || group_lag(&consumer, name, &topics))
     }
 
     /// Consumes until `stop` turns true; commits the stored offsets before returning.
+    ///
+    /// librdkafka signals the consumer queue only when it turns non-empty, and a poll that serves
+    /// an internal event (a rebalance, a log line) instead of a message can swallow that signal
+    /// (rust-rdkafka issue 665): the stream then sleeps with records waiting until rdkafka's own
+    /// fallback wake-up at half of `max.poll.interval.ms`, 150 s. Polling again every
+    /// `repoll_every` bounds such a sleep to that interval.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let mut repoll = tokio::time::interval(self.opts.repoll_every);
+        repoll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_lag = Instant::now();
         let mut lag: Option<tokio::task::JoinHandle<()>> = None;
         loop {
@@ -250,11 +248,12 @@ impl EventConsumer {
                 break;
             }
             let next = tokio::select! {
-                m = self.consumer.recv() => m,
+                m = self.consumer.recv() => Some(m),
+                _ = repoll.tick() => None,
                 _ = stop.changed() => break,
             };
             match next {
-                Ok(m) => {
+                Some(Ok(m)) => {
                     if let Err(e) = self.handle(&m).await {
                         // The offset stays unstored: after a restart or rebalance the record comes
                         // again. Seek back so that this process retries it too.
@@ -269,10 +268,11 @@ impl EventConsumer {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     tracing::warn!(consumer = self.projection.name(), error = %e, "consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
+                None => {}
             }
             if last_lag.elapsed() >= self.opts.lag_every
                 && lag.as_ref().is_none_or(|h| h.is_finished())
@@ -286,6 +286,35 @@ impl EventConsumer {
             consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         })
         .await;
+    }
+}
+
+/// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
+/// offset; a partition without a commit counts from its low watermark), for every partition of
+/// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked.
+fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
+    let timeout = Duration::from_secs(5);
+    let mut partitions = TopicPartitionList::new();
+    for topic in topics {
+        let Ok(metadata) = consumer.fetch_metadata(Some(topic), timeout) else {
+            return;
+        };
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                partitions.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    let Ok(committed) = consumer.committed_offsets(partitions, timeout) else {
+        return;
+    };
+    for el in committed.elements() {
+        let Ok((low, high)) = consumer.fetch_watermarks(el.topic(), el.partition(), timeout) else {
+            continue;
+        };
+        let at = el.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
+        let lag = (high - at).max(0);
+        metrics::gauge!("consumer_lag", "consumer" => name, "topic" => el.topic().to_owned(), "partition" => el.partition().to_string()).set(lag as f64);
     }
 }
 

@@ -62,8 +62,15 @@ pub fn consumer_config(k: &KafkaConfig, group: &str, instance_id: Option<&str>) 
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "500")
         .set("enable.auto.offset.store", "false")
-        // A consumer that dies (kill -9) loses its partitions after 10 s, not librdkafka's 45.
-        .set("session.timeout.ms", "10000")
+        // Kafka's default, 45 s. A static member restarted under its id takes its partitions back
+        // at once whatever this is; it bounds only how long a member that died for good holds
+        // them. Shorter is unsafe on tansu 0.6.0: its coordinator does not refresh a static
+        // member's last contact when a new process rejoins under the same id, so a few restarts
+        // in a row that each die before their first heartbeat (6 s of join and sync pauses) can
+        // age the member past the session timeout; the coordinator then drops it while it is the
+        // group's leader but keeps it as leader, and every later SyncGroup answers "rebalance in
+        // progress" for good (seen in the kill -9 test with 10 s, 3 runs of 21).
+        .set("session.timeout.ms", "45000")
         .set("heartbeat.interval.ms", "2000")
         .set("auto.offset.reset", "earliest")
         // A topic created after the consumer started is picked up within 30 s, not 5 minutes.

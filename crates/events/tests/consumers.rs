@@ -121,7 +121,7 @@ async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_t
         max_retries: 2,
         first_backoff: Duration::from_millis(20),
         lag_every: Duration::from_millis(200),
-        instance_id: None,
+        ..ConsumerOptions::default()
     };
     let consumers = Consumers::start(&pool, &kafka, &catalogue, &Projection::ALL, &opts).unwrap();
 

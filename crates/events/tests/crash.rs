@@ -66,11 +66,6 @@ async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
 
-// Not in the default run: on tansu 0.6.0 one consumer group stalls for good in about 2 runs of 9
-// (2026-12-02: all events published, one group stops receiving after a restart, no error on
-// either side; cause not found yet, see README "Events"). Run it with
-// `cargo test -p cpq-events --test crash -- --ignored`.
-#[ignore = "stalls in about 2 runs of 9 on tansu 0.6.0's group coordinator; run with --ignored"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_events_survive_kill_9_of_the_relay_and_the_consumer_once_each_and_in_order() {
     let db = TestDb::fresh().await;

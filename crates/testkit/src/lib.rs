@@ -428,6 +428,17 @@ pub fn event_deployable(
     kafka: &cpq_config::KafkaConfig,
     log: &std::path::Path,
 ) -> std::process::Command {
+    event_deployable_at(bin, db, kafka, log, "127.0.0.1:0")
+}
+
+/// [`event_deployable`] with its admin port (liveness, readiness, `/metrics`) on `admin_bind`.
+pub fn event_deployable_at(
+    bin: &str,
+    db: &TestDb,
+    kafka: &cpq_config::KafkaConfig,
+    log: &std::path::Path,
+    admin_bind: &str,
+) -> std::process::Command {
     let file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -439,7 +450,7 @@ pub fn event_deployable(
         .env("CPQ_KAFKA__NAMESPACE", &kafka.namespace)
         .env("CPQ_KAFKA__BOOTSTRAP_SERVERS", &kafka.bootstrap_servers)
         .env("CPQ_LOG__LEVEL", "info")
-        .args(["--admin-bind", "127.0.0.1:0"])
+        .args(["--admin-bind", admin_bind])
         .stdout(std::process::Stdio::null())
         .stderr(file);
     if bin.ends_with("cpq-consumer") {
