@@ -191,6 +191,21 @@ impl KafkaSecurity {
     }
 }
 
+/// How an event consumer gets its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsumerAssignment {
+    /// Kafka's group protocol (subscribe): the group coordinator spreads partitions over the
+    /// group's members and moves them when members come and go. Every Kafka cluster.
+    Group,
+    /// Every partition of the consumer's topics, assigned by the consumer itself, starting from
+    /// the group's committed offsets; offsets are still committed under the group. For the local
+    /// broker only (tansu 0.6.0), whose group coordinator can wedge a group for good after
+    /// members are killed or the broker is paused: one instance per group, or each instance
+    /// reads everything and the inbox absorbs the doubles.
+    AllPartitions,
+}
+
 /// The Kafka client settings the relay, the consumers and `cpq-admin topics` share.
 #[derive(Debug, Clone, Serialize)]
 pub struct KafkaConfig {
@@ -204,6 +219,8 @@ pub struct KafkaConfig {
     /// Send one record per produce batch (`batch.num.messages=1`, `linger.ms=0`). Local and
     /// integration runs against tansu 0.6.0 need it; hardened environments refuse it.
     pub one_record_per_batch: bool,
+    /// How a consumer gets its partitions; see [`ConsumerAssignment`].
+    pub consumer_assignment: ConsumerAssignment,
     /// Prefixed to every client id (`<prefix>-relay-<host>`), so brokers can tell clients apart.
     pub client_id_prefix: String,
     /// Prefixed to every topic and consumer group name: empty in a dedicated cluster; tests and

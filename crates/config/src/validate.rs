@@ -44,6 +44,7 @@ struct RawKafka {
     sasl_username: Option<String>,
     sasl_password: Option<Secret<String>>,
     one_record_per_batch: Option<Lenient<bool>>,
+    consumer_assignment: Option<String>,
     client_id_prefix: Option<String>,
     namespace: Option<String>,
 }
@@ -492,6 +493,20 @@ pub(crate) fn validate(
                 "is a workaround for the local broker; a Kafka cluster batches normally",
             );
         }
+        let assignment = c.choice(
+            "kafka.consumer_assignment",
+            k.consumer_assignment.or(Some("group".into())),
+            &[
+                ("group", ConsumerAssignment::Group),
+                ("all-partitions", ConsumerAssignment::AllPartitions),
+            ],
+        );
+        if env.is_hardened() && assignment == Some(ConsumerAssignment::AllPartitions) {
+            c.problem(
+                "kafka.consumer_assignment",
+                "all-partitions is a workaround for the local broker; a Kafka cluster balances groups",
+            );
+        }
         let prefix = c.text(
             "kafka.client_id_prefix",
             k.client_id_prefix.or(Some("cpq".into())),
@@ -504,6 +519,7 @@ pub(crate) fn validate(
                 sasl_username: if sasl { k.sasl_username } else { None },
                 sasl_password: if sasl { k.sasl_password } else { None },
                 one_record_per_batch: one_record?,
+                consumer_assignment: assignment?,
                 client_id_prefix: prefix?,
                 namespace: k.namespace.unwrap_or_default(),
             })

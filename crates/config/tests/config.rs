@@ -215,6 +215,10 @@ url = "http://x"
 fn kafka_settings_are_checked_and_the_local_broker_workaround_stays_local() {
     let local = load(&sources("local", &[])).unwrap().kafka.unwrap();
     assert!(local.one_record_per_batch && local.check_credentials().is_ok());
+    assert_eq!(
+        local.consumer_assignment,
+        cpq_config::ConsumerAssignment::AllPartitions
+    );
     assert_eq!(local.bootstrap_servers, "127.0.0.1:9092");
 
     // Production's SASL password is only needed by the deployables that connect to Kafka.
@@ -236,15 +240,21 @@ fn kafka_settings_are_checked_and_the_local_broker_workaround_stays_local() {
         .kafka
         .unwrap();
     assert!(prod.check_credentials().is_ok() && !prod.one_record_per_batch);
+    assert_eq!(
+        prod.consumer_assignment,
+        cpq_config::ConsumerAssignment::Group
+    );
 
     let mut vars = INJECTED_SECRETS.to_vec();
     vars.extend([
         ("CPQ_KAFKA__ONE_RECORD_PER_BATCH", "true"),
+        ("CPQ_KAFKA__CONSUMER_ASSIGNMENT", "all-partitions"),
         ("CPQ_KAFKA__SECURITY_PROTOCOL", "plaintext"),
         ("CPQ_KAFKA__SASL_MECHANISM", "GSSAPI"),
     ]);
     let err = load(&sources("production", &vars)).unwrap_err().to_string();
     assert!(err.contains("kafka.one_record_per_batch"), "{err}");
+    assert!(err.contains("kafka.consumer_assignment"), "{err}");
     assert!(
         err.contains("kafka.security_protocol: production requires ssl or sasl_ssl"),
         "{err}"

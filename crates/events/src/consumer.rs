@@ -8,15 +8,15 @@
 //! `kafka-consumer-groups` reports it) is exported as `consumer_lag`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cpq_config::KafkaConfig;
+use cpq_config::{ConsumerAssignment, KafkaConfig};
 use cpq_core::TenantId;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::FutureProducer;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 use tokio::sync::watch;
 
@@ -147,8 +147,18 @@ impl EventConsumer {
             .collect();
         let consumer: StreamConsumer =
             consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
-        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&refs)?;
+        match kafka.consumer_assignment {
+            ConsumerAssignment::Group => {
+                let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+                consumer.subscribe(&refs)?;
+            }
+            ConsumerAssignment::AllPartitions => {
+                // From the group's committed offsets (else auto.offset.reset).
+                let mut partitions = every_partition(&consumer, &topics)?;
+                partitions.set_all_offsets(Offset::Stored)?;
+                consumer.assign(&partitions)?;
+            }
+        }
         let dead_letters: FutureProducer =
             producer_config(&kafka, &format!("dlq-{}", projection.name()), 30_000).create()?;
         Ok(EventConsumer {
@@ -221,14 +231,29 @@ impl EventConsumer {
         Ok(outcome)
     }
 
-    /// Exports the group's lag from the blocking pool (the queries block); see [`group_lag`].
-    fn observe_lag(&self) -> tokio::task::JoinHandle<()> {
-        let (consumer, name, topics) = (
+    /// Exports the group's lag every `lag_every` until `stop` turns true, from a task of its own
+    /// (a record stuck in retries must not stop the lag from showing) on the blocking pool (the
+    /// queries block); see [`group_lag`].
+    fn observe_lag(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let (consumer, name, topics, every) = (
             self.consumer.clone(),
             self.projection.name(),
             self.topics.clone(),
+            self.opts.lag_every,
         );
-        tokio::task::spawn_blocking(move || group_lag(&consumer, name, &topics))
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stop.changed() => return,
+                }
+                let (consumer, topics) = (consumer.clone(), topics.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || group_lag(&consumer, name, &topics)).await;
+            }
+        })
     }
 
     /// Consumes until `stop` turns true; commits the stored offsets before returning.
@@ -241,8 +266,7 @@ impl EventConsumer {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut repoll = tokio::time::interval(self.opts.repoll_every);
         repoll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_lag = Instant::now();
-        let mut lag: Option<tokio::task::JoinHandle<()>> = None;
+        let lag = self.observe_lag(stop.clone());
         loop {
             if *stop.borrow() {
                 break;
@@ -262,7 +286,7 @@ impl EventConsumer {
                         let _ = tpl.add_partition_offset(
                             m.topic(),
                             m.partition(),
-                            rdkafka::Offset::Offset(m.offset()),
+                            Offset::Offset(m.offset()),
                         );
                         let _ = self.consumer.seek_partitions(tpl, Duration::from_secs(5));
                         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -274,13 +298,8 @@ impl EventConsumer {
                 }
                 None => {}
             }
-            if last_lag.elapsed() >= self.opts.lag_every
-                && lag.as_ref().is_none_or(|h| h.is_finished())
-            {
-                last_lag = Instant::now();
-                lag = Some(self.observe_lag());
-            }
         }
+        lag.abort();
         let consumer = self.consumer.clone();
         let _ = tokio::task::spawn_blocking(move || {
             consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
@@ -289,28 +308,47 @@ impl EventConsumer {
     }
 }
 
-/// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
-/// offset; a partition without a commit counts from its low watermark), for every partition of
-/// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked.
-fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
-    let timeout = Duration::from_secs(5);
+/// Every partition of `topics`, as the cluster's metadata has them.
+fn every_partition(
+    consumer: &StreamConsumer,
+    topics: &[String],
+) -> Result<TopicPartitionList, KafkaError> {
     let mut partitions = TopicPartitionList::new();
     for topic in topics {
-        let Ok(metadata) = consumer.fetch_metadata(Some(topic), timeout) else {
-            return;
-        };
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
         for t in metadata.topics() {
+            if let Some(e) = t.error() {
+                return Err(KafkaError::MetadataFetch(e.into()));
+            }
             for p in t.partitions() {
                 partitions.add_partition(t.name(), p.id());
             }
         }
     }
-    let Ok(committed) = consumer.committed_offsets(partitions, timeout) else {
-        return;
+    Ok(partitions)
+}
+
+/// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
+/// offset; a partition without a commit counts from its low watermark), for every partition of
+/// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked.
+fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
+    let timeout = Duration::from_secs(5);
+    let committed = every_partition(consumer, topics)
+        .and_then(|partitions| consumer.committed_offsets(partitions, timeout));
+    let committed = match committed {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(consumer = name, error = %e, "cannot read the group's committed offsets");
+            return;
+        }
     };
     for el in committed.elements() {
-        let Ok((low, high)) = consumer.fetch_watermarks(el.topic(), el.partition(), timeout) else {
-            continue;
+        let (low, high) = match consumer.fetch_watermarks(el.topic(), el.partition(), timeout) {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(consumer = name, topic = el.topic(), partition = el.partition(), error = %e, "cannot read a partition's watermarks");
+                continue;
+            }
         };
         let at = el.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);
         let lag = (high - at).max(0);

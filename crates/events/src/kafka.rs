@@ -50,9 +50,7 @@ pub fn producer_config(k: &KafkaConfig, role: &str, message_timeout_ms: u64) -> 
 ///
 /// `instance_id` makes the consumer a static member of its group (`group.instance.id`, KIP-345):
 /// a process restarted under the same id (a pod name, say) takes its predecessor's place and
-/// partitions at once instead of waiting for a rebalance. It also works around tansu 0.6.0, whose
-/// coordinator, once a killed dynamic member expires, can leave that member's partitions assigned
-/// to nobody (the group is not rebalanced); with static members a restart replaces the member.
+/// partitions at once instead of waiting for a rebalance.
 pub fn consumer_config(k: &KafkaConfig, group: &str, instance_id: Option<&str>) -> ClientConfig {
     let mut c = client_config(k, &format!("consumer-{group}"));
     if let Some(id) = instance_id {
@@ -62,14 +60,8 @@ pub fn consumer_config(k: &KafkaConfig, group: &str, instance_id: Option<&str>) 
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "500")
         .set("enable.auto.offset.store", "false")
-        // Kafka's default, 45 s. A static member restarted under its id takes its partitions back
-        // at once whatever this is; it bounds only how long a member that died for good holds
-        // them. Shorter is unsafe on tansu 0.6.0: its coordinator does not refresh a static
-        // member's last contact when a new process rejoins under the same id, so a few restarts
-        // in a row that each die before their first heartbeat (6 s of join and sync pauses) can
-        // age the member past the session timeout; the coordinator then drops it while it is the
-        // group's leader but keeps it as leader, and every later SyncGroup answers "rebalance in
-        // progress" for good (seen in the kill -9 test with 10 s, 3 runs of 21).
+        // Kafka's default. A static member restarted under its id takes its partitions back at
+        // once whatever this is; it bounds how long a member that died for good holds them.
         .set("session.timeout.ms", "45000")
         .set("heartbeat.interval.ms", "2000")
         .set("auto.offset.reset", "earliest")

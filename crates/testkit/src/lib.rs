@@ -328,6 +328,18 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// The Prometheus page the API serves on `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics page")
+    }
+
     /// A token for `subject` in `tenant` with `roles`, valid for ten minutes.
     pub fn token_for(&self, subject: &str, tenant: &str, roles: &[Role]) -> String {
         self.signer
@@ -454,8 +466,8 @@ pub fn event_deployable_at(
         .stdout(std::process::Stdio::null())
         .stderr(file);
     if bin.ends_with("cpq-consumer") {
-        // A static group member, restarted under the same id as a StatefulSet pod would be (and
-        // the way to run consumers on tansu 0.6.0: see cpq_events::kafka::consumer_config).
+        // Restarted under the same id, as a StatefulSet pod would be (it matters with the group
+        // protocol; locally the consumer assigns itself every partition, see config/local.toml).
         cmd.args(["--instance-id", "cpq-consumer-0"]);
     }
     cmd
