@@ -172,6 +172,7 @@ impl Application {
                 tracing::warn!(error = %e, "database unreachable at start; not ready until it is")
             }
         }
+        let listener = state.catalogs.schedules.clone().listen(state.db.clone());
         let app = router(state.clone());
         state.mark_started();
         let addr = self
@@ -185,6 +186,7 @@ impl Application {
             .await
             .map_err(StartupError::Serve);
         state.db.close().await;
+        let _ = listener.await;
         tracing::info!("cpq-api stopped");
         served
     }

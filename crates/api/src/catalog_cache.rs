@@ -1,10 +1,12 @@
-//! Compiled catalog versions for runtime: in process, then Redis, then PostgreSQL.
+//! Compiled catalog versions for runtime: in process, then Redis, then PostgreSQL; and which
+//! version is in force, from each tenant's activation schedule held in process
+//! ([`crate::activations`]).
 //!
 //! A published version never changes, so a compiled version is cached under its id for good
 //! (Redis key `{environment}:{tenant}:catalog:{version}:compiled`, with a TTL only to bound memory),
 //! and publishing invalidates the id in both layers. What changes is which version is *active*:
-//! that is one indexed row read from PostgreSQL per request, so an activation is seen at once by
-//! every instance and there is no stale answer to invalidate. Concurrent misses for one key share
+//! that comes from the tenant's activation schedule, dropped by every instance when PostgreSQL
+//! notifies an activation, so an activation is seen at once everywhere. Concurrent misses for one key share
 //! one load (single flight). Redis unreachable: the load goes to PostgreSQL, the caller
 //! sees no error, and `catalog_cache_redis_errors_total` counts it. Metrics:
 //! `catalog_cache_requests_total{layer, outcome}`, `catalog_cache_rebuilds_total`,
@@ -23,6 +25,7 @@ use sqlx::PgPool;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
+use crate::activations::Schedules;
 use crate::redis_link::RedisLink;
 
 const COMPILED_TTL_SECS: u64 = 7 * 24 * 3600;
@@ -33,6 +36,7 @@ pub struct CatalogCache {
     environment: &'static str,
     redis: RedisLink,
     compiled: Mutex<HashMap<(TenantId, Uuid), Slot>>,
+    pub schedules: Arc<Schedules>,
 }
 
 fn count(layer: &'static str, outcome: &'static str) {
@@ -46,6 +50,7 @@ impl CatalogCache {
             environment,
             redis,
             compiled: Mutex::new(HashMap::new()),
+            schedules: Arc::new(Schedules::default()),
         }
     }
 
@@ -128,20 +133,29 @@ impl CatalogCache {
         Ok(Arc::new(compiled))
     }
 
-    /// The version in force for `tenant` at `at`. Read from PostgreSQL (one indexed row), so an
-    /// activation is seen at once by every instance.
+    /// The version in force for `tenant` at `at`: from the held schedule, or read from
+    /// PostgreSQL (and held) when there is none to trust.
     pub async fn active(
         &self,
         db: &PgPool,
         tenant: &TenantId,
         at: DateTime<Utc>,
     ) -> Result<Uuid, Error> {
+        let none = || Error::conflict(format!("no catalog version is active at {at}"));
+        if let Some(v) = self.schedules.in_force(tenant, at) {
+            count("activation", "hit");
+            return v.ok_or_else(none);
+        }
+        count("activation", "miss");
+        let epoch = self.schedules.epoch();
         let mut tx = tenant::begin(db, tenant)
             .await
             .map_err(cpq_db::error::db_error)?;
-        store::catalog_active_version(&mut tx, tenant, at)
-            .await?
-            .ok_or_else(|| Error::conflict(format!("no catalog version is active at {at}")))
+        let entries = store::catalog_activation_schedule(&mut tx, tenant).await?;
+        drop(tx);
+        let v = crate::activations::in_force(&entries, at);
+        self.schedules.keep(tenant, epoch, entries);
+        v.ok_or_else(none)
     }
 
     /// Drops a version from the process cache and Redis (used when a version stops being

@@ -5,6 +5,7 @@
 //! transaction [`command::execute`] opens. Long-running work, outbox polling and consumer loops
 //! do not belong here.
 
+pub mod activations;
 pub mod app;
 pub mod catalog_cache;
 pub mod command;

@@ -17,17 +17,6 @@ fn metric(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// A Redis server of this test's own; killed when dropped, so that a failing test leaves no
 /// server behind holding the test runner's output open.
 struct OwnRedis(Child);
@@ -140,7 +129,7 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
 
     // 200 concurrent requests on a cold cache: one rebuild from PostgreSQL.
     let sales = first.token("acme", &[Role::Sales]);
-    let before = metric(&metrics(&first).await, "catalog_cache_rebuilds_total");
+    let before = metric(&first.metrics().await, "catalog_cache_rebuilds_total");
     let app = Arc::new(first);
     let mut tasks = Vec::new();
     for _ in 0..200 {
@@ -157,7 +146,7 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
     // All 200 may have joined the one rebuild; the next request is served from the process.
     let (status, _) = price(&app, &sales).await;
     assert_eq!(status, 200);
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(
         metric(&text, "catalog_cache_rebuilds_total") - before,
         1.0,
@@ -175,9 +164,9 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
         c.redis.url = redis_url.parse().unwrap()
     })
     .await;
-    let rebuilds = metric(&metrics(&second).await, "catalog_cache_rebuilds_total");
+    let rebuilds = metric(&second.metrics().await, "catalog_cache_rebuilds_total");
     assert_eq!(price(&second, &sales).await.0, 200);
-    let text = metrics(&second).await;
+    let text = second.metrics().await;
     assert_eq!(
         metric(&text, "catalog_cache_rebuilds_total"),
         rebuilds,
@@ -196,11 +185,11 @@ async fn concurrent_misses_share_one_rebuild_and_pricing_survives_redis_stopping
         c.redis.url = redis_url.parse().unwrap()
     })
     .await;
-    let errors = metric(&metrics(&third).await, "catalog_cache_redis_errors_total");
+    let errors = metric(&third.metrics().await, "catalog_cache_redis_errors_total");
     let (status, body) = price(&third, &sales).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["hash"].as_str().unwrap(), hashes[0]);
-    let text = metrics(&third).await;
+    let text = third.metrics().await;
     assert!(
         metric(&text, "catalog_cache_redis_errors_total") > errors,
         "the fallback is counted"

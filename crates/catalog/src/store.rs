@@ -375,6 +375,24 @@ pub async fn catalog_active_version(
     .map_err(db_error)
 }
 
+/// Every activation of the tenant, `(effective_from, version)` in ascending order.
+pub async fn catalog_activation_schedule(
+    tx: &mut Tx,
+    tenant: &TenantId,
+) -> Result<Vec<(DateTime<Utc>, Uuid)>, Error> {
+    timed(
+        "catalog_activation_schedule",
+        sqlx::query_as(
+            "SELECT effective_from, catalog_version_id FROM catalog_activation WHERE tenant_id = $1 \
+             ORDER BY effective_from",
+        )
+        .bind(tenant.as_str())
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
 /// Filters of the offering search; each backed by the projection's indexes.
 #[derive(Debug, Clone, Default)]
 pub struct OfferingSearch {

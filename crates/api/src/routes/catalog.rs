@@ -369,6 +369,8 @@ pub async fn activate(
         },
     )
     .await?;
+    // Seen at once here; other instances drop the schedule when PostgreSQL notifies them.
+    state.catalogs.schedules.forget(&caller.0.tenant);
     Ok(r.into_response())
 }
 

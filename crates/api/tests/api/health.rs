@@ -121,15 +121,7 @@ async fn redis_down_degrades_but_stays_ready_and_serving() {
     assert_eq!(redis["status"], "down");
     assert!(redis["error"].is_string());
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics
             .lines()

@@ -275,15 +275,7 @@ async fn messages_and_cancellation_reach_instances_through_the_api() {
     );
 
     let second = start(&app, &operator, "O-4").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.lines().any(
             |l| l.starts_with("workflow_active_instances{") && l.contains("process=\"fulfil\"")
