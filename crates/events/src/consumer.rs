@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::catalogue::Catalogue;
 use crate::dead_letter::{dead_letter, DeadLetter};
 use crate::envelope::Envelope;
-use crate::kafka::{consumer_config, producer_config, topic_name};
+use crate::kafka::{consumer_config, every_partition, producer_config, topic_name};
 use crate::projections::{HandlerError, Projection};
 
 #[derive(Debug, Clone)]
@@ -306,26 +306,6 @@ impl EventConsumer {
         })
         .await;
     }
-}
-
-/// Every partition of `topics`, as the cluster's metadata has them.
-fn every_partition(
-    consumer: &StreamConsumer,
-    topics: &[String],
-) -> Result<TopicPartitionList, KafkaError> {
-    let mut partitions = TopicPartitionList::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for t in metadata.topics() {
-            if let Some(e) = t.error() {
-                return Err(KafkaError::MetadataFetch(e.into()));
-            }
-            for p in t.partitions() {
-                partitions.add_partition(t.name(), p.id());
-            }
-        }
-    }
-    Ok(partitions)
 }
 
 /// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed

@@ -76,6 +76,27 @@ pub fn topic_name(k: &KafkaConfig, topic: &str) -> String {
     format!("{}{topic}", k.namespace)
 }
 
+/// Every partition of `topics` (with the namespace), as the cluster's metadata has them; an
+/// error for a topic the cluster does not have.
+pub fn every_partition<C: rdkafka::consumer::Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+    consumer: &C,
+    topics: &[String],
+) -> Result<rdkafka::TopicPartitionList, rdkafka::error::KafkaError> {
+    let mut partitions = rdkafka::TopicPartitionList::new();
+    for topic in topics {
+        let metadata = consumer.fetch_metadata(Some(topic), std::time::Duration::from_secs(10))?;
+        for t in metadata.topics() {
+            if let Some(e) = t.error() {
+                return Err(rdkafka::error::KafkaError::MetadataFetch(e.into()));
+            }
+            for p in t.partitions() {
+                partitions.add_partition(t.name(), p.id());
+            }
+        }
+    }
+    Ok(partitions)
+}
+
 /// Reads a topic from the beginning up to its high watermarks as they were when it opened, without
 /// joining a consumer group (partitions are assigned to a fresh, isolated group id and nothing is
 /// committed): for dead letters, replays and checks. Each partition comes in offset order.
@@ -97,15 +118,10 @@ impl ReadToEnd {
         .set("isolation.level", "read_committed");
         let consumer: rdkafka::consumer::StreamConsumer = c.create()?;
         let name = topic_name(k, topic);
-        let metadata = consumer.fetch_metadata(Some(&name), std::time::Duration::from_secs(10))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
+        let partitions = every_partition(&consumer, std::slice::from_ref(&name))?;
         let mut remaining = std::collections::BTreeMap::new();
         let mut assignment = rdkafka::TopicPartitionList::new();
-        for p in partitions {
+        for p in partitions.elements().iter().map(|e| e.partition()) {
             let (low, high) =
                 consumer.fetch_watermarks(&name, p, std::time::Duration::from_secs(10))?;
             if high > low {

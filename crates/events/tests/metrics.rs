@@ -118,23 +118,18 @@ async fn the_relay_and_the_consumer_report_backlog_latency_and_lag_per_partition
     let logs = std::env::temp_dir().join(format!("cpq-metrics-{}", db.name));
     std::fs::create_dir_all(&logs).unwrap();
     let (relay_bind, consumer_bind) = (free_admin_bind(), free_admin_bind());
+    let deployable = |bin: &str, name: &str, bind: &str| {
+        cpq_testkit::event_deployable_at(bin, &db, &kafka, &logs.join(format!("{name}.log")), bind)
+    };
     let _relay = KillOnDrop(
-        cpq_testkit::event_deployable_at(
-            env!("CARGO_BIN_EXE_cpq-relay"),
-            &db,
-            &kafka,
-            &logs.join("cpq-relay.log"),
-            &relay_bind,
-        )
-        .spawn()
-        .unwrap(),
+        deployable(env!("CARGO_BIN_EXE_cpq-relay"), "cpq-relay", &relay_bind)
+            .spawn()
+            .unwrap(),
     );
     let _consumer = KillOnDrop(
-        cpq_testkit::event_deployable_at(
+        deployable(
             env!("CARGO_BIN_EXE_cpq-consumer"),
-            &db,
-            &kafka,
-            &logs.join("cpq-consumer.log"),
+            "cpq-consumer",
             &consumer_bind,
         )
         .args(["--consumer", "audit-export", "--max-retries", "1000"])
