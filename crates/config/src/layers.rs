@@ -8,7 +8,9 @@ use crate::model::{Config, Environment};
 use crate::validate::{validate, RawConfig};
 
 /// Variables that configure the platform start with this; `__` separates nesting levels:
-/// `CPQ_HTTP__BIND=0.0.0.0:8080` sets `[http] bind`.
+/// `CPQ_HTTP__BIND=0.0.0.0:8080` sets `[http] bind`. Only names of that form
+/// (`CPQ_<SECTION>__<KEY>`) are configuration: other `CPQ_*` variables, such as the
+/// `CPQ_API_PORT=tcp://...` that Kubernetes injects for a Service named `cpq-api`, are ignored.
 pub const ENV_PREFIX: &str = "CPQ_";
 /// Selects the environment (and so the file `config/<env>.toml`).
 pub const ENV_SELECTOR: &str = "CPQ_ENV";
@@ -122,8 +124,11 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
 
     merge(&mut merged, variables_layer(&sources.vars));
 
-    let raw: Option<RawConfig> = match serde_path_to_error::deserialize(toml::Value::Table(merged))
-    {
+    // Unknown keys are collected (every one of them) rather than refused by serde at the first.
+    let mut unknown = Vec::new();
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let ignored = serde_ignored::Deserializer::new(toml::Value::Table(merged), &mut note_unknown);
+    let raw: Option<RawConfig> = match serde_path_to_error::deserialize(ignored) {
         Ok(raw) => Some(raw),
         Err(e) => {
             let path = e.path().to_string();
@@ -131,6 +136,9 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
             None
         }
     };
+    for key in unknown {
+        problems.push(format!("{key}: unknown key"));
+    }
 
     match (environment, raw) {
         (Some(env), Some(raw)) => {
@@ -168,13 +176,20 @@ fn variables_layer(vars: &[(String, String)]) -> toml::Table {
         if name == ENV_SELECTOR || name == CONFIG_DIR_VAR {
             continue;
         }
-        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+        let Some(path) = variable_path(name) else {
             continue;
         };
-        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
         insert_path(&mut root, &path, toml::Value::String(value.clone()));
     }
     root
+}
+
+/// `CPQ_<SECTION>__<KEY>[__<KEY>..]` as the lower-case path `[section, key, ..]`; `None` for
+/// every other name (no prefix, no `__`, or an empty part).
+fn variable_path(name: &str) -> Option<Vec<String>> {
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+    (path.len() >= 2 && path.iter().all(|p| !p.is_empty())).then_some(path)
 }
 
 fn insert_path(table: &mut toml::Table, path: &[String], value: toml::Value) {

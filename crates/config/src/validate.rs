@@ -24,7 +24,7 @@ pub(crate) enum Lenient<T> {
 type Num = Option<Lenient<u64>>;
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 pub(crate) struct RawConfig {
     http: RawHttp,
     database: RawDatabase,
@@ -36,7 +36,7 @@ pub(crate) struct RawConfig {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawKafka {
     bootstrap_servers: Option<String>,
     security_protocol: Option<String>,
@@ -50,7 +50,7 @@ struct RawKafka {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawWorker {
     group: Option<String>,
     admin_bind: Option<String>,
@@ -61,7 +61,7 @@ struct RawWorker {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawJobType {
     job_type: Option<String>,
     handler: Option<String>,
@@ -74,7 +74,7 @@ struct RawJobType {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawHttp {
     bind: Option<String>,
     request_timeout_ms: Num,
@@ -85,7 +85,7 @@ struct RawHttp {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawDatabase {
     host: Option<String>,
     port: Num,
@@ -101,7 +101,7 @@ struct RawDatabase {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawRedis {
     url: Option<String>,
     password: Option<Secret<String>>,
@@ -110,7 +110,7 @@ struct RawRedis {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawAuth {
     issuer: Option<String>,
     audience: Option<String>,
@@ -121,7 +121,7 @@ struct RawAuth {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(default)]
 struct RawLog {
     level: Option<String>,
     format: Option<String>,

@@ -124,6 +124,57 @@ fn unknown_keys_and_bad_types_are_reported_with_their_path() {
 }
 
 #[test]
+fn only_section_key_variables_are_configuration() {
+    // What Kubernetes injects for a Service named `cpq-api`, and other CPQ_* names without the
+    // `<SECTION>__<KEY>` form: none of them is configuration, none stops the start.
+    let injected = [
+        ("CPQ_API_PORT", "tcp://10.0.0.7:8080"),
+        ("CPQ_API_PORT_8080_TCP_ADDR", "10.0.0.7"),
+        ("CPQ_API_SERVICE_HOST", "10.0.0.7"),
+        ("CPQ_", "x"),
+        ("CPQ___BIND", "x"),
+        ("CPQ_HTTP__", "x"),
+    ];
+    let config = load(&sources("local", &injected)).unwrap();
+    assert_eq!(config.http.bind.to_string(), "127.0.0.1:8080");
+    // The documented form still is configuration.
+    let config = load(&sources(
+        "local",
+        &[
+            ("CPQ_API_PORT", "tcp://10.0.0.7:8080"),
+            ("CPQ_HTTP__BIND", "127.0.0.1:9999"),
+        ],
+    ))
+    .unwrap();
+    assert_eq!(config.http.bind.to_string(), "127.0.0.1:9999");
+}
+
+#[test]
+fn every_unknown_key_is_listed_at_once() {
+    let err = load(&sources(
+        "local",
+        &[
+            ("CPQ_HTTP__BINDD", "x"),
+            ("CPQ_DATABASE__PORTT", "1"),
+            ("CPQ_NOSUCH__KEY", "y"),
+            ("CPQ_DATABASE__PORT", "five"),
+        ],
+    ))
+    .unwrap_err();
+    for expected in [
+        "http.bindd: unknown key",
+        "database.portt: unknown key",
+        "nosuch: unknown key",
+        "database.port: \"five\" is not a whole number",
+    ] {
+        assert!(
+            err.problems.iter().any(|p| p == expected),
+            "{expected} missing from {err}"
+        );
+    }
+}
+
+#[test]
 fn secrets_never_appear_in_dumps_or_errors() {
     let config = load(&sources("staging", &INJECTED_SECRETS)).unwrap();
     let dump = config.dump();
