@@ -80,39 +80,182 @@ start_redis() {
   return 1
 }
 
-# The Kafka-protocol broker for local runs and tests: tansu 0.6.0 (the last release this machine's
-# rustc builds; later ones are renamed nisshi), installed once with cargo (about 14 minutes cold on
-# 2 cores) and reused, started on loopback with in-memory storage. Production uses a Kafka cluster.
+# The Kafka broker for local runs and tests: Apache Kafka 4.4.0, one KRaft node that is both broker
+# and controller, on 127.0.0.1:$CPQ_KAFKA_PORT (its controller on 127.0.0.1:9093). Its jars come
+# once per machine from Maven Central (mvn, deploy/local/kafka/pom.xml) into a cache folder outside
+# the clone and run with java directly; its data (topics, offsets, groups) is kept in
+# $CPQ_KAFKA_HOME/data across restarts. Production and staging use a Kafka cluster.
+#
+#   stop_kafka    stops it (SIGTERM: a controlled shutdown); the next start_kafka starts it again.
+#   wipe_kafka    stops it and removes its data folder; the next start_kafka formats a fresh one.
+#   kafka_tool    runs one of Kafka's command-line classes, for example
+#                 kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server 127.0.0.1:9092 --list
+# Logs: $CPQ_RUN_DIR/kafka.log (Log4j 2, rolled) and kafka.out (the JVM's stdout and stderr).
 CPQ_KAFKA_PORT="${CPQ_KAFKA_PORT:-9092}"
+CPQ_KAFKA_VERSION=4.4.0
+CPQ_KAFKA_HOME="${CPQ_CACHE_DIR:-$HOME/.cache/cpq-platform}/kafka-$CPQ_KAFKA_VERSION"
+# Fixed, so that a formatted data folder always belongs to the same cluster (StorageTool random-uuid).
+CPQ_KAFKA_CLUSTER_ID="TtUCafGZTHeL7f5E1wXmmQ"
+CPQ_KAFKA_DEPLOY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/local/kafka"
 
-ensure_tansu() {
-  if command -v tansu >/dev/null 2>&1; then return 0; fi
-  if [ -x "$HOME/.cargo/bin/tansu" ]; then export PATH="$HOME/.cargo/bin:$PATH"; return 0; fi
-  log "installing tansu 0.6.0 (cargo install; about 14 minutes on 2 cores, once)"
-  cargo install tansu --version 0.6.0 --locked --features dynostore
-  export PATH="$HOME/.cargo/bin:$PATH"
+kafka_run_dir() { printf '%s' "${CPQ_RUN_DIR:-$HOME/.cache/cpq-platform/run}"; }
+
+# Java and Maven (apt, only when missing), then Kafka's jars into $CPQ_KAFKA_HOME/libs, once: the
+# marker file .complete holds the hash of the POM they were fetched with.
+ensure_kafka() {
+  local missing=()
+  command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq || return 1
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
+  fi
+  local pom="$CPQ_KAFKA_DEPLOY/pom.xml" marker="$CPQ_KAFKA_HOME/.complete" want
+  want="kafka $CPQ_KAFKA_VERSION pom $(sha256sum "$pom" | cut -d' ' -f1)"
+  if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then return 0; fi
+  mkdir -p "$CPQ_KAFKA_HOME"
+  (
+    flock -w 600 9 || { echo "another fetch of Kafka holds $CPQ_KAFKA_HOME/.lock" >&2; exit 1; }
+    if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want" ]; then exit 0; fi
+    log "fetching Apache Kafka $CPQ_KAFKA_VERSION from Maven Central into $CPQ_KAFKA_HOME/libs (once)"
+    rm -f "$marker"
+    rm -rf "$CPQ_KAFKA_HOME/libs"
+    # Its output goes to a file (Maven 3.8 prints colour codes even with -q -B), shown on failure.
+    if ! mvn -q -B -f "$pom" dependency:copy-dependencies -DoutputDirectory="$CPQ_KAFKA_HOME/libs" \
+      >"$CPQ_KAFKA_HOME/mvn.log" 2>&1; then
+      cat "$CPQ_KAFKA_HOME/mvn.log" >&2
+      echo "mvn could not fetch Kafka; see above and $CPQ_KAFKA_HOME/mvn.log" >&2
+      exit 1
+    fi
+    [ -f "$CPQ_KAFKA_HOME/libs/kafka_2.13-$CPQ_KAFKA_VERSION.jar" ] || { echo "mvn did not fetch kafka_2.13-$CPQ_KAFKA_VERSION.jar" >&2; exit 1; }
+    printf '%s\n' "$want" >"$marker"
+  ) 9>"$CPQ_KAFKA_HOME/.lock"
 }
 
+# Runs one of Kafka's command-line classes: kafka_tool <main class> [arguments...]. Warnings and
+# errors go to stderr; the tool's output to stdout.
+# CPQ_KAFKA_TOOL_TIMEOUT (seconds), when set, bounds the run.
+kafka_tool() {
+  local main=$1 bound=()
+  shift
+  if [ -n "${CPQ_KAFKA_TOOL_TIMEOUT:-}" ]; then bound=(timeout "$CPQ_KAFKA_TOOL_TIMEOUT"); fi
+  "${bound[@]}" java -Xmx256m -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$CPQ_KAFKA_DEPLOY/tools-log4j2.yaml" \
+    -cp "$CPQ_KAFKA_HOME/libs/*" "$main" "$@"
+}
+
+# True when the broker answers a metadata request (a listening port alone is not enough: Kafka
+# opens it before it serves).
 kafka_ready() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$CPQ_KAFKA_PORT") 2>/dev/null
+  (exec 3<>"/dev/tcp/127.0.0.1/$CPQ_KAFKA_PORT") 2>/dev/null || return 1
+  [ -d "$CPQ_KAFKA_HOME/libs" ] || return 1
+  local probe="$CPQ_KAFKA_HOME/config/admin-probe.properties"
+  if [ ! -f "$probe" ]; then
+    mkdir -p "$CPQ_KAFKA_HOME/config"
+    printf 'request.timeout.ms=5000\ndefault.api.timeout.ms=8000\n' >"$probe"
+  fi
+  CPQ_KAFKA_TOOL_TIMEOUT=30 kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$CPQ_KAFKA_PORT" \
+    --command-config "$probe" --list >/dev/null 2>&1
 }
 
-start_tansu() {
+# The pid in kafka.pid when that process is this broker (kafka.Kafka), else nothing.
+kafka_pid() {
+  local pidfile pid
+  pidfile="$(kafka_run_dir)/kafka.pid"
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+    grep -qa 'kafka\.Kafka' "/proc/$pid/cmdline" 2>/dev/null; then
+    printf '%s' "$pid"
+  fi
+}
+
+start_kafka() {
+  local rundir
+  rundir="$(kafka_run_dir)"
+  mkdir -p "$rundir" "$CPQ_KAFKA_HOME/config"
+  # Machines set up before Kafka may still run tansu on the port (in-memory data): stop it.
+  if [ -f "$rundir/tansu.pid" ]; then
+    local old
+    old=$(cat "$rundir/tansu.pid")
+    if [ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
+      grep -qa 'tansu' "/proc/$old/cmdline" 2>/dev/null; then
+      log "stopping the old tansu broker (pid $old)"
+      kill "$old" 2>/dev/null || true
+      local _
+      for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$rundir/tansu.pid"
+  fi
   if kafka_ready; then return 0; fi
-  log "starting tansu on 127.0.0.1:$CPQ_KAFKA_PORT (in-memory storage)"
-  local logdir="${CPQ_RUN_DIR:-$HOME/.cache/cpq-platform/run}"
-  mkdir -p "$logdir"
-  nohup tansu broker --listener-url "tcp://127.0.0.1:$CPQ_KAFKA_PORT" \
-    --advertised-listener-url "tcp://127.0.0.1:$CPQ_KAFKA_PORT" \
-    --storage-engine memory://tansu/ >>"$logdir/tansu.log" 2>&1 &
-  echo $! >"$logdir/tansu.pid"
-  local i
-  for i in $(seq 1 100); do
-    kafka_ready && return 0
-    sleep 0.1
-  done
-  echo "tansu did not start on 127.0.0.1:$CPQ_KAFKA_PORT; see $logdir/tansu.log" >&2
-  return 1
+  if [ ! -f "$CPQ_KAFKA_HOME/libs/kafka_2.13-$CPQ_KAFKA_VERSION.jar" ]; then
+    echo "Kafka is not installed in $CPQ_KAFKA_HOME: run ensure_kafka first" >&2
+    return 1
+  fi
+  (
+    flock -w 120 9 || { echo "another start of Kafka holds $CPQ_KAFKA_HOME/.lock" >&2; exit 1; }
+    local props="$CPQ_KAFKA_HOME/config/server.properties" data="$CPQ_KAFKA_HOME/data" pid
+    sed -e "s|@KAFKA_PORT@|$CPQ_KAFKA_PORT|g" -e "s|@KAFKA_DATA_DIR@|$data|g" \
+      "$CPQ_KAFKA_DEPLOY/server.properties" >"$props.tmp" && mv "$props.tmp" "$props"
+    cp "$CPQ_KAFKA_DEPLOY/log4j2.yaml" "$CPQ_KAFKA_HOME/config/log4j2.yaml"
+    pid=$(kafka_pid)
+    if [ -z "$pid" ]; then
+      if [ ! -f "$data/meta.properties" ]; then
+        log "formatting Kafka's data folder $data (cluster $CPQ_KAFKA_CLUSTER_ID)"
+        mkdir -p "$data"
+        kafka_tool kafka.tools.StorageTool format --standalone --ignore-formatted \
+          --cluster-id "$CPQ_KAFKA_CLUSTER_ID" --config "$props" >/dev/null || exit 1
+      fi
+      log "starting Apache Kafka $CPQ_KAFKA_VERSION on 127.0.0.1:$CPQ_KAFKA_PORT (logs: $rundir/kafka.log)"
+      # In its own session, so that Ctrl-C in the calling terminal leaves it running; the inner
+      # shell writes its pid and becomes java (exec), so kafka.pid holds the broker's pid.
+      setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$rundir/kafka.pid" \
+        java -Xms256m -Xmx768m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+        -Djava.awt.headless=true -Dkafka.logs.dir="$rundir" \
+        -Dlog4j2.configurationFile="$CPQ_KAFKA_HOME/config/log4j2.yaml" \
+        -cp "$CPQ_KAFKA_HOME/libs/*" kafka.Kafka "$props" \
+        >>"$rundir/kafka.out" 2>&1 </dev/null 9>&- &
+      sleep 1
+    fi
+    local deadline=$((SECONDS + 60))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+      kafka_ready && exit 0
+      if [ -z "$(kafka_pid)" ]; then
+        echo "Kafka exited while starting; see $rundir/kafka.log and $rundir/kafka.out" >&2
+        tail -n 20 "$rundir/kafka.out" "$rundir/kafka.log" >&2 2>/dev/null || true
+        exit 1
+      fi
+      sleep 1
+    done
+    echo "Kafka did not answer on 127.0.0.1:$CPQ_KAFKA_PORT within 60 s; see $rundir/kafka.log" >&2
+    exit 1
+  ) 9>"$CPQ_KAFKA_HOME/.lock"
+}
+
+# Stops the broker started by start_kafka: SIGTERM (a controlled shutdown), up to 60 s, then SIGKILL.
+stop_kafka() {
+  local pid _
+  pid=$(kafka_pid)
+  if [ -n "$pid" ]; then
+    log "stopping Kafka (pid $pid)"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "Kafka (pid $pid) did not stop within 60 s: killing it" >&2
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$(kafka_run_dir)/kafka.pid"
+}
+
+# Stops the broker and removes its data (every topic, record, committed offset and group); the
+# next start_kafka formats a new, empty data folder. The jars in $CPQ_KAFKA_HOME/libs stay.
+wipe_kafka() {
+  stop_kafka
+  log "removing Kafka's data folder $CPQ_KAFKA_HOME/data"
+  rm -rf "$CPQ_KAFKA_HOME/data"
 }
 
 psql_super() {
@@ -163,8 +306,8 @@ prepare_stack() {
   start_redis
   provision_roles
   use_shared_target_dir
-  ensure_tansu
-  start_tansu
+  ensure_kafka
+  start_kafka
 }
 
 # Build output lives outside the clone so that repeated runs (and CI on this machine) reuse it.
