@@ -103,6 +103,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "service-unavailable",
             "Temporarily unavailable",
         ),
+        Error::NotDeployed { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-deployed",
+            "Not deployed",
+        ),
         Error::Timeout { .. } => (
             StatusCode::SERVICE_UNAVAILABLE,
             "request-timeout",
@@ -189,6 +194,11 @@ impl IntoResponse for ApiError {
                 tracing::error!(dependency, error = %internal, "dependency unavailable");
                 extra_header = Some((header::RETRY_AFTER, HeaderValue::from_static("1")));
                 format!("{dependency} is temporarily unavailable; retry later")
+            }
+            Error::NotDeployed { what, needed_for, remedy } => {
+                tracing::error!(what, needed_for, remedy, "not deployed");
+                // No Retry-After: this does not resolve by itself.
+                format!("{what} is not deployed on this platform, so it cannot {needed_for}; an operator must {remedy}; nothing was changed")
             }
             Error::Timeout { millis } => {
                 tracing::warn!(millis, "request timed out");

@@ -80,6 +80,16 @@ pub enum Error {
         internal: String,
     },
 
+    /// Something the platform must have deployed to serve the request is not deployed (a BPMN
+    /// process). Unlike [`Error::Unavailable`] it does not resolve by itself: an operator must
+    /// deploy it. `needed_for` says what cannot be done meanwhile.
+    #[error("{what} is not deployed; needed to {needed_for}")]
+    NotDeployed {
+        what: String,
+        needed_for: &'static str,
+        remedy: &'static str,
+    },
+
     /// The request took longer than the configured per-request timeout.
     #[error("request timed out after {millis} ms")]
     Timeout { millis: u64 },

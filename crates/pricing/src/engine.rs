@@ -39,22 +39,74 @@ pub struct PriceItem {
     pub manual_discount_percent: Option<Decimal>,
 }
 
+/// Why a request cannot be priced. Line errors carry the line's index in the request, so that
+/// the caller can point at it ([`PricingError::field`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PricingError {
     #[error("\"{0}\" is not an ISO 4217 currency")]
     UnknownCurrency(String),
     #[error("no applicable price list in {currency} prices {offering} (at {path})")]
     NoPrice {
+        line: usize,
         offering: String,
         currency: String,
         path: String,
     },
-    #[error("line {0}: the manual discount must be between 0 and 100 percent")]
-    InvalidDiscount(String),
-    #[error("line id \"{0}\" is used more than once")]
-    DuplicateLineId(String),
+    #[error("line {line_id}: the manual discount must be between 0 and 100 percent")]
+    InvalidDiscount { line: usize, line_id: String },
+    #[error("line id \"{line_id}\" is used more than once")]
+    DuplicateLineId { line: usize, line_id: String },
     #[error("an amount is too large to compute")]
     Overflow,
+}
+
+impl PricingError {
+    /// A stable code for the API's field errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PricingError::NoPrice { .. } => "no-price",
+            PricingError::UnknownCurrency(_) => "unknown-currency",
+            PricingError::InvalidDiscount { .. } => "invalid-discount",
+            PricingError::DuplicateLineId { .. } => "duplicate-line-id",
+            PricingError::Overflow => "overflow",
+        }
+    }
+
+    /// The request field at fault, in the shape `{items: [{line_id, configuration,
+    /// manual_discount_percent}], context: {currency}}`: `items[3].configuration.components[0]`.
+    pub fn field(&self) -> String {
+        match self {
+            PricingError::NoPrice { line, path, .. } if path == "line" => {
+                format!("items[{line}].configuration")
+            }
+            PricingError::NoPrice { line, path, .. } => {
+                format!("items[{line}].configuration.{path}")
+            }
+            PricingError::UnknownCurrency(_) => "context.currency".into(),
+            PricingError::InvalidDiscount { line, .. } => {
+                format!("items[{line}].manual_discount_percent")
+            }
+            PricingError::DuplicateLineId { line, .. } => format!("items[{line}].line_id"),
+            PricingError::Overflow => "items".into(),
+        }
+    }
+
+    fn at_line(self, index: usize) -> PricingError {
+        match self {
+            PricingError::NoPrice {
+                offering,
+                currency,
+                path,
+                ..
+            } => PricingError::NoPrice {
+                line: index,
+                offering,
+                currency,
+                path,
+            },
+            other => other,
+        }
+    }
 }
 
 fn entry_for<'c>(
@@ -241,6 +293,7 @@ fn price_node(
     let qty = Decimal::from(units);
     let (list, entry) =
         entry_for(catalog, ctx, &node.offering).ok_or_else(|| PricingError::NoPrice {
+            line: 0,
             offering: node.offering.clone(),
             currency: ctx.currency.clone(),
             path: if path.is_empty() {
@@ -437,15 +490,23 @@ pub fn price(
         .unwrap_or(Decimal::ZERO);
     let mut seen = BTreeSet::new();
     let mut lines = Vec::with_capacity(items.len());
-    for item in items {
+    for (index, item) in items.iter().enumerate() {
         if !seen.insert(item.line_id.as_str()) {
-            return Err(PricingError::DuplicateLineId(item.line_id.clone()));
+            return Err(PricingError::DuplicateLineId {
+                line: index,
+                line_id: item.line_id.clone(),
+            });
         }
-        let mut node = price_node(catalog, ctx, &item.configured, 1, None, "")?;
+        let mut node = price_node(catalog, ctx, &item.configured, 1, None, "")
+            .map_err(|e| e.at_line(index))?;
         if let Some(pct) = item.manual_discount_percent {
             if pct.is_sign_negative() || pct > Decimal::ONE_HUNDRED {
-                return Err(PricingError::InvalidDiscount(item.line_id.clone()));
+                return Err(PricingError::InvalidDiscount {
+                    line: index,
+                    line_id: item.line_id.clone(),
+                });
             }
+            let mut cuts = Money::default();
             for charge in ["one_time", "recurring"] {
                 let current = if charge == "one_time" {
                     node.net.one_time
@@ -453,6 +514,13 @@ pub fn price(
                     node.net.recurring
                 };
                 let cut = mul(current, pct)? / Decimal::ONE_HUNDRED;
+                // Never a negative zero: it would not survive a round trip through text.
+                let change = if cut.is_zero() { Decimal::ZERO } else { -cut };
+                if charge == "one_time" {
+                    cuts.one_time = change;
+                } else {
+                    cuts.recurring = change;
+                }
                 if !cut.is_zero() {
                     node.adjustments.push(Adjustment {
                         kind: "manual".into(),
@@ -468,10 +536,11 @@ pub fn price(
                     }
                 }
             }
+            // The entry carries the change, so that a node's entries add up to its amount.
             node.explanation.children.push(Explanation {
                 label: format!("manual discount {pct}%"),
-                one_time: node.net.one_time,
-                recurring: node.net.recurring,
+                one_time: cuts.one_time,
+                recurring: cuts.recurring,
                 children: vec![],
             });
             node.explanation.one_time = node.net.one_time;
@@ -487,7 +556,7 @@ pub fn price(
             explanation: node.explanation,
         });
     }
-    lines.sort_by(|a, b| a.line_id.cmp(&b.line_id));
+    // Lines stay in request order; the hash reads them in line-id order (see `snapshot_hash`).
     let totals = Totals {
         one_time: sum(lines.iter().map(|l| l.one_time.clone()), units),
         recurring: sum(lines.iter().map(|l| l.recurring.clone()), units),
@@ -510,6 +579,8 @@ pub fn price(
 pub fn snapshot_hash(snapshot: &PriceSnapshot) -> String {
     let mut unhashed = snapshot.clone();
     unhashed.hash = String::new();
+    // The same lines in another order are the same price: hash them in line-id order.
+    unhashed.lines.sort_by(|a, b| a.line_id.cmp(&b.line_id));
     let value = serde_json::to_value(&unhashed).unwrap_or(serde_json::Value::Null);
     hex::encode(Sha256::digest(cpq_audit::canonical_json(&value).as_bytes()))
 }

@@ -1,5 +1,8 @@
 //! The pricing engine. Pure and deterministic: the same compiled catalog, context and items give
-//! the same snapshot, byte for byte, and the same SHA-256 hash. Money is `rust_decimal`.
+//! the same snapshot, byte for byte, and the same SHA-256 hash. Money is `rust_decimal`. Lines
+//! come back in the order of the request; the hash reads them in line-id order, so the same lines
+//! sent in another order have the same hash. In every explanation, a node's entries add up to the
+//! node's amount.
 //!
 //! # How a line is priced
 //! Each configured node (the line's offering, and each component below it) is priced from the

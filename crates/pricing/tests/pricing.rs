@@ -193,6 +193,18 @@ fn manual_discounts_and_refusals() {
     // 89.00 less 7.5 % = 82.325 → 82.33 (half away from zero).
     assert_eq!(s.lines[0].recurring.net, d("82.33"));
     assert_eq!(s.lines[0].recurring.discount, d("6.67"));
+    // The manual discount's explanation entry is the change, not the discounted line.
+    let manual = s.lines[0]
+        .explanation
+        .children
+        .iter()
+        .find(|e| e.label == "manual discount 7.5%")
+        .unwrap();
+    assert_eq!(manual.recurring, d("-6.675"));
+    // The snapshot survives a round trip through JSON with its hash (as stored with a quote).
+    let stored: cpq_pricing::PriceSnapshot =
+        serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(cpq_pricing::snapshot_hash(&stored), s.hash);
 
     let bad = price(
         &c,
@@ -205,7 +217,15 @@ fn manual_discounts_and_refusals() {
             Some("120"),
         )],
     );
-    assert_eq!(bad.unwrap_err(), PricingError::InvalidDiscount("1".into()));
+    let bad = bad.unwrap_err();
+    assert_eq!(
+        bad,
+        PricingError::InvalidDiscount {
+            line: 0,
+            line_id: "1".into()
+        }
+    );
+    assert_eq!(bad.field(), "items[0].manual_discount_percent");
     let mut usd = p.clone();
     usd.currency = "USD".into();
     let no_price = price(
@@ -220,6 +240,7 @@ fn manual_discounts_and_refusals() {
         )],
     );
     assert!(matches!(no_price, Err(PricingError::NoPrice { .. })));
+    assert_eq!(no_price.unwrap_err().field(), "items[0].configuration");
     let twice = price(
         &c,
         &p,
@@ -228,10 +249,29 @@ fn manual_discounts_and_refusals() {
             item(&c, &p, "a", json!({ "offering": "CLOUD-BACKUP" }), None),
         ],
     );
+    let twice = twice.unwrap_err();
     assert_eq!(
-        twice.unwrap_err(),
-        PricingError::DuplicateLineId("a".into())
+        twice,
+        PricingError::DuplicateLineId {
+            line: 1,
+            line_id: "a".into()
+        }
     );
+    assert_eq!(twice.field(), "items[1].line_id");
+}
+
+#[test]
+fn lines_come_back_in_request_order() {
+    let c = catalog();
+    let p = ctx("2026-11-22", "direct", false);
+    let ids = ["10", "2", "b", "a"];
+    let items: Vec<PriceItem> = ids
+        .iter()
+        .map(|id| item(&c, &p, id, json!({ "offering": "CLOUD-BACKUP" }), None))
+        .collect();
+    let s = price(&c, &p, &items).unwrap();
+    let got: Vec<&str> = s.lines.iter().map(|l| l.line_id.as_str()).collect();
+    assert_eq!(got, ids);
 }
 
 fn arb_line() -> impl Strategy<Value = (Value, Option<String>)> {
@@ -271,7 +311,37 @@ proptest! {
         let reordered = compile(&doc).unwrap();
         let second = price(&reordered, &p, &shuffled).unwrap();
         prop_assert_eq!(&first.hash, &second.hash);
-        prop_assert_eq!(serde_json::to_string(&first).unwrap(), serde_json::to_string(&second).unwrap());
+        // Lines come back in request order; in line-id order the two are identical.
+        let ids = |s: &cpq_pricing::PriceSnapshot| s.lines.iter().map(|l| l.line_id.clone()).collect::<Vec<_>>();
+        let sent = |items: &[PriceItem]| items.iter().map(|i| i.line_id.clone()).collect::<Vec<_>>();
+        prop_assert_eq!(ids(&first), sent(&items));
+        prop_assert_eq!(ids(&second), sent(&shuffled));
+        let (mut a, mut b) = (first.clone(), second.clone());
+        a.lines.sort_by(|x, y| x.line_id.cmp(&y.line_id));
+        b.lines.sort_by(|x, y| x.line_id.cmp(&y.line_id));
+        prop_assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    }
+
+    /// Every explanation node's entries add up to the node's amount (exact), manual discounts
+    /// included, and the line's top node is its exact net.
+    #[test]
+    fn explanation_entries_add_up_to_their_node(lines in prop::collection::vec(arb_line(), 1..8), newc in any::<bool>()) {
+        let c = catalog();
+        let p = ctx("2026-12-10", "direct", newc);
+        let items: Vec<PriceItem> = lines.iter().enumerate().map(|(i, (cfg, disc))| item(&c, &p, &format!("l{i}"), cfg.clone(), disc.as_deref())).collect();
+        let s = price(&c, &p, &items).unwrap();
+        fn check(e: &cpq_pricing::Explanation) -> Result<(), TestCaseError> {
+            if !e.children.is_empty() {
+                let one_time: Decimal = e.children.iter().map(|c| c.one_time).sum();
+                let recurring: Decimal = e.children.iter().map(|c| c.recurring).sum();
+                prop_assert_eq!(one_time, e.one_time, "one-time entries of {:?}", e.label);
+                prop_assert_eq!(recurring, e.recurring, "recurring entries of {:?}", e.label);
+            }
+            e.children.iter().try_for_each(check)
+        }
+        for l in &s.lines {
+            check(&l.explanation)?;
+        }
     }
 
     /// Totals are the sums of the lines, and rounding each line once moves no line by more than

@@ -207,7 +207,20 @@ pub async fn submit(
             current: q.version.to_string(),
         });
     }
-    // The lifecycle first: a quote that cannot be submitted says why, priced or not.
+    // A draft is refused for its price, which is what the caller must fix; otherwise the
+    // lifecycle says why, priced or not.
+    if q.status == Status::Draft {
+        return Err(Error::conflict(if q.snapshot_hash.is_some() {
+            format!(
+                "the quote's price is stale: its items or terms changed after it was priced; \
+                 price it again (POST /v1/quotes/{id}/price), then submit"
+            )
+        } else {
+            format!(
+                "the quote has not been priced: price it (POST /v1/quotes/{id}/price), then submit"
+            )
+        }));
+    }
     apply(q.status, Action::SubmitApprovalFree).map_err(|r| Error::conflict(r.to_string()))?;
     let snapshot: cpq_pricing::PriceSnapshot = match (&q.price_snapshot, q.price_stale) {
         (Some(s), false) => serde_json::from_value(s.clone())
@@ -242,14 +255,18 @@ pub async fn submit(
         );
         let started = instances::start_instance(
             tx,
-            &StartRequest { tenant: &meta.tenant, bpmn_process_id: APPROVAL_PROCESS, product_line: None, release_flags: Vec::new(), variables, at: meta.occurred_at },
+            &StartRequest {
+                tenant: &meta.tenant,
+                bpmn_process_id: APPROVAL_PROCESS,
+                product_line: None,
+                release_flags: Vec::new(),
+                variables,
+                at: meta.occurred_at,
+            },
         )
         .await
         .map_err(|e| match e {
-            Error::NotFound { .. } => Error::Unavailable {
-                dependency: "approval process",
-                internal: format!("{APPROVAL_PROCESS} is not deployed: deploy processes/quote-approval-v1.bpmn (cpq-admin deploy-bpmn processes)"),
-            },
+            Error::NotFound { .. } => crate::processes::not_deployed(APPROVAL_PROCESS),
             e => e,
         })?;
         Some(started.process_instance_id)

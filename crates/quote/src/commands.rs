@@ -585,7 +585,7 @@ pub async fn price(
         customer: serde_json::Map::new(),
     };
     let snapshot = price_items(catalog, &ctx, &items).map_err(|e| {
-        Error::validation(vec![FieldError::new("items", "unpriceable", e.to_string())])
+        Error::validation(vec![FieldError::new(e.field(), e.code(), e.to_string())])
     })?;
     timed(
         "quote_store_price",

@@ -134,7 +134,67 @@ pub fn allowed(status: Status) -> Vec<Action> {
         .collect()
 }
 
-/// A refused transition, naming the status and what is allowed there (the API's 409).
+impl Status {
+    /// The name the API uses (`approval-pending`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Priced => "priced",
+            Status::Submitted => "submitted",
+            Status::ApprovalPending => "approval-pending",
+            Status::Approved => "approved",
+            Status::Rejected => "rejected",
+            Status::Accepted => "accepted",
+            Status::Converted => "converted",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Revised => "revised",
+        }
+    }
+
+    /// What a caller does next with a quote in this status.
+    pub fn next_step(self) -> &'static str {
+        match self {
+            Status::Draft => "price it (POST /v1/quotes/{id}/price), then submit it",
+            Status::Priced => "submit it (POST /v1/quotes/{id}/submit), or change its items",
+            Status::Submitted => "record the customer's acceptance (POST /v1/quotes/{id}/accept)",
+            Status::ApprovalPending => {
+                "wait for the approval decision (the approvers' tasks under /v1/approval-tasks)"
+            }
+            Status::Approved => "record the customer's acceptance (POST /v1/quotes/{id}/accept)",
+            Status::Rejected => "revise it (POST /v1/quotes/{id}/revise) or cancel it",
+            Status::Accepted => "convert it to an order (POST /v1/quotes/{id}/convert)",
+            Status::Converted => "nothing: it is an order now (see its order_id)",
+            Status::Expired | Status::Cancelled => {
+                "nothing: this quote is closed; create a new quote"
+            }
+            Status::Revised => "work on its latest revision",
+        }
+    }
+}
+
+impl Action {
+    /// The API operation that asks for this action (`submit`, `approve`, `items`, ...). Both kinds
+    /// of submission are `submit`, both approvals `approve`; `expire` is the platform's own.
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Action::EditItems => "change items",
+            Action::Price => "price",
+            Action::SubmitApprovalFree | Action::SubmitForApproval => "submit",
+            Action::ApproveLevel | Action::ApproveFinal => "approve",
+            Action::Reject => "reject",
+            Action::ReturnForRevision => "return",
+            Action::Accept => "accept",
+            Action::Convert => "convert",
+            Action::Revise => "revise",
+            Action::Cancel => "cancel",
+            Action::Expire => "expire",
+        }
+    }
+}
+
+/// A refused transition, naming the status and what is allowed there (the API's 409), in the
+/// API's names, and what to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     pub status: Status,
@@ -142,19 +202,33 @@ pub struct Refused {
     pub allowed: Vec<Action>,
 }
 
+impl Refused {
+    /// The allowed actions a caller can ask for, in the API's names, without repeats.
+    pub fn allowed_names(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for a in self.allowed.iter().filter(|a| **a != Action::Expire) {
+            if !names.contains(&a.api_name()) {
+                names.push(a.api_name());
+            }
+        }
+        names
+    }
+}
+
 impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<String> = self.allowed.iter().map(|a| format!("{a:?}")).collect();
+        let names = self.allowed_names();
         write!(
             f,
-            "a {:?} quote cannot {:?}; allowed: {}",
-            self.status,
-            self.action,
+            "a quote in status {} cannot {}; allowed: {}; next: {}",
+            self.status.api_name(),
+            self.action.api_name(),
             if names.is_empty() {
                 "nothing".to_owned()
             } else {
                 names.join(", ")
-            }
+            },
+            self.status.next_step()
         )
     }
 }
@@ -199,6 +273,22 @@ mod tests {
         assert!(!without_decision.contains(&Status::Accepted));
         assert!(!without_decision.contains(&Status::Converted));
         assert!(reachable(Status::Draft, &[]).contains(&Status::Converted));
+    }
+
+    #[test]
+    fn refusals_speak_the_api_names_and_say_what_to_do_next() {
+        let r = apply(Status::ApprovalPending, Action::Accept).unwrap_err();
+        assert_eq!(
+            r.to_string(),
+            "a quote in status approval-pending cannot accept; allowed: approve, reject, return, \
+             revise, cancel; next: wait for the approval decision (the approvers' tasks under \
+             /v1/approval-tasks)"
+        );
+        // Every status and action name is the API's (kebab-case, as serialised).
+        for s in Status::ALL {
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json.as_str(), Some(s.api_name()));
+        }
     }
 
     #[test]

@@ -156,14 +156,18 @@ pub async fn convert(
     variables.insert("customer_account_id".into(), json!(q.customer_account_id));
     let started = instances::start_instance(
         tx,
-        &StartRequest { tenant: &meta.tenant, bpmn_process_id: FULFILLMENT_PROCESS, product_line: None, release_flags: Vec::new(), variables, at: meta.occurred_at },
+        &StartRequest {
+            tenant: &meta.tenant,
+            bpmn_process_id: FULFILLMENT_PROCESS,
+            product_line: None,
+            release_flags: Vec::new(),
+            variables,
+            at: meta.occurred_at,
+        },
     )
     .await
     .map_err(|e| match e {
-        Error::NotFound { .. } => Error::Unavailable {
-            dependency: "fulfillment process",
-            internal: format!("{FULFILLMENT_PROCESS} is not deployed: deploy processes/order-fulfillment-v1.bpmn (cpq-admin deploy-bpmn processes)"),
-        },
+        Error::NotFound { .. } => crate::processes::not_deployed(FULFILLMENT_PROCESS),
         e => e,
     })?;
     timed(

@@ -397,7 +397,7 @@ pub struct SearchQuery {
 }
 
 #[utoipa::path(get, path = "/v1/catalog/offerings", tag = "catalog", security(("bearer" = [])),
-    params(SearchQuery), responses((status = 200, description = "A page of offerings"), (status = 409, description = "no version in force", body = Problem)))]
+    params(SearchQuery), responses((status = 200, description = "A page of offerings"), (status = 404, description = "the named version is not a published version of the caller's tenant", body = Problem), (status = 409, description = "no version in force", body = Problem)))]
 pub async fn search(
     State(state): State<AppState>,
     caller: Caller,
@@ -411,7 +411,15 @@ pub async fn search(
     )?;
     let date = q.date.unwrap_or_else(|| Utc::now().date_naive());
     let version = match q.version {
-        Some(v) => v,
+        // A named version must be one of the caller's published versions, as for validate and
+        // price (404 otherwise); the compiled version is usually held in process already.
+        Some(v) => {
+            state
+                .catalogs
+                .compiled(&state.db, &caller.0.tenant, v)
+                .await?;
+            v
+        }
         None => {
             state
                 .catalogs

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use cpq_configuration::{validate, ConfigItem, Context, Validation};
 use cpq_core::{Error, FieldError, Role};
-use cpq_pricing::{price as price_items, PriceItem, PricingContext, PricingError};
+use cpq_pricing::{price as price_items, PriceItem, PricingContext};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -109,12 +109,39 @@ pub struct PriceLine {
     pub manual_discount_percent: Option<Decimal>,
 }
 
+/// Where and when the cart is priced.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PriceRequestContext {
+    pub market: String,
+    pub channel: String,
+    pub segment: String,
+    /// ISO 4217 code, e.g. `EUR`.
+    pub currency: String,
+    /// Default: today (as for validation); also picks the version in force then.
+    pub date: Option<NaiveDate>,
+    /// Customer attributes promotions may require, e.g. `{"new_customer": true}`.
+    #[serde(default)]
+    pub customer: serde_json::Map<String, serde_json::Value>,
+}
+
+impl PriceRequestContext {
+    fn resolve(self) -> PricingContext {
+        PricingContext {
+            market: self.market,
+            channel: self.channel,
+            segment: self.segment,
+            currency: self.currency,
+            date: self.date.unwrap_or_else(|| Utc::now().date_naive()),
+            customer: self.customer,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceRequest {
-    /// market, channel, segment, currency, date, customer attributes.
-    #[schema(value_type = Object)]
-    pub context: PricingContext,
+    pub context: PriceRequestContext,
     pub catalog_version: Option<Uuid>,
     pub items: Vec<PriceLine>,
 }
@@ -139,16 +166,17 @@ pub async fn price(
         )])
         .into());
     }
-    let version = version_for(&state, &caller, b.catalog_version, b.context.date).await?;
+    let pricing_context = b.context.resolve();
+    let version = version_for(&state, &caller, b.catalog_version, pricing_context.date).await?;
     let catalog = state
         .catalogs
         .compiled(&state.db, &caller.0.tenant, version)
         .await?;
     let context = Context {
-        market: Some(b.context.market.clone()),
-        channel: Some(b.context.channel.clone()),
-        segment: Some(b.context.segment.clone()),
-        date: b.context.date,
+        market: Some(pricing_context.market.clone()),
+        channel: Some(pricing_context.channel.clone()),
+        segment: Some(pricing_context.segment.clone()),
+        date: pricing_context.date,
     };
     let mut errors = Vec::new();
     let mut items = Vec::with_capacity(b.items.len());
@@ -171,15 +199,8 @@ pub async fn price(
     if !errors.is_empty() {
         return Err(Error::validation(errors).into());
     }
-    let snapshot = price_items(&catalog, &b.context, &items).map_err(|e| {
-        let code = match e {
-            PricingError::NoPrice { .. } => "no-price",
-            PricingError::UnknownCurrency(_) => "unknown-currency",
-            PricingError::InvalidDiscount(_) => "invalid-discount",
-            PricingError::DuplicateLineId(_) => "duplicate-line-id",
-            PricingError::Overflow => "overflow",
-        };
-        Error::validation(vec![FieldError::new("items", code, e.to_string())])
+    let snapshot = price_items(&catalog, &pricing_context, &items).map_err(|e| {
+        Error::validation(vec![FieldError::new(e.field(), e.code(), e.to_string())])
     })?;
     let mut json = serde_json::to_value(&snapshot).map_err(Error::internal)?;
     json["catalog_version"] = serde_json::json!(version);

@@ -11,6 +11,7 @@ use axum::Json;
 use cpq_config::JwksSource;
 use cpq_core::Role;
 use cpq_db::migrations::{schema_status, SchemaStatus};
+use cpq_quote::processes::required_processes_missing;
 use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -74,7 +75,11 @@ fn not_ready(detail: String) -> Response {
     responses((status = 200, description = "Ready, or degraded but serving", body = HealthStatus),
               (status = 503, description = "Not ready: the reason is in detail", body = Problem)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let (schema, redis) = tokio::join!(schema_status(&state.db), state.redis.ping());
+    let (schema, redis, processes) = tokio::join!(
+        schema_status(&state.db),
+        state.redis.ping(),
+        required_processes_missing(&state.db)
+    );
     let schema: SchemaStatus = match schema {
         Ok(s) => s,
         Err(e) => return not_ready(format!("postgresql is unreachable: {e}")),
@@ -88,11 +93,36 @@ pub async fn ready(State(state): State<AppState>) -> Response {
             json!({ "status": "down", "error": e, "impact": "caches bypassed; serving from PostgreSQL" })
         }
     };
+    // A process that is not deployed leaves the instance serving (every instance shares the
+    // database, so taking this one out of rotation would not help): degraded, naming it.
+    let (processes_ok, processes_check) = match &processes {
+        Ok(missing) if missing.is_empty() => (true, json!({ "status": "up" })),
+        Ok(missing) => (
+            false,
+            json!({
+                "status": "missing",
+                "missing": missing.iter().map(|p| json!({
+                    "bpmn_process_id": p.bpmn_process_id,
+                    "impact": format!("cannot {}", p.needed_for),
+                    "remedy": p.remedy,
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        Err(e) => (
+            false,
+            json!({ "status": "unknown", "error": e.to_string() }),
+        ),
+    };
     Json(HealthStatus {
-        status: if redis.is_ok() { "ready" } else { "degraded" },
+        status: if redis.is_ok() && processes_ok {
+            "ready"
+        } else {
+            "degraded"
+        },
         checks: Some(json!({
             "postgresql": { "status": "up", "schema_version": schema.applied, "required_schema_version": schema.required },
             "redis": redis_check,
+            "processes": processes_check,
         })),
     })
     .into_response()

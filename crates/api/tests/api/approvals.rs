@@ -268,11 +268,12 @@ async fn one_level_is_approved_by_someone_else_and_never_by_the_owner_or_another
     )
     .await;
     refused.assert_problem(409, "conflict");
-    assert!(
-        refused.body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("ApprovalPending"),
+    // In the API's names (status approval-pending, action accept), with what to do next.
+    assert_eq!(
+        refused.body["detail"],
+        "a quote in status approval-pending cannot accept; allowed: approve, reject, return, \
+         revise, cancel; next: wait for the approval decision (the approvers' tasks under \
+         /v1/approval-tasks)",
         "{}",
         refused.body
     );
@@ -819,4 +820,50 @@ async fn special_terms_need_the_deal_desk_and_a_changed_line_is_validated_and_ma
         pending.body["approval_decision"]["reasons"][0]["rule"],
         "NON-STANDARD-TERMS"
     );
+}
+
+#[tokio::test]
+async fn submitting_without_the_approval_process_says_what_is_missing_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    publish(&app, "2026", demo(), "2026-01-01T00:00:00Z").await;
+    let sales = app.token("acme", SALES);
+    let (id, v) = priced_quote(&app, &sales, "20").await;
+    let refused = command(
+        &app,
+        &sales,
+        &format!("/v1/quotes/{id}/submit"),
+        v,
+        json!({}),
+    )
+    .await;
+    refused.assert_problem(503, "not-deployed");
+    assert_eq!(
+        refused.body["detail"],
+        "the process quote-approval is not deployed on this platform, so it cannot submit a quote \
+         that needs approval; an operator must deploy processes/quote-approval-v1.bpmn (cpq-admin \
+         deploy-bpmn processes); nothing was changed"
+    );
+    // Not a transient failure: no Retry-After.
+    assert!(refused.headers.get("retry-after").is_none());
+    let quote = get(&app, &sales, &format!("/v1/quotes/{id}")).await;
+    assert_eq!(
+        (
+            quote.body["status"].as_str(),
+            quote.body["version"].as_i64()
+        ),
+        (Some("priced"), Some(v))
+    );
+
+    // Deployed, the same request goes through.
+    deploy_platform_processes(&app).await;
+    let submitted = command(
+        &app,
+        &sales,
+        &format!("/v1/quotes/{id}/submit"),
+        v,
+        json!({}),
+    )
+    .await;
+    assert_eq!(submitted.status, StatusCode::OK, "{}", submitted.body);
+    assert_eq!(submitted.body["status"], "approval-pending");
 }

@@ -473,8 +473,10 @@ async fn configurations_validate_with_explanations_and_carts_price_deterministic
         ] });
     let first = post(&app, &sales, "/v1/price", &cart, None).await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.body);
-    assert_eq!(first.body["lines"][0]["line_id"], "a");
-    assert_eq!(first.body["lines"][1]["recurring"]["net"], "310.80");
+    // Lines come back in request order (b, then a).
+    assert_eq!(first.body["lines"][0]["line_id"], "b");
+    assert_eq!(first.body["lines"][1]["line_id"], "a");
+    assert_eq!(first.body["lines"][0]["recurring"]["net"], "310.80");
     assert_eq!(first.body["totals"]["recurring"]["net"], "485.60");
     assert_eq!(first.body["hash"].as_str().unwrap().len(), 64);
     let again = post(&app, &sales, "/v1/price", &cart, None).await;
@@ -493,4 +495,59 @@ async fn configurations_validate_with_explanations_and_carts_price_deterministic
     let unpriced = post(&app, &sales, "/v1/price", &usd, None).await;
     unpriced.assert_problem(422, "validation-failed");
     assert_eq!(unpriced.body["errors"][0]["code"], "no-price");
+    // The error points at the line, not at the whole list.
+    assert_eq!(
+        unpriced.body["errors"][0]["field"],
+        "items[0].configuration"
+    );
+    let mut bad_discount = cart.clone();
+    bad_discount["items"][1]["manual_discount_percent"] = json!("120");
+    let refused = post(&app, &sales, "/v1/price", &bad_discount, None).await;
+    refused.assert_problem(422, "validation-failed");
+    assert_eq!(
+        refused.body["errors"][0]["field"],
+        "items[1].manual_discount_percent"
+    );
+
+    // Like validate, price defaults the date to today (and the version in force today).
+    let mut undated = cart.clone();
+    undated["context"].as_object_mut().unwrap().remove("date");
+    let today = post(&app, &sales, "/v1/price", &undated, None).await;
+    assert_eq!(today.status, StatusCode::OK, "{}", today.body);
+    assert_eq!(
+        today.body["context"]["date"],
+        chrono::Utc::now().date_naive().to_string()
+    );
+}
+
+#[tokio::test]
+async fn a_named_version_that_is_not_the_callers_is_not_found_everywhere() {
+    let app = TestApp::spawn().await;
+    let sales = app.token("acme", SALES);
+    let other = app.token("globex", SALES);
+    let version = publish(&app, "2026", demo(), "2026-01-01T00:00:00Z").await;
+    let unknown = uuid::Uuid::now_v7();
+    for (token, id) in [(&sales, unknown.to_string()), (&other, version.clone())] {
+        get(&app, token, &format!("/v1/catalog/offerings?version={id}"))
+            .await
+            .assert_problem(404, "not-found");
+        post(
+            &app,
+            token,
+            "/v1/configurations/validate",
+            &json!({ "catalog_version": id,
+            "configuration": { "offering": "BIZ-INTERNET" } }),
+            None,
+        )
+        .await
+        .assert_problem(404, "not-found");
+    }
+    let own = get(
+        &app,
+        &sales,
+        &format!("/v1/catalog/offerings?version={version}"),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    assert_eq!(own.body["catalog_version"], json!(version));
 }

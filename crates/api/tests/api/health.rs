@@ -23,12 +23,32 @@ async fn live_startup_and_ready_answer_on_a_migrated_database() {
     )
     .await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
-    assert_eq!(ready.body["status"], "ready");
     assert_eq!(
         ready.body["checks"]["postgresql"]["schema_version"],
         ready.body["checks"]["postgresql"]["required_schema_version"]
     );
     assert_eq!(ready.body["checks"]["redis"]["status"], "up");
+    // No process deployed yet: serving, but degraded, naming what is missing and its remedy.
+    assert_eq!(ready.body["status"], "degraded", "{}", ready.body);
+    let missing = &ready.body["checks"]["processes"]["missing"];
+    assert_eq!(missing[0]["bpmn_process_id"], "quote-approval");
+    assert_eq!(missing[1]["bpmn_process_id"], "order-fulfillment");
+    assert!(missing[0]["remedy"]
+        .as_str()
+        .unwrap()
+        .contains("cpq-admin deploy-bpmn processes"));
+
+    crate::approvals::deploy_platform_processes(&app).await;
+    let ready = Answer::from(
+        app.client
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(ready.body["status"], "ready", "{}", ready.body);
+    assert_eq!(ready.body["checks"]["processes"]["status"], "up");
 }
 
 #[tokio::test]

@@ -154,6 +154,26 @@ async fn a_quote_is_built_line_by_line_priced_and_its_price_goes_stale_on_edit()
         ),
         (Some("draft"), Some(true))
     );
+    // Submitting now is refused for the stale price, saying what to do.
+    let stale = send(
+        &app,
+        &sales,
+        reqwest::Method::POST,
+        &format!("/v1/quotes/{id}/submit"),
+        Some("\"5\""),
+        Some(&json!({})),
+    )
+    .await;
+    stale.assert_problem(409, "conflict");
+    assert_eq!(
+        stale.body["detail"],
+        format!(
+            "the quote's price is stale: its items or terms changed after it was priced; price \
+             it again (POST /v1/quotes/{id}/price), then submit"
+        ),
+        "{}",
+        stale.body
+    );
     send(
         &app,
         &sales,
