@@ -42,12 +42,16 @@ enum Command {
         tenant: String,
         #[arg(long, default_value = "dev-user")]
         subject: String,
-        /// A role: catalog-manager, sales, approver, order-operations, operator. Repeatable.
+        /// A role: catalog-manager, sales, approver, order-operations, operator, worker. Repeatable.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// A group, such as an approval level (manager, finance, deal-desk). Repeatable.
         #[arg(long = "group")]
         groups: Vec<String>,
+        /// Grant every tenant (`"tenants": ["*"]`): a platform credential. Only with the worker
+        /// or operator role.
+        #[arg(long)]
+        all_tenants: bool,
         #[arg(long, default_value_t = 3600)]
         ttl_secs: u64,
     },
@@ -165,6 +169,7 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
             subject,
             roles,
             groups,
+            all_tenants,
             ttl_secs,
         } => {
             let signer = cpq_auth::DevSigner::from_config(&config)?;
@@ -180,13 +185,26 @@ fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     ),
                 }
             }
+            if all_tenants
+                && !parsed
+                    .iter()
+                    .any(|r| matches!(r, Role::Worker | Role::Operator))
+            {
+                bail!("--all-tenants is only honoured with --role worker or --role operator");
+            }
+            let tenants: &[&str] = if all_tenants {
+                &[cpq_auth::ALL_TENANTS]
+            } else {
+                &[]
+            };
             println!(
                 "{}",
-                signer.mint_with_groups(
+                signer.mint_with_tenants(
                     &subject,
                     &tenant,
                     &parsed,
                     &groups.iter().map(String::as_str).collect::<Vec<_>>(),
+                    tenants,
                     Duration::from_secs(ttl_secs)
                 )?
             );

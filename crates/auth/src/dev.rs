@@ -68,6 +68,20 @@ impl DevSigner {
         groups: &[&str],
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.mint_with_tenants(subject, tenant, roles, groups, &[], ttl)
+    }
+
+    /// As [`DevSigner::mint_with_groups`], with the `tenants` claim: further tenants a worker or
+    /// operator credential serves, or [`crate::ALL_TENANTS`] for every tenant.
+    pub fn mint_with_tenants(
+        &self,
+        subject: &str,
+        tenant: &TenantId,
+        roles: &[Role],
+        groups: &[&str],
+        tenants: &[&str],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| AuthError::Keys(e.to_string()))?
@@ -77,6 +91,7 @@ impl DevSigner {
             tenant: tenant.to_string(),
             roles: roles.iter().map(|r| r.as_str().to_owned()).collect(),
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             exp: now + ttl.as_secs(),

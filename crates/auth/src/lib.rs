@@ -2,7 +2,8 @@
 //!
 //! [`Verifier`] checks signature (against keys from a JWKS file or URL, the algorithm taken from
 //! the key, never from the token alone), issuer, audience, expiry and not-before with a bounded
-//! clock skew, then reads the claims into a [`Principal`]: `sub`, `tenant` and `roles`.
+//! clock skew, then reads the claims into a [`Principal`]: `sub`, `tenant`, `roles`, `groups` and,
+//! for workers and operators, `tenants` (further tenants served, or `"*"` for all).
 //! [`DevSigner`] mints tokens from the checked-in development key, and refuses outside local and
 //! integration.
 
@@ -10,7 +11,7 @@ mod claims;
 mod dev;
 mod verify;
 
-pub use claims::Claims;
+pub use claims::{Claims, ALL_TENANTS};
 pub use dev::DevSigner;
 pub use verify::Verifier;
 

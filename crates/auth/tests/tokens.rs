@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cpq_auth::{AuthError, Claims, DevSigner, Verifier};
 use cpq_config::{load, Config, Sources};
-use cpq_core::{Role, TenantId};
+use cpq_core::{Role, TenantGrant, TenantId};
 
 fn config(env: &str) -> Config {
     load(&Sources {
@@ -34,6 +34,7 @@ fn claims(c: &Config) -> Claims {
         tenant: "acme".into(),
         roles: vec!["sales".into(), "something-else".into()],
         groups: vec![],
+        tenants: vec![],
         iss: c.auth.issuer.clone(),
         aud: c.auth.audience.clone(),
         exp: now() + 600,
@@ -59,6 +60,56 @@ async fn a_minted_token_verifies_into_its_principal() {
     assert_eq!(p.subject, "rep-1");
     assert_eq!(p.tenant.as_str(), "acme");
     assert_eq!(p.roles, [Role::Sales, Role::Approver].into());
+}
+
+#[tokio::test]
+async fn the_tenants_claim_is_honoured_only_for_workers_and_operators() {
+    let c = config("local");
+    let signer = DevSigner::from_config(&c).unwrap();
+    let verifier = Verifier::from_config(&c.auth).await.unwrap();
+    let principal = |roles: &[&str], tenants: &[&str]| {
+        let mut cl = claims(&c);
+        cl.roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        cl.tenants = tenants.iter().map(|t| (*t).to_owned()).collect();
+        let token = signer.sign(&cl).unwrap();
+        let verifier = &verifier;
+        async move { verifier.verify(&token).await }
+    };
+    let acme = TenantId::parse("acme").unwrap();
+    let globex = TenantId::parse("globex").unwrap();
+
+    let sales = principal(&["sales"], &["*"]).await.unwrap();
+    assert_eq!(
+        sales.grant,
+        TenantGrant::Own,
+        "a person's token never spans tenants"
+    );
+    assert!(!sales.may_act_for(&globex));
+
+    let worker = principal(&["worker"], &["globex"]).await.unwrap();
+    assert!(worker.may_act_for(&acme) && worker.may_act_for(&globex));
+    assert!(!worker.all_tenants());
+
+    let platform = principal(&["operator"], &["*"]).await.unwrap();
+    assert_eq!(platform.grant, TenantGrant::All);
+    assert!(platform.require_platform_operator().is_ok());
+
+    assert!(matches!(
+        principal(&["worker"], &["Not A Tenant"]).await,
+        Err(AuthError::BadClaims(_))
+    ));
+
+    let minted = signer
+        .mint_with_tenants(
+            "cpq-worker",
+            &TenantId::parse("platform").unwrap(),
+            &[Role::Worker],
+            &[],
+            &[cpq_auth::ALL_TENANTS],
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert!(verifier.verify(&minted).await.unwrap().all_tenants());
 }
 
 #[tokio::test]

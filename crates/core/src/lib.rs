@@ -7,4 +7,4 @@ mod principal;
 
 pub use currency::Currency;
 pub use error::{Error, FieldError};
-pub use principal::{Principal, Role, TenantId};
+pub use principal::{Principal, Role, TenantGrant, TenantId};

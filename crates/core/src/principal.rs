@@ -65,8 +65,8 @@ pub enum Role {
     OrderOperations,
     /// Runs the platform: diagnostics, reconciliation.
     Operator,
-    /// A job worker (a service, not a person): activates and completes workflow jobs of every
-    /// tenant.
+    /// A job worker (a service, not a person): activates and completes the workflow jobs of the
+    /// tenants it is authorised for (its own, and those its [`TenantGrant`] adds).
     Worker,
 }
 
@@ -102,6 +102,20 @@ impl fmt::Display for Role {
     }
 }
 
+/// The tenants a caller is authorised for beyond its own `tenant`: the token's `tenants` claim,
+/// honoured only for the roles that serve several tenants (`worker`, `operator`), as a Camunda 8
+/// client is authorised for a list of tenants. Every other caller acts for its own tenant only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TenantGrant {
+    /// Its own tenant only.
+    #[default]
+    Own,
+    /// Its own tenant and these.
+    Listed(BTreeSet<TenantId>),
+    /// Every tenant (`"tenants": ["*"]`): the platform's own services and operators.
+    All,
+}
+
 /// An authenticated caller. The tenant comes only from here, never from a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -111,6 +125,8 @@ pub struct Principal {
     /// Groups the identity provider puts the caller in (for example the approval levels
     /// `manager`, `finance`): user tasks are offered to groups.
     pub groups: BTreeSet<String>,
+    /// Other tenants it may act for (job workers); [`TenantGrant::Own`] for everyone else.
+    pub grant: TenantGrant,
 }
 
 impl Principal {
@@ -125,6 +141,35 @@ impl Principal {
 
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.contains(&role)
+    }
+
+    /// Whether the caller is authorised for `tenant`: its own, or one its grant adds.
+    pub fn may_act_for(&self, tenant: &TenantId) -> bool {
+        *tenant == self.tenant
+            || match &self.grant {
+                TenantGrant::Own => false,
+                TenantGrant::Listed(t) => t.contains(tenant),
+                TenantGrant::All => true,
+            }
+    }
+
+    /// Whether the caller is authorised for every tenant.
+    pub fn all_tenants(&self) -> bool {
+        self.grant == TenantGrant::All
+    }
+
+    /// Allows changes to what every tenant shares (worker groups, process version routing): only
+    /// a platform credential, the operator role with the all-tenants grant.
+    pub fn require_platform_operator(&self) -> Result<(), Error> {
+        if self.has_role(Role::Operator) && self.all_tenants() {
+            Ok(())
+        } else {
+            Err(Error::Forbidden {
+                detail: "this is shared by every tenant: changing it needs a platform credential \
+                         (the operator role and the all-tenants grant, \"tenants\": [\"*\"])"
+                    .into(),
+            })
+        }
     }
 
     /// Allows the call when the principal holds at least one of `roles`.
@@ -176,9 +221,39 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             roles: [Role::Approver].into(),
             groups: BTreeSet::new(),
+            grant: TenantGrant::Own,
         };
         assert!(p.require_any(&[Role::Approver, Role::Sales]).is_ok());
         let err = p.require_any(&[Role::Sales]).unwrap_err();
         assert!(matches!(err, Error::Forbidden { detail } if detail.contains("sales")));
+    }
+
+    #[test]
+    fn a_grant_adds_tenants_and_only_the_all_tenants_operator_is_the_platform() {
+        let t = |s: &str| TenantId::parse(s).unwrap();
+        let mut p = Principal {
+            subject: "w".into(),
+            tenant: t("acme"),
+            roles: [Role::Worker].into(),
+            groups: BTreeSet::new(),
+            grant: TenantGrant::Own,
+        };
+        assert!(p.may_act_for(&t("acme")) && !p.may_act_for(&t("globex")));
+        p.grant = TenantGrant::Listed([t("globex")].into());
+        assert!(p.may_act_for(&t("globex")) && !p.may_act_for(&t("initech")));
+        assert!(p.require_platform_operator().is_err());
+        p.grant = TenantGrant::All;
+        assert!(p.may_act_for(&t("initech")));
+        assert!(
+            p.require_platform_operator().is_err(),
+            "a worker is not an operator"
+        );
+        p.roles = [Role::Operator].into();
+        assert!(p.require_platform_operator().is_ok());
+        p.grant = TenantGrant::Own;
+        assert!(
+            p.require_platform_operator().is_err(),
+            "a tenant's operator is not the platform"
+        );
     }
 }
