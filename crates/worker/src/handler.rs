@@ -13,8 +13,15 @@ use uuid::Uuid;
 /// What the external system said, as the job's outcome.
 enum Outcome {
     Complete(Map<String, Value>),
-    BusinessError { code: String, message: String },
-    Fail { retries: i32, message: String },
+    BusinessError {
+        code: String,
+        message: String,
+        variables: Map<String, Value>,
+    },
+    Fail {
+        retries: i32,
+        message: String,
+    },
 }
 
 async fn record_attempt(
@@ -95,10 +102,16 @@ async fn call(
                             .and_then(Value::as_str)
                             .unwrap_or_default()
                             .to_owned();
+                        let variables = parsed
+                            .get("variables")
+                            .and_then(Value::as_object)
+                            .cloned()
+                            .unwrap_or_default();
                         (
                             Outcome::BusinessError {
                                 code: code.to_owned(),
                                 message: message.clone(),
+                                variables,
                             },
                             "business-error",
                             Some(status.as_u16()),
@@ -159,11 +172,13 @@ pub async fn handle(
         Outcome::Complete(vars) => instances::complete_job(&mut tx, job.job_id, vars, at)
             .await
             .map(|_| ()),
-        Outcome::BusinessError { code, message } => {
-            instances::throw_error(&mut tx, job.job_id, &code, &message, at)
-                .await
-                .map(|_| ())
-        }
+        Outcome::BusinessError {
+            code,
+            message,
+            variables,
+        } => instances::throw_error(&mut tx, job.job_id, &code, &message, variables, at)
+            .await
+            .map(|_| ()),
         Outcome::Fail { retries, message } => {
             instances::fail_job(
                 &mut tx,

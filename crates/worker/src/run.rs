@@ -81,12 +81,15 @@ async fn job_type_loop(
         let free = capacity.available_permits();
         let mut claimed = 0;
         if free > 0 {
+            // The platform's own worker group serves every tenant: it runs under the platform's
+            // database credentials, not a tenant's token, and says so explicitly.
             match instances::activate_jobs(
                 &pool,
                 &cfg.job_type,
                 &worker,
-                free as i32,
+                i32::try_from(free).unwrap_or(i32::MAX),
                 Duration::from_millis(cfg.lease_ms),
+                &instances::JobTenants::Every,
             )
             .await
             {
@@ -205,6 +208,9 @@ where
             loop {
                 instances::fire_due_timers(&pool, 200).await;
                 instances::fire_due_start_timers(&pool, 100).await;
+                if let Err(e) = instances::purge_expired_messages(&pool, 500).await {
+                    tracing::warn!(error = %e, "purging expired messages failed");
+                }
                 if last_expiry.is_none_or(|t: std::time::Instant| t.elapsed() >= EXPIRY_SCAN_EVERY) {
                     last_expiry = Some(std::time::Instant::now());
                     if let Err(e) = cpq_quote::expiry::expire_due(&pool, Utc::now().date_naive(), 500).await {

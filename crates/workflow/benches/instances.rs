@@ -12,7 +12,9 @@ use cpq_core::TenantId;
 use cpq_db::tenant;
 use cpq_testkit::TestDb;
 use cpq_workflow::deployment::{deploy, DeployRequest};
-use cpq_workflow::instances::{activate_jobs, complete_job, start_instance, StartRequest};
+use cpq_workflow::instances::{
+    activate_jobs, complete_job, start_instance, JobTenants, StartRequest,
+};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use sqlx::PgPool;
 
@@ -52,6 +54,7 @@ async fn work(pool: &PgPool, tenant_id: &TenantId, batch: i32) -> usize {
         "bench-worker",
         batch,
         Duration::from_secs(60),
+        &JobTenants::Every,
     )
     .await
     .unwrap();

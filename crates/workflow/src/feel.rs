@@ -141,13 +141,17 @@ pub fn parse_duration(text: &str) -> Result<Value, FeelError> {
             .map_err(|_| FeelError(format!("\"{text}\" is not an ISO 8601 duration")))?;
         number.clear();
         any = true;
-        match c {
-            'Y' => months += n * 12,
-            'M' => months += n,
-            'W' => millis += n * 7 * 86_400_000,
-            'D' => millis += n * 86_400_000,
+        let (total, per_unit) = match c {
+            'Y' => (&mut months, 12),
+            'M' => (&mut months, 1),
+            'W' => (&mut millis, 7 * 86_400_000),
+            'D' => (&mut millis, 86_400_000),
             _ => return err(format!("\"{text}\" is not an ISO 8601 duration")),
-        }
+        };
+        *total = n
+            .checked_mul(per_unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| too_long(text))?;
     }
     if let Some(t) = time_part {
         for c in t.chars() {
@@ -165,7 +169,11 @@ pub fn parse_duration(text: &str) -> Result<Value, FeelError> {
                 'S' => 1_000,
                 _ => return err(format!("\"{text}\" is not an ISO 8601 duration")),
             };
-            millis += (n * Decimal::from(unit)).to_i64().unwrap_or(0);
+            millis = n
+                .checked_mul(Decimal::from(unit))
+                .and_then(|v| v.to_i64())
+                .and_then(|v| millis.checked_add(v))
+                .ok_or_else(|| too_long(text))?;
         }
     }
     if !any || !number.is_empty() {
@@ -174,9 +182,20 @@ pub fn parse_duration(text: &str) -> Result<Value, FeelError> {
     let sign = if negative { -1 } else { 1 };
     match (months, millis) {
         (m, 0) if m != 0 => Ok(Value::Months(sign * m)),
-        (0, ms) => Ok(Value::Duration(TimeDelta::milliseconds(sign * ms))),
+        (0, ms) => TimeDelta::try_milliseconds(sign * ms)
+            .map(Value::Duration)
+            .ok_or_else(|| too_long(text)),
         _ => err(format!("\"{text}\" mixes years/months with days/time")),
     }
+}
+
+fn too_long(text: &str) -> FeelError {
+    FeelError(format!("\"{text}\" is too long a duration"))
+}
+
+/// `m` months as chrono's (non-negative, within `u32`), or `None`.
+fn months(m: i64) -> Option<chrono::Months> {
+    u32::try_from(m.max(0)).ok().map(chrono::Months::new)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -581,25 +600,36 @@ fn arithmetic(op: &str, a: Value, b: Value) -> Result<Value, FeelError> {
             _ => Null,
         },
         ("+", String(x), String(y)) => String(x + &y),
+        // Out of range (past chrono's dates or durations) is null, as for numbers.
         ("+", Date(d), Duration(t)) | ("+", Duration(t), Date(d)) => {
-            Date(d + TimeDelta::days(t.num_days()))
+            TimeDelta::try_days(t.num_days())
+                .and_then(|t| d.checked_add_signed(t))
+                .map(Date)
+                .unwrap_or(Null)
         }
-        ("-", Date(d), Duration(t)) => Date(d - TimeDelta::days(t.num_days())),
-        ("+", DateTime(d), Duration(t)) | ("+", Duration(t), DateTime(d)) => DateTime(d + t),
-        ("-", DateTime(d), Duration(t)) => DateTime(d - t),
-        ("-", DateTime(x), DateTime(y)) => Duration(x - y),
-        ("+", Duration(x), Duration(y)) => Duration(x + y),
-        ("-", Duration(x), Duration(y)) => Duration(x - y),
-        ("*", Duration(x), Number(n)) | ("*", Number(n), Duration(x)) => {
-            n.to_i32().map(|n| Duration(x * n)).unwrap_or(Null)
-        }
-        ("+", Months(x), Months(y)) => Months(x + y),
-        ("+", Date(d), Months(m)) => d
-            .checked_add_months(chrono::Months::new(m.max(0) as u32))
+        ("-", Date(d), Duration(t)) => TimeDelta::try_days(t.num_days())
+            .and_then(|t| d.checked_sub_signed(t))
             .map(Date)
             .unwrap_or(Null),
-        ("+", DateTime(d), Months(m)) => d
-            .checked_add_months(chrono::Months::new(m.max(0) as u32))
+        ("+", DateTime(d), Duration(t)) | ("+", Duration(t), DateTime(d)) => {
+            d.checked_add_signed(t).map(DateTime).unwrap_or(Null)
+        }
+        ("-", DateTime(d), Duration(t)) => d.checked_sub_signed(t).map(DateTime).unwrap_or(Null),
+        ("-", DateTime(x), DateTime(y)) => Duration(x.signed_duration_since(y)),
+        ("+", Duration(x), Duration(y)) => x.checked_add(&y).map(Duration).unwrap_or(Null),
+        ("-", Duration(x), Duration(y)) => x.checked_sub(&y).map(Duration).unwrap_or(Null),
+        ("*", Duration(x), Number(n)) | ("*", Number(n), Duration(x)) => n
+            .to_i32()
+            .and_then(|n| x.checked_mul(n))
+            .map(Duration)
+            .unwrap_or(Null),
+        ("+", Months(x), Months(y)) => x.checked_add(y).map(Months).unwrap_or(Null),
+        ("+", Date(d), Months(m)) => months(m)
+            .and_then(|m| d.checked_add_months(m))
+            .map(Date)
+            .unwrap_or(Null),
+        ("+", DateTime(d), Months(m)) => months(m)
+            .and_then(|m| d.checked_add_months(m))
             .map(DateTime)
             .unwrap_or(Null),
         (op, x, y) => return err(format!("cannot apply '{op}' to {x:?} and {y:?}")),
@@ -644,7 +674,11 @@ fn call(name: &str, args: &[Node], env: &Env) -> Result<Value, FeelError> {
             Value::List(l) => Value::Number(Decimal::from(l.len())),
             _ => Value::Null,
         },
-        "sum" => Value::Number(numbers("sum")?.into_iter().sum()),
+        "sum" => numbers("sum")?
+            .into_iter()
+            .try_fold(Decimal::ZERO, |acc, n| acc.checked_add(n))
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         "min" => numbers("min")?
             .into_iter()
             .min()
@@ -883,6 +917,26 @@ mod tests {
     }
 
     #[test]
+    fn out_of_range_dates_durations_and_sums_are_errors_or_null_never_a_panic() {
+        for text in [
+            "P9223372036854775807D",
+            "P999999999999999999W",
+            "PT9999999999999999999999H",
+            "P9223372036854775807Y",
+        ] {
+            assert!(parse_duration(text).is_err(), "{text}");
+        }
+        assert_eq!(ev("=date(due) + duration(\"P99999999999D\")"), Value::Null);
+        assert_eq!(ev("=now() + duration(\"P99999999999D\")"), Value::Null);
+        assert_eq!(ev("=duration(\"P99999999999D\") * 99999"), Value::Null);
+        assert_eq!(ev("=date(due) + duration(\"P99999999Y\")"), Value::Null);
+        assert_eq!(
+            ev("=sum([79228162514264337593543950335, 79228162514264337593543950335])"),
+            Value::Null
+        );
+    }
+
+    #[test]
     fn syntax_errors_are_errors() {
         for bad in ["=total >", "=(1 + 2", "=\"open", "=a ? b", "=1 2"] {
             assert!(Expression::parse(bad).is_err(), "{bad}");
@@ -890,6 +944,11 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn any_duration_text_parses_or_is_refused(text in "-?P[0-9]{0,22}[YMWD]?(T[0-9.]{0,24}[HMS]?)?") {
+            let _ = parse_duration(&text);
+        }
+
         #[test]
         fn integer_arithmetic_matches(a in -10_000i64..10_000, b in -10_000i64..10_000, c in 1i64..100) {
             prop_assert_eq!(ev(&format!("={a} + {b} * {c} - ({a} - {b})")), n(a + b * c - (a - b)));

@@ -196,7 +196,7 @@ async fn write_effects(
                     .bind(job_type)
                     .bind(*retries)
                     .bind(at)
-                    .bind(serde_json::to_value(headers).map_err(Error::internal)?)
+                    .bind(Value::Object(headers_object(headers)))
                     .bind(Value::Object(variables.clone()))
                     .execute(&mut **tx),
                 )
@@ -513,43 +513,113 @@ pub enum Publication {
     Dropped,
 }
 
+/// The longest time to live a message may have: ten years. Its id is kept as long (see
+/// [`publish_message`]), and its expiry must be a representable instant.
+pub const MAX_MESSAGE_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
     pub tenant: &'a TenantId,
     pub name: &'a str,
     pub correlation_key: &'a str,
+    /// At most [`MAX_MESSAGE_TTL`].
     pub time_to_live: Duration,
-    /// Deduplicates: a second message with the same name and id is refused while the first is
-    /// buffered.
+    /// Deduplicates, as in Zeebe: a message with the same name and id is refused (409) while an
+    /// earlier one's time to live lasts, whether that one was buffered, correlated at once or
+    /// started an instance.
     pub message_id: Option<&'a str>,
     pub variables: Map<String, Value>,
     pub at: DateTime<Utc>,
 }
 
-/// Publishes a message in the caller's transaction: correlated to the oldest open subscription
-/// with its name and correlation key, else buffered for its time to live.
-pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication, Error> {
-    if let Some(id) = m.message_id {
-        let duplicate: bool = timed(
-            "message_id_exists",
+/// `at` plus `ttl`, refused (naming the API's field) when it is over [`MAX_MESSAGE_TTL`].
+fn message_expiry(at: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>, Error> {
+    let refused = || {
+        Error::validation(vec![cpq_core::FieldError::new(
+            "time_to_live_ms",
+            "out-of-range",
+            format!(
+                "time_to_live_ms is 0 to {} (ten years)",
+                MAX_MESSAGE_TTL.as_millis()
+            ),
+        )])
+    };
+    if ttl > MAX_MESSAGE_TTL {
+        return Err(refused());
+    }
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .ok_or_else(refused)
+}
+
+/// Records `m`'s id for its time to live; a conflict when a live record holds it.
+async fn claim_message_id(
+    tx: &mut Tx,
+    m: &Message<'_>,
+    id: &str,
+    key: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let claimed: Option<Uuid> = if m.time_to_live.is_zero() {
+        // Kept for no time at all: nothing to record, but a live earlier one still refuses it.
+        None
+    } else {
+        timed(
+            "message_publication_claim",
             sqlx::query_scalar(
-                "SELECT EXISTS (SELECT FROM message WHERE tenant_id = $1 AND message_name = $2 AND message_id = $3 \
-                 AND correlated_at IS NULL AND expires_at > $4)",
+                "INSERT INTO message_publication (tenant_id, message_name, message_id, message_key, published_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, message_name, message_id) DO UPDATE \
+                 SET message_key = EXCLUDED.message_key, published_at = EXCLUDED.published_at, expires_at = EXCLUDED.expires_at \
+                 WHERE message_publication.expires_at <= EXCLUDED.published_at RETURNING message_key",
             )
             .bind(m.tenant.as_str())
             .bind(m.name)
             .bind(id)
+            .bind(key)
             .bind(m.at)
-            .fetch_one(&mut **tx),
+            .bind(expires_at)
+            .fetch_optional(&mut **tx),
         )
         .await
-        .map_err(db_error)?;
-        if duplicate {
-            return Err(Error::conflict(format!(
-                "a message \"{}\" with id \"{id}\" is already buffered",
-                m.name
-            )));
-        }
+        .map_err(db_error)?
+    };
+    if claimed.is_some() {
+        return Ok(());
+    }
+    let live: Option<DateTime<Utc>> = timed(
+        "message_publication_live",
+        sqlx::query_scalar(
+            "SELECT expires_at FROM message_publication WHERE tenant_id = $1 AND message_name = $2 AND message_id = $3 \
+             AND expires_at > $4",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(id)
+        .bind(m.at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    match live {
+        Some(until) => Err(Error::conflict(format!(
+            "a message \"{}\" with message_id \"{id}\" was already published; the id is taken until {} (that message's time to live)",
+            m.name,
+            until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Publishes a message in the caller's transaction: correlated to the oldest open subscription
+/// with its name and correlation key, else it starts an instance of a process with that message
+/// start event, else it is buffered for its time to live (dropped when that is zero).
+pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication, Error> {
+    let expires_at = message_expiry(m.at, m.time_to_live)?;
+    let key = Uuid::now_v7();
+    if let Some(id) = m.message_id {
+        claim_message_id(tx, m, id, key, expires_at).await?;
     }
     let subscription: Option<(Uuid, Uuid, i64, String)> = timed(
         "message_subscription_match",
@@ -597,7 +667,6 @@ pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication
     if m.time_to_live.is_zero() {
         return Ok(Publication::Dropped);
     }
-    let key = Uuid::now_v7();
     timed(
         "message_insert",
         sqlx::query(
@@ -611,12 +680,25 @@ pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication
         .bind(m.message_id)
         .bind(Value::Object(m.variables.clone()))
         .bind(m.at)
-        .bind(m.at + chrono::Duration::from_std(m.time_to_live).unwrap_or_default())
+        .bind(expires_at)
         .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
     Ok(Publication::Buffered { message_key: key })
+}
+
+/// Deletes up to `limit` expired messages and up to `limit` expired message-id records, across
+/// tenants (what the worker's timer scan runs). Returns how many rows went.
+pub async fn purge_expired_messages(pool: &PgPool, limit: i32) -> Result<i32, Error> {
+    timed(
+        "message_purge_expired",
+        sqlx::query_scalar("SELECT message_purge_expired($1)")
+            .bind(limit)
+            .fetch_one(pool),
+    )
+    .await
+    .map_err(db_error)
 }
 
 /// Timers due now, across tenants: (timer, tenant). Fire each with [`fire_timer`].
@@ -737,6 +819,7 @@ pub struct ActivatedJob {
     pub element_id: String,
     pub retries: i32,
     pub attempt: i32,
+    /// Custom headers: a JSON object of strings.
     pub headers: Value,
     pub variables: Value,
     pub lease_deadline: DateTime<Utc>,
@@ -750,26 +833,74 @@ impl ActivatedJob {
     }
 }
 
-/// Claims up to `max` jobs of `job_type` for `worker`, leasing them for `lease`.
+/// Whose jobs a worker claims. There is no default: every caller says which tenants it serves,
+/// having checked that it is authorised for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobTenants {
+    /// Every tenant: only for a platform credential or the platform's own `cpq-worker`.
+    Every,
+    /// These tenants only (none: nothing is claimed).
+    Only(Vec<TenantId>),
+}
+
+/// A job's custom headers (`zeebe:taskHeaders`) as the JSON object Camunda's job carries. Older
+/// rows hold them as a list of `[key, value]` pairs; a repeated key keeps its last value.
+fn headers_object(pairs: &[(String, String)]) -> Map<String, Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect()
+}
+
+fn stored_headers(stored: Value) -> Value {
+    match stored {
+        Value::Array(pairs) => Value::Object(
+            pairs
+                .into_iter()
+                .filter_map(|p| match p {
+                    Value::Array(kv) if kv.len() == 2 => match (&kv[0], &kv[1]) {
+                        (Value::String(k), v) => Some((k.clone(), v.clone())),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Value::Object(o) => Value::Object(o),
+        _ => Value::Object(Map::new()),
+    }
+}
+
+/// Claims up to `max` jobs of `job_type` of `tenants` for `worker`, leasing them for `lease`.
 pub async fn activate_jobs(
     pool: &PgPool,
     job_type: &str,
     worker: &str,
     max: i32,
     lease: Duration,
+    tenants: &JobTenants,
 ) -> Result<Vec<ActivatedJob>, Error> {
     let lease_ms = i32::try_from(lease.as_millis()).unwrap_or(i32::MAX);
-    let jobs: Vec<ActivatedJob> = timed(
+    let (every, only): (bool, Vec<&str>) = match tenants {
+        JobTenants::Every => (true, Vec::new()),
+        JobTenants::Only(list) => (false, list.iter().map(TenantId::as_str).collect()),
+    };
+    let mut jobs: Vec<ActivatedJob> = timed(
         "job_activate",
-        sqlx::query_as("SELECT * FROM job_activate($1, $2, $3, $4)")
+        sqlx::query_as("SELECT * FROM job_activate($1, $2, $3, $4, $5, $6)")
             .bind(job_type)
             .bind(worker)
             .bind(max)
             .bind(lease_ms)
+            .bind(every)
+            .bind(only)
             .fetch_all(pool),
     )
     .await
     .map_err(db_error)?;
+    for j in &mut jobs {
+        j.headers = stored_headers(std::mem::take(&mut j.headers));
+    }
     metrics::counter!("workflow_jobs_activated_total", "job_type" => job_type.to_owned())
         .increment(jobs.len() as u64);
     Ok(jobs)
@@ -840,7 +971,11 @@ pub async fn complete_job(
     Ok(status)
 }
 
-/// Fails an activated job: with retries left it becomes activatable again after `backoff`;
+/// The longest back-off before a failed job is retried: seven days.
+pub const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(7 * 86_400);
+
+/// Fails an activated job: with retries left it becomes activatable again after `backoff` (at
+/// most [`MAX_RETRY_BACKOFF`]);
 /// without, it raises an incident (resolved by giving it retries).
 pub async fn fail_job(
     tx: &mut Tx,
@@ -853,7 +988,20 @@ pub async fn fail_job(
     let (instance, element_key, job_type) = lock_activated(tx, job).await?;
     metrics::counter!("workflow_jobs_failed_total", "job_type" => job_type).increment(1);
     if retries > 0 {
-        let retry_at = at + chrono::Duration::from_std(backoff).unwrap_or_default();
+        let retry_at = chrono::Duration::from_std(backoff)
+            .ok()
+            .filter(|_| backoff <= MAX_RETRY_BACKOFF)
+            .and_then(|d| at.checked_add_signed(d))
+            .ok_or_else(|| {
+                Error::validation(vec![cpq_core::FieldError::new(
+                    "retry_back_off_ms",
+                    "out-of-range",
+                    format!(
+                        "retry_back_off_ms is 0 to {} (seven days)",
+                        MAX_RETRY_BACKOFF.as_millis()
+                    ),
+                )])
+            })?;
         timed(
             "job_retry_later",
             sqlx::query(
@@ -902,12 +1050,14 @@ pub async fn fail_job(
 }
 
 /// Throws a BPMN error from an activated job: a matching error boundary catches it, else an
-/// incident is raised.
+/// incident is raised. `variables` are the error's, applied at the catch event as Zeebe does
+/// (see [`Command::ThrowError`]).
 pub async fn throw_error(
     tx: &mut Tx,
     job: Uuid,
     code: &str,
     message: &str,
+    variables: Map<String, Value>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
     let (instance, element_key, _) = lock_activated(tx, job).await?;
@@ -919,6 +1069,7 @@ pub async fn throw_error(
             element: element_key as u64,
             code: code.to_owned(),
             message: message.to_owned(),
+            variables,
         },
         Some(job),
         at,
@@ -979,8 +1130,8 @@ pub async fn resolve_incident(
     Ok(())
 }
 
-/// The tenant a job belongs to (jobs are claimed across tenants; everything after the claim runs
-/// in the job's tenant).
+/// The tenant a job belongs to, whoever asks: callers check that they are authorised for it
+/// before acting (everything after that runs in a transaction of the job's tenant).
 pub async fn job_tenant(pool: &PgPool, job: Uuid) -> Result<TenantId, Error> {
     let tenant: Option<String> = timed(
         "job_tenant",
@@ -1361,8 +1512,14 @@ pub async fn fire_start_timer(tx: &mut Tx, timer: Uuid, at: DateTime<Utc>) -> Re
     )
     .await?;
     let repeat: Option<Repeat> = repeat.and_then(|r| serde_json::from_value(r).ok());
-    match repeat.filter(|r| r.remaining != Some(0)) {
-        Some(r) => {
+    // A cycle whose next occurrence is past the representable range ends here.
+    let next_due =
+        |r: &Repeat| at.checked_add_signed(chrono::Duration::try_milliseconds(r.interval_ms)?);
+    match repeat
+        .filter(|r| r.remaining != Some(0))
+        .and_then(|r| Some((r, next_due(&r)?)))
+    {
+        Some((r, due)) => {
             let next = Repeat {
                 remaining: r.remaining.map(|n| n - 1),
                 interval_ms: r.interval_ms,
@@ -1373,7 +1530,7 @@ pub async fn fire_start_timer(tx: &mut Tx, timer: Uuid, at: DateTime<Utc>) -> Re
                     "UPDATE start_timer SET due_at = $2, repeat = $3 WHERE start_timer_id = $1",
                 )
                 .bind(timer)
-                .bind(at + chrono::Duration::milliseconds(r.interval_ms))
+                .bind(due)
                 .bind(serde_json::to_value(next).map_err(Error::internal)?)
                 .execute(&mut **tx),
             )

@@ -329,6 +329,7 @@ fn a_bpmn_error_is_caught_by_the_nearest_matching_boundary_else_it_is_an_inciden
         element: key,
         code: "DECLINED".into(),
         message: "card declined".into(),
+        variables: Map::new(),
     });
     assert_eq!(d.open(), ["handle"]);
     d.complete("handle", json!({}));
@@ -340,10 +341,68 @@ fn a_bpmn_error_is_caught_by_the_nearest_matching_boundary_else_it_is_an_inciden
         element: key,
         code: "TIMEOUT".into(),
         message: "gateway timeout".into(),
+        variables: Map::new(),
     });
     assert_eq!(other.incidents.len(), 1);
     assert!(other.incidents[0].contains("unhandled BPMN error 'TIMEOUT'"));
     assert_eq!(other.state.status, InstanceStatus::Active);
+}
+
+#[test]
+fn an_errors_variables_are_set_at_its_catch_event_as_zeebe_does() {
+    // Without output mappings on the catch event they propagate like a job's result.
+    let plain = process(&[
+        r#"<bpmn:startEvent id="s" />"#.to_owned(), task("charge", "charge-card"), task("handle", "fallout"),
+        r#"<bpmn:boundaryEvent id="declined" attachedToRef="charge"><bpmn:errorEventDefinition errorRef="Err_Declined" /></bpmn:boundaryEvent>"#.to_owned(),
+        r#"<bpmn:endEvent id="e1" /><bpmn:endEvent id="e2" />"#.to_owned(),
+        flow("f1", "s", "charge"), flow("f2", "charge", "e1"), flow("f4", "declined", "handle"), flow("f5", "handle", "e2"),
+    ].concat());
+    let mut d = Driver::start(&plain, json!({ "attempts": 1 }));
+    let key = d.jobs[0].0;
+    d.jobs.clear();
+    d.send(Command::ThrowError {
+        element: key,
+        code: "DECLINED".into(),
+        message: "card declined".into(),
+        variables: vars(json!({ "reason": "insufficient funds", "attempts": 2 })),
+    });
+    assert_eq!(d.job_vars("handle")["reason"], "insufficient funds");
+    assert_eq!(d.job_vars("handle")["attempts"], 2);
+    assert_eq!(d.state.variables["reason"], "insufficient funds");
+
+    // With output mappings the variables are local to the catch event: only the mappings leave.
+    let mapped = process(&[
+        r#"<bpmn:startEvent id="s" />"#.to_owned(), task("charge", "charge-card"), task("handle", "fallout"),
+        r#"<bpmn:boundaryEvent id="declined" attachedToRef="charge"><bpmn:extensionElements><zeebe:ioMapping>
+          <zeebe:output source="=&quot;declined: &quot; + reason" target="declineNote" /></zeebe:ioMapping></bpmn:extensionElements>
+          <bpmn:errorEventDefinition errorRef="Err_Declined" /></bpmn:boundaryEvent>"#.to_owned(),
+        r#"<bpmn:endEvent id="e1" /><bpmn:endEvent id="e2" />"#.to_owned(),
+        flow("f1", "s", "charge"), flow("f2", "charge", "e1"), flow("f4", "declined", "handle"), flow("f5", "handle", "e2"),
+    ].concat());
+    let mut d = Driver::start(&mapped, json!({}));
+    let key = d.jobs[0].0;
+    d.jobs.clear();
+    d.send(Command::ThrowError {
+        element: key,
+        code: "DECLINED".into(),
+        message: "card declined".into(),
+        variables: vars(json!({ "reason": "expired card" })),
+    });
+    let seen = d.job_vars("handle").clone();
+    assert_eq!(seen["declineNote"], "declined: expired card");
+    assert!(!seen.contains_key("reason"), "{seen:?}");
+
+    // Uncaught: an incident, and the variables go nowhere.
+    let mut d = Driver::start(&plain, json!({}));
+    let key = d.jobs[0].0;
+    d.send(Command::ThrowError {
+        element: key,
+        code: "TIMEOUT".into(),
+        message: "gateway timeout".into(),
+        variables: vars(json!({ "reason": "slow" })),
+    });
+    assert_eq!(d.incidents.len(), 1);
+    assert!(!d.state.variables.contains_key("reason"));
 }
 
 #[test]
@@ -433,6 +492,7 @@ fn an_error_inside_a_subprocess_reaches_the_boundary_on_the_subprocess_and_ends_
         element: key,
         code: "ANY".into(),
         message: "provisioning failed".into(),
+        variables: Map::new(),
     });
     assert_eq!(
         d.open(),
@@ -669,6 +729,7 @@ fn a_multi_instance_subprocess_and_an_error_caught_at_the_body() {
         element: first,
         code: "BROKEN".into(),
         message: "install failed".into(),
+        variables: Map::new(),
     });
     assert_eq!(
         failing.open(),

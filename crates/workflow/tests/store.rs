@@ -12,7 +12,7 @@ use cpq_testkit::TestDb;
 use cpq_workflow::deployment::{deploy, DeployRequest};
 use cpq_workflow::instances::{
     activate_jobs, complete_job, fail_job, resolve_incident, start_instance, throw_error,
-    ActivatedJob, StartRequest,
+    ActivatedJob, JobTenants, StartRequest,
 };
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
@@ -132,7 +132,8 @@ async fn an_instance_started_in_a_rolled_back_transaction_leaves_nothing() {
         "reserve-inventory",
         "w1",
         10,
-        Duration::from_secs(30)
+        Duration::from_secs(30),
+        &JobTenants::Every
     )
     .await
     .unwrap()
@@ -156,6 +157,7 @@ async fn jobs_are_claimed_completed_and_the_instance_completes() {
         "w1",
         10,
         Duration::from_secs(30),
+        &JobTenants::Every,
     )
     .await
     .unwrap();
@@ -168,7 +170,8 @@ async fn jobs_are_claimed_completed_and_the_instance_completes() {
             "reserve-inventory",
             "w2",
             10,
-            Duration::from_secs(30)
+            Duration::from_secs(30),
+            &JobTenants::Every
         )
         .await
         .unwrap()
@@ -176,9 +179,16 @@ async fn jobs_are_claimed_completed_and_the_instance_completes() {
         "a leased job is not handed out twice"
     );
     complete(&pool, &jobs[0], json!({ "reservation": "R-1" })).await;
-    let bill = activate_jobs(&pool, "activate-billing", "w1", 10, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let bill = activate_jobs(
+        &pool,
+        "activate-billing",
+        "w1",
+        10,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap();
     assert_eq!(bill[0].variables["reservation"], "R-1");
     complete(&pool, &bill[0], json!({})).await;
     assert_eq!(status(&db, instance).await, "completed");
@@ -196,10 +206,17 @@ async fn jobs_are_claimed_completed_and_the_instance_completes() {
 async fn failures_retry_after_back_off_then_raise_an_incident_that_retries_resolve() {
     let (db, pool) = setup().await;
     let instance = start(&pool, json!({})).await;
-    let job = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
     fail_job(
         &mut tx,
@@ -213,10 +230,17 @@ async fn failures_retry_after_back_off_then_raise_an_incident_that_retries_resol
     .unwrap();
     tx.commit().await.unwrap();
     assert!(
-        activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty(),
+        activate_jobs(
+            &pool,
+            "reserve-inventory",
+            "w1",
+            1,
+            Duration::from_secs(30),
+            &JobTenants::Every
+        )
+        .await
+        .unwrap()
+        .is_empty(),
         "backing off"
     );
 
@@ -227,10 +251,17 @@ async fn failures_retry_after_back_off_then_raise_an_incident_that_retries_resol
         .execute(&owner)
         .await
         .unwrap();
-    let again = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let again = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     assert_eq!(
         (again.job_id, again.attempt, again.retries),
         (job.job_id, 2, 1)
@@ -254,27 +285,46 @@ async fn failures_retry_after_back_off_then_raise_an_incident_that_retries_resol
     .fetch_one(&owner)
     .await
     .unwrap();
-    assert!(
-        activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every
+    )
+    .await
+    .unwrap()
+    .is_empty());
 
     let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
     resolve_incident(&mut tx, incident, 3, Utc::now())
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let resumed = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let resumed = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     complete(&pool, &resumed, json!({})).await;
-    let bill = activate_jobs(&pool, "activate-billing", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let bill = activate_jobs(
+        &pool,
+        "activate-billing",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     complete(&pool, &bill, json!({})).await;
     assert_eq!(status(&db, instance).await, "completed");
     owner.close().await;
@@ -290,15 +340,23 @@ async fn an_expired_lease_makes_the_job_activatable_again_with_the_same_idempote
         "crashed-worker",
         1,
         Duration::from_millis(1),
+        &JobTenants::Every,
     )
     .await
     .unwrap()
     .remove(0);
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let second = activate_jobs(&pool, "reserve-inventory", "w2", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let second = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w2",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     assert_eq!(second.job_id, first.job_id);
     assert_eq!(second.attempt, 2);
     assert_eq!(second.idempotency_key(), first.idempotency_key());
@@ -309,33 +367,53 @@ async fn an_expired_lease_makes_the_job_activatable_again_with_the_same_idempote
 async fn a_thrown_error_takes_the_boundary_path() {
     let (db, pool) = setup().await;
     let instance = start(&pool, json!({})).await;
-    let job = activate_jobs(&pool, "reserve-inventory", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let job = activate_jobs(
+        &pool,
+        "reserve-inventory",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
     throw_error(
         &mut tx,
         job.job_id,
         "OUT_OF_STOCK",
         "no routers",
+        Map::new(),
         Utc::now(),
     )
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let fallout = activate_jobs(&pool, "open-fallout", "w1", 1, Duration::from_secs(30))
-        .await
-        .unwrap()
-        .remove(0);
+    let fallout = activate_jobs(
+        &pool,
+        "open-fallout",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
     complete(&pool, &fallout, json!({})).await;
     assert_eq!(status(&db, instance).await, "completed");
-    assert!(
-        activate_jobs(&pool, "activate-billing", "w1", 1, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(activate_jobs(
+        &pool,
+        "activate-billing",
+        "w1",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every
+    )
+    .await
+    .unwrap()
+    .is_empty());
 }
 
 #[tokio::test]
@@ -361,6 +439,7 @@ async fn eight_concurrent_workers_complete_every_job_once_and_every_instance_onc
                         &format!("w{w}"),
                         4,
                         Duration::from_secs(60),
+                        &JobTenants::Every,
                     )
                     .await
                     .unwrap()
@@ -526,9 +605,16 @@ async fn messages_correlate_to_waiting_instances_or_wait_in_the_buffer_and_timer
     // Both instances now wait on a zero-length timer: the scan fires both, once.
     assert_eq!(fire_due(&pool).await, 2);
     assert_eq!(fire_due(&pool).await, 0);
-    let jobs = activate_jobs(&pool, "ship", "w", 10, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let jobs = activate_jobs(
+        &pool,
+        "ship",
+        "w",
+        10,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap();
     assert_eq!(jobs.len(), 2);
     let by_instance = |id: Uuid| {
         jobs.iter()
@@ -602,9 +688,16 @@ async fn a_message_start_event_starts_an_instance_of_the_latest_version() {
     else {
         panic!("{published:?}")
     };
-    let jobs = activate_jobs(&pool, "convert-quote", "w", 1, Duration::from_secs(30))
-        .await
-        .unwrap();
+    let jobs = activate_jobs(
+        &pool,
+        "convert-quote",
+        "w",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (
             jobs[0].process_instance_id,
@@ -684,11 +777,101 @@ async fn a_timer_start_event_starts_instances_on_its_cycle_for_the_deploying_ten
         "R2: two instances, then the timer is done"
     );
     assert_eq!(
-        activate_jobs(&pool, "expire-quotes", "w", 10, Duration::from_secs(30))
-            .await
-            .unwrap()
-            .len(),
+        activate_jobs(
+            &pool,
+            "expire-quotes",
+            "w",
+            10,
+            Duration::from_secs(30),
+            &JobTenants::Every
+        )
+        .await
+        .unwrap()
+        .len(),
         2
     );
     owner.close().await;
+}
+
+#[tokio::test]
+async fn a_worker_claims_only_the_jobs_of_the_tenants_it_names() {
+    let (_db, pool) = setup().await;
+    start(&pool, json!({})).await;
+    let claim = |tenants: JobTenants| {
+        let pool = pool.clone();
+        async move {
+            activate_jobs(
+                &pool,
+                "reserve-inventory",
+                "w1",
+                10,
+                Duration::from_secs(30),
+                &tenants,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let globex = TenantId::parse("globex").unwrap();
+    assert!(claim(JobTenants::Only(vec![globex])).await.is_empty());
+    assert!(
+        claim(JobTenants::Only(vec![])).await.is_empty(),
+        "naming no tenant claims nothing"
+    );
+    let mine = claim(JobTenants::Only(vec![acme()])).await;
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].tenant_id, "acme");
+}
+
+#[tokio::test]
+async fn a_message_id_is_taken_for_the_time_to_live_then_freed_and_purged() {
+    use cpq_workflow::instances::{purge_expired_messages, Publication};
+    let (db, pool) = setup().await;
+    deploy_events(&pool).await;
+    // Correlated at once, and still the id is taken for the message's time to live.
+    start_events(&pool, "O-7").await;
+    assert!(matches!(
+        publish(&pool, "O-7", Some("pay-O-7"), Duration::from_millis(300)).await,
+        Ok(Publication::Correlated { .. })
+    ));
+    assert!(matches!(
+        publish(&pool, "O-7", Some("pay-O-7"), Duration::from_secs(60)).await,
+        Err(cpq_core::Error::Conflict { .. })
+    ));
+    assert!(
+        matches!(
+            publish(&pool, "O-7", Some("pay-O-7"), Duration::ZERO).await,
+            Err(cpq_core::Error::Conflict { .. })
+        ),
+        "a live id refuses a message without time to live too"
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(matches!(
+        publish(&pool, "O-8", Some("pay-O-7"), Duration::from_millis(1)).await,
+        Ok(Publication::Buffered { .. })
+    ));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(purge_expired_messages(&pool, 100).await.unwrap() >= 2);
+    let owner = db.owner_pool().await;
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM message_publication) + (SELECT count(*) FROM message)",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    owner.close().await;
+    assert_eq!(left, 0, "only expired rows existed, and they are gone");
+
+    // Far beyond any date: refused, never an overflow.
+    let refused = publish(
+        &pool,
+        "O-9",
+        None,
+        Duration::from_millis(10_000_000_000_000_000),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(cpq_core::Error::Validation { errors }) if errors[0].field == "time_to_live_ms"),
+        "{refused:?}"
+    );
 }

@@ -1,13 +1,17 @@
 //! The job API for workers in any language, shaped like Camunda 8's REST job endpoints:
-//! activate (with a long poll), complete, fail, throw a BPMN error. Needs the `worker` role; jobs
-//! of every tenant are served, and each outcome is written in the job's tenant.
+//! activate (with a long poll), complete, fail, throw a BPMN error. Needs the `worker` role. As in
+//! Camunda 8's multi-tenancy a worker serves the tenants it names (`tenant_ids`, by default its
+//! token's tenant) and must be authorised for each: its own, those its token's `tenants` claim
+//! lists, or every tenant with `"tenants": ["*"]` (then `"tenant_ids": ["*"]` asks for all). A job
+//! of a tenant the caller is not authorised for is not found; each outcome is written in the job's
+//! tenant.
 
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cpq_core::{Error, FieldError, Role};
-use cpq_workflow::instances::{self, ActivatedJob, JOB_CHANNEL};
+use cpq_core::{Error, FieldError, Principal, Role, TenantId};
+use cpq_workflow::instances::{self, ActivatedJob, JobTenants, JOB_CHANNEL, MAX_RETRY_BACKOFF};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sqlx::postgres::PgListener;
@@ -23,20 +27,85 @@ use crate::state::AppState;
 const WORKERS: &[Role] = &[Role::Worker];
 const MAX_JOBS: u32 = 200;
 const MAX_LONG_POLL: Duration = Duration::from_secs(60);
+const LEASE_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
+const MAX_TENANT_IDS: usize = 100;
+/// `tenant_ids` entry asking for every tenant (needs the all-tenants grant).
+const EVERY_TENANT: &str = "*";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateJobs {
     pub job_type: String,
     pub worker: String,
-    /// Lease: how long the jobs are this worker's before others may take them.
+    /// Lease, 100 to 3,600,000 ms: how long the jobs are this worker's before others may take
+    /// them.
     pub timeout_ms: u64,
+    /// 1 to 200.
     pub max_jobs: u32,
-    /// Wait up to this long for jobs when none are ready (long poll); 0 answers at once.
+    /// Wait up to this long (0 to 60,000 ms, and never past the server's own request timeout)
+    /// for jobs when none are ready (long poll); 0 answers at once.
     #[serde(default)]
     pub request_timeout_ms: u64,
+    /// The tenants whose jobs to activate (1 to 100), each one the caller is authorised for;
+    /// `["*"]` for every tenant (only with the all-tenants grant). Default: the token's tenant.
+    #[serde(default)]
+    pub tenant_ids: Option<Vec<String>>,
 }
 
+/// The tenants an activation serves: checked in shape (422) and against the caller's grant (403,
+/// naming the tenant).
+fn served_tenants(caller: &Principal, named: Option<&[String]>) -> Result<JobTenants, Error> {
+    let Some(named) = named else {
+        return Ok(JobTenants::Only(vec![caller.tenant.clone()]));
+    };
+    if named.is_empty() || named.len() > MAX_TENANT_IDS {
+        return Err(Error::validation(vec![FieldError::new(
+            "tenant_ids",
+            "out-of-range",
+            format!("tenant_ids names 1 to {MAX_TENANT_IDS} tenants (or is left out: the token's tenant)"),
+        )]));
+    }
+    if named.iter().any(|t| t == EVERY_TENANT) {
+        if named.len() > 1 {
+            return Err(Error::validation(vec![FieldError::new(
+                "tenant_ids",
+                "invalid",
+                "\"*\" (every tenant) stands alone",
+            )]));
+        }
+        if !caller.all_tenants() {
+            return Err(Error::Forbidden {
+                detail: "activating the jobs of every tenant needs the all-tenants grant".into(),
+            });
+        }
+        return Ok(JobTenants::Every);
+    }
+    let mut errors = Vec::new();
+    let mut tenants = Vec::new();
+    for (i, raw) in named.iter().enumerate() {
+        match TenantId::parse(raw) {
+            Ok(t) => tenants.push(t),
+            Err(e) => errors.push(FieldError::new(
+                format!("tenant_ids[{i}]"),
+                &e.code,
+                e.detail,
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::validation(errors));
+    }
+    if let Some(t) = tenants.iter().find(|t| !caller.may_act_for(t)) {
+        return Err(Error::Forbidden {
+            detail: format!("this worker is not authorised for tenant \"{t}\""),
+        });
+    }
+    tenants.sort();
+    tenants.dedup();
+    Ok(JobTenants::Only(tenants))
+}
+
+/// A job as a worker receives it; `custom_headers` is an object, as on Camunda's job.
 fn job_json(j: ActivatedJob, job_type: &str) -> Value {
     let key = j.idempotency_key();
     json!({
@@ -77,29 +146,39 @@ pub async fn activate(
             format!("max_jobs is 1 to {MAX_JOBS}"),
         ));
     }
-    if !(100..=3_600_000).contains(&a.timeout_ms) {
+    if !LEASE_MS.contains(&a.timeout_ms) {
         errors.push(FieldError::new(
             "timeout_ms",
             "out-of-range",
             "timeout_ms is 100 to 3,600,000",
         ));
     }
+    if a.request_timeout_ms > MAX_LONG_POLL.as_millis() as u64 {
+        errors.push(FieldError::new(
+            "request_timeout_ms",
+            "out-of-range",
+            format!(
+                "request_timeout_ms is 0 to {} (the longest long poll)",
+                MAX_LONG_POLL.as_millis()
+            ),
+        ));
+    }
     if !errors.is_empty() {
         return Err(Error::validation(errors).into());
     }
+    let tenants = served_tenants(&caller.0, a.tenant_ids.as_deref())?;
     let lease = Duration::from_millis(a.timeout_ms);
-    let wait = Duration::from_millis(a.request_timeout_ms)
-        .min(MAX_LONG_POLL)
-        .min(
-            state
-                .config
-                .http
-                .request_timeout()
-                .saturating_sub(Duration::from_millis(500)),
-        );
+    let wait = Duration::from_millis(a.request_timeout_ms).min(
+        state
+            .config
+            .http
+            .request_timeout()
+            .saturating_sub(Duration::from_millis(500)),
+    );
     let started = Instant::now();
     let max = i32::try_from(a.max_jobs).unwrap_or(1);
-    let mut jobs = instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease).await?;
+    let mut jobs =
+        instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease, &tenants).await?;
     if jobs.is_empty() && !wait.is_zero() {
         // Wait for a NOTIFY of this job type (or the deadline), then try again.
         let mut listener = PgListener::connect_with(&state.db)
@@ -111,7 +190,9 @@ pub async fn activate(
             .map_err(cpq_db::error::db_error)?;
         while jobs.is_empty() {
             // A job may have arrived between the first try and LISTEN.
-            jobs = instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease).await?;
+            jobs =
+                instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease, &tenants)
+                    .await?;
             let Some(left) = wait.checked_sub(started.elapsed()) else {
                 break;
             };
@@ -131,7 +212,8 @@ pub async fn activate(
     Ok(axum::Json(json!({ "jobs": list })).into_response())
 }
 
-/// Runs a job command in the job's tenant.
+/// Runs a job command in the job's tenant; a job of a tenant the caller is not authorised for is
+/// not found, like any other tenant's resource.
 async fn in_job_tenant<B, F>(
     state: &AppState,
     caller: Caller,
@@ -149,7 +231,10 @@ where
 {
     caller.0.require_any(WORKERS)?;
     let tenant = instances::job_tenant(&state.db, job).await?;
-    let as_tenant = Caller(cpq_core::Principal { tenant, ..caller.0 });
+    if !caller.0.may_act_for(&tenant) {
+        return Err(Error::not_found("job", job).into());
+    }
+    let as_tenant = Caller(Principal { tenant, ..caller.0 });
     Ok(execute(state, &as_tenant, ctx, body, command)
         .await?
         .into_response())
@@ -195,8 +280,9 @@ pub async fn complete(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FailJob {
-    /// Retries left; 0 raises an incident.
+    /// Retries left, 0 to 2,147,483,647; 0 raises an incident.
     pub retries: i32,
+    /// Wait before the job may be activated again, 0 to 604,800,000 ms (seven days).
     #[serde(default)]
     pub retry_back_off_ms: u64,
     pub error_message: String,
@@ -212,13 +298,26 @@ pub async fn fail(
     ApiPath(job): ApiPath<Uuid>,
     body: JsonBody<FailJob>,
 ) -> Result<Response, ApiError> {
+    let mut errors = Vec::new();
     if body.value.retries < 0 {
-        return Err(Error::validation(vec![FieldError::new(
+        errors.push(FieldError::new(
             "retries",
             "out-of-range",
             "retries must not be negative",
-        )])
-        .into());
+        ));
+    }
+    if u128::from(body.value.retry_back_off_ms) > MAX_RETRY_BACKOFF.as_millis() {
+        errors.push(FieldError::new(
+            "retry_back_off_ms",
+            "out-of-range",
+            format!(
+                "retry_back_off_ms is 0 to {} (seven days)",
+                MAX_RETRY_BACKOFF.as_millis()
+            ),
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::validation(errors).into());
     }
     in_job_tenant(
         &state,
@@ -252,6 +351,12 @@ pub struct ThrowJobError {
     pub error_code: String,
     #[serde(default)]
     pub error_message: String,
+    /// Set at the error catch event that catches the error, as in Zeebe: local to it when it has
+    /// output mappings (they decide what reaches the process), else propagated like a job's
+    /// result. Dropped when nothing catches the error (an incident).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Map<String, Value>,
 }
 
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/error", tag = "workflow", security(("bearer" = [])),
@@ -277,6 +382,7 @@ pub async fn throw_error(
                     job,
                     &b.error_code,
                     &b.error_message,
+                    b.variables,
                     meta.occurred_at,
                 )
                 .await?;

@@ -343,8 +343,12 @@ pub async fn resolve(
 pub struct PublishMessage {
     pub name: String,
     pub correlation_key: String,
+    /// How long the message waits for a subscription, 0 to 315,360,000,000 ms (ten years); 0:
+    /// correlated at once or dropped.
     #[serde(default)]
     pub time_to_live_ms: u64,
+    /// Deduplicates: while a message with this name and id lives (its time to live, whether it
+    /// was buffered, correlated at once or started an instance), another is refused with 409.
     pub message_id: Option<String>,
     #[serde(default)]
     #[schema(value_type = Object)]
@@ -353,7 +357,9 @@ pub struct PublishMessage {
 
 #[utoipa::path(post, path = "/v1/messages", tag = "workflow", security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header)), request_body = PublishMessage,
-    responses((status = 200, description = "correlated, buffered or dropped"), (status = 409, description = "message id already buffered", body = Problem)))]
+    responses((status = 200, description = "correlated, started_instance, buffered or dropped"),
+              (status = 409, description = "a message with this name and message_id was published within its time to live", body = Problem),
+              (status = 422, description = "blank name or correlation key, time_to_live_ms out of range", body = Problem)))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
@@ -363,13 +369,45 @@ pub async fn publish(
     caller
         .0
         .require_any(&[Role::Operator, Role::OrderOperations, Role::Worker])?;
-    if body.value.name.trim().is_empty() || body.value.correlation_key.is_empty() {
-        return Err(Error::validation(vec![FieldError::new(
+    let mut errors = Vec::new();
+    if body.value.name.trim().is_empty() {
+        errors.push(FieldError::new(
             "name",
             "required",
-            "name and correlation_key are required",
-        )])
-        .into());
+            "name must not be blank",
+        ));
+    }
+    if body.value.correlation_key.is_empty() {
+        errors.push(FieldError::new(
+            "correlation_key",
+            "required",
+            "correlation_key must not be empty",
+        ));
+    }
+    if u128::from(body.value.time_to_live_ms) > instances::MAX_MESSAGE_TTL.as_millis() {
+        errors.push(FieldError::new(
+            "time_to_live_ms",
+            "out-of-range",
+            format!(
+                "time_to_live_ms is 0 to {} (ten years)",
+                instances::MAX_MESSAGE_TTL.as_millis()
+            ),
+        ));
+    }
+    if body
+        .value
+        .message_id
+        .as_deref()
+        .is_some_and(|id| id.trim().is_empty())
+    {
+        errors.push(FieldError::new(
+            "message_id",
+            "required",
+            "message_id must not be blank (leave it out for no deduplication)",
+        ));
+    }
+    if !errors.is_empty() {
+        return Err(Error::validation(errors).into());
     }
     let r = execute(
         &state,

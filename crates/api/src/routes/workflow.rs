@@ -1,5 +1,11 @@
-//! `/v1/process-definitions` (deploy BPMN, list versions) and `/v1/worker-groups` (what job types
-//! workers execute, with a heartbeat).
+//! `/v1/process-definitions` (deploy BPMN, list versions, version routing) and `/v1/worker-groups`
+//! (what job types workers execute, with a heartbeat).
+//!
+//! Process definitions carry no tenant: they are deployed with a release and run for every
+//! tenant. So the routing rules that pick the version of every tenant's new instances, and the
+//! worker groups that serve every tenant's jobs, belong to the platform: only a platform
+//! credential (the operator role with the all-tenants grant) changes them; a tenant's operator
+//! gets 403 and changes nothing.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -32,6 +38,7 @@ pub struct DeployQuery {
     pub resource_name: Option<String>,
     pub release_id: Option<String>,
     pub source_commit: Option<String>,
+    /// 1 to 2,147,483,647 (default 1).
     pub variable_schema_version: Option<i32>,
     /// Deploy although a job type has no worker group: local and integration only.
     #[serde(default)]
@@ -72,6 +79,14 @@ pub async fn deploy(
             detail: "the body must be BPMN XML (Content-Type: application/xml)".into(),
             errors: vec![],
         }
+        .into());
+    }
+    if q.variable_schema_version.is_some_and(|v| v < 1) {
+        return Err(Error::validation(vec![FieldError::new(
+            "variable_schema_version",
+            "out-of-range",
+            "variable_schema_version is at least 1",
+        )])
         .into());
     }
     if q.allow_unsupported_job_types && !state.config.environment.allows_dev_tokens() {
@@ -187,10 +202,11 @@ pub struct WorkerGroupHeartbeat {
     pub worker_version: String,
 }
 
-/// Registers a worker group's job types, or refreshes its heartbeat.
+/// Registers a worker group's job types, or refreshes its heartbeat. Worker groups serve every
+/// tenant: a platform credential only (operator role and the all-tenants grant).
 #[utoipa::path(put, path = "/v1/worker-groups/{name}", tag = "workflow", security(("bearer" = [])),
     params(("name" = String, Path)), request_body = WorkerGroupHeartbeat,
-    responses((status = 200, description = "Registered"), (status = 422, body = Problem)))]
+    responses((status = 200, description = "Registered"), (status = 403, description = "not a platform credential", body = Problem), (status = 422, body = Problem)))]
 pub async fn heartbeat(
     State(state): State<AppState>,
     caller: Caller,
@@ -199,6 +215,7 @@ pub async fn heartbeat(
     body: JsonBody<WorkerGroupHeartbeat>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(OPERATORS)?;
+    caller.0.require_platform_operator()?;
     if body.value.job_types.iter().any(|t| t.trim().is_empty())
         || body.value.worker_version.trim().is_empty()
     {
@@ -228,10 +245,11 @@ pub struct Routing {
     pub rules: Vec<cpq_workflow::routing::VersionRule>,
 }
 
-/// Replaces which version new instances of a process use.
+/// Replaces which version new instances of a process use, in every tenant (rules may name a
+/// tenant): a platform credential only (operator role and the all-tenants grant).
 #[utoipa::path(put, path = "/v1/process-definitions/{bpmn_process_id}/routing", tag = "workflow", security(("bearer" = [])),
     params(("bpmn_process_id" = String, Path)), request_body = Routing,
-    responses((status = 200, description = "Replaced"), (status = 404, body = Problem), (status = 422, description = "a rule names an undeployed version", body = Problem)))]
+    responses((status = 200, description = "Replaced"), (status = 403, description = "not a platform credential", body = Problem), (status = 404, body = Problem), (status = 422, description = "a rule names an undeployed version", body = Problem)))]
 pub async fn routing(
     State(state): State<AppState>,
     caller: Caller,
@@ -240,6 +258,7 @@ pub async fn routing(
     body: JsonBody<Routing>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(OPERATORS)?;
+    caller.0.require_platform_operator()?;
     let r = execute(&state, &caller, &ctx, body, move |tx, _meta, b: Routing| {
         Box::pin(async move {
             deployment::process_routing_replace(tx, &process, &b.rules).await?;

@@ -95,10 +95,17 @@ pub enum Command {
         element: Key,
         variables: Map<String, Json>,
     },
+    /// A job threw a BPMN error. Its `variables` are set, as in Zeebe, at the error catch event
+    /// that catches it: local to that event when it has output mappings (which then decide what
+    /// reaches the outer scopes), else propagated from it like a job's result (each to the nearest
+    /// enclosing scope that has the variable, else the process scope). An uncaught error raises an
+    /// incident and its variables are dropped.
     ThrowError {
         element: Key,
         code: String,
         message: String,
+        #[serde(default, skip_serializing_if = "Map::is_empty")]
+        variables: Map<String, Json>,
     },
     /// A timer scheduled for `element` (a timer catch event, or an activity with a timer boundary
     /// event `timer_id`) is due.
@@ -199,6 +206,8 @@ enum Step {
         element_id: String,
         scope: Option<Key>,
         via: Option<String>,
+        /// Local variables the new element instance starts with (an error's, at its catch event).
+        locals: Map<String, Json>,
     },
     Complete {
         key: Key,
@@ -234,9 +243,12 @@ fn as_duration(v: Feel, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
         other => other,
     };
     match v {
-        Feel::Duration(d) => Ok(now + d),
-        Feel::Months(m) => now
-            .checked_add_months(chrono::Months::new(m.max(0) as u32))
+        Feel::Duration(d) => now
+            .checked_add_signed(d)
+            .ok_or_else(|| "duration out of range".to_owned()),
+        Feel::Months(m) => u32::try_from(m.max(0))
+            .ok()
+            .and_then(|m| now.checked_add_months(chrono::Months::new(m)))
             .ok_or_else(|| "duration out of range".to_owned()),
         other => Err(format!("{other:?} is not a duration")),
     }
@@ -356,6 +368,7 @@ impl<'p> Run<'p> {
                 element_id: f.target.clone(),
                 scope,
                 via: Some(f.id.clone()),
+                locals: Map::new(),
             });
         }
     }
@@ -387,13 +400,20 @@ impl<'p> Run<'p> {
                     element_id,
                     scope,
                     via,
-                } => self.activate(&element_id, scope, via),
+                    locals,
+                } => self.activate(&element_id, scope, via, locals),
                 Step::Complete { key } => self.complete(key),
             }
         }
     }
 
-    fn activate(&mut self, element_id: &str, scope: Option<Key>, via: Option<String>) {
+    fn activate(
+        &mut self,
+        element_id: &str,
+        scope: Option<Key>,
+        via: Option<String>,
+        locals: Map<String, Json>,
+    ) {
         let Some(element) = self.element(element_id) else {
             return;
         };
@@ -421,7 +441,7 @@ impl<'p> Run<'p> {
             return self.activate_body(element, scope);
         }
         let key = self.new_instance(&element.id, scope);
-        self.enter(key, element, scope, Map::new());
+        self.enter(key, element, scope, locals);
     }
 
     /// Starts a multi-instance activity: its body, then one inner instance per item (all at once,
@@ -613,6 +633,7 @@ impl<'p> Run<'p> {
                             element_id: f.target.clone(),
                             scope,
                             via: Some(f.id.clone()),
+                            locals: Map::new(),
                         });
                     }
                     None => self.incident(
@@ -637,6 +658,7 @@ impl<'p> Run<'p> {
                         element_id: s.id.clone(),
                         scope: Some(key),
                         via: None,
+                        locals: Map::new(),
                     }),
                     None => self.incident(
                         key,
@@ -657,7 +679,12 @@ impl<'p> Run<'p> {
                 ..
             } => {
                 let code = code.clone().unwrap_or_default();
-                self.throw(key, &code, format!("error end event {}", element.id));
+                self.throw(
+                    key,
+                    &code,
+                    format!("error end event {}", element.id),
+                    Map::new(),
+                );
             }
             ElementKind::EndEvent { .. } => {
                 self.queue.push_back(Step::Complete { key });
@@ -714,6 +741,7 @@ impl<'p> Run<'p> {
             element_id: start.id.clone(),
             scope: None,
             via: None,
+            locals: Map::new(),
         });
         Ok(())
     }
@@ -955,20 +983,26 @@ impl<'p> Run<'p> {
             self.cancel(key);
         } else if let Some(r) = repeat.filter(|r| r.remaining != Some(0)) {
             let next = Repeat {
-                remaining: r.remaining.map(|n| n - 1),
+                remaining: r.remaining.map(|n| n.saturating_sub(1)),
                 interval_ms: r.interval_ms,
             };
-            self.effects.push(Effect::ScheduleTimer {
-                element: key,
-                timer_id: event_id.to_owned(),
-                due: self.now + chrono::Duration::milliseconds(r.interval_ms),
-                repeat: Some(next),
-            });
+            // A cycle whose next occurrence is past the representable range ends here.
+            if let Some(due) = chrono::Duration::try_milliseconds(r.interval_ms)
+                .and_then(|d| self.now.checked_add_signed(d))
+            {
+                self.effects.push(Effect::ScheduleTimer {
+                    element: key,
+                    timer_id: event_id.to_owned(),
+                    due,
+                    repeat: Some(next),
+                });
+            }
         }
         self.queue.push_back(Step::Activate {
             element_id: boundary.id.clone(),
             scope: ei.scope,
             via: None,
+            locals: Map::new(),
         });
     }
 
@@ -1151,8 +1185,9 @@ impl<'p> Run<'p> {
     }
 
     /// Throws a BPMN error from `from`: the nearest matching error boundary event up the scope
-    /// chain catches it (ending what it is attached to); uncaught → incident.
-    fn throw(&mut self, from: Key, code: &str, message: String) {
+    /// chain catches it (ending what it is attached to) with the error's `variables` (see
+    /// [`Command::ThrowError`]); uncaught → incident.
+    fn throw(&mut self, from: Key, code: &str, message: String, variables: Map<String, Json>) {
         let mut at = Some(from);
         while let Some(k) = at {
             let Some(ei) = self.state.active.get(&k).cloned() else {
@@ -1181,10 +1216,19 @@ impl<'p> Run<'p> {
                 } else {
                     self.state.active.remove(&k);
                 }
+                let locals = if b.outputs.is_empty() {
+                    for (name, value) in variables {
+                        self.propagate(ei.scope, &name, value);
+                    }
+                    Map::new()
+                } else {
+                    variables
+                };
                 self.queue.push_back(Step::Activate {
                     element_id: b.id.clone(),
                     scope: ei.scope,
                     via: None,
+                    locals,
                 });
                 return;
             }
@@ -1300,6 +1344,7 @@ pub fn apply(
             element,
             code,
             message,
+            variables,
         } => {
             let ei = run
                 .state
@@ -1314,7 +1359,7 @@ pub fn apply(
             {
                 return Err(RuntimeError::NoSuchJob(*element));
             }
-            run.throw(*element, code, message.clone());
+            run.throw(*element, code, message.clone(), variables.clone());
         }
         Command::TimerFired {
             element,
