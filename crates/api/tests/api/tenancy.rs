@@ -151,6 +151,7 @@ async fn requests_without_a_valid_token_are_unauthenticated() {
             tenant: "acme".into(),
             roles: vec!["sales".into()],
             groups: vec![],
+            tenants: vec![],
             iss: app.config.auth.issuer.clone(),
             aud: app.config.auth.audience.clone(),
             exp: now - 3600,
@@ -173,4 +174,47 @@ async fn requests_without_a_valid_token_are_unauthenticated() {
         .status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn the_tenants_claim_grants_nothing_to_a_person_and_a_bad_one_is_unauthenticated() {
+    let app = TestApp::spawn().await;
+    let acme = app.token("acme", SALES);
+    let id = create_account(&app, &acme, "Acme", "CRM-1").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = |roles: &[&str], tenants: &[&str]| Claims {
+        sub: "someone".into(),
+        tenant: "globex".into(),
+        roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+        groups: vec![],
+        tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+        iss: app.config.auth.issuer.clone(),
+        aud: app.config.auth.audience.clone(),
+        exp: now + 600,
+        iat: now,
+        nbf: None,
+    };
+    // A sales token claiming every tenant is still globex's, and only globex's.
+    let everywhere = app
+        .signer()
+        .sign(&claims(&["sales"], &["*", "acme"]))
+        .unwrap();
+    get(&app, &everywhere, &format!("/v1/customer-accounts/{id}"))
+        .await
+        .assert_problem(404, "not-found");
+    assert_eq!(
+        get(&app, &everywhere, "/v1/customer-accounts").await.body["items"],
+        json!([])
+    );
+    // A malformed tenant in the claim of a worker token: the token is refused.
+    let bad = app.signer().sign(&claims(&["worker"], &["ACME"])).unwrap();
+    get(&app, &bad, "/v1/user-tasks")
+        .await
+        .assert_problem(401, "unauthenticated");
 }

@@ -131,3 +131,86 @@ async fn a_task_offered_to_a_role_is_claimed_and_completed_by_its_candidate() {
     .await
     .assert_problem(409, "conflict");
 }
+
+#[tokio::test]
+async fn another_tenants_user_task_is_not_found_whatever_the_callers_grant() {
+    let app = TestApp::spawn().await;
+    let operator = app.token("acme", &[Role::Operator]);
+    let deployed = Answer::from(
+        app.client
+            .post(app.url("/v1/process-definitions"))
+            .bearer_for(&operator)
+            .header("content-type", "application/xml")
+            .body(PROCESS)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    post(
+        &app,
+        &operator,
+        "/v1/process-instances",
+        &json!({ "bpmn_process_id": "review" }),
+        None,
+    )
+    .await;
+    let mia = app.token_for("mia", "acme", &[Role::Approver]);
+    let id = get(&app, &mia, "/v1/user-tasks").await.body["items"][0]["user_task_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Same subject and group in another tenant, or a worker/operator credential of another
+    // tenant, even one granted every tenant: the task is not theirs to see or touch.
+    let strangers = [
+        app.token_for("mia", "globex", &[Role::Approver]),
+        app.token("globex", &[Role::Operator]),
+        crate::jobs::token_with_tenants(
+            &app,
+            "globex",
+            &[Role::Operator, Role::Approver],
+            &["acme"],
+        ),
+        crate::jobs::platform_token(&app, &[Role::Operator, Role::Approver, Role::Worker]),
+    ];
+    for stranger in &strangers {
+        assert_eq!(
+            get(&app, stranger, "/v1/user-tasks").await.body["items"],
+            json!([])
+        );
+        post(
+            &app,
+            stranger,
+            &format!("/v1/user-tasks/{id}/assignment"),
+            &json!({ "assignee": "mia" }),
+            None,
+        )
+        .await
+        .assert_problem(404, "not-found");
+        post(
+            &app,
+            stranger,
+            &format!("/v1/user-tasks/{id}/completion"),
+            &json!({ "variables": { "approved": true } }),
+            None,
+        )
+        .await
+        .assert_problem(404, "not-found");
+    }
+    let done = post(
+        &app,
+        &mia,
+        &format!("/v1/user-tasks/{id}/completion"),
+        &json!({ "variables": { "approved": false } }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        done.status,
+        StatusCode::OK,
+        "untouched by the others: {}",
+        done.body
+    );
+}

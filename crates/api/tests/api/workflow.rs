@@ -1,5 +1,5 @@
 //! BPMN deployment over HTTP: refusals, job-type checks against worker groups, versions and
-//! re-deploys of the same file.
+//! re-deploys of the same file; worker groups and version routing belong to the platform.
 
 use cpq_core::Role;
 use cpq_testkit::{repo_root, TestApp};
@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
+use crate::jobs::platform_token;
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
@@ -62,7 +63,7 @@ async fn deployments_are_versioned_checked_against_workers_and_deduplicated() {
     let hb = Answer::from(
         app.client
             .put(app.url("/v1/worker-groups/payments"))
-            .bearer_for(&operator)
+            .bearer_for(&platform_token(&app, &[Role::Operator]))
             .json(&json!({ "job_types": needed, "worker_version": "1.0.0" }))
             .send()
             .await
@@ -191,12 +192,129 @@ async fn routing_rules_pick_the_version_of_new_instances() {
         }
     };
     assert_eq!(start("acme").await, 2, "no rule: the latest");
-    let put = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&operator)
+    let platform = platform_token(&app, &[Role::Operator]);
+    let put = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&platform)
         .json(&json!({ "rules": [{ "tenant": "acme", "product_line": null, "release_flag": null, "version": 1, "priority": 0 }] })).send().await.unwrap()).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     assert_eq!(start("acme").await, 1, "acme is pinned to version 1");
     assert_eq!(start("globex").await, 2);
-    let bad = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&operator)
+    let bad = Answer::from(app.client.put(app.url(&format!("/v1/process-definitions/{process}/routing"))).bearer_for(&platform)
         .json(&json!({ "rules": [{ "tenant": null, "product_line": null, "release_flag": null, "version": 9, "priority": 0 }] })).send().await.unwrap()).await;
     bad.assert_problem(422, "validation-failed");
+}
+
+async fn put(app: &TestApp, token: &str, path: &str, body: serde_json::Value) -> Answer {
+    Answer::from(
+        app.client
+            .put(app.url(path))
+            .bearer_for(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn one_tenants_operator_cannot_change_what_other_tenants_run() {
+    let app = TestApp::spawn().await;
+    let acme = app.token("acme", &[Role::Operator]);
+    let globex = app.token("globex", &[Role::Operator]);
+    let platform = platform_token(&app, &[Role::Operator]);
+    let xml = fixture("c8ex--payment_process.bpmn");
+    let process = cpq_workflow::bpmn::read(&xml).unwrap().processes[0]
+        .id
+        .clone();
+    let needed: Vec<String> = cpq_workflow::bpmn::read(&xml).unwrap().processes[0].job_types();
+
+    // Worker groups serve every tenant: only a platform credential registers or changes one.
+    let registered = put(
+        &app,
+        &platform,
+        "/v1/worker-groups/payments",
+        json!({ "job_types": needed, "worker_version": "1.0.0" }),
+    )
+    .await;
+    assert_eq!(registered.status, StatusCode::OK, "{}", registered.body);
+    for token in [&globex, &app.token("platform", &[Role::Operator])] {
+        let hijack = put(
+            &app,
+            token,
+            "/v1/worker-groups/payments",
+            json!({ "job_types": ["mine"], "worker_version": "6.6.6" }),
+        )
+        .await;
+        hijack.assert_problem(403, "forbidden");
+        put(
+            &app,
+            token,
+            "/v1/worker-groups/junk",
+            json!({ "job_types": ["x"], "worker_version": "1" }),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+    }
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM worker_group WHERE group_name = 'payments' AND worker_version = '1.0.0' \
+                     AND NOT 'mine' = ANY (job_types)").await,
+        1,
+        "the group is as the platform registered it"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM worker_group").await,
+        1,
+        "no junk groups"
+    );
+
+    // Version routing of a platform process: the platform pins acme to version 1.
+    deploy(&app, &acme, &xml, "").await;
+    deploy(&app, &acme, &format!("{xml}\n<!-- v2 -->\n"), "").await;
+    let pin = json!({ "rules": [{ "tenant": "acme", "product_line": null, "release_flag": null, "version": 1, "priority": 0 }] });
+    let pinned = put(
+        &app,
+        &platform,
+        &format!("/v1/process-definitions/{process}/routing"),
+        pin,
+    )
+    .await;
+    assert_eq!(pinned.status, StatusCode::OK, "{}", pinned.body);
+    // Globex's operator can neither replace nor clear the rules (nor can acme's own operator:
+    // the rules are the platform's, whichever tenant they name).
+    for token in [&globex, &acme] {
+        let everyone_on_2 = json!({ "rules": [{ "tenant": null, "product_line": null, "release_flag": null, "version": 2, "priority": 9 }] });
+        put(
+            &app,
+            token,
+            &format!("/v1/process-definitions/{process}/routing"),
+            everyone_on_2,
+        )
+        .await
+        .assert_problem(403, "forbidden");
+        put(
+            &app,
+            token,
+            &format!("/v1/process-definitions/{process}/routing"),
+            json!({ "rules": [] }),
+        )
+        .await
+        .assert_problem(403, "forbidden");
+    }
+    let started = post(
+        &app,
+        &acme,
+        "/v1/process-instances",
+        &json!({ "bpmn_process_id": process }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        started.body["version"], 1,
+        "acme still runs what the platform chose: {}",
+        started.body
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM process_version_rule").await,
+        1
+    );
 }
