@@ -4,6 +4,8 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+pub mod schemas;
+
 #[derive(OpenApi)]
 #[openapi(
     info(

@@ -13,6 +13,7 @@ mod helpers;
 mod idempotency;
 mod jobs;
 mod openapi;
+mod quote_search;
 mod quotes;
 mod tenancy;
 mod user_tasks;
