@@ -277,6 +277,66 @@ async fn changes_need_the_current_etag() {
         .assert_problem(409, "conflict");
 }
 
+#[tokio::test]
+async fn an_if_match_that_names_none_of_our_etags_is_a_failed_precondition() {
+    let app = TestApp::spawn().await;
+    let token = app.token("acme", SALES);
+    let created = create_account(&app, &token, "Acme", "CRM-1").await;
+    let id = created.body["id"].as_str().unwrap();
+
+    // ETags are opaque to clients: whatever a tag looks like, one that does not match is 412
+    // with the current ETag, never 400.
+    for other in [
+        "\"stale\"",
+        "W/\"1\"",
+        "\"0\"",
+        "\"-1\"",
+        "\"\"",
+        "\"99999999999999999999999\"",
+        "\"2\", \"stale\"",
+    ] {
+        let a = patch(&app, &token, id, Some(other), json!({ "name": "Nope" })).await;
+        a.assert_problem(412, "precondition-failed");
+        assert_eq!(a.body["current_etag"], "\"1\"", "{other}");
+        let a = close(&app, &token, id, other, "nope").await;
+        a.assert_problem(412, "precondition-failed");
+        assert_eq!(a.body["current_etag"], "\"1\"", "{other}");
+    }
+    // A list is matched if any of its tags matches.
+    let changed = patch(
+        &app,
+        &token,
+        id,
+        Some("\"stale\", \"1\""),
+        json!({ "name": "Acme AG" }),
+    )
+    .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    assert_eq!(changed.header("etag"), Some("\"2\""));
+
+    // Not an entity-tag list at all: malformed. `*` and an empty list: required.
+    for bad in ["stale", "2", "\"2", "\"2\" \"3\""] {
+        let a = patch(&app, &token, id, Some(bad), json!({ "name": "Nope" })).await;
+        a.assert_problem(400, "malformed-request");
+        assert_eq!(a.error_fields(), vec!["If-Match"], "{bad}");
+    }
+    for required in ["*", "", " , "] {
+        patch(&app, &token, id, Some(required), json!({ "name": "Nope" }))
+            .await
+            .assert_problem(428, "precondition-required");
+    }
+    // A resource that does not exist stays 404 whatever the tag.
+    patch(
+        &app,
+        &token,
+        &Uuid::now_v7().to_string(),
+        Some("\"stale\""),
+        json!({ "name": "Nope" }),
+    )
+    .await
+    .assert_problem(404, "not-found");
+}
+
 /// action, tenant, actor, before digest, after digest, reason
 type AuditRow = (
     String,
