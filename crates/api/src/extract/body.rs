@@ -122,6 +122,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 vec![FieldError::new("", "invalid-json", e.to_string())],
             )
         })?;
+        // Before the shape: a NUL anywhere (values or keys, at any depth) is refused by name,
+        // whatever field it is in.
+        super::text::refuse_nul(super::text::nul_fields(&generic)).map_err(ApiError)?;
         let value: T = serde_path_to_error::deserialize(&generic).map_err(|e| {
             let path = e.path().to_string();
             let problem = field_problem(path, e.inner());

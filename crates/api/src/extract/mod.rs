@@ -6,6 +6,7 @@ mod caller;
 mod context;
 mod if_match;
 mod params;
+mod text;
 
 pub use body::{IdempotencyKey, JsonBody};
 pub use caller::Caller;

@@ -11,6 +11,7 @@ mod events;
 mod health;
 mod helpers;
 mod idempotency;
+mod input;
 mod jobs;
 mod openapi;
 mod quote_search;
