@@ -39,16 +39,20 @@ pub struct ActivateJobs {
     pub worker: String,
     /// Lease, 100 to 3,600,000 ms: how long the jobs are this worker's before others may take
     /// them.
+    #[schema(minimum = 100, maximum = 3_600_000)]
     pub timeout_ms: u64,
     /// 1 to 200.
+    #[schema(minimum = 1, maximum = 200)]
     pub max_jobs: u32,
     /// Wait up to this long (0 to 60,000 ms, and never past the server's own request timeout)
     /// for jobs when none are ready (long poll); 0 answers at once.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 60_000)]
     pub request_timeout_ms: u64,
     /// The tenants whose jobs to activate (1 to 100), each one the caller is authorised for;
     /// `["*"]` for every tenant (only with the all-tenants grant). Default: the token's tenant.
     #[serde(default)]
+    #[schema(min_items = 1, max_items = 100)]
     pub tenant_ids: Option<Vec<String>>,
 }
 
@@ -116,7 +120,9 @@ fn job_json(j: ActivatedJob, job_type: &str) -> Value {
 }
 
 #[utoipa::path(post, path = "/v1/jobs/activation", tag = "workflow", security(("bearer" = [])),
-    request_body = ActivateJobs, responses((status = 200, description = "{jobs: [...]}, possibly empty"), (status = 400, body = Problem)))]
+    request_body = ActivateJobs, responses((status = 200, description = "{jobs: [...]}, possibly empty; custom_headers is an object"), (status = 400, body = Problem),
+        (status = 403, description = "not a worker, or not authorised for a tenant in tenant_ids (named)", body = Problem),
+        (status = 422, description = "a number out of range or a malformed tenant id, each field named", body = Problem)))]
 pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,
@@ -250,7 +256,7 @@ pub struct CompleteJob {
 
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/completion", tag = "workflow", security(("bearer" = [])),
     params(("job_id" = Uuid, Path)), request_body = CompleteJob,
-    responses((status = 200, description = "Completed; the instance moved on"), (status = 404, body = Problem), (status = 409, description = "not activated", body = Problem)))]
+    responses((status = 200, description = "Completed; the instance moved on"), (status = 404, description = "no such job in a tenant the caller is authorised for", body = Problem), (status = 409, description = "not activated", body = Problem)))]
 pub async fn complete(
     State(state): State<AppState>,
     caller: Caller,
@@ -281,16 +287,19 @@ pub async fn complete(
 #[serde(deny_unknown_fields)]
 pub struct FailJob {
     /// Retries left, 0 to 2,147,483,647; 0 raises an incident.
+    #[schema(minimum = 0)]
     pub retries: i32,
     /// Wait before the job may be activated again, 0 to 604,800,000 ms (seven days).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604_800_000)]
     pub retry_back_off_ms: u64,
     pub error_message: String,
 }
 
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/failure", tag = "workflow", security(("bearer" = [])),
     params(("job_id" = Uuid, Path)), request_body = FailJob,
-    responses((status = 200, description = "Recorded"), (status = 409, body = Problem)))]
+    responses((status = 200, description = "Recorded"), (status = 404, description = "no such job in a tenant the caller is authorised for", body = Problem),
+        (status = 409, body = Problem), (status = 422, description = "retries or retry_back_off_ms out of range", body = Problem)))]
 pub async fn fail(
     State(state): State<AppState>,
     caller: Caller,
@@ -361,7 +370,7 @@ pub struct ThrowJobError {
 
 #[utoipa::path(post, path = "/v1/jobs/{job_id}/error", tag = "workflow", security(("bearer" = [])),
     params(("job_id" = Uuid, Path)), request_body = ThrowJobError,
-    responses((status = 200, description = "Caught by a boundary event, or an incident"), (status = 409, body = Problem)))]
+    responses((status = 200, description = "Caught by a boundary event, or an incident"), (status = 404, description = "no such job in a tenant the caller is authorised for", body = Problem), (status = 409, body = Problem)))]
 pub async fn throw_error(
     State(state): State<AppState>,
     caller: Caller,

@@ -346,6 +346,7 @@ pub struct PublishMessage {
     /// How long the message waits for a subscription, 0 to 315,360,000,000 ms (ten years); 0:
     /// correlated at once or dropped.
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 315_360_000_000_u64)]
     pub time_to_live_ms: u64,
     /// Deduplicates: while a message with this name and id lives (its time to live, whether it
     /// was buffered, correlated at once or started an instance), another is refused with 409.

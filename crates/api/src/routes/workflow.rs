@@ -39,6 +39,7 @@ pub struct DeployQuery {
     pub release_id: Option<String>,
     pub source_commit: Option<String>,
     /// 1 to 2,147,483,647 (default 1).
+    #[param(minimum = 1)]
     pub variable_schema_version: Option<i32>,
     /// Deploy although a job type has no worker group: local and integration only.
     #[serde(default)]
@@ -51,7 +52,7 @@ pub struct DeployQuery {
     params(DeployQuery, ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML"),
     responses((status = 201, description = "At least one new version"), (status = 200, description = "Already deployed"),
-              (status = 422, description = "unsupported elements (each by id), invalid process, or job types no worker executes", body = Problem)))]
+              (status = 422, description = "unsupported elements (each by id), invalid process, job types no worker executes, or variable_schema_version below 1", body = Problem)))]
 pub async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
