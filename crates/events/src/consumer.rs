@@ -1,24 +1,32 @@
 //! A consumer group for one [`Projection`]. Each record is applied in one database transaction in
 //! its tenant, together with its inbox row (unique on consumer and event id); a record whose row
 //! is already there was applied before and is skipped. Only after that transaction commits is the
-//! record's offset stored for the background commit, one record at a time, in order. A transient
-//! failure is retried with back-off up to `max_retries` times; then, and at once for a permanent
-//! failure, the record goes to the dead-letter topic with where it came from and why, and the
-//! consumer moves on. The group's lag per partition (high watermark minus committed offset, as
-//! `kafka-consumer-groups` reports it) is exported as `consumer_lag`.
+//! record's offset stored for the background commit. A transient failure is retried with back-off
+//! up to `max_retries` times; then, and at once for a permanent failure, the record goes to the
+//! dead-letter topic with where it came from and why, and the consumer moves on.
+//!
+//! Records are handled one at a time per partition, in offset order, and partitions are handled
+//! side by side: each partition has a worker of its own fed by the one reader, so a record in
+//! retries holds back only the records after it in its partition, never those of other partitions
+//! or topics. A worker that falls `buffer_per_partition` records behind has its partition paused
+//! until it has worked off half of them (librdkafka fetches a resumed partition again from the
+//! last record handed to this process, so nothing is skipped). The group's lag per partition (high
+//! watermark minus committed offset, as `kafka-consumer-groups` reports it) is exported as
+//! `consumer_lag`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cpq_config::{ConsumerAssignment, KafkaConfig};
 use cpq_core::TenantId;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::catalogue::Catalogue;
 use crate::dead_letter::{dead_letter, DeadLetter};
@@ -35,6 +43,9 @@ pub struct ConsumerOptions {
     pub instance_id: Option<String>,
     /// How often the consumer queue is polled even without a wake-up (see [`EventConsumer::run`]).
     pub repoll_every: Duration,
+    /// Records read ahead for one partition while its worker is busy (with a record in retries,
+    /// say): at this many the partition is paused, and resumed at half.
+    pub buffer_per_partition: usize,
 }
 
 impl Default for ConsumerOptions {
@@ -45,6 +56,7 @@ impl Default for ConsumerOptions {
             lag_every: Duration::from_secs(5),
             instance_id: None,
             repoll_every: Duration::from_secs(1),
+            buffer_per_partition: 500,
         }
     }
 }
@@ -100,6 +112,34 @@ pub async fn apply_with_retries(
     e: &Envelope,
     opts: &ConsumerOptions,
 ) -> Result<Outcome, (HandlerError, u32)> {
+    match retrying(pool, projection, topic, partition, offset, e, opts, None).await {
+        Ok(o) => Ok(o),
+        Err(Retried::GaveUp(err, attempts)) => Err((err, attempts)),
+        // Without a stop signal there is nothing to stop it.
+        Err(Retried::Stopped) => Err((
+            HandlerError::transient("stopped", "stopped during retries"),
+            0,
+        )),
+    }
+}
+
+enum Retried {
+    GaveUp(HandlerError, u32),
+    /// `stop` turned true during a back-off: nothing applied, nothing stored.
+    Stopped,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn retrying(
+    pool: &PgPool,
+    projection: Projection,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    e: &Envelope,
+    opts: &ConsumerOptions,
+    mut stop: Option<&mut watch::Receiver<bool>>,
+) -> Result<Outcome, Retried> {
     let mut backoff = opts.first_backoff;
     let mut attempt = 0;
     loop {
@@ -112,11 +152,32 @@ pub async fn apply_with_retries(
                 attempt += 1;
                 metrics::counter!("consumer_retries_total", "consumer" => projection.name())
                     .increment(1);
-                tracing::warn!(consumer = projection.name(), event_id = %e.event_id, attempt, error = %err.message, "applying an event failed; retrying");
-                tokio::time::sleep(backoff).await;
+                tracing::warn!(consumer = projection.name(), event_id = %e.event_id, topic, partition, offset, attempt, error = %err.message, "applying an event failed; retrying");
+                if !pause(backoff, stop.as_deref_mut()).await {
+                    return Err(Retried::Stopped);
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
-            Err(err) => return Err((err, attempt)),
+            Err(err) => return Err(Retried::GaveUp(err, attempt)),
+        }
+    }
+}
+
+/// Sleeps `d`; false when `stop` turned (or was) true first.
+async fn pause(d: Duration, stop: Option<&mut watch::Receiver<bool>>) -> bool {
+    match stop {
+        None => {
+            tokio::time::sleep(d).await;
+            true
+        }
+        Some(stop) => {
+            if *stop.borrow() {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(d) => true,
+                _ = stop.wait_for(|s| *s) => false,
+            }
         }
     }
 }
@@ -172,8 +233,14 @@ impl EventConsumer {
         })
     }
 
-    /// Handles one record: apply (with retries) or dead-letter, then store its offset.
-    async fn handle(&self, m: &BorrowedMessage<'_>) -> Result<Outcome, KafkaError> {
+    /// Applies one record (with retries) or dead-letters it; `None` when `stop` came first. Until
+    /// the dead letter is safely on its topic the record is not done: a failure to publish it is
+    /// an error, and the record is handled again.
+    async fn handle(
+        &self,
+        m: &OwnedMessage,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Outcome>, KafkaError> {
         let topic = m.topic().to_owned();
         let logical = topic
             .strip_prefix(&self.kafka.namespace)
@@ -184,7 +251,7 @@ impl EventConsumer {
                 .map_err(|e| HandlerError::permanent("malformed-envelope", e.to_string()));
         let result = match &parsed {
             Ok(e) => {
-                apply_with_retries(
+                retrying(
                     &self.pool,
                     self.projection,
                     &logical,
@@ -192,14 +259,16 @@ impl EventConsumer {
                     m.offset(),
                     e,
                     &self.opts,
+                    Some(stop),
                 )
                 .await
             }
-            Err(err) => Err((err.clone(), 0)),
+            Err(err) => Err(Retried::GaveUp(err.clone(), 0)),
         };
         let outcome = match result {
             Ok(o) => o,
-            Err((error, retries)) => {
+            Err(Retried::Stopped) => return Ok(None),
+            Err(Retried::GaveUp(error, retries)) => {
                 let event_id = parsed
                     .as_ref()
                     .map(|e| e.event_id.to_string())
@@ -215,20 +284,105 @@ impl EventConsumer {
                     retries,
                     payload: m.payload().unwrap_or_default().to_vec(),
                 };
-                // Until the dead letter is safely on its topic, the offset is not stored.
                 dead_letter(&self.dead_letters, &self.kafka, &letter).await?;
                 metrics::counter!("consumer_dead_letters_total", "consumer" => self.projection.name()).increment(1);
                 Outcome::DeadLettered
             }
         };
-        self.consumer.store_offset_from_message(m)?;
         metrics::counter!("consumer_events_total", "consumer" => self.projection.name(), "outcome" => match outcome {
             Outcome::Applied => "applied",
             Outcome::Duplicate => "duplicate",
             Outcome::DeadLettered => "dead-lettered",
         })
         .increment(1);
-        Ok(outcome)
+        Ok(Some(outcome))
+    }
+
+    /// One partition's worker: handles its records in offset order, storing each one's offset
+    /// once it is done, until its channel closes or `stop` turns true.
+    async fn work(
+        self: Arc<Self>,
+        mut records: mpsc::UnboundedReceiver<OwnedMessage>,
+        backlog: Arc<Mutex<Backlog>>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        while let Some(m) = records.recv().await {
+            if *stop.borrow() {
+                return;
+            }
+            loop {
+                match self.handle(&m, &mut stop).await {
+                    Ok(Some(_)) => break,
+                    Ok(None) => return,
+                    Err(e) => {
+                        // The dead letter could not be published (the broker is down, say): the
+                        // record stays where it is, and is handled again after a pause.
+                        tracing::warn!(consumer = self.projection.name(), topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "handling a record failed; handling it again");
+                        if !pause(Duration::from_secs(1), Some(&mut stop)).await {
+                            return;
+                        }
+                    }
+                }
+            }
+            // Only now, with the record applied or dead-lettered, is its offset stored. This fails
+            // only when the partition is no longer assigned here (a rebalance): its new owner
+            // reads it again from the committed offset, and the inbox absorbs the double.
+            if let Err(e) = self
+                .consumer
+                .store_offset(m.topic(), m.partition(), m.offset())
+            {
+                tracing::warn!(consumer = self.projection.name(), topic = m.topic(), partition = m.partition(), offset = m.offset(), error = %e, "storing an offset failed; the record will be delivered again");
+            }
+            let mut b = backlog
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.queued = b.queued.saturating_sub(1);
+            if b.paused && b.queued <= self.opts.buffer_per_partition / 2 {
+                b.paused = false;
+                if let Err(e) = self
+                    .consumer
+                    .resume(&one_partition(m.topic(), m.partition()))
+                {
+                    tracing::warn!(consumer = self.projection.name(), topic = m.topic(), partition = m.partition(), error = %e, "resuming a partition failed");
+                }
+            }
+        }
+    }
+
+    /// Hands `m` to its partition's worker (started on the partition's first record, or again
+    /// if it ended), and pauses the partition when the worker is `buffer_per_partition` behind.
+    fn dispatch(
+        self: &Arc<Self>,
+        workers: &mut HashMap<(String, i32), Worker>,
+        running: &mut tokio::task::JoinSet<()>,
+        stop: &watch::Receiver<bool>,
+        m: OwnedMessage,
+    ) {
+        let key = (m.topic().to_owned(), m.partition());
+        if workers.get(&key).is_none_or(|w| w.records.is_closed()) {
+            let (records, rx) = mpsc::unbounded_channel();
+            let backlog = Arc::new(Mutex::new(Backlog::default()));
+            running.spawn(self.clone().work(rx, backlog.clone(), stop.clone()));
+            workers.insert(key.clone(), Worker { records, backlog });
+        }
+        let Some(worker) = workers.get(&key) else {
+            return;
+        };
+        {
+            let mut b = worker
+                .backlog
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.queued += 1;
+            if !b.paused && b.queued >= self.opts.buffer_per_partition.max(1) {
+                b.paused = true;
+                if let Err(e) = self.consumer.pause(&one_partition(&key.0, key.1)) {
+                    tracing::warn!(consumer = self.projection.name(), topic = key.0, partition = key.1, error = %e, "pausing a partition failed");
+                }
+            }
+        }
+        // The worker ends only when stopping: then the record is simply not handled.
+        let _ = worker.records.send(m);
     }
 
     /// Exports the group's lag every `lag_every` until `stop` turns true, from a task of its own
@@ -264,48 +418,60 @@ impl EventConsumer {
     /// fallback wake-up at half of `max.poll.interval.ms`, 150 s. Polling again every
     /// `repoll_every` bounds such a sleep to that interval.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut repoll = tokio::time::interval(self.opts.repoll_every);
+        let this = Arc::new(self);
+        let mut repoll = tokio::time::interval(this.opts.repoll_every);
         repoll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let lag = self.observe_lag(stop.clone());
+        let lag = this.observe_lag(stop.clone());
+        let mut workers: HashMap<(String, i32), Worker> = HashMap::new();
+        let mut running = tokio::task::JoinSet::new();
         loop {
             if *stop.borrow() {
                 break;
             }
             let next = tokio::select! {
-                m = self.consumer.recv() => Some(m),
+                m = this.consumer.recv() => Some(m.map(|m| m.detach())),
                 _ = repoll.tick() => None,
                 _ = stop.changed() => break,
             };
             match next {
-                Some(Ok(m)) => {
-                    if let Err(e) = self.handle(&m).await {
-                        // The offset stays unstored: after a restart or rebalance the record comes
-                        // again. Seek back so that this process retries it too.
-                        tracing::warn!(consumer = self.projection.name(), error = %e, "handling a record failed; it will be redelivered");
-                        let mut tpl = TopicPartitionList::new();
-                        let _ = tpl.add_partition_offset(
-                            m.topic(),
-                            m.partition(),
-                            Offset::Offset(m.offset()),
-                        );
-                        let _ = self.consumer.seek_partitions(tpl, Duration::from_secs(5));
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
+                Some(Ok(m)) => this.dispatch(&mut workers, &mut running, &stop, m),
                 Some(Err(e)) => {
-                    tracing::warn!(consumer = self.projection.name(), error = %e, "consumer error");
+                    tracing::warn!(consumer = this.projection.name(), error = %e, "consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 None => {}
             }
         }
+        // Each worker finishes the record at hand (a back-off ends at once) and stores nothing
+        // after it; what was read ahead comes again after a restart.
+        drop(workers);
+        while running.join_next().await.is_some() {}
         lag.abort();
-        let consumer = self.consumer.clone();
+        let consumer = this.consumer.clone();
         let _ = tokio::task::spawn_blocking(move || {
             consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         })
         .await;
     }
+}
+
+/// A partition's worker as the reader sees it.
+struct Worker {
+    records: mpsc::UnboundedSender<OwnedMessage>,
+    backlog: Arc<Mutex<Backlog>>,
+}
+
+/// Records handed to a worker and not yet done, and whether its partition is paused for it.
+#[derive(Debug, Default)]
+struct Backlog {
+    queued: usize,
+    paused: bool,
+}
+
+fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    tpl
 }
 
 /// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
@@ -336,7 +502,7 @@ fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
     }
 }
 
-fn header(m: &BorrowedMessage<'_>, name: &str) -> Option<String> {
+fn header(m: &OwnedMessage, name: &str) -> Option<String> {
     m.headers().and_then(|h| {
         h.iter()
             .find(|x| x.key == name)

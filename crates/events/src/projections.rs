@@ -1,9 +1,12 @@
 //! What each consumer does with an event, inside the transaction that also writes its inbox row.
 //!
 //! - `quote-search-projection`: one `quote_search` row per quote, from the quote and order
-//!   topics. An order event for a quote the projection has not seen yet (the topics are
-//!   independent streams) is a transient failure: retried, then dead-lettered, and applied by a
-//!   replay once the quote's events are in.
+//!   topics. The two are independent streams, so the result must not depend on which arrives
+//!   first: an order event for a quote the projection has not seen yet writes a partial row
+//!   (converted, with its order and customer) that the quote's events complete. The quote's own
+//!   fields follow its stream in order (`last_position`; an older quote event after a newer one is
+//!   refused as out of order); the row's last event and time come from the event with the highest
+//!   outbox position (`latest_position`), so a late older event never overwrites a newer one.
 //! - `audit-export`: every event of every topic, as received, into `audit_export`.
 
 use serde::Serialize;
@@ -150,28 +153,7 @@ async fn quote_search(
     e: &Envelope,
 ) -> Result<(), HandlerError> {
     if e.event_type.starts_with("order.") {
-        let quote = uuid_field(&e.payload, "quote_id").ok_or_else(|| {
-            HandlerError::permanent("missing-quote-id", "an order event without quote_id")
-        })?;
-        let order = uuid_field(&e.payload, "order_id").unwrap_or(e.aggregate_id);
-        let updated = sqlx::query(&format!(
-            "UPDATE {table} SET order_id = $2, last_event_id = $3, last_event_type = $4, events_applied = events_applied + 1, updated_at = $5 \
-             WHERE quote_id = $1"
-        ))
-        .bind(quote)
-        .bind(order)
-        .bind(e.event_id)
-        .bind(&e.event_type)
-        .bind(e.occurred_at)
-        .execute(&mut *conn)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(HandlerError::transient(
-                "quote-not-projected",
-                format!("quote {quote} is not in the projection yet"),
-            ));
-        }
-        return Ok(());
+        return order_into_quote_search(conn, table, e).await;
     }
     if !e.event_type.starts_with("quote.") {
         return Ok(());
@@ -222,18 +204,24 @@ async fn quote_search(
         "quote.expired" => Some("expired"),
         _ => None,
     };
+    // The quote's own fields follow its stream (in order, checked above). A quote with an order
+    // is converted for good (conversion is terminal), whichever of the two arrived first. The
+    // last event and the time come from the event with the highest outbox position applied.
     sqlx::query(&format!(
         "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, revision_no, snapshot_hash, order_id, last_event_id, last_event_type, \
-         events_applied, updated_at, last_position) VALUES ($1, $2, $3, coalesce($4, 'draft'), $5, $6, $7, $8, $9, 1, $10, $11) \
+         events_applied, updated_at, last_position, latest_position) \
+         VALUES ($1, $2, $3, CASE WHEN $7::uuid IS NOT NULL THEN 'converted' ELSE coalesce($4, 'draft') END, $5, $6, $7, $8, $9, 1, $10, $11, $11) \
          ON CONFLICT (quote_id) DO UPDATE SET \
            customer_account_id = coalesce(EXCLUDED.customer_account_id, {table}.customer_account_id), \
-           status = coalesce($4, {table}.status), \
+           status = CASE WHEN {table}.order_id IS NOT NULL OR EXCLUDED.order_id IS NOT NULL THEN 'converted' \
+                         ELSE coalesce($4, {table}.status) END, \
            revision_no = coalesce(EXCLUDED.revision_no, {table}.revision_no), \
            snapshot_hash = CASE WHEN $9 IN ('quote.revised', 'quote.item-added', 'quote.item-removed', 'quote.item-changed') THEN NULL \
                                 ELSE coalesce(EXCLUDED.snapshot_hash, {table}.snapshot_hash) END, \
            order_id = coalesce(EXCLUDED.order_id, {table}.order_id), \
-           last_event_id = EXCLUDED.last_event_id, last_event_type = EXCLUDED.last_event_type, \
-           events_applied = {table}.events_applied + 1, updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position"
+           {latest}, \
+           events_applied = {table}.events_applied + 1, last_position = EXCLUDED.last_position",
+        latest = latest_event(table),
     ))
     .bind(e.aggregate_id)
     .bind(&e.tenant_id)
@@ -242,6 +230,55 @@ async fn quote_search(
     .bind(e.payload.get("revision_no").and_then(Value::as_i64).map(|n| n as i32))
     .bind(e.payload.get("snapshot_hash").and_then(Value::as_str))
     .bind(uuid_field(&e.payload, "order_id"))
+    .bind(e.event_id)
+    .bind(&e.event_type)
+    .bind(e.occurred_at)
+    .bind(e.outbox_position)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `SET` items that take the last event's id, type and time from `EXCLUDED` only when it is later
+/// in the outbox than every event the row has seen, and keep the highest position.
+fn latest_event(table: &str) -> String {
+    let newer = format!("EXCLUDED.latest_position > {table}.latest_position");
+    format!(
+        "last_event_id = CASE WHEN {newer} THEN EXCLUDED.last_event_id ELSE {table}.last_event_id END, \
+         last_event_type = CASE WHEN {newer} THEN EXCLUDED.last_event_type ELSE {table}.last_event_type END, \
+         updated_at = CASE WHEN {newer} THEN EXCLUDED.updated_at ELSE {table}.updated_at END, \
+         latest_position = greatest({table}.latest_position, EXCLUDED.latest_position)"
+    )
+}
+
+/// An order event: its quote is converted and has this order. When the quote's own events have
+/// not arrived yet (the order topic is another stream), a partial row is written (status
+/// `converted`, the order, the customer from the order) that they complete: nothing waits for
+/// them and nothing is refused.
+async fn order_into_quote_search(
+    conn: &mut PgConnection,
+    table: &str,
+    e: &Envelope,
+) -> Result<(), HandlerError> {
+    let quote = uuid_field(&e.payload, "quote_id").ok_or_else(|| {
+        HandlerError::permanent("missing-quote-id", "an order event without quote_id")
+    })?;
+    let order = uuid_field(&e.payload, "order_id").unwrap_or(e.aggregate_id);
+    sqlx::query(&format!(
+        "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, order_id, last_event_id, last_event_type, \
+         events_applied, updated_at, last_position, latest_position) \
+         VALUES ($1, $2, $3, 'converted', $4, $5, $6, 1, $7, 0, $8) \
+         ON CONFLICT (quote_id) DO UPDATE SET \
+           customer_account_id = coalesce({table}.customer_account_id, EXCLUDED.customer_account_id), \
+           status = 'converted', order_id = EXCLUDED.order_id, \
+           {latest}, \
+           events_applied = {table}.events_applied + 1",
+        latest = latest_event(table),
+    ))
+    .bind(quote)
+    .bind(&e.tenant_id)
+    .bind(uuid_field(&e.payload, "customer_account_id"))
+    .bind(order)
     .bind(e.event_id)
     .bind(&e.event_type)
     .bind(e.occurred_at)

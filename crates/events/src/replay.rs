@@ -6,8 +6,8 @@
 //!
 //! - a dry run does all of this in one transaction that is rolled back: nothing changes;
 //! - a merge replaces a live row with its rebuilt row unless the live row has seen a later event
-//!   of its aggregate (the live consumer kept going while the replay read); live rows the replay
-//!   did not produce are reported and kept.
+//!   (a higher outbox position: the live consumer kept going while the replay read); live rows
+//!   the replay did not produce are reported and kept.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -102,8 +102,8 @@ pub async fn replay(
     let mut read = BTreeMap::new();
     let mut applied = 0u64;
     let mut failed = Vec::new();
-    // An event that failed for a transient reason (an order event before its quote, when the
-    // quote topic comes later) gets one more try once everything has been read.
+    // An event that failed for a transient reason (a statement that failed for the moment) gets
+    // one more try once everything has been read.
     let mut again: Vec<(String, Envelope)> = Vec::new();
     let until = tokio::time::Instant::now() + opts.deadline;
     let pace = Duration::from_secs_f64(1.0 / f64::from(opts.rate_per_second.max(1)));
@@ -224,7 +224,7 @@ fn shape(projection: Projection) -> (&'static str, &'static str) {
         Projection::QuoteSearch => (
             "quote_id",
             "quote_id, tenant_id, customer_account_id, status, revision_no, snapshot_hash, order_id, \
-             last_event_id, last_event_type, events_applied, updated_at, last_position",
+             last_event_id, last_event_type, events_applied, updated_at, last_position, latest_position",
         ),
         Projection::AuditExport => (
             "event_id",
@@ -286,7 +286,7 @@ async fn compare(conn: &mut PgConnection, projection: Projection) -> sqlx::Resul
 }
 
 /// Writes rebuilt rows into the live table: new ones, and changed ones unless the live row has
-/// since seen a later event of its aggregate.
+/// since seen a later event.
 async fn merge(conn: &mut PgConnection, projection: Projection) -> sqlx::Result<u64> {
     let sql = match projection {
         Projection::QuoteSearch => {
@@ -294,8 +294,9 @@ async fn merge(conn: &mut PgConnection, projection: Projection) -> sqlx::Result<
              ON CONFLICT (quote_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, customer_account_id = EXCLUDED.customer_account_id, \
                status = EXCLUDED.status, revision_no = EXCLUDED.revision_no, snapshot_hash = EXCLUDED.snapshot_hash, \
                order_id = EXCLUDED.order_id, last_event_id = EXCLUDED.last_event_id, last_event_type = EXCLUDED.last_event_type, \
-               events_applied = EXCLUDED.events_applied, updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position \
-             WHERE quote_search.last_position <= EXCLUDED.last_position \
+               events_applied = EXCLUDED.events_applied, updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position, \
+               latest_position = EXCLUDED.latest_position \
+             WHERE quote_search.latest_position <= EXCLUDED.latest_position \
                AND (quote_search.*)::text IS DISTINCT FROM (EXCLUDED.*)::text"
         }
         // The export is append-only: what is missing is added, nothing is rewritten.
