@@ -3,42 +3,21 @@
 //! committing (their events wait in the outbox), the relay and the consumer retry with back-off,
 //! and when the broker comes back the backlog drains: every event published and applied once.
 //!
-//! The test runs its own tansu (the shared one serves the other tests) and stops it with SIGSTOP:
-//! tansu keeps topics and offsets in memory, so a stopped process is the outage that loses
-//! nothing on the broker side, which is what a Kafka cluster outage is.
+//! The test runs an Apache Kafka broker of its own ([`PrivateKafka`]: the shared one serves the
+//! other tests) and stops its JVM with SIGSTOP: connections stay open and unanswered, nothing on
+//! the broker is lost, as in a long GC pause or a network partition. The consumer uses the group
+//! protocol (config/local.toml) as a static member; when the JVM resumes, 60 s have passed on
+//! the coordinator's clock, more than the 45 s session timeout, so the coordinator may expire the
+//! member before its next heartbeat arrives: the group must recover either way.
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cpq_events::catalogue::Catalogue;
 use cpq_events::topics::Cluster;
-use cpq_testkit::{KillOnDrop, TestDb};
+use cpq_testkit::{KillOnDrop, PrivateKafka, TestDb};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn tansu_binary() -> String {
-    if Command::new("tansu").arg("--version").output().is_ok() {
-        return "tansu".into();
-    }
-    let home = std::env::var("HOME").unwrap_or_default();
-    let path = format!("{home}/.cargo/bin/tansu");
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "tansu is not installed: scripts/test.sh installs it"
-    );
-    path
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} {pid}");
-}
 
 async fn scalar(pool: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
@@ -96,29 +75,13 @@ async fn drained(owner: &PgPool, events: i64, limit: Duration, logs: &std::path:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sixty_second_broker_outage_loses_and_duplicates_nothing_and_the_backlog_drains() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("tcp://127.0.0.1:{port}");
-    let broker = KillOnDrop(
-        Command::new(tansu_binary())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let broker = PrivateKafka::start().await;
     let mut kafka = cpq_testkit::kafka();
-    kafka.bootstrap_servers = format!("127.0.0.1:{port}");
+    kafka.bootstrap_servers = broker.bootstrap_servers.clone();
+    assert_eq!(
+        kafka.consumer_assignment,
+        cpq_config::ConsumerAssignment::Group
+    );
     let catalogue = Catalogue::shipped().unwrap();
     let mut applied = Err(String::new());
     for _ in 0..50 {
@@ -152,7 +115,7 @@ async fn a_sixty_second_broker_outage_loses_and_duplicates_nothing_and_the_backl
     drained(&owner, 100, Duration::from_secs(120), &logs).await;
 
     // The outage: 60 s during which commands go on committing.
-    signal(broker.0.id(), "-STOP");
+    broker.pause();
     let outage = Instant::now();
     while outage.elapsed() < Duration::from_secs(60) {
         emit_quotes(&app, 25).await;
@@ -167,7 +130,7 @@ async fn a_sixty_second_broker_outage_loses_and_duplicates_nothing_and_the_backl
         backlog > 0,
         "the outbox holds the events written during the outage"
     );
-    signal(broker.0.id(), "-CONT");
+    broker.resume();
 
     let total = scalar(&owner, "SELECT count(*) FROM outbox_event").await;
     let took = drained(&owner, total, Duration::from_secs(180), &logs).await;

@@ -5,6 +5,8 @@
 //!   clone is dropped when the `TestDb` is.
 //! - [`TestApp::spawn`]: the real API on 127.0.0.1:0 against such a database, the real Redis and
 //!   the dev JWKS; [`TestApp::token`] mints a token for any tenant and roles.
+//! - [`PrivateKafka`]: an Apache Kafka broker of a test's own; [`kafka_tool`]: Kafka's own
+//!   command-line classes.
 //!
 //! It connects as the roles that `scripts/lib.sh` provisions (the `local` configuration, which
 //! `CPQ_*` variables may override).
@@ -23,6 +25,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
+
+mod kafka;
+pub use kafka::{kafka_home, kafka_tool, run_tool, PrivateKafka};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -466,8 +471,8 @@ pub fn event_deployable_at(
         .stdout(std::process::Stdio::null())
         .stderr(file);
     if bin.ends_with("cpq-consumer") {
-        // Restarted under the same id, as a StatefulSet pod would be (it matters with the group
-        // protocol; locally the consumer assigns itself every partition, see config/local.toml).
+        // Restarted under the same id, as a StatefulSet pod would be: a static group member takes
+        // its predecessor's partitions at once instead of waiting for a rebalance.
         cmd.args(["--instance-id", "cpq-consumer-0"]);
     }
     cmd
