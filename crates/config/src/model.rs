@@ -199,10 +199,11 @@ pub enum ConsumerAssignment {
     /// group's members and moves them when members come and go. Every Kafka cluster.
     Group,
     /// Every partition of the consumer's topics, assigned by the consumer itself, starting from
-    /// the group's committed offsets; offsets are still committed under the group. For the local
-    /// broker only (tansu 0.6.0), whose group coordinator can wedge a group for good after
-    /// members are killed or the broker is paused: one instance per group, or each instance
-    /// reads everything and the inbox absorbs the doubles.
+    /// the group's committed offsets; offsets are still committed under the group: one instance
+    /// per group, or each instance reads everything and the inbox absorbs the doubles. A
+    /// workaround for a former local broker whose group coordinator wedged groups; no broker we
+    /// run needs it, hardened environments refuse it, and it goes once `cpq-events` stops
+    /// reading it.
     AllPartitions,
 }
 
@@ -216,8 +217,9 @@ pub struct KafkaConfig {
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
     pub sasl_password: Option<Secret<String>>,
-    /// Send one record per produce batch (`batch.num.messages=1`, `linger.ms=0`). Local and
-    /// integration runs against tansu 0.6.0 need it; hardened environments refuse it.
+    /// Send one record per produce batch (`batch.num.messages=1`, `linger.ms=0`) instead of
+    /// batching (`linger.ms=5`, lz4). A workaround for a former local broker; no broker we run
+    /// needs it, hardened environments refuse it, and it goes once `cpq-events` stops reading it.
     pub one_record_per_batch: bool,
     /// How a consumer gets its partitions; see [`ConsumerAssignment`].
     pub consumer_assignment: ConsumerAssignment,

@@ -490,7 +490,7 @@ pub(crate) fn validate(
         if env.is_hardened() && one_record == Some(true) {
             c.problem(
                 "kafka.one_record_per_batch",
-                "is a workaround for the local broker; a Kafka cluster batches normally",
+                "was a workaround for a former local broker; a Kafka cluster batches normally",
             );
         }
         let assignment = c.choice(
@@ -504,7 +504,7 @@ pub(crate) fn validate(
         if env.is_hardened() && assignment == Some(ConsumerAssignment::AllPartitions) {
             c.problem(
                 "kafka.consumer_assignment",
-                "all-partitions is a workaround for the local broker; a Kafka cluster balances groups",
+                "all-partitions was a workaround for a former local broker; a Kafka cluster balances groups",
             );
         }
         let prefix = c.text(

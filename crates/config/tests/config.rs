@@ -263,12 +263,13 @@ url = "http://x"
 }
 
 #[test]
-fn kafka_settings_are_checked_and_the_local_broker_workaround_stays_local() {
+fn kafka_settings_are_checked_and_the_old_broker_workarounds_are_refused_when_hardened() {
+    // Locally too, producers batch and consumers use the group protocol (Apache Kafka).
     let local = load(&sources("local", &[])).unwrap().kafka.unwrap();
-    assert!(local.one_record_per_batch && local.check_credentials().is_ok());
+    assert!(!local.one_record_per_batch && local.check_credentials().is_ok());
     assert_eq!(
         local.consumer_assignment,
-        cpq_config::ConsumerAssignment::AllPartitions
+        cpq_config::ConsumerAssignment::Group
     );
     assert_eq!(local.bootstrap_servers, "127.0.0.1:9092");
 
