@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Brings the platform up locally: installs and starts PostgreSQL, Redis and the tansu broker when
-# absent, creates the database and its roles, builds, migrates (cpq-admin migrate), loads the demo
-# catalog (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn
+# Brings the platform up locally: installs and starts PostgreSQL, Redis and Apache Kafka (one KRaft
+# node) when absent, creates the database and its roles, builds, migrates (cpq-admin migrate),
+# loads the demo catalog (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn
 # processes), applies the topic catalogue (cpq-admin topics apply), starts cpq-api on
 # 127.0.0.1:8080, cpq-relay and cpq-consumer, and exercises them: a customer account, a catalog
 # search, a configuration validation, a priced cart, then the sales flow (a quote created, priced,
