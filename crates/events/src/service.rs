@@ -90,10 +90,14 @@ pub async fn serve_admin(
     }))
 }
 
-/// A name for this process among its peers.
+/// A name for this process among its peers that stays the same across restarts on the same host
+/// (a pod name in Kubernetes): `<role>-<host name>`.
 pub fn instance_name(role: &str) -> String {
     let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "host".into());
-    format!("{role}-{host}-{}", std::process::id())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "host".into());
+    format!("{role}-{host}")
 }

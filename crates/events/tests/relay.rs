@@ -13,7 +13,7 @@ use cpq_core::TenantId;
 use cpq_events::catalogue::Catalogue;
 use cpq_events::envelope::Envelope;
 use cpq_events::kafka::read_to_end;
-use cpq_events::relay::{claim_slots, Relay, RelayOptions, SLOT_COUNT};
+use cpq_events::relay::{claim_slots, Membership, Relay, RelayOptions, SLOT_COUNT};
 use cpq_events::topics::Cluster;
 use cpq_testkit::TestDb;
 use rdkafka::Message;
@@ -187,4 +187,80 @@ async fn two_relays_publish_every_event_in_order_per_aggregate_and_mark_them_pub
             "{aggregate}: {positions:?}"
         );
     }
+}
+
+/// `(owner, lease_until)` of every slot, as the slot table has them.
+async fn slot_table(pool: &sqlx::PgPool) -> Vec<(Option<String>, chrono::DateTime<chrono::Utc>)> {
+    sqlx::query_as("SELECT owner, lease_until FROM relay_slot ORDER BY slot")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_relay_restarted_under_its_identity_takes_its_slots_back_at_once_and_a_twin_gets_a_name_of_its_own(
+) {
+    let db = TestDb::fresh().await;
+    let pool = db.app_pool().await;
+    let lease = Duration::from_secs(60);
+    let wait = Duration::from_secs(5);
+
+    // A relay holds every slot under its identity, for a minute.
+    let mut first = Membership::join(&pool, "relay-x", wait).await.unwrap();
+    assert_eq!(first.owner(), "relay-x");
+    assert_eq!(first.claim(lease).await.unwrap().len(), SLOT_COUNT as usize);
+    let before = slot_table(&pool).await;
+
+    // It dies (its database session ends). Another name would find every slot leased, for
+    // up to a minute: that is what a restart under a new name (the process id) used to wait.
+    drop(first);
+    assert!(claim_slots(&pool, "relay-y", lease)
+        .await
+        .unwrap()
+        .is_empty());
+    sqlx::query("DELETE FROM relay_member WHERE owner = 'relay-y'")
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Restarted under its identity, it takes the name as soon as the old session is gone (well
+    // within `wait`) and its first claim renews every slot, long before the old leases end.
+    let started = std::time::Instant::now();
+    let mut again = Membership::join(&pool, "relay-x", wait).await.unwrap();
+    assert_eq!(again.owner(), "relay-x");
+    assert!(started.elapsed() < wait, "{:?}", started.elapsed());
+    assert_eq!(again.claim(lease).await.unwrap().len(), SLOT_COUNT as usize);
+    let now: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT now()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let after = slot_table(&pool).await;
+    for ((owner_before, until_before), (owner_after, until_after)) in before.iter().zip(&after) {
+        assert_eq!(owner_before.as_deref(), Some("relay-x"));
+        assert_eq!(owner_after.as_deref(), Some("relay-x"));
+        assert!(
+            until_after > until_before && now < *until_before,
+            "renewed while the old lease ({until_before}) still ran, at {now}"
+        );
+    }
+
+    // A second live process under the same identity cannot hold it: after `wait` it runs under a
+    // unique name and takes no slot that the first one holds.
+    let mut twin = Membership::join(&pool, "relay-x", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert!(
+        twin.owner().starts_with("relay-x-") && twin.owner().len() > "relay-x-".len(),
+        "{}",
+        twin.owner()
+    );
+    assert!(twin.claim(lease).await.unwrap().is_empty());
+    assert_eq!(
+        again.claim(lease).await.unwrap().len(),
+        SLOT_COUNT as usize / 2,
+        "the first gives half back, now that the twin is alive"
+    );
+    drop(twin);
+    drop(again);
+    pool.close().await;
 }

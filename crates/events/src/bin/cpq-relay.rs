@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cpq_events::catalogue::Catalogue;
-use cpq_events::relay::{Relay, RelayOptions};
+use cpq_events::relay::{Relay, RelayOptions, DEFAULT_IN_FLIGHT, DEFAULT_MARK_EVERY};
 use cpq_events::service;
 
 #[derive(Parser)]
@@ -25,6 +25,22 @@ struct Args {
     /// Events per cycle.
     #[arg(long, default_value_t = 500)]
     batch: i64,
+    /// This relay's identity, the same across its restarts: a restarted relay takes back the
+    /// slots it held at once. Default: relay-<host name> (a pod name in Kubernetes). Two relays
+    /// alive under one id cannot both hold it: the second runs under a unique name.
+    #[arg(long)]
+    instance_id: Option<String>,
+    /// At most this many events handed to the broker and not yet marked published: the most a
+    /// relay killed at any moment leaves to be published again.
+    #[arg(long, default_value_t = DEFAULT_IN_FLIGHT)]
+    in_flight: usize,
+    /// Acknowledged events are marked published this many at a time.
+    #[arg(long, default_value_t = DEFAULT_MARK_EVERY)]
+    mark_every: usize,
+    /// Lease of a slot, renewed every cycle: how long the slots of a relay that died for good
+    /// (and is not restarted under its id) wait before others take them.
+    #[arg(long, default_value_t = 15)]
+    lease_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -37,9 +53,15 @@ fn main() -> ExitCode {
     service::block_on("cpq-relay", async move {
         let pool = cpq_db::pool::app_pool(&config.database, "cpq-relay");
         let catalogue = Arc::new(Catalogue::shipped().map_err(|e| e.to_string())?);
-        let owner = service::instance_name("relay");
+        let owner = args
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| service::instance_name("relay"));
         let mut opts = RelayOptions::new(owner.clone());
         opts.batch = args.batch;
+        opts.in_flight = args.in_flight.max(1);
+        opts.mark_every = args.mark_every.clamp(1, opts.in_flight);
+        opts.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
         let relay = Relay::new(pool.clone(), kafka, catalogue, opts).map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let admin = service::serve_admin(args.admin_bind, pool, stop_rx.clone()).await?;
