@@ -47,7 +47,7 @@ async fn audit(
 }
 
 fn label_ok(label: &str) -> Result<(), Error> {
-    if label.trim().is_empty() || label.len() > 64 {
+    if label.trim().is_empty() || label.chars().count() > 64 {
         return Err(Error::validation(vec![FieldError::new(
             "label",
             "invalid-format",

@@ -72,11 +72,11 @@ pub enum CharacteristicKind {
         values: Vec<String>,
     },
     Number {
-        #[serde(with = "rust_decimal::serde::str_option", default)]
+        #[serde(with = "optional_decimal_str", default)]
         min: Option<Decimal>,
-        #[serde(with = "rust_decimal::serde::str_option", default)]
+        #[serde(with = "optional_decimal_str", default)]
         max: Option<Decimal>,
-        #[serde(with = "rust_decimal::serde::str_option", default)]
+        #[serde(with = "optional_decimal_str", default)]
         step: Option<Decimal>,
     },
     Text {
@@ -86,6 +86,26 @@ pub enum CharacteristicKind {
         max_length: Option<usize>,
     },
     Boolean,
+}
+
+/// An optional decimal written as a string: absent or `null` is none. (`str_option` writes none
+/// as `null` but refuses to read it back, so a stored draft with an open-ended number could not
+/// be read again.)
+mod optional_decimal_str {
+    use std::str::FromStr;
+
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        rust_decimal::serde::str_option::serialize(value, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|raw| Decimal::from_str(&raw).map_err(serde::de::Error::custom))
+            .transpose()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -414,5 +434,35 @@ impl CatalogDocument {
             "technical" => remove_in(&mut self.technical, key, |x| &x.offering),
             other => return Err(format!("unknown collection \"{other}\"")),
         })
+    }
+}
+
+#[cfg(test)]
+mod round_trip {
+    use super::*;
+
+    #[test]
+    fn an_open_ended_number_characteristic_reads_back_as_written() {
+        let c: Characteristic = serde_json::from_value(
+            serde_json::json!({ "code": "n", "kind": "number", "min": "1" }),
+        )
+        .unwrap();
+        let written = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            serde_json::from_value::<Characteristic>(written).unwrap(),
+            c
+        );
+        let null: Characteristic = serde_json::from_value(
+            serde_json::json!({ "code": "n", "kind": "number", "max": null }),
+        )
+        .unwrap();
+        assert_eq!(
+            null.kind,
+            CharacteristicKind::Number {
+                min: None,
+                max: None,
+                step: None
+            }
+        );
     }
 }
