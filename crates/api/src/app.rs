@@ -104,13 +104,13 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The OpenAPI document as served (pretty JSON).
 pub fn openapi_json() -> String {
     let (_, api) = api_routes();
-    api.to_pretty_json().unwrap_or_default()
+    crate::openapi::document(&api)
 }
 
 /// The complete application: routes, state, every cross-cutting layer.
 pub fn router(state: AppState) -> Router {
     let (routes, api) = api_routes();
-    let spec = Arc::new(api.to_pretty_json().unwrap_or_default());
+    let spec = Arc::new(crate::openapi::document(&api));
     let router = routes
         .route(
             "/openapi.json",

@@ -116,12 +116,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             }
         })?;
 
-        let generic: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        let mut generic: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             malformed(
                 "the body is not valid JSON",
                 vec![FieldError::new("", "invalid-json", e.to_string())],
             )
         })?;
+        // JSON has one number type: `3.0` is the integer 3 wherever an integer is expected.
+        integral_numbers(&mut generic);
         // Before the shape: a NUL anywhere (values or keys, at any depth) is refused by name,
         // whatever field it is in.
         super::text::refuse_nul(super::text::nul_fields(&generic)).map_err(ApiError)?;
@@ -153,9 +155,38 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
+/// Rewrites numbers written with a zero fraction (`3.0`, `1e3`) as integers, so that an integer
+/// field takes them as JSON Schema's `integer` does; other numbers stay as they are.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64() {
+                // Exactly representable integers only (|f| < 2^53), as i64.
+                if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+                    *value = Value::from(f as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_json;
+    use super::{integral_numbers, is_json};
+
+    #[test]
+    fn integral_floats_become_integers() {
+        let mut v = serde_json::json!({ "a": 60.0, "b": [1e3, 2.5, -0.0], "c": { "d": 1e300 } });
+        integral_numbers(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({ "a": 60, "b": [1000, 2.5, 0], "c": { "d": 1e300 } })
+        );
+    }
 
     #[test]
     fn json_media_types() {

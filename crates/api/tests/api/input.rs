@@ -218,3 +218,48 @@ async fn a_nul_character_in_a_query_or_path_is_a_400_naming_the_parameter() {
         0
     );
 }
+
+#[tokio::test]
+async fn lengths_count_characters_and_integers_may_be_written_with_a_zero_fraction() {
+    let app = TestApp::spawn().await;
+    let manager = app.token("acme", &[Role::CatalogManager]);
+    let sixty_four = "é".repeat(64);
+    let a = post(
+        &app,
+        &manager,
+        "/v1/catalog/versions",
+        &json!({ "label": sixty_four }),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let a = post(
+        &app,
+        &manager,
+        "/v1/catalog/versions",
+        &json!({ "label": "é".repeat(65) }),
+        None,
+    )
+    .await;
+    a.assert_problem(422, "validation-failed");
+    // JSON has one number type: 60.0 is the integer 60, as the document's `integer` says.
+    let worker = app.token("acme", &[Role::Worker]);
+    let a = post(
+        &app,
+        &worker,
+        "/v1/jobs/activation",
+        &json!({ "job_type": "x", "worker": "w", "timeout_ms": 1000.0, "max_jobs": 1e1 }),
+        None,
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = post(
+        &app,
+        &worker,
+        "/v1/jobs/activation",
+        &json!({ "job_type": "x", "worker": "w", "timeout_ms": 1000.5, "max_jobs": 1 }),
+        None,
+    )
+    .await;
+    a.assert_problem(400, "malformed-request");
+}

@@ -5,6 +5,7 @@
 mod approvals;
 mod binary;
 mod catalog;
+mod contract;
 mod conversion;
 mod customer_accounts;
 mod events;
