@@ -308,6 +308,41 @@ prepare_stack() {
   use_shared_target_dir
   ensure_kafka
   start_kafka
+  ensure_schemathesis
+}
+
+# schemathesis, the schema-driven API fuzzer that crates/api/tests/schemathesis.rs runs against the
+# OpenAPI document: pinned, from PyPI with pip, into a virtualenv outside the clone, once per
+# version (python3 and python3-venv from apt when missing). The test finds it by this version.
+CPQ_SCHEMATHESIS_VERSION="4.32.5"
+CPQ_SCHEMATHESIS_HOME="${CPQ_CACHE_DIR:-$HOME/.cache/cpq-platform}/schemathesis-$CPQ_SCHEMATHESIS_VERSION"
+
+ensure_schemathesis() {
+  local bin="$CPQ_SCHEMATHESIS_HOME/bin/schemathesis"
+  local want="schemathesis, version $CPQ_SCHEMATHESIS_VERSION"
+  if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "$want" ]; then return 0; fi
+  mkdir -p "$(dirname "$CPQ_SCHEMATHESIS_HOME")"
+  (
+    flock -w 600 9 || { echo "another install of schemathesis holds $CPQ_SCHEMATHESIS_HOME.lock" >&2; exit 1; }
+    if [ -x "$bin" ] && [ "$("$bin" --version 2>/dev/null)" = "$want" ]; then exit 0; fi
+    log "installing schemathesis $CPQ_SCHEMATHESIS_VERSION from PyPI into $CPQ_SCHEMATHESIS_HOME (once)"
+    rm -rf "$CPQ_SCHEMATHESIS_HOME"
+    if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv "$CPQ_SCHEMATHESIS_HOME" >/dev/null 2>&1; then
+      rm -rf "$CPQ_SCHEMATHESIS_HOME"
+      log "installing python3 and python3-venv"
+      as_root apt-get update -qq || exit 1
+      as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        python3 python3-venv || exit 1
+      python3 -m venv "$CPQ_SCHEMATHESIS_HOME" || exit 1
+    fi
+    if ! "$CPQ_SCHEMATHESIS_HOME/bin/pip" install -q --disable-pip-version-check \
+      "schemathesis==$CPQ_SCHEMATHESIS_VERSION"; then
+      rm -rf "$CPQ_SCHEMATHESIS_HOME"
+      echo "pip could not install schemathesis $CPQ_SCHEMATHESIS_VERSION" >&2
+      exit 1
+    fi
+    [ "$("$bin" --version 2>/dev/null)" = "$want" ] || { echo "$bin does not report $want" >&2; exit 1; }
+  ) 9>"$CPQ_SCHEMATHESIS_HOME.lock"
 }
 
 # Build output lives outside the clone so that repeated runs (and CI on this machine) reuse it.
