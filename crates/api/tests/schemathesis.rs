@@ -91,8 +91,11 @@ async fn the_api_meets_its_openapi_document_under_schemathesis() {
     println!("{text}");
     println!("schemathesis took {:?}", started.elapsed());
     assert!(ok, "schemathesis found problems:\n{text}");
+    // The run is bounded by its case count (about 3 minutes on 2 idle cores, 2 minutes of CPU);
+    // this only catches a run that no longer is.
     assert!(
-        started.elapsed() < Duration::from_secs(240),
-        "the run is over its time budget"
+        started.elapsed() < Duration::from_secs(600),
+        "schemathesis ran {:?}: far over its budget of about 3 minutes",
+        started.elapsed()
     );
 }
