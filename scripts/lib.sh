@@ -175,19 +175,6 @@ start_kafka() {
   local rundir
   rundir="$(kafka_run_dir)"
   mkdir -p "$rundir" "$CPQ_KAFKA_HOME/config"
-  # Machines set up before Kafka may still run tansu on the port (in-memory data): stop it.
-  if [ -f "$rundir/tansu.pid" ]; then
-    local old
-    old=$(cat "$rundir/tansu.pid")
-    if [ -n "$old" ] && kill -0 "$old" 2>/dev/null &&
-      grep -qa 'tansu' "/proc/$old/cmdline" 2>/dev/null; then
-      log "stopping the old tansu broker (pid $old)"
-      kill "$old" 2>/dev/null || true
-      local _
-      for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$rundir/tansu.pid"
-  fi
   if kafka_ready; then return 0; fi
   if [ ! -f "$CPQ_KAFKA_HOME/libs/kafka_2.13-$CPQ_KAFKA_VERSION.jar" ]; then
     echo "Kafka is not installed in $CPQ_KAFKA_HOME: run ensure_kafka first" >&2
