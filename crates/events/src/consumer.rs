@@ -410,40 +410,48 @@ impl EventConsumer {
         })
     }
 
-    /// Consumes until `stop` turns true; commits the stored offsets before returning.
+    /// Consumes until `stop` turns true, or until the client stops on a fatal error (a static
+    /// member fenced after its session timed out while the broker was unreachable, say: a
+    /// librdkafka consumer is of no use afterwards); commits the stored offsets before returning.
     ///
     /// librdkafka signals the consumer queue only when it turns non-empty, and a poll that serves
     /// an internal event (a rebalance, a log line) instead of a message can swallow that signal
     /// (rust-rdkafka issue 665): the stream then sleeps with records waiting until rdkafka's own
     /// fallback wake-up at half of `max.poll.interval.ms`, 150 s. Polling again every
     /// `repoll_every` bounds such a sleep to that interval.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Ended {
         let this = Arc::new(self);
         let mut repoll = tokio::time::interval(this.opts.repoll_every);
         repoll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let lag = this.observe_lag(stop.clone());
+        // Tells the workers to finish: on `stop`, or when this client is done for.
+        let (halt, halted) = watch::channel(false);
         let mut workers: HashMap<(String, i32), Worker> = HashMap::new();
         let mut running = tokio::task::JoinSet::new();
-        loop {
+        let ended = loop {
             if *stop.borrow() {
-                break;
+                break Ended::Stopped;
             }
             let next = tokio::select! {
                 m = this.consumer.recv() => Some(m.map(|m| m.detach())),
                 _ = repoll.tick() => None,
-                _ = stop.changed() => break,
+                _ = stop.changed() => break Ended::Stopped,
             };
             match next {
-                Some(Ok(m)) => this.dispatch(&mut workers, &mut running, &stop, m),
+                Some(Ok(m)) => this.dispatch(&mut workers, &mut running, &halted, m),
                 Some(Err(e)) => {
+                    if let Some((code, reason)) = this.consumer.client().fatal_error() {
+                        break Ended::Fatal(format!("{code}: {reason}"));
+                    }
                     tracing::warn!(consumer = this.projection.name(), error = %e, "consumer error");
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 None => {}
             }
-        }
+        };
         // Each worker finishes the record at hand (a back-off ends at once) and stores nothing
         // after it; what was read ahead comes again after a restart.
+        let _ = halt.send(true);
         drop(workers);
         while running.join_next().await.is_some() {}
         lag.abort();
@@ -452,7 +460,16 @@ impl EventConsumer {
             consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         })
         .await;
+        ended
     }
+}
+
+/// Why [`EventConsumer::run`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    Stopped,
+    /// The client reported this fatal error: a new one must take its place.
+    Fatal(String),
 }
 
 /// A partition's worker as the reader sees it.
@@ -518,7 +535,9 @@ pub struct Consumers {
 }
 
 impl Consumers {
-    /// Starts one [`EventConsumer`] per projection.
+    /// Starts one [`EventConsumer`] per projection. One whose client stops on a fatal error is
+    /// replaced by a new one, which reads on from the group's committed offsets (the inbox
+    /// absorbs what comes twice).
     pub fn start(
         pool: &PgPool,
         kafka: &KafkaConfig,
@@ -529,9 +548,35 @@ impl Consumers {
         let (stop, stopped) = watch::channel(false);
         let mut running = Vec::new();
         for p in projections {
-            let c = EventConsumer::new(pool.clone(), kafka.clone(), catalogue, *p, opts.clone())?;
+            let mut c =
+                EventConsumer::new(pool.clone(), kafka.clone(), catalogue, *p, opts.clone())?;
             tracing::info!(consumer = p.name(), "consumer started");
-            running.push(tokio::spawn(c.run(stopped.clone())));
+            let (pool, kafka, catalogue, p, opts, mut stopped) = (
+                pool.clone(),
+                kafka.clone(),
+                catalogue.clone(),
+                *p,
+                opts.clone(),
+                stopped.clone(),
+            );
+            running.push(tokio::spawn(async move {
+                loop {
+                    let Ended::Fatal(error) = c.run(stopped.clone()).await else {
+                        return;
+                    };
+                    metrics::counter!("consumer_restarts_total", "consumer" => p.name()).increment(1);
+                    tracing::warn!(consumer = p.name(), %error, "the consumer stopped on a fatal error; replacing it");
+                    c = loop {
+                        if !pause(Duration::from_secs(1), Some(&mut stopped)).await {
+                            return;
+                        }
+                        match EventConsumer::new(pool.clone(), kafka.clone(), &catalogue, p, opts.clone()) {
+                            Ok(c) => break c,
+                            Err(e) => tracing::warn!(consumer = p.name(), error = %e, "creating a consumer failed; retrying"),
+                        }
+                    };
+                }
+            }));
         }
         Ok(Consumers { stop, running })
     }
