@@ -6,7 +6,8 @@
 //! (new jobs, cancelled jobs, incidents) in the same transaction. New jobs `NOTIFY cpq_jobs` with
 //! their type, delivered on commit, so that idle workers wake without polling hard.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -19,8 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::bpmn::Process;
-use crate::deployment::process_routing;
-use crate::routing::{resolve, RouteRequest};
+use crate::routing::{resolve, RouteRequest, VersionRule};
 use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Repeat};
 
 /// The channel new jobs are announced on (payload: the job type).
@@ -47,9 +47,11 @@ fn runtime_error(e: crate::runtime::RuntimeError) -> Error {
     Error::conflict(e.to_string())
 }
 
-/// Starts an instance of the version the routing rules pick for this tenant, in `tx`.
+/// Starts an instance of the version the routing rules pick for this tenant, in `tx`: one
+/// statement reads the routing (deployed versions and rules), the version's model comes from
+/// [`definition_model`].
 pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Started, Error> {
-    let (versions, rules) = process_routing(tx, req.bpmn_process_id).await?;
+    let (versions, definition_ids, rules) = start_routing(tx, req.bpmn_process_id).await?;
     let route = RouteRequest {
         tenant: req.tenant.to_string(),
         product_line: req.product_line.clone(),
@@ -57,17 +59,14 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
     };
     let version = resolve(&versions, &rules, &route)
         .ok_or_else(|| Error::not_found("process definition", req.bpmn_process_id))?;
-    let (definition_id, model): (Uuid, Value) = timed(
-        "process_definition_fetch_model",
-        sqlx::query_as("SELECT process_definition_id, model FROM process_definition WHERE bpmn_process_id = $1 AND version = $2")
-            .bind(req.bpmn_process_id)
-            .bind(version)
-            .fetch_one(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    let process: Process = serde_json::from_value(model)
-        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    let definition_id = versions
+        .iter()
+        .zip(&definition_ids)
+        .find_map(|(v, id)| (*v == version).then_some(*id))
+        .ok_or_else(|| {
+            Error::internal(format!("{} has no version {version}", req.bpmn_process_id))
+        })?;
+    let process = definition_model(tx, definition_id).await?;
     let command = Command::Start {
         variables: req.variables.clone(),
     };
@@ -87,6 +86,65 @@ pub async fn start_instance(tx: &mut Tx, req: &StartRequest<'_>) -> Result<Start
         bpmn_process_id: req.bpmn_process_id.to_owned(),
         version,
     })
+}
+
+/// The deployed versions of a process (with their definition ids, in the same order) and its
+/// routing rules, in one statement: routing changes at any time, so it is read on every start.
+async fn start_routing(
+    tx: &mut Tx,
+    bpmn_process_id: &str,
+) -> Result<(Vec<i32>, Vec<Uuid>, Vec<VersionRule>), Error> {
+    let (versions, ids, rules): (Vec<i32>, Vec<Uuid>, Value) = timed(
+        "process_routing_fetch",
+        sqlx::query_as(
+            "SELECT coalesce(array_agg(d.version ORDER BY d.version), '{}'), \
+             coalesce(array_agg(d.process_definition_id ORDER BY d.version), '{}'), \
+             (SELECT coalesce(jsonb_agg(jsonb_build_object('tenant', r.target_tenant, 'product_line', r.product_line, \
+             'release_flag', r.release_flag, 'version', r.version, 'priority', r.priority)), '[]') \
+             FROM process_version_rule r WHERE r.bpmn_process_id = $1) \
+             FROM process_definition d WHERE d.bpmn_process_id = $1",
+        )
+        .bind(bpmn_process_id)
+        .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let rules = serde_json::from_value(rules)
+        .map_err(|e| Error::internal(format!("stored routing rules: {e}")))?;
+    Ok((versions, ids, rules))
+}
+
+/// Parsed process models by definition id. A deployed definition never changes (a changed
+/// process is a new version with a new id), so its model is read from PostgreSQL once per
+/// process; ids are UUIDs, so databases never share an entry.
+static MODELS: OnceLock<Mutex<HashMap<Uuid, Arc<Process>>>> = OnceLock::new();
+
+/// The model of a deployed definition, from [`MODELS`] or else PostgreSQL.
+async fn definition_model(tx: &mut Tx, definition_id: Uuid) -> Result<Arc<Process>, Error> {
+    let models = MODELS.get_or_init(Mutex::default);
+    if let Some(p) = models
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&definition_id).cloned())
+    {
+        return Ok(p);
+    }
+    let model: Value = timed(
+        "process_definition_fetch_model",
+        sqlx::query_scalar("SELECT model FROM process_definition WHERE process_definition_id = $1")
+            .bind(definition_id)
+            .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let process: Arc<Process> = Arc::new(
+        serde_json::from_value(model)
+            .map_err(|e| Error::internal(format!("stored process model: {e}")))?,
+    );
+    if let Ok(mut m) = models.lock() {
+        m.insert(definition_id, process.clone());
+    }
+    Ok(process)
 }
 
 async fn record_history(
@@ -127,11 +185,13 @@ async fn create_instance(
     let (state, effects) =
         apply(process, &InstanceState::new(), &command, at).map_err(runtime_error)?;
     let id = Uuid::now_v7();
+    // The instance and its first history entry in one statement.
     timed(
         "process_instance_insert",
         sqlx::query(
-            "INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
-             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)",
+            "WITH i AS (INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
+             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)) \
+             INSERT INTO process_instance_history (tenant_id, process_instance_id, command, effects, at) VALUES ($2, $1, $10, $11, $8)",
         )
         .bind(id)
         .bind(tenant)
@@ -142,11 +202,12 @@ async fn create_instance(
         .bind(serde_json::to_value(&state).map_err(Error::internal)?)
         .bind(at)
         .bind((state.status != InstanceStatus::Active).then_some(at))
+        .bind(serde_json::to_value(&command).map_err(Error::internal)?)
+        .bind(serde_json::to_value(&effects).map_err(Error::internal)?)
         .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    record_history(tx, tenant, id, &command, &effects, at).await?;
     for follow_up in write_effects(tx, tenant, id, &effects, None, at).await? {
         step(tx, id, follow_up, None, at).await?;
     }
