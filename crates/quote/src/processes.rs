@@ -8,7 +8,10 @@ use cpq_db::timed;
 use sqlx::PgPool;
 
 use crate::approvals::APPROVAL_PROCESS;
-use crate::orders::FULFILLMENT_PROCESS;
+
+/// The BPMN process id of `processes/order-fulfillment-v1.bpmn`, which `cpq-order` starts on
+/// conversion (named here so that readiness lists it without this crate depending on orders).
+pub const FULFILLMENT_PROCESS: &str = "order-fulfillment";
 
 /// A process a command needs, what cannot be done without it, and how an operator deploys it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +36,7 @@ pub const REQUIRED: [RequiredProcess; 2] = [
 ];
 
 /// The refusal of a command whose process is not deployed.
-pub(crate) fn not_deployed(bpmn_process_id: &'static str) -> Error {
+pub fn not_deployed(bpmn_process_id: &'static str) -> Error {
     match REQUIRED
         .iter()
         .find(|p| p.bpmn_process_id == bpmn_process_id)
