@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use cpq_configuration::ConfigItem;
-use cpq_core::{Error, Role};
+use cpq_core::{Error, Role, TenantId};
+use cpq_db::Tx;
 use cpq_order::commands as orders;
 use cpq_quote::commands::{self, NewQuote, Quote};
 use cpq_quote::{approvals, revisions};
@@ -99,20 +100,19 @@ pub async fn fetch(
     Ok(CommandResponse::ok(body).with_etag(version).into_response())
 }
 
-/// The compiled catalog version a quote is pinned to (read outside the command's transaction:
-/// published versions never change).
+/// The compiled catalog version a quote is pinned to, read in the command's own transaction (a
+/// quote's catalog version never changes, and published versions never change either).
 async fn catalog_of(
     state: &AppState,
-    caller: &Caller,
+    tx: &mut Tx,
+    tenant: &TenantId,
     id: Uuid,
-) -> Result<std::sync::Arc<cpq_catalog::CompiledCatalog>, ApiError> {
-    let mut tx = read(state, caller).await?;
-    let q = commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?;
-    drop(tx);
-    Ok(state
+) -> Result<std::sync::Arc<cpq_catalog::CompiledCatalog>, Error> {
+    let q = commands::quote_fetch(tx, tenant, id, false).await?;
+    state
         .catalogs
-        .compiled(&state.db, &caller.0.tenant, q.catalog_version_id)
-        .await?)
+        .compiled(&state.db, tenant, q.catalog_version_id)
+        .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -137,9 +137,10 @@ pub async fn add_item(
     body: JsonBody<AddItem>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let catalog = catalog_of(&state, &caller, id).await?;
+    let st = state.clone();
     let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
         Box::pin(async move {
+            let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
             respond(
                 commands::add_item(
                     tx,
@@ -171,9 +172,10 @@ pub async fn change_item(
     body: JsonBody<AddItem>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let catalog = catalog_of(&state, &caller, id).await?;
+    let st = state.clone();
     let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
         Box::pin(async move {
+            let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
             respond(
                 commands::change_item(
                     tx,
@@ -271,7 +273,7 @@ pub async fn price(
     body: JsonBody<PriceQuote>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(SELLERS)?;
-    let catalog = catalog_of(&state, &caller, id).await?;
+    let st = state.clone();
     let r = execute(
         &state,
         &caller,
@@ -279,6 +281,7 @@ pub async fn price(
         body,
         move |tx, meta, _: PriceQuote| {
             Box::pin(async move {
+                let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
                 respond(
                     commands::price(tx, &meta, id, expected, &catalog).await?,
                     false,
