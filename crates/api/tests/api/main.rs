@@ -4,6 +4,7 @@
 
 mod approvals;
 mod binary;
+mod budgets;
 mod catalog;
 mod contract;
 mod conversion;
