@@ -126,7 +126,7 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
 
     // Unknown keys are collected (every one of them) rather than refused by serde at the first.
     let mut unknown = Vec::new();
-    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+    let mut note_unknown = |path: serde_ignored::Path<'_>| unknown.push(key_path(&path));
     let ignored = serde_ignored::Deserializer::new(toml::Value::Table(merged), &mut note_unknown);
     let raw: Option<RawConfig> = match serde_path_to_error::deserialize(ignored) {
         Ok(raw) => Some(raw),
@@ -162,6 +162,24 @@ fn environment_names() -> String {
         .map(|e| e.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An unknown key's path as the file spells it (`kafka.consumer_assignment`,
+/// `worker.job_types[0].handlr`): the optional sections' `Some` and newtype wrappers, which
+/// `serde_ignored` shows as `?`, are left out.
+fn key_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", key_path(parent)),
+        Path::Map { parent, key } => match key_path(parent) {
+            p if p.is_empty() => key.clone(),
+            p => format!("{p}.{key}"),
+        },
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => key_path(parent),
+    }
 }
 
 /// Relative paths in a config file are relative to the directory holding it.

@@ -191,22 +191,6 @@ impl KafkaSecurity {
     }
 }
 
-/// How an event consumer gets its partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConsumerAssignment {
-    /// Kafka's group protocol (subscribe): the group coordinator spreads partitions over the
-    /// group's members and moves them when members come and go. Every Kafka cluster.
-    Group,
-    /// Every partition of the consumer's topics, assigned by the consumer itself, starting from
-    /// the group's committed offsets; offsets are still committed under the group: one instance
-    /// per group, or each instance reads everything and the inbox absorbs the doubles. A
-    /// workaround for a former local broker whose group coordinator wedged groups; no broker we
-    /// run needs it, hardened environments refuse it, and it goes once `cpq-events` stops
-    /// reading it.
-    AllPartitions,
-}
-
 /// The Kafka client settings the relay, the consumers and `cpq-admin topics` share.
 #[derive(Debug, Clone, Serialize)]
 pub struct KafkaConfig {
@@ -217,12 +201,6 @@ pub struct KafkaConfig {
     pub sasl_mechanism: Option<String>,
     pub sasl_username: Option<String>,
     pub sasl_password: Option<Secret<String>>,
-    /// Send one record per produce batch (`batch.num.messages=1`, `linger.ms=0`) instead of
-    /// batching (`linger.ms=5`, lz4). A workaround for a former local broker; no broker we run
-    /// needs it, hardened environments refuse it, and it goes once `cpq-events` stops reading it.
-    pub one_record_per_batch: bool,
-    /// How a consumer gets its partitions; see [`ConsumerAssignment`].
-    pub consumer_assignment: ConsumerAssignment,
     /// Prefixed to every client id (`<prefix>-relay-<host>`), so brokers can tell clients apart.
     pub client_id_prefix: String,
     /// Prefixed to every topic and consumer group name: empty in a dedicated cluster; tests and

@@ -43,8 +43,6 @@ struct RawKafka {
     sasl_mechanism: Option<String>,
     sasl_username: Option<String>,
     sasl_password: Option<Secret<String>>,
-    one_record_per_batch: Option<Lenient<bool>>,
-    consumer_assignment: Option<String>,
     client_id_prefix: Option<String>,
     namespace: Option<String>,
 }
@@ -472,41 +470,6 @@ pub(crate) fn validate(
                 format!("{} requires ssl or sasl_ssl", env.as_str()),
             );
         }
-        let one_record = match k.one_record_per_batch {
-            None => Some(false),
-            Some(Lenient::Typed(b)) => Some(b),
-            Some(Lenient::Text(t)) => match t.trim() {
-                "true" => Some(true),
-                "false" => Some(false),
-                other => {
-                    c.problem(
-                        "kafka.one_record_per_batch",
-                        format!("\"{other}\" is not true or false"),
-                    );
-                    None
-                }
-            },
-        };
-        if env.is_hardened() && one_record == Some(true) {
-            c.problem(
-                "kafka.one_record_per_batch",
-                "was a workaround for a former local broker; a Kafka cluster batches normally",
-            );
-        }
-        let assignment = c.choice(
-            "kafka.consumer_assignment",
-            k.consumer_assignment.or(Some("group".into())),
-            &[
-                ("group", ConsumerAssignment::Group),
-                ("all-partitions", ConsumerAssignment::AllPartitions),
-            ],
-        );
-        if env.is_hardened() && assignment == Some(ConsumerAssignment::AllPartitions) {
-            c.problem(
-                "kafka.consumer_assignment",
-                "all-partitions was a workaround for a former local broker; a Kafka cluster balances groups",
-            );
-        }
         let prefix = c.text(
             "kafka.client_id_prefix",
             k.client_id_prefix.or(Some("cpq".into())),
@@ -518,8 +481,6 @@ pub(crate) fn validate(
                 sasl_mechanism: if sasl { k.sasl_mechanism } else { None },
                 sasl_username: if sasl { k.sasl_username } else { None },
                 sasl_password: if sasl { k.sasl_password } else { None },
-                one_record_per_batch: one_record?,
-                consumer_assignment: assignment?,
                 client_id_prefix: prefix?,
                 namespace: k.namespace.unwrap_or_default(),
             })

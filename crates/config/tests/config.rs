@@ -263,14 +263,9 @@ url = "http://x"
 }
 
 #[test]
-fn kafka_settings_are_checked_and_the_old_broker_workarounds_are_refused_when_hardened() {
-    // Locally too, producers batch and consumers use the group protocol (Apache Kafka).
+fn kafka_settings_are_checked_and_the_old_broker_workaround_keys_are_unknown() {
     let local = load(&sources("local", &[])).unwrap().kafka.unwrap();
-    assert!(!local.one_record_per_batch && local.check_credentials().is_ok());
-    assert_eq!(
-        local.consumer_assignment,
-        cpq_config::ConsumerAssignment::Group
-    );
+    assert!(local.check_credentials().is_ok());
     assert_eq!(local.bootstrap_servers, "127.0.0.1:9092");
 
     // Production's SASL password is only needed by the deployables that connect to Kafka.
@@ -291,22 +286,14 @@ fn kafka_settings_are_checked_and_the_old_broker_workarounds_are_refused_when_ha
         .unwrap()
         .kafka
         .unwrap();
-    assert!(prod.check_credentials().is_ok() && !prod.one_record_per_batch);
-    assert_eq!(
-        prod.consumer_assignment,
-        cpq_config::ConsumerAssignment::Group
-    );
+    assert!(prod.check_credentials().is_ok());
 
     let mut vars = INJECTED_SECRETS.to_vec();
     vars.extend([
-        ("CPQ_KAFKA__ONE_RECORD_PER_BATCH", "true"),
-        ("CPQ_KAFKA__CONSUMER_ASSIGNMENT", "all-partitions"),
         ("CPQ_KAFKA__SECURITY_PROTOCOL", "plaintext"),
         ("CPQ_KAFKA__SASL_MECHANISM", "GSSAPI"),
     ]);
     let err = load(&sources("production", &vars)).unwrap_err().to_string();
-    assert!(err.contains("kafka.one_record_per_batch"), "{err}");
-    assert!(err.contains("kafka.consumer_assignment"), "{err}");
     assert!(
         err.contains("kafka.security_protocol: production requires ssl or sasl_ssl"),
         "{err}"
@@ -315,4 +302,37 @@ fn kafka_settings_are_checked_and_the_old_broker_workarounds_are_refused_when_ha
     vars.push(("CPQ_KAFKA__SASL_MECHANISM", "GSSAPI"));
     let err = load(&sources("staging", &vars)).unwrap_err().to_string();
     assert!(err.contains("kafka.sasl_mechanism"), "{err}");
+
+    // The former local broker's workarounds are gone: a file (or variable) that still sets them
+    // is refused in every environment, each key named.
+    let dir = std::env::temp_dir().join(format!("cpq-config-kafka-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = dir.join("old-kafka.toml");
+    std::fs::write(
+        &old,
+        "[kafka]\none_record_per_batch = true\nconsumer_assignment = \"all-partitions\"\n",
+    )
+    .unwrap();
+    let mut s = sources("local", &[]);
+    s.extra_files.push(old);
+    let err = load(&s).unwrap_err().to_string();
+    assert!(
+        err.contains("kafka.one_record_per_batch: unknown key"),
+        "{err}"
+    );
+    assert!(
+        err.contains("kafka.consumer_assignment: unknown key"),
+        "{err}"
+    );
+    let err = load(&sources(
+        "local",
+        &[("CPQ_KAFKA__CONSUMER_ASSIGNMENT", "group")],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("kafka.consumer_assignment: unknown key"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
 }

@@ -18,13 +18,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use cpq_config::{ConsumerAssignment, KafkaConfig};
+use cpq_config::KafkaConfig;
 use cpq_core::TenantId;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::producer::FutureProducer;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, watch};
 
@@ -208,18 +208,11 @@ impl EventConsumer {
             .collect();
         let consumer: StreamConsumer =
             consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
-        match kafka.consumer_assignment {
-            ConsumerAssignment::Group => {
-                let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
-                consumer.subscribe(&refs)?;
-            }
-            ConsumerAssignment::AllPartitions => {
-                // From the group's committed offsets (else auto.offset.reset).
-                let mut partitions = every_partition(&consumer, &topics)?;
-                partitions.set_all_offsets(Offset::Stored)?;
-                consumer.assign(&partitions)?;
-            }
-        }
+        // Kafka's group protocol: the coordinator spreads the partitions over the group's
+        // members. Subscribing needs no broker: a consumer started while Kafka is unreachable
+        // joins its group once it answers.
+        let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&refs)?;
         let dead_letters: FutureProducer =
             producer_config(&kafka, &format!("dlq-{}", projection.name()), 30_000).create()?;
         Ok(EventConsumer {

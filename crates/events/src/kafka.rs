@@ -1,6 +1,6 @@
 //! librdkafka client settings from the validated `[kafka]` configuration. One place decides
-//! bootstrap servers, security (SASL credentials are secrets) and the local broker's
-//! one-record-per-batch workaround, for producers, consumers and admin clients alike.
+//! bootstrap servers, security (SASL credentials are secrets) and batching, for producers,
+//! consumers and admin clients alike.
 
 use cpq_config::KafkaConfig;
 use rdkafka::ClientConfig;
@@ -28,19 +28,16 @@ pub fn client_config(k: &KafkaConfig, role: &str) -> ClientConfig {
 }
 
 /// An idempotent producer's settings: acks from all in-sync replicas, no reordering or duplicates
-/// on retry, and a gap in a partition's sequence is fatal rather than silent.
+/// on retry, and a gap in a partition's sequence is fatal rather than silent. Records are batched
+/// for at most 5 ms and compressed with lz4, in every environment (why: `config/local.toml`).
 pub fn producer_config(k: &KafkaConfig, role: &str, message_timeout_ms: u64) -> ClientConfig {
     let mut c = client_config(k, role);
     c.set("enable.idempotence", "true")
         .set("acks", "all")
         .set("enable.gapless.guarantee", "true")
-        .set("message.timeout.ms", message_timeout_ms.to_string());
-    if k.one_record_per_batch {
-        // tansu 0.6.0 (local and test runs): see config/local.toml.
-        c.set("batch.num.messages", "1").set("linger.ms", "0");
-    } else {
-        c.set("linger.ms", "5").set("compression.type", "lz4");
-    }
+        .set("message.timeout.ms", message_timeout_ms.to_string())
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
     c
 }
 

@@ -77,10 +77,7 @@ async fn letters_eventually(
 async fn events_reach_the_projections_once_and_a_poison_event_is_dead_lettered_then_replayed_after_the_fix(
 ) {
     let db = TestDb::fresh().await;
-    // Kafka's group protocol, as on a cluster (the other tests run as configured locally: every
-    // partition assigned by the consumer itself, see config/local.toml).
-    let mut kafka = cpq_testkit::kafka();
-    kafka.consumer_assignment = cpq_config::ConsumerAssignment::Group;
+    let kafka = cpq_testkit::kafka();
     let catalogue = Arc::new(Catalogue::shipped().unwrap());
     Cluster::connect(&kafka)
         .unwrap()

@@ -5,8 +5,8 @@
 //!
 //! The test runs an Apache Kafka broker of its own ([`PrivateKafka`]: the shared one serves the
 //! other tests) and stops its JVM with SIGSTOP: connections stay open and unanswered, nothing on
-//! the broker is lost, as in a long GC pause or a network partition. The consumer uses the group
-//! protocol (config/local.toml) as a static member; when the JVM resumes, 60 s have passed on
+//! the broker is lost, as in a long GC pause or a network partition. The consumer joins its groups
+//! (Kafka's group protocol) as a static member; when the JVM resumes, 60 s have passed on
 //! the coordinator's clock, more than the 45 s session timeout, so the coordinator may expire the
 //! member before its next heartbeat arrives: the group must recover either way.
 
@@ -78,10 +78,6 @@ async fn a_sixty_second_broker_outage_loses_and_duplicates_nothing_and_the_backl
     let broker = PrivateKafka::start().await;
     let mut kafka = cpq_testkit::kafka();
     kafka.bootstrap_servers = broker.bootstrap_servers.clone();
-    assert_eq!(
-        kafka.consumer_assignment,
-        cpq_config::ConsumerAssignment::Group
-    );
     let catalogue = Catalogue::shipped().unwrap();
     let mut applied = Err(String::new());
     for _ in 0..50 {

@@ -1,5 +1,5 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The relay against real PostgreSQL and the real broker (tansu on loopback, started by
+//! The relay against real PostgreSQL and the real broker (Apache Kafka on loopback, started by
 //! `scripts/test.sh`): topics applied from the catalogue, two relays sharing the outbox, every
 //! event on its topic once per delivery, in outbox order per aggregate, all marked published.
 
