@@ -105,7 +105,7 @@ pub async fn convert(
         meta,
         &AuditEntry {
             action: "quote.convert",
-            aggregate_type: cpq_quote::commands::AGGREGATE,
+            aggregate_type: cpq_quote::model::AGGREGATE,
             aggregate_id: quote_id,
             before: None,
             after: Some(quote_payload.clone()),
@@ -114,7 +114,7 @@ pub async fn convert(
         &[NewEvent {
             event_type: "quote.converted",
             schema_version: 1,
-            aggregate_type: cpq_quote::commands::AGGREGATE,
+            aggregate_type: cpq_quote::model::AGGREGATE,
             aggregate_id: quote_id,
             payload: quote_payload,
         }],

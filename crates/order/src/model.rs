@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use cpq_core::Error;
 use cpq_pricing::PriceSnapshot;
-use cpq_quote::lifecycle::{apply, Action, Status};
+use cpq_quote::model::lifecycle::{apply, Action, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;

@@ -1,181 +1,41 @@
-//! Quote commands in the caller's tenant transaction: create (pinning the catalog version in
-//! force), add and remove items (each configuration validated against that version), price (the
-//! pricing engine's snapshot and hash). Every change checks the lifecycle and the version the
-//! caller saw, and writes its audit record and event.
+//! The quote commands, one function each, in the caller's tenant transaction: lock the quote
+//! ([`store::quote_fetch_for_update`], one statement with its lines), decide with
+//! [`crate::model`] (the version the caller saw, the lifecycle, the command's own rules), write
+//! through [`crate::store`] (one UPDATE of the quote that answers with the quote as written), and
+//! audit (the audit record and its event).
+//!
+//! Create pins the catalog version in force; add, change and remove items validate each
+//! configuration against that version; price stores the pricing engine's snapshot and hash;
+//! submit lets the tenant's approval policy decide and starts the approval process in the same
+//! transaction when approval is needed; accept records the customer's acceptance; cancel ends
+//! any approval process. Approval tasks are [`crate::approval_tasks`]', revisions
+//! [`crate::revisions`]'.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use std::future::Future;
+use std::sync::Arc;
+
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_catalog::CompiledCatalog;
-use cpq_configuration::{validate, ConfigItem, Context};
-use cpq_core::{Error, FieldError, TenantId};
-use cpq_db::error::db_error;
-use cpq_db::{timed, Tx};
-use cpq_pricing::{price as price_items, PriceItem, PricingContext};
+use cpq_configuration::ConfigItem;
+use cpq_core::{Error, FieldError};
+use cpq_db::Tx;
+use cpq_pricing::price as price_items;
+use cpq_workflow::instances::{self, StartRequest};
 use rust_decimal::Decimal;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::lifecycle::{apply, Action, Status};
+use crate::model::lifecycle::{apply, Action, Status};
+use crate::model::policy::{decide, Policy, Rule, Timers};
+use crate::model::{
+    check_line, check_new_quote, facts, next_line_no, policy_problems, pricing_request,
+    submittable, terms_text, transition, NewQuote, Quote, AGGREGATE,
+};
+use crate::processes::{not_deployed, APPROVAL_PROCESS};
+use crate::store::{self, QuoteChange, QuoteFields, QuoteInsert};
 
-pub const AGGREGATE: &str = "quote";
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct QuoteItem {
-    pub line_no: i32,
-    pub configuration: Value,
-    pub manual_discount_percent: Option<Decimal>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Quote {
-    pub id: Uuid,
-    pub customer_account_id: Uuid,
-    pub catalog_version_id: Uuid,
-    pub market: String,
-    pub channel: String,
-    pub segment: String,
-    pub currency: String,
-    pub valid_until: NaiveDate,
-    /// Non-standard terms, if any: they need the approval levels the policy gives them.
-    pub special_terms: Option<String>,
-    pub owner: String,
-    pub status: Status,
-    pub revision_no: i32,
-    pub price_stale: bool,
-    pub snapshot_hash: Option<String>,
-    pub price_snapshot: Option<Value>,
-    /// What the approval policy decided at submission: levels and reasons.
-    pub approval_decision: Option<Value>,
-    pub accepted_at: Option<DateTime<Utc>>,
-    pub accepted_by: Option<String>,
-    /// The approval process instance of the current submission, if it needed approval.
-    pub approval_instance_id: Option<Uuid>,
-    /// The order this quote became.
-    pub order_id: Option<Uuid>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub updated_by: String,
-    pub items: Vec<QuoteItem>,
-}
-
-fn status_from(raw: &str) -> Result<Status, Error> {
-    serde_json::from_value(Value::String(raw.to_owned()))
-        .map_err(|_| Error::internal(format!("stored quote status {raw}")))
-}
-
-pub(crate) fn status_text(s: Status) -> Result<String, Error> {
-    match serde_json::to_value(s) {
-        Ok(Value::String(v)) => Ok(v),
-        _ => Err(Error::internal("quote status does not serialize")),
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct HeaderRow {
-    quote_id: Uuid,
-    customer_account_id: Uuid,
-    catalog_version_id: Uuid,
-    market: String,
-    channel: String,
-    segment: String,
-    currency: String,
-    valid_until: NaiveDate,
-    special_terms: Option<String>,
-    owner: String,
-    status: String,
-    revision_no: i32,
-    price_stale: bool,
-    snapshot_hash: Option<String>,
-    price_snapshot: Option<Value>,
-    approval_decision: Option<Value>,
-    accepted_at: Option<DateTime<Utc>>,
-    accepted_by: Option<String>,
-    approval_instance_id: Option<Uuid>,
-    order_id: Option<Uuid>,
-    version: i64,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-    updated_by: String,
-}
-
-/// The quote and its current revision's items; `lock` takes the row lock (command path).
-pub async fn quote_fetch(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    id: Uuid,
-    lock: bool,
-) -> Result<Quote, Error> {
-    let sql = format!(
-        "SELECT quote_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, special_terms, owner, status, \
-         revision_no, price_stale, snapshot_hash, price_snapshot, approval_decision, accepted_at, accepted_by, approval_instance_id, order_id, version, created_at, \
-         updated_at, updated_by \
-         FROM quote WHERE tenant_id = $1 AND quote_id = $2{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    let row: Option<HeaderRow> = timed(
-        if lock {
-            "quote_fetch_for_update"
-        } else {
-            "quote_fetch"
-        },
-        sqlx::query_as(&sql)
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    let r = row.ok_or_else(|| Error::not_found("quote", id))?;
-    let items: Vec<(i32, Value, Option<Decimal>)> = timed(
-        "quote_item_list",
-        sqlx::query_as("SELECT line_no, configuration, manual_discount_percent FROM quote_item WHERE quote_id = $1 AND revision_no = $2 ORDER BY line_no")
-            .bind(id)
-            .bind(r.revision_no)
-            .fetch_all(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(Quote {
-        id: r.quote_id,
-        customer_account_id: r.customer_account_id,
-        catalog_version_id: r.catalog_version_id,
-        market: r.market,
-        channel: r.channel,
-        segment: r.segment,
-        currency: r.currency,
-        valid_until: r.valid_until,
-        special_terms: r.special_terms,
-        owner: r.owner,
-        status: status_from(&r.status)?,
-        revision_no: r.revision_no,
-        price_stale: r.price_stale,
-        snapshot_hash: r.snapshot_hash,
-        price_snapshot: r.price_snapshot,
-        approval_decision: r.approval_decision,
-        accepted_at: r.accepted_at,
-        accepted_by: r.accepted_by,
-        approval_instance_id: r.approval_instance_id,
-        order_id: r.order_id,
-        version: r.version,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        updated_by: r.updated_by,
-        items: items
-            .into_iter()
-            .map(
-                |(line_no, configuration, manual_discount_percent)| QuoteItem {
-                    line_no,
-                    configuration,
-                    manual_discount_percent,
-                },
-            )
-            .collect(),
-    })
-}
-
-pub(crate) async fn event(
+/// The audit record of a quote command and its one event, with the same payload.
+pub(crate) async fn audit(
     tx: &mut Tx,
     meta: &CommandMeta,
     action: &'static str,
@@ -206,223 +66,112 @@ pub(crate) async fn event(
     .map(|_| ())
 }
 
-#[derive(Debug, Clone)]
-pub struct NewQuote {
-    pub customer_account_id: Uuid,
-    pub channel: String,
-    pub valid_until: NaiveDate,
-    pub special_terms: Option<String>,
+/// The change of `q` to `status` by the command's actor, now.
+pub(crate) fn change<'a>(
+    meta: &'a CommandMeta,
+    q: &Quote,
+    status: Status,
+    price_stale: bool,
+) -> QuoteChange<'a> {
+    QuoteChange {
+        id: q.id,
+        status,
+        price_stale,
+        at: meta.occurred_at,
+        by: &meta.actor_subject,
+    }
+}
+
+/// Ends the approval process of a quote that leaves approval-pending other than by a decision
+/// (cancelled, revised, expired).
+pub(crate) async fn end_approval(tx: &mut Tx, meta: &CommandMeta, q: &Quote) -> Result<(), Error> {
+    if let (Status::ApprovalPending, Some(instance)) = (q.status, q.approval_instance_id) {
+        instances::cancel_instance(tx, instance, meta.occurred_at).await?;
+    }
+    Ok(())
 }
 
 /// Creates a draft quote for an active customer account, pinned to the catalog version in force.
 pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &NewQuote) -> Result<Quote, Error> {
-    let account = cpq_customer_account(tx, &meta.tenant, input.customer_account_id).await?;
-    if account.3 != "active" {
-        return Err(Error::conflict(format!(
-            "customer account {} is {}; quotes are for active accounts",
-            input.customer_account_id, account.3
-        )));
-    }
-    if input.valid_until < meta.occurred_at.date_naive() {
-        return Err(Error::validation(vec![FieldError::new(
-            "valid_until",
-            "in-the-past",
-            "valid_until must not be in the past",
-        )]));
-    }
+    let account =
+        store::customer_account_fetch_for_quote(tx, &meta.tenant, input.customer_account_id)
+            .await?;
+    check_new_quote(input, &account, meta.occurred_at.date_naive())?;
     let version = cpq_catalog::store::catalog_active_version(tx, &meta.tenant, meta.occurred_at)
         .await?
         .ok_or_else(|| Error::conflict("no catalog version is in force: quotes need one"))?;
-    let id = Uuid::now_v7();
-    timed(
-        "quote_insert",
-        sqlx::query(
-            "INSERT INTO quote (quote_id, tenant_id, customer_account_id, catalog_version_id, market, channel, segment, currency, valid_until, \
-             owner, status, revision_no, price_stale, version, created_at, updated_at, updated_by, special_terms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'draft', 1, false, 1, $11, $11, $10, $12)",
-        )
-        .bind(id)
-        .bind(meta.tenant.as_str())
-        .bind(input.customer_account_id)
-        .bind(version)
-        .bind(&account.0)
-        .bind(&input.channel)
-        .bind(&account.1)
-        .bind(&account.2)
-        .bind(input.valid_until)
-        .bind(&meta.actor_subject)
-        .bind(meta.occurred_at)
-        .bind(terms_text(input.special_terms.as_deref())?)
-        .execute(&mut **tx),
+    let terms = terms_text(input.special_terms.as_deref())?;
+    let q = store::quote_insert(
+        tx,
+        &QuoteInsert {
+            id: Uuid::now_v7(),
+            tenant: &meta.tenant,
+            customer_account_id: input.customer_account_id,
+            catalog_version_id: version,
+            account: &account,
+            channel: &input.channel,
+            valid_until: input.valid_until,
+            special_terms: terms.as_deref(),
+            owner: &meta.actor_subject,
+            at: meta.occurred_at,
+        },
     )
-    .await
-    .map_err(db_error)?;
-    let q = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(tx, meta, "quote.create", "quote.created", &q, json!({ "quote_id": id, "customer_account_id": q.customer_account_id, "catalog_version_id": version })).await?;
+    .await?;
+    let payload = json!({ "quote_id": q.id, "customer_account_id": q.customer_account_id, "catalog_version_id": version });
+    audit(tx, meta, "quote.create", "quote.created", &q, payload).await?;
     Ok(q)
 }
 
-/// (market, segment, currency, status) of an account.
-async fn cpq_customer_account(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    id: Uuid,
-) -> Result<(String, String, String, String), Error> {
-    let row: Option<(String, String, String, String)> = timed(
-        "quote_customer_account_fetch",
-        sqlx::query_as("SELECT market, segment, currency, status FROM customer_account WHERE tenant_id = $1 AND customer_account_id = $2")
-            .bind(tenant.as_str())
-            .bind(id)
-            .fetch_optional(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    row.ok_or_else(|| {
-        Error::validation(vec![FieldError::new(
-            "customer_account_id",
-            "not-found",
-            format!("customer account {id} does not exist"),
-        )])
-    })
-}
-
-/// Locks the quote, checks the version the caller saw, and that `action` is allowed.
-pub(crate) async fn lock_for(
-    tx: &mut Tx,
-    meta: &CommandMeta,
-    id: Uuid,
-    expected: i64,
-    action: Action,
-) -> Result<(Quote, Status), Error> {
-    let q = quote_fetch(tx, &meta.tenant, id, true).await?;
-    if q.version != expected {
-        return Err(Error::PreconditionFailed {
-            current: q.version.to_string(),
-        });
-    }
-    let next = apply(q.status, action).map_err(|r| Error::conflict(r.to_string()))?;
-    Ok((q, next))
-}
-
-pub(crate) async fn touch(
-    tx: &mut Tx,
-    meta: &CommandMeta,
-    q: &Quote,
-    status: Status,
-    price_stale: bool,
-) -> Result<(), Error> {
-    timed(
-        "quote_update_status",
-        sqlx::query("UPDATE quote SET status = $2, price_stale = $3, version = version + 1, updated_at = $4, updated_by = $5 WHERE quote_id = $1")
-            .bind(q.id)
-            .bind(status_text(status)?)
-            .bind(price_stale)
-            .bind(meta.occurred_at)
-            .bind(&meta.actor_subject)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(())
-}
-
-fn context(q: &Quote, date: NaiveDate) -> Context {
-    Context {
-        market: Some(q.market.clone()),
-        channel: Some(q.channel.clone()),
-        segment: Some(q.segment.clone()),
-        date,
-    }
-}
-
-/// Special terms as stored: trimmed, empty is none, at most 4,000 characters.
-fn terms_text(raw: Option<&str>) -> Result<Option<String>, Error> {
-    let t = raw.map(str::trim).filter(|t| !t.is_empty());
-    if t.is_some_and(|t| t.chars().count() > 4000) {
-        return Err(Error::validation(vec![FieldError::new(
-            "special_terms",
-            "too-long",
-            "special terms are at most 4,000 characters",
-        )]));
-    }
-    Ok(t.map(str::to_owned))
-}
-
-/// A line's configuration must be valid in the quote's catalog version (every violation reported)
-/// and its manual discount within 0 to 100 percent.
-fn check_line(
-    q: &Quote,
-    catalog: &CompiledCatalog,
-    meta: &CommandMeta,
-    config: &ConfigItem,
-    discount: Option<Decimal>,
-) -> Result<(), Error> {
-    let v = validate(catalog, &context(q, meta.occurred_at.date_naive()), config);
-    if !v.valid {
-        return Err(Error::validation(
-            v.violations
-                .into_iter()
-                .map(|x| {
-                    FieldError::new(
-                        if x.path.is_empty() {
-                            "configuration".to_owned()
-                        } else {
-                            format!("configuration.{}", x.path)
-                        },
-                        &x.rule,
-                        x.message,
-                    )
-                })
-                .collect(),
-        ));
-    }
-    if discount.is_some_and(|d| d.is_sign_negative() || d > Decimal::ONE_HUNDRED) {
-        return Err(Error::validation(vec![FieldError::new(
-            "manual_discount_percent",
-            "out-of-range",
-            "a manual discount is 0 to 100 percent",
-        )]));
-    }
-    Ok(())
-}
-
 /// Adds a line; its configuration must be valid in the quote's catalog version (every violation
-/// reported, nothing written otherwise). A priced quote's price becomes stale.
-pub async fn add_item(
+/// reported, nothing written otherwise). A priced quote's price becomes stale. `catalog` gives
+/// the compiled catalog of a version.
+#[allow(clippy::too_many_arguments)]
+pub async fn add_item<F, Fut>(
     tx: &mut Tx,
     meta: &CommandMeta,
     id: Uuid,
     expected: i64,
-    catalog: &CompiledCatalog,
+    catalog: F,
     config: &ConfigItem,
     discount: Option<Decimal>,
-) -> Result<Quote, Error> {
-    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
-    check_line(&q, catalog, meta, config, discount)?;
-    let line = q.items.iter().map(|i| i.line_no).max().unwrap_or(0) + 1;
-    timed(
-        "quote_item_insert",
-        sqlx::query("INSERT INTO quote_item (quote_id, revision_no, line_no, tenant_id, configuration, manual_discount_percent, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(id)
-            .bind(q.revision_no)
-            .bind(line)
-            .bind(meta.tenant.as_str())
-            .bind(serde_json::to_value(config).map_err(Error::internal)?)
-            .bind(discount)
-            .bind(meta.occurred_at)
-            .execute(&mut **tx),
+) -> Result<Quote, Error>
+where
+    F: FnOnce(Uuid) -> Fut,
+    Fut: Future<Output = Result<Arc<CompiledCatalog>, Error>>,
+{
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::EditItems)?;
+    let catalog = catalog(q.catalog_version_id).await?;
+    check_line(
+        &q,
+        &catalog,
+        meta.occurred_at.date_naive(),
+        config,
+        discount,
+    )?;
+    let line = next_line_no(&q);
+    let configuration = serde_json::to_value(config).map_err(Error::internal)?;
+    store::quote_item_insert(
+        tx,
+        &meta.tenant,
+        &q,
+        line,
+        &configuration,
+        discount,
+        meta.occurred_at,
     )
-    .await
-    .map_err(db_error)?;
-    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    .await?;
+    let stale = q.snapshot_hash.is_some();
+    let updated =
+        store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
+    let payload = json!({ "quote_id": id, "line_no": line, "offering": config.offering });
+    audit(
         tx,
         meta,
         "quote.add-item",
         "quote.item-added",
         &updated,
-        json!({ "quote_id": id, "line_no": line, "offering": config.offering }),
+        payload,
     )
     .await?;
     Ok(updated)
@@ -430,42 +179,46 @@ pub async fn add_item(
 
 /// Replaces a line's configuration and discount, validated as when it was added.
 #[allow(clippy::too_many_arguments)]
-pub async fn change_item(
+pub async fn change_item<F, Fut>(
     tx: &mut Tx,
     meta: &CommandMeta,
     id: Uuid,
     expected: i64,
     line_no: i32,
-    catalog: &CompiledCatalog,
+    catalog: F,
     config: &ConfigItem,
     discount: Option<Decimal>,
-) -> Result<Quote, Error> {
-    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
+) -> Result<Quote, Error>
+where
+    F: FnOnce(Uuid) -> Fut,
+    Fut: Future<Output = Result<Arc<CompiledCatalog>, Error>>,
+{
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::EditItems)?;
     if !q.items.iter().any(|i| i.line_no == line_no) {
         return Err(Error::not_found("quote line", line_no));
     }
-    check_line(&q, catalog, meta, config, discount)?;
-    timed(
-        "quote_item_update",
-        sqlx::query("UPDATE quote_item SET configuration = $4, manual_discount_percent = $5 WHERE quote_id = $1 AND revision_no = $2 AND line_no = $3")
-            .bind(id)
-            .bind(q.revision_no)
-            .bind(line_no)
-            .bind(serde_json::to_value(config).map_err(Error::internal)?)
-            .bind(discount)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    let catalog = catalog(q.catalog_version_id).await?;
+    check_line(
+        &q,
+        &catalog,
+        meta.occurred_at.date_naive(),
+        config,
+        discount,
+    )?;
+    let configuration = serde_json::to_value(config).map_err(Error::internal)?;
+    store::quote_item_update(tx, &q, line_no, &configuration, discount).await?;
+    let stale = q.snapshot_hash.is_some();
+    let updated =
+        store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
+    let payload = json!({ "quote_id": id, "line_no": line_no, "offering": config.offering });
+    audit(
         tx,
         meta,
         "quote.change-item",
         "quote.item-changed",
         &updated,
-        json!({ "quote_id": id, "line_no": line_no, "offering": config.offering }),
+        payload,
     )
     .await?;
     Ok(updated)
@@ -481,25 +234,23 @@ pub async fn set_terms(
     terms: Option<&str>,
 ) -> Result<Quote, Error> {
     let terms = terms_text(terms)?;
-    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
-    timed(
-        "quote_set_terms",
-        sqlx::query("UPDATE quote SET special_terms = $2 WHERE quote_id = $1")
-            .bind(id)
-            .bind(&terms)
-            .execute(&mut **tx),
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::EditItems)?;
+    let stale = q.snapshot_hash.is_some();
+    let updated = store::quote_update(
+        tx,
+        &change(meta, &q, next, stale),
+        QuoteFields::Terms(terms.as_deref()),
     )
-    .await
-    .map_err(db_error)?;
-    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    .await?;
+    let payload = json!({ "quote_id": id, "special_terms": terms });
+    audit(
         tx,
         meta,
         "quote.set-terms",
         "quote.terms-changed",
         &updated,
-        json!({ "quote_id": id, "special_terms": terms }),
+        payload,
     )
     .await?;
     Ok(updated)
@@ -512,194 +263,184 @@ pub async fn remove_item(
     expected: i64,
     line_no: i32,
 ) -> Result<Quote, Error> {
-    let (q, next) = lock_for(tx, meta, id, expected, Action::EditItems).await?;
-    let done = timed(
-        "quote_item_delete",
-        sqlx::query(
-            "DELETE FROM quote_item WHERE quote_id = $1 AND revision_no = $2 AND line_no = $3",
-        )
-        .bind(id)
-        .bind(q.revision_no)
-        .bind(line_no)
-        .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    if done.rows_affected() == 0 {
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::EditItems)?;
+    if !store::quote_item_delete(tx, &q, line_no).await? {
         return Err(Error::not_found("quote line", line_no));
     }
-    touch(tx, meta, &q, next, q.snapshot_hash.is_some()).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    let stale = q.snapshot_hash.is_some();
+    let updated =
+        store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
+    let payload = json!({ "quote_id": id, "line_no": line_no });
+    audit(
         tx,
         meta,
         "quote.remove-item",
         "quote.item-removed",
         &updated,
-        json!({ "quote_id": id, "line_no": line_no }),
+        payload,
     )
     .await?;
     Ok(updated)
 }
 
 /// Prices the current items with the quote's catalog version; stores the snapshot and its hash.
-pub async fn price(
+pub async fn price<F, Fut>(
     tx: &mut Tx,
     meta: &CommandMeta,
     id: Uuid,
     expected: i64,
-    catalog: &CompiledCatalog,
-) -> Result<Quote, Error> {
-    let (q, next) = lock_for(tx, meta, id, expected, Action::Price).await?;
-    if q.items.is_empty() {
-        return Err(Error::validation(vec![FieldError::new(
-            "items",
-            "required",
-            "a quote needs at least one line to be priced",
-        )]));
-    }
-    let date = meta.occurred_at.date_naive();
-    let mut items = Vec::with_capacity(q.items.len());
-    for i in &q.items {
-        let config: ConfigItem = serde_json::from_value(i.configuration.clone())
-            .map_err(|e| Error::internal(format!("stored configuration: {e}")))?;
-        let v = validate(catalog, &context(&q, date), &config);
-        if !v.valid {
-            return Err(Error::conflict(format!(
-                "line {} is no longer valid in this catalog version; change it before pricing",
-                i.line_no
-            )));
-        }
-        items.push(PriceItem {
-            line_id: format!("{:04}", i.line_no),
-            configured: v.configuration,
-            manual_discount_percent: i.manual_discount_percent,
-        });
-    }
-    let ctx = PricingContext {
-        market: q.market.clone(),
-        channel: q.channel.clone(),
-        segment: q.segment.clone(),
-        currency: q.currency.clone(),
-        date,
-        customer: serde_json::Map::new(),
-    };
-    let snapshot = price_items(catalog, &ctx, &items).map_err(|e| {
+    catalog: F,
+) -> Result<Quote, Error>
+where
+    F: FnOnce(Uuid) -> Fut,
+    Fut: Future<Output = Result<Arc<CompiledCatalog>, Error>>,
+{
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::Price)?;
+    let catalog = catalog(q.catalog_version_id).await?;
+    let (ctx, items) = pricing_request(&q, &catalog, meta.occurred_at.date_naive())?;
+    let snapshot = price_items(&catalog, &ctx, &items).map_err(|e| {
         Error::validation(vec![FieldError::new(e.field(), e.code(), e.to_string())])
     })?;
-    timed(
-        "quote_store_price",
-        sqlx::query("UPDATE quote SET price_snapshot = $2, snapshot_hash = $3 WHERE quote_id = $1")
-            .bind(id)
-            .bind(serde_json::to_value(&snapshot).map_err(Error::internal)?)
-            .bind(&snapshot.hash)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    touch(tx, meta, &q, next, false).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    let stored = serde_json::to_value(&snapshot).map_err(Error::internal)?;
+    let updated = store::quote_update(
         tx,
-        meta,
-        "quote.price",
-        "quote.priced",
-        &updated,
-        json!({ "quote_id": id, "snapshot_hash": snapshot.hash, "totals": snapshot.totals }),
+        &change(meta, &q, next, false),
+        QuoteFields::Price {
+            snapshot: &stored,
+            hash: &snapshot.hash,
+        },
     )
     .await?;
+    let payload =
+        json!({ "quote_id": id, "snapshot_hash": snapshot.hash, "totals": snapshot.totals });
+    audit(tx, meta, "quote.price", "quote.priced", &updated, payload).await?;
     Ok(updated)
 }
 
-/// Worklist filters; `status` leads the index `quote_worklist (tenant_id, status, updated_at DESC,
-/// quote_id DESC)`.
-#[derive(Debug, Clone, Default)]
-pub struct Worklist {
-    pub status: Option<Status>,
-    pub owner: Option<String>,
-    pub customer_account_id: Option<Uuid>,
-    pub updated_before: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct QuoteSummary {
-    pub quote_id: Uuid,
-    pub customer_account_id: Uuid,
-    pub status: String,
-    pub owner: String,
-    pub currency: String,
-    pub snapshot_hash: Option<String>,
-    pub price_stale: bool,
-    pub valid_until: NaiveDate,
-    pub updated_at: DateTime<Utc>,
-}
-
-fn worklist_query<'q>(
-    select: &str,
-    tenant: &'q TenantId,
-    w: &'q Worklist,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> Result<sqlx::QueryBuilder<'q, sqlx::Postgres>, Error> {
-    let mut q = sqlx::QueryBuilder::new(format!(
-        "{select} quote_id, customer_account_id, status, owner, currency, snapshot_hash, price_stale, valid_until, updated_at \
-         FROM quote WHERE tenant_id = "
-    ));
-    q.push_bind(tenant.as_str());
-    if let Some(s) = w.status {
-        q.push(" AND status = ").push_bind(status_text(s)?);
-    }
-    if let Some(o) = &w.owner {
-        q.push(" AND owner = ").push_bind(o.as_str());
-    }
-    if let Some(c) = w.customer_account_id {
-        q.push(" AND customer_account_id = ").push_bind(c);
-    }
-    if let Some(b) = w.updated_before {
-        q.push(" AND updated_at < ").push_bind(b);
-    }
-    if let Some((at, id)) = after {
-        q.push(" AND (updated_at, quote_id) < (")
-            .push_bind(at)
-            .push(", ")
-            .push_bind(id)
-            .push(")");
-    }
-    q.push(" ORDER BY updated_at DESC, quote_id DESC LIMIT ")
-        .push_bind(limit);
-    Ok(q)
-}
-
-/// One page of the worklist, newest change first, after the (updated_at, id) key `after`.
-pub async fn quote_worklist(
+/// Submits a priced quote. The policy decides: an approval-free quote is submitted (and may be
+/// accepted); otherwise it waits in approval-pending and the approval process starts, in this
+/// transaction. The decision (policy version, levels, reasons) is stored on the quote.
+pub async fn submit(
     tx: &mut Tx,
-    tenant: &TenantId,
-    w: &Worklist,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> Result<Vec<QuoteSummary>, Error> {
-    let mut q = worklist_query("SELECT", tenant, w, after, limit)?;
-    timed("quote_worklist", q.build_query_as().fetch_all(&mut **tx))
-        .await
-        .map_err(db_error)
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+) -> Result<Quote, Error> {
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let snapshot = submittable(&q, expected)?;
+    let policy = store::approval_policy_current(tx, &meta.tenant).await?;
+    let decision = decide(&policy, &facts(&snapshot, q.special_terms.is_some()));
+    let action = if decision.approval_free() {
+        Action::SubmitApprovalFree
+    } else {
+        Action::SubmitForApproval
+    };
+    let next = apply(q.status, action).map_err(|r| Error::conflict(r.to_string()))?;
+    let instance = if decision.approval_free() {
+        None
+    } else {
+        Some(start_approval(tx, meta, &q, &policy, &decision.levels).await?)
+    };
+    let stored = serde_json::to_value(&decision).map_err(Error::internal)?;
+    let updated = store::quote_update(
+        tx,
+        &change(meta, &q, next, false),
+        QuoteFields::Submission {
+            decision: &stored,
+            approval_instance_id: instance,
+        },
+    )
+    .await?;
+    let payload = json!({ "quote_id": id, "revision_no": q.revision_no, "snapshot_hash": q.snapshot_hash, "policy_version": decision.policy_version, "levels": decision.levels });
+    audit(
+        tx,
+        meta,
+        "quote.submit",
+        "quote.submitted",
+        &updated,
+        payload,
+    )
+    .await?;
+    if let Some(instance) = instance {
+        record(
+            tx,
+            meta,
+            &AuditEntry { action: "quote.request-approval", aggregate_type: AGGREGATE, aggregate_id: id, before: None, after: Some(json!({ "levels": decision.levels, "process_instance_id": instance })), reason: None },
+            &[NewEvent {
+                event_type: "quote.approval-requested",
+                schema_version: 1,
+                aggregate_type: AGGREGATE,
+                aggregate_id: id,
+                payload: json!({ "quote_id": id, "revision_no": q.revision_no, "levels": decision.levels, "reasons": decision.reasons, "process_instance_id": instance }),
+            }],
+        )
+        .await?;
+    }
+    Ok(updated)
 }
 
-/// The plan of [`quote_worklist`]: what the plan-baseline test reads.
-pub async fn quote_worklist_plan(
+/// Starts the `quote-approval` process for the levels the policy required.
+async fn start_approval(
     tx: &mut Tx,
-    tenant: &TenantId,
-    w: &Worklist,
-    after: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> Result<String, Error> {
-    let mut q = worklist_query("EXPLAIN SELECT", tenant, w, after, limit)?;
-    let lines: Vec<String> = timed(
-        "quote_worklist_explain",
-        q.build_query_scalar().fetch_all(&mut **tx),
+    meta: &CommandMeta,
+    q: &Quote,
+    policy: &Policy,
+    levels: &[String],
+) -> Result<Uuid, Error> {
+    let mut variables = Map::new();
+    variables.insert("quote_id".into(), json!(q.id));
+    variables.insert("revision_no".into(), json!(q.revision_no));
+    variables.insert("owner".into(), json!(q.owner));
+    variables.insert("levels".into(), json!(levels));
+    variables.insert("reminder_after".into(), json!(policy.timers.reminder_after));
+    variables.insert("escalate_after".into(), json!(policy.timers.escalate_after));
+    variables.insert(
+        "escalation_group".into(),
+        json!(policy.timers.escalation_group),
+    );
+    let started = instances::start_instance(
+        tx,
+        &StartRequest {
+            tenant: &meta.tenant,
+            bpmn_process_id: APPROVAL_PROCESS,
+            product_line: None,
+            release_flags: Vec::new(),
+            variables,
+            at: meta.occurred_at,
+        },
     )
     .await
-    .map_err(db_error)?;
-    Ok(lines.join("\n"))
+    .map_err(|e| match e {
+        Error::NotFound { .. } => not_deployed(APPROVAL_PROCESS),
+        e => e,
+    })?;
+    Ok(started.process_instance_id)
+}
+
+/// Records the customer's acceptance: only an approved or approval-free quote.
+pub async fn accept(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    id: Uuid,
+    expected: i64,
+) -> Result<Quote, Error> {
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::Accept)?;
+    let updated =
+        store::quote_update(tx, &change(meta, &q, next, false), QuoteFields::Acceptance).await?;
+    let payload = json!({ "quote_id": id, "revision_no": q.revision_no, "snapshot_hash": q.snapshot_hash, "accepted_by": meta.actor_subject });
+    audit(
+        tx,
+        meta,
+        "quote.accept",
+        "quote.accepted",
+        &updated,
+        payload,
+    )
+    .await?;
+    Ok(updated)
 }
 
 /// Cancels an open quote, with a reason kept in the audit trail.
@@ -717,10 +458,15 @@ pub async fn cancel(
             "cancelling a quote needs a reason",
         )]));
     }
-    let (q, next) = lock_for(tx, meta, id, expected, Action::Cancel).await?;
-    crate::approvals::end_approval(tx, meta, &q).await?;
-    touch(tx, meta, &q, next, q.price_stale).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
+    let next = transition(&q, expected, Action::Cancel)?;
+    end_approval(tx, meta, &q).await?;
+    let updated = store::quote_update(
+        tx,
+        &change(meta, &q, next, q.price_stale),
+        QuoteFields::None,
+    )
+    .await?;
     record(
         tx,
         meta,
@@ -742,4 +488,50 @@ pub async fn cancel(
     )
     .await?;
     Ok(updated)
+}
+
+/// Stores a new version of the tenant's approval policy; earlier versions stay as they were.
+pub async fn approval_policy_put(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    levels: Vec<String>,
+    rules: Vec<Rule>,
+    timers: Timers,
+) -> Result<Policy, Error> {
+    let problems = policy_problems(&levels, &rules, &timers);
+    if !problems.is_empty() {
+        return Err(Error::validation(problems));
+    }
+    let version = store::approval_policy_next_version(tx, &meta.tenant).await?;
+    let policy = Policy {
+        version,
+        levels,
+        rules,
+        timers,
+    };
+    let stored = serde_json::to_value(&policy).map_err(Error::internal)?;
+    store::approval_policy_insert(
+        tx,
+        &meta.tenant,
+        version,
+        &stored,
+        meta.occurred_at,
+        &meta.actor_subject,
+    )
+    .await?;
+    record(
+        tx,
+        meta,
+        &AuditEntry {
+            action: "approval-policy.put",
+            aggregate_type: "approval-policy",
+            aggregate_id: Uuid::nil(),
+            before: None,
+            after: Some(stored),
+            reason: None,
+        },
+        &[],
+    )
+    .await?;
+    Ok(policy)
 }

@@ -6,14 +6,14 @@ use chrono::{NaiveDate, Utc};
 use cpq_audit::CommandMeta;
 use cpq_core::{Error, TenantId};
 use cpq_db::error::db_error;
-use cpq_db::{tenant, timed, Tx};
+use cpq_db::{tenant, Tx};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::approvals::end_approval;
-use crate::commands::{event, quote_fetch, touch};
-use crate::lifecycle::{apply, Action};
+use crate::commands::{audit, change, end_approval};
+use crate::model::lifecycle::{apply, Action};
+use crate::store::{self, QuoteFields};
 
 /// Expires one quote if it is still open and past its validity on `today`; `false` otherwise
 /// (someone changed it since the scan).
@@ -23,7 +23,7 @@ pub async fn expire(
     id: Uuid,
     today: NaiveDate,
 ) -> Result<bool, Error> {
-    let q = quote_fetch(tx, &meta.tenant, id, true).await?;
+    let q = store::quote_fetch_for_update(tx, &meta.tenant, id).await?;
     let Ok(next) = apply(q.status, Action::Expire) else {
         return Ok(false);
     };
@@ -31,9 +31,13 @@ pub async fn expire(
         return Ok(false);
     }
     end_approval(tx, meta, &q).await?;
-    touch(tx, meta, &q, next, q.price_stale).await?;
-    let updated = quote_fetch(tx, &meta.tenant, id, false).await?;
-    event(
+    let updated = store::quote_update(
+        tx,
+        &change(meta, &q, next, q.price_stale),
+        QuoteFields::None,
+    )
+    .await?;
+    audit(
         tx,
         meta,
         "quote.expire",
@@ -48,15 +52,7 @@ pub async fn expire(
 /// Expires up to `limit` quotes whose validity ended before `today`, across tenants. Returns how
 /// many expired; failures are logged and retried by the next scan.
 pub async fn expire_due(pool: &PgPool, today: NaiveDate, limit: i32) -> Result<usize, Error> {
-    let due: Vec<(Uuid, String)> = timed(
-        "quote_expiry_due",
-        sqlx::query_as("SELECT quote_id, tenant_id FROM quote_expiry_due($1, $2)")
-            .bind(today)
-            .bind(limit)
-            .fetch_all(pool),
-    )
-    .await
-    .map_err(db_error)?;
+    let due = store::quote_expiry_due(pool, today, limit).await?;
     let mut expired = 0;
     for (id, tenant_id) in due {
         let Ok(t) = TenantId::parse(&tenant_id) else {

@@ -3,11 +3,12 @@
 //! a missing one (it does not resolve by itself: an operator deploys it).
 
 use cpq_core::Error;
-use cpq_db::error::db_error;
-use cpq_db::timed;
 use sqlx::PgPool;
 
-use crate::approvals::APPROVAL_PROCESS;
+use crate::store;
+
+/// The BPMN process id of `processes/quote-approval-v1.bpmn`, which submission starts.
+pub const APPROVAL_PROCESS: &str = "quote-approval";
 
 /// The BPMN process id of `processes/order-fulfillment-v1.bpmn`, which `cpq-order` starts on
 /// conversion (named here so that readiness lists it without this crate depending on orders).
@@ -54,16 +55,7 @@ pub fn not_deployed(bpmn_process_id: &'static str) -> Error {
 /// artifacts, not tenant data).
 pub async fn required_processes_missing(pool: &PgPool) -> Result<Vec<RequiredProcess>, Error> {
     let ids: Vec<&str> = REQUIRED.iter().map(|p| p.bpmn_process_id).collect();
-    let deployed: Vec<String> = timed(
-        "process_definition_deployed_ids",
-        sqlx::query_scalar(
-            "SELECT DISTINCT bpmn_process_id FROM process_definition WHERE bpmn_process_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(pool),
-    )
-    .await
-    .map_err(db_error)?;
+    let deployed = store::process_definition_deployed_ids(pool, &ids).await?;
     Ok(REQUIRED
         .into_iter()
         .filter(|p| !deployed.iter().any(|d| d == p.bpmn_process_id))

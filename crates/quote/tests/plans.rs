@@ -5,8 +5,8 @@
 use chrono::Utc;
 use cpq_core::TenantId;
 use cpq_db::tenant;
-use cpq_quote::commands::{quote_worklist, quote_worklist_plan, Worklist};
-use cpq_quote::lifecycle::Status;
+use cpq_quote::model::lifecycle::Status;
+use cpq_quote::store::{quote_worklist, quote_worklist_plan, Worklist};
 use cpq_testkit::TestDb;
 use uuid::Uuid;
 

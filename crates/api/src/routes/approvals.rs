@@ -4,8 +4,10 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use cpq_core::{Error, Role};
-use cpq_quote::approval::{Rule, Timers};
-use cpq_quote::approvals::{self, ApprovalTask, Verdict};
+use cpq_quote::model::policy::{Rule, Timers};
+use cpq_quote::model::Verdict;
+use cpq_quote::store::{self, ApprovalTask};
+use cpq_quote::{approval_tasks, commands};
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -39,7 +41,7 @@ pub async fn list(
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
     let mut tx = read(&state, &caller).await?;
-    let rows = approvals::approval_tasks(&mut tx, &caller.0, after, i64::from(limit) + 1).await?;
+    let rows = store::approval_task_list(&mut tx, &caller.0, after, i64::from(limit) + 1).await?;
     let p: Page<ApprovalTask> = page(rows, limit, &fingerprint, |t| t.task_id, |t| t);
     Ok(axum::Json(p).into_response())
 }
@@ -63,7 +65,7 @@ async fn decide(
     let who = caller.0.clone();
     let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Decision| {
         Box::pin(async move {
-            let d = approvals::decide_task(tx, &meta, &who, id, verdict, b.comment).await?;
+            let d = approval_tasks::decide_task(tx, &meta, &who, id, verdict, b.comment).await?;
             Ok(CommandResponse::ok(
                 serde_json::to_value(d).map_err(Error::internal)?,
             ))
@@ -138,7 +140,7 @@ pub async fn put_policy(
     caller.0.require_any(&[Role::CatalogManager])?;
     let r = execute(&state, &caller, &ctx, body, |tx, meta, b: PutPolicy| {
         Box::pin(async move {
-            let p = approvals::approval_policy_put(tx, &meta, b.levels, b.rules, b.timers).await?;
+            let p = commands::approval_policy_put(tx, &meta, b.levels, b.rules, b.timers).await?;
             Ok(CommandResponse::ok(
                 serde_json::to_value(p).map_err(Error::internal)?,
             ))
@@ -159,7 +161,7 @@ pub async fn get_policy(
         .require_any(&[Role::CatalogManager, Role::Sales, Role::Approver])?;
     let mut tx = read(&state, &caller).await?;
     Ok(
-        axum::Json(approvals::approval_policy_current(&mut tx, &caller.0.tenant).await?)
+        axum::Json(store::approval_policy_current(&mut tx, &caller.0.tenant).await?)
             .into_response(),
     )
 }

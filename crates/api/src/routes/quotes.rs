@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
 use cpq_configuration::ConfigItem;
 use cpq_core::{Error, Role, TenantId};
-use cpq_db::Tx;
 use cpq_order::commands as orders;
-use cpq_quote::commands::{self, NewQuote, Quote};
-use cpq_quote::{approvals, revisions};
+use cpq_quote::commands;
+use cpq_quote::model::{NewQuote, Quote};
+use cpq_quote::{revisions, store};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
@@ -92,27 +92,22 @@ pub async fn fetch(
 ) -> Result<Response, ApiError> {
     caller.0.require_any(READERS)?;
     let mut tx = read(&state, &caller).await?;
-    let q = commands::quote_fetch(&mut tx, &caller.0.tenant, id, false).await?;
-    let history = approvals::approval_history(&mut tx, &caller.0.tenant, id).await?;
+    let q = store::quote_fetch(&mut tx, &caller.0.tenant, id).await?;
+    let history = store::quote_approval_history(&mut tx, &caller.0.tenant, id).await?;
     let version = q.version;
     let mut body = serde_json::to_value(q).map_err(Error::internal)?;
     body["approvals"] = serde_json::to_value(history).map_err(Error::internal)?;
     Ok(CommandResponse::ok(body).with_etag(version).into_response())
 }
 
-/// The compiled catalog version a quote is pinned to, read in the command's own transaction (a
-/// quote's catalog version never changes, and published versions never change either).
+/// The compiled catalog of a version, for the commands that validate or price against the
+/// quote's pinned version (cached in process: published versions never change).
 async fn catalog_of(
     state: &AppState,
-    tx: &mut Tx,
     tenant: &TenantId,
-    id: Uuid,
+    version: Uuid,
 ) -> Result<std::sync::Arc<cpq_catalog::CompiledCatalog>, Error> {
-    let q = commands::quote_fetch(tx, tenant, id, false).await?;
-    state
-        .catalogs
-        .compiled(&state.db, tenant, q.catalog_version_id)
-        .await
+    state.catalogs.compiled(&state.db, tenant, version).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -140,14 +135,14 @@ pub async fn add_item(
     let st = state.clone();
     let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
         Box::pin(async move {
-            let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
+            let catalog = |v| catalog_of(&st, &meta.tenant, v);
             respond(
                 commands::add_item(
                     tx,
                     &meta,
                     id,
                     expected,
-                    &catalog,
+                    catalog,
                     &b.configuration,
                     b.manual_discount_percent,
                 )
@@ -175,7 +170,7 @@ pub async fn change_item(
     let st = state.clone();
     let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
         Box::pin(async move {
-            let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
+            let catalog = |v| catalog_of(&st, &meta.tenant, v);
             respond(
                 commands::change_item(
                     tx,
@@ -183,7 +178,7 @@ pub async fn change_item(
                     id,
                     expected,
                     line_no,
-                    &catalog,
+                    catalog,
                     &b.configuration,
                     b.manual_discount_percent,
                 )
@@ -281,9 +276,9 @@ pub async fn price(
         body,
         move |tx, meta, _: PriceQuote| {
             Box::pin(async move {
-                let catalog = catalog_of(&st, tx, &meta.tenant, id).await?;
+                let catalog = |v| catalog_of(&st, &meta.tenant, v);
                 respond(
-                    commands::price(tx, &meta, id, expected, &catalog).await?,
+                    commands::price(tx, &meta, id, expected, catalog).await?,
                     false,
                 )
             })
@@ -322,15 +317,17 @@ pub async fn list(
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(
-            serde_json::from_value::<cpq_quote::lifecycle::Status>(Value::String(s.to_owned()))
-                .map_err(|_| Error::Malformed {
-                    detail: format!("status \"{s}\" is not a quote status"),
-                    errors: vec![cpq_core::FieldError::new(
-                        "status",
-                        "unknown-value",
-                        "a quote status such as draft, priced or approval-pending",
-                    )],
-                })?,
+            serde_json::from_value::<cpq_quote::model::lifecycle::Status>(Value::String(
+                s.to_owned(),
+            ))
+            .map_err(|_| Error::Malformed {
+                detail: format!("status \"{s}\" is not a quote status"),
+                errors: vec![cpq_core::FieldError::new(
+                    "status",
+                    "unknown-value",
+                    "a quote status such as draft, priced or approval-pending",
+                )],
+            })?,
         ),
     };
     let limit = page_size(
@@ -344,16 +341,16 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<(chrono::DateTime<chrono::Utc>, Uuid)>(c, &fingerprint))
         .transpose()?;
-    let w = commands::Worklist {
+    let w = store::Worklist {
         status,
         owner: q.owner.clone(),
         customer_account_id: q.customer,
         updated_before: q.updated_before,
     };
     let mut tx = read(&state, &caller).await?;
-    let rows = commands::quote_worklist(&mut tx, &caller.0.tenant, &w, after, i64::from(limit) + 1)
-        .await?;
-    let p: Page<commands::QuoteSummary> = page(
+    let rows =
+        store::quote_worklist(&mut tx, &caller.0.tenant, &w, after, i64::from(limit) + 1).await?;
+    let p: Page<store::QuoteSummary> = page(
         rows,
         limit,
         &fingerprint,
@@ -423,7 +420,7 @@ pub async fn submit(
         body,
         move |tx, meta, _: EmptyCommand| {
             Box::pin(
-                async move { respond(approvals::submit(tx, &meta, id, expected).await?, false) },
+                async move { respond(commands::submit(tx, &meta, id, expected).await?, false) },
             )
         },
     )
@@ -450,7 +447,7 @@ pub async fn accept(
         body,
         move |tx, meta, _: EmptyCommand| {
             Box::pin(
-                async move { respond(approvals::accept(tx, &meta, id, expected).await?, false) },
+                async move { respond(commands::accept(tx, &meta, id, expected).await?, false) },
             )
         },
     )
@@ -505,7 +502,7 @@ pub async fn revision_list(
 ) -> Result<Response, ApiError> {
     caller.0.require_any(READERS)?;
     let mut tx = read(&state, &caller).await?;
-    let items = revisions::revision_list(&mut tx, &caller.0.tenant, id).await?;
+    let items = store::quote_revision_list(&mut tx, &caller.0.tenant, id).await?;
     Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
@@ -520,7 +517,7 @@ pub async fn revision_fetch(
     caller.0.require_any(READERS)?;
     let mut tx = read(&state, &caller).await?;
     Ok(
-        axum::Json(revisions::revision_fetch(&mut tx, &caller.0.tenant, id, revision_no).await?)
+        axum::Json(store::quote_revision_fetch(&mut tx, &caller.0.tenant, id, revision_no).await?)
             .into_response(),
     )
 }
