@@ -31,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use crate::catalogue::Catalogue;
 use crate::dead_letter::{dead_letter, DeadLetter};
 use crate::envelope::Envelope;
+use crate::health::{is_connection, KafkaContext, KafkaHealth};
 use crate::kafka::{consumer_config, every_partition, producer_config, topic_name};
 use crate::projections::{HandlerError, Projection};
 
@@ -46,6 +47,14 @@ pub struct ConsumerOptions {
     /// Records read ahead for one partition while its worker is busy (with a record in retries,
     /// say): at this many the partition is paused, and resumed at half.
     pub buffer_per_partition: usize,
+    /// Once stopped, how long committing the stored offsets and then closing the client (leaving
+    /// the group) may take together. Past it (Kafka unreachable, say) the consumer gives up on
+    /// both: what it applied and could not commit is read again after a restart, and the inbox
+    /// absorbs it.
+    pub close_timeout: Duration,
+    /// Shared by the consumer's Kafka clients: librdkafka's errors go through it (see
+    /// [`crate::health`]), and the lag is not asked for while it finds Kafka unreachable.
+    pub health: KafkaHealth,
 }
 
 impl Default for ConsumerOptions {
@@ -57,6 +66,8 @@ impl Default for ConsumerOptions {
             instance_id: None,
             repoll_every: Duration::from_secs(1),
             buffer_per_partition: 500,
+            close_timeout: Duration::from_secs(5),
+            health: KafkaHealth::default(),
         }
     }
 }
@@ -188,8 +199,8 @@ pub struct EventConsumer {
     projection: Projection,
     /// The projection's topics, with the namespace.
     topics: Vec<String>,
-    consumer: Arc<StreamConsumer>,
-    dead_letters: FutureProducer,
+    consumer: Arc<StreamConsumer<KafkaContext>>,
+    dead_letters: FutureProducer<KafkaContext>,
     opts: ConsumerOptions,
 }
 
@@ -206,15 +217,18 @@ impl EventConsumer {
             .iter()
             .map(|t| topic_name(&kafka, t))
             .collect();
-        let consumer: StreamConsumer =
-            consumer_config(&kafka, projection.name(), opts.instance_id.as_deref()).create()?;
+        let context = KafkaContext::new(opts.health.clone());
+        let consumer: StreamConsumer<KafkaContext> =
+            consumer_config(&kafka, projection.name(), opts.instance_id.as_deref())
+                .create_with_context(context.clone())?;
         // Kafka's group protocol: the coordinator spreads the partitions over the group's
         // members. Subscribing needs no broker: a consumer started while Kafka is unreachable
         // joins its group once it answers.
         let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&refs)?;
-        let dead_letters: FutureProducer =
-            producer_config(&kafka, &format!("dlq-{}", projection.name()), 30_000).create()?;
+        let dead_letters: FutureProducer<KafkaContext> =
+            producer_config(&kafka, &format!("dlq-{}", projection.name()), 30_000)
+                .create_with_context(context)?;
         Ok(EventConsumer {
             pool,
             kafka,
@@ -277,7 +291,12 @@ impl EventConsumer {
                     retries,
                     payload: m.payload().unwrap_or_default().to_vec(),
                 };
-                dead_letter(&self.dead_letters, &self.kafka, &letter).await?;
+                // Not past `stop`: a dead letter not acknowledged by then is published again
+                // after a restart (the record was not applied, its offset not stored).
+                tokio::select! {
+                    published = dead_letter(&self.dead_letters, &self.kafka, &letter) => published?,
+                    _ = stop.wait_for(|s| *s) => return Ok(None),
+                }
                 metrics::counter!("consumer_dead_letters_total", "consumer" => self.projection.name()).increment(1);
                 Outcome::DeadLettered
             }
@@ -382,11 +401,12 @@ impl EventConsumer {
     /// (a record stuck in retries must not stop the lag from showing) on the blocking pool (the
     /// queries block); see [`group_lag`].
     fn observe_lag(&self, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        let (consumer, name, topics, every) = (
+        let (consumer, name, topics, every, health) = (
             self.consumer.clone(),
             self.projection.name(),
             self.topics.clone(),
             self.opts.lag_every,
+            self.opts.health.clone(),
         );
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
@@ -396,9 +416,15 @@ impl EventConsumer {
                     _ = tick.tick() => {}
                     _ = stop.changed() => return,
                 }
-                let (consumer, topics) = (consumer.clone(), topics.clone());
-                let _ =
-                    tokio::task::spawn_blocking(move || group_lag(&consumer, name, &topics)).await;
+                // Kafka unreachable: nothing to ask (each question would wait for its timeout).
+                if health.is_down() {
+                    continue;
+                }
+                let (consumer, topics, health) = (consumer.clone(), topics.clone(), health.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    group_lag(&consumer, name, &topics, &health)
+                })
+                .await;
             }
         })
     }
@@ -436,7 +462,13 @@ impl EventConsumer {
                     if let Some((code, reason)) = this.consumer.client().fatal_error() {
                         break Ended::Fatal(format!("{code}: {reason}"));
                     }
-                    tracing::warn!(consumer = this.projection.name(), error = %e, "consumer error");
+                    // A broker that cannot be reached is reported by the client's context too
+                    // (once, see crate::health); anything else is the consumer's to say.
+                    if is_connection(&e) {
+                        tracing::debug!(consumer = this.projection.name(), error = %e, "consumer error");
+                    } else {
+                        tracing::warn!(consumer = this.projection.name(), error = %e, "consumer error");
+                    }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 None => {}
@@ -448,11 +480,39 @@ impl EventConsumer {
         drop(workers);
         while running.join_next().await.is_some() {}
         lag.abort();
-        let consumer = this.consumer.clone();
-        let _ = tokio::task::spawn_blocking(move || {
+        this.close(ended).await
+    }
+
+    /// Commits the stored offsets, then closes the client (a static member stays in its group
+    /// until its session times out, a dynamic one leaves it), both off the runtime and together
+    /// within `close_timeout`: with Kafka unreachable either could wait for good. What was
+    /// applied and not committed is read again by whoever takes the partitions, and the inbox
+    /// absorbs it.
+    async fn close(self: Arc<Self>, ended: Ended) -> Ended {
+        let name = self.projection.name();
+        let deadline = tokio::time::Instant::now() + self.opts.close_timeout;
+        let consumer = self.consumer.clone();
+        let commit = tokio::task::spawn_blocking(move || {
             consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
-        })
-        .await;
+        });
+        match tokio::time::timeout_at(deadline, commit).await {
+            Ok(Ok(Ok(())))
+            | Ok(Ok(Err(KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::NoOffset)))) =>
+                {}
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(consumer = name, error = %e, "committing the applied records' offsets failed; they are read again after a restart and the inbox absorbs them")
+            }
+            Ok(Err(_)) => {}
+            Err(_) => {
+                tracing::warn!(consumer = name, timeout_ms = self.opts.close_timeout.as_millis() as u64, "committing the applied records' offsets did not finish in time (Kafka unreachable?); they are read again after a restart and the inbox absorbs them")
+            }
+        }
+        // The last reference to the client, unless the lag's question (aborted, on the blocking
+        // pool) still holds one: then the client closes when that returns.
+        let closing = tokio::task::spawn_blocking(move || drop(self));
+        if tokio::time::timeout_at(deadline, closing).await.is_err() {
+            tracing::warn!(consumer = name, "closing the Kafka consumer did not finish in time (Kafka unreachable?); left to the process's exit");
+        }
         ended
     }
 }
@@ -486,13 +546,21 @@ fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
 
 /// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
 /// offset; a partition without a commit counts from its low watermark), for every partition of
-/// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked.
-fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
+/// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked;
+/// that is said only when `health` has not said it already.
+fn group_lag(
+    consumer: &StreamConsumer<KafkaContext>,
+    name: &'static str,
+    topics: &[String],
+    health: &KafkaHealth,
+) {
+    let quiet = |e: &KafkaError| is_connection(e) && !health.is_up();
     let timeout = Duration::from_secs(5);
     let committed = every_partition(consumer, topics)
         .and_then(|partitions| consumer.committed_offsets(partitions, timeout));
     let committed = match committed {
         Ok(c) => c,
+        Err(e) if quiet(&e) => return,
         Err(e) => {
             tracing::warn!(consumer = name, error = %e, "cannot read the group's committed offsets");
             return;
@@ -501,9 +569,11 @@ fn group_lag(consumer: &StreamConsumer, name: &'static str, topics: &[String]) {
     for el in committed.elements() {
         let (low, high) = match consumer.fetch_watermarks(el.topic(), el.partition(), timeout) {
             Ok(w) => w,
+            Err(e) if quiet(&e) => return,
             Err(e) => {
-                tracing::warn!(consumer = name, topic = el.topic(), partition = el.partition(), error = %e, "cannot read a partition's watermarks");
-                continue;
+                // The rest would most likely wait as long: asked again at the next tick.
+                tracing::warn!(consumer = name, topic = el.topic(), partition = el.partition(), error = %e, "cannot read a partition's watermarks; the lag is read again later");
+                return;
             }
         };
         let at = el.offset().to_raw().filter(|o| *o >= 0).unwrap_or(low);

@@ -56,8 +56,8 @@ impl DeadLetter {
 }
 
 /// Publishes `letter` and waits for the acknowledgement.
-pub async fn dead_letter(
-    producer: &FutureProducer,
+pub async fn dead_letter<C: rdkafka::ClientContext + 'static>(
+    producer: &FutureProducer<C>,
     kafka: &KafkaConfig,
     letter: &DeadLetter,
 ) -> Result<(), KafkaError> {

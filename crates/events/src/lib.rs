@@ -13,12 +13,15 @@
 //!   event applied with its inbox row in one transaction, offsets stored only after it, one
 //!   worker per partition so that a record in retries holds back only its own partition;
 //!   [`dead_letter`]s carry what could not be applied, and are replayed after a fix.
-//! - [`kafka`]: the librdkafka client settings every Kafka client here is built from.
+//! - [`kafka`]: the librdkafka client settings every Kafka client here is built from;
+//!   [`health`]: what a deployable knows of Kafka (its readiness), and librdkafka's own errors
+//!   held back while the cluster is unreachable instead of repeated several times a second.
 
 pub mod catalogue;
 pub mod consumer;
 pub mod dead_letter;
 pub mod envelope;
+pub mod health;
 pub mod kafka;
 pub mod projections;
 pub mod relay;

@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::catalogue::Catalogue;
 use crate::envelope::Envelope;
+use crate::health::{is_connection, KafkaContext, KafkaHealth};
 use crate::kafka::{producer_config, topic_name};
 
 /// How the outbox is divided: `relay_slot` holds this many rows (migration 0015).
@@ -70,6 +71,10 @@ pub struct RelayOptions {
     /// Back-off after a failed cycle: doubles up to `max_backoff`.
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Shared by the relay's producers: librdkafka's errors go through it (see
+    /// [`crate::health`]), and a cycle that fails while it finds Kafka unreachable is not logged
+    /// again each time.
+    pub health: KafkaHealth,
 }
 
 impl RelayOptions {
@@ -85,6 +90,17 @@ impl RelayOptions {
             message_timeout: Duration::from_secs(5),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
+            health: KafkaHealth::default(),
+        }
+    }
+}
+
+impl RelayError {
+    /// Whether it says that Kafka could not be reached (see [`crate::health::is_connection`]).
+    pub fn is_connection(&self) -> bool {
+        match self {
+            RelayError::Kafka(e) | RelayError::Partial { error: e, .. } => is_connection(e),
+            _ => false,
         }
     }
 }
@@ -242,7 +258,7 @@ impl Membership {
 pub struct Relay {
     pool: PgPool,
     /// Replaced when it reports a fatal error (see [`Relay::producer`]).
-    producer: std::sync::Mutex<FutureProducer>,
+    producer: std::sync::Mutex<FutureProducer<KafkaContext>>,
     kafka: KafkaConfig,
     catalogue: Arc<Catalogue>,
     opts: RelayOptions,
@@ -268,21 +284,27 @@ impl Relay {
     fn new_producer(
         kafka: &KafkaConfig,
         opts: &RelayOptions,
-    ) -> Result<FutureProducer, KafkaError> {
-        producer_config(kafka, "relay", opts.message_timeout.as_millis() as u64).create()
+    ) -> Result<FutureProducer<KafkaContext>, KafkaError> {
+        producer_config(kafka, "relay", opts.message_timeout.as_millis() as u64)
+            .create_with_context(KafkaContext::new(opts.health.clone()))
     }
 
     /// The producer for this cycle. An idempotent producer with the gapless guarantee stops for
     /// good after a fatal error (a delivery that timed out while the broker was unreachable, for
     /// one); then a new one takes its place, with a new producer id. Nothing was marked published
     /// after the failed delivery, so the next cycle sends those events again, in outbox order.
-    fn producer(&self) -> Result<FutureProducer, RelayError> {
+    fn producer(&self) -> Result<FutureProducer<KafkaContext>, RelayError> {
         let mut current = self
             .producer
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(fatal) = current.client().fatal_error() {
-            tracing::warn!(error = ?fatal, "the producer stopped on a fatal error; replacing it");
+            // While Kafka is unreachable this happens every cycle: the outage is logged once.
+            if self.opts.health.is_down() {
+                tracing::debug!(error = ?fatal, "the producer stopped on a fatal error; replacing it");
+            } else {
+                tracing::warn!(error = ?fatal, "the producer stopped on a fatal error; replacing it");
+            }
             metrics::counter!("relay_producer_restarts_total").increment(1);
             *current = Self::new_producer(&self.kafka, &self.opts)?;
         }
@@ -293,7 +315,7 @@ impl Relay {
     /// Enqueued synchronously, so the order of the calls is the order on the partition.
     async fn enqueue(
         &self,
-        producer: &FutureProducer,
+        producer: &FutureProducer<KafkaContext>,
         e: &Envelope,
     ) -> Result<DeliveryFuture, RelayError> {
         let topic =
@@ -521,7 +543,11 @@ impl Relay {
                 }
                 Err(e) => {
                     metrics::counter!("relay_failures_total").increment(1);
-                    tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "relay cycle failed; retrying after back-off");
+                    if self.opts.health.is_down() && e.is_connection() {
+                        tracing::debug!(error = %e, backoff_ms = backoff.as_millis() as u64, "relay cycle failed; retrying after back-off");
+                    } else {
+                        tracing::warn!(error = %e, backoff_ms = backoff.as_millis() as u64, "relay cycle failed; retrying after back-off");
+                    }
                     let w = backoff;
                     backoff = (backoff * 2).min(self.opts.max_backoff);
                     w
@@ -531,14 +557,24 @@ impl Relay {
                 tokio::select! { _ = tokio::time::sleep(wait) => {}, _ = stop.changed() => {} }
             }
         }
-        if let Ok(producer) = self.producer() {
-            let _ = producer.flush(Duration::from_secs(5));
-        }
+        // No flush: what is still on its way was not marked published, and is published again
+        // by whoever takes the slots (the inboxes absorb a second copy).
         if let Some(m) = member {
             if let Err(e) = release_slots(&self.pool, m.owner()).await {
                 tracing::warn!(error = %e, "releasing relay slots failed; they expire with their lease");
             }
             let _ = sqlx::Connection::close(m.conn).await;
+        }
+        // Dropping the producer purges what is queued and waits for its threads: off the runtime,
+        // and not for long with Kafka unreachable.
+        let closing = tokio::task::spawn_blocking(move || drop(self));
+        if tokio::time::timeout(Duration::from_secs(2), closing)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "closing the Kafka producer did not finish in time; left to the process's exit"
+            );
         }
     }
 }

@@ -8,6 +8,9 @@ use std::process::ExitCode;
 use clap::Parser;
 use cpq_events::catalogue::Catalogue;
 use cpq_events::consumer::{ConsumerOptions, Consumers};
+use cpq_events::dead_letter::DEAD_LETTER_TOPIC;
+use cpq_events::health::{self, KafkaHealth};
+use cpq_events::kafka::topic_name;
 use cpq_events::projections::Projection;
 use cpq_events::service;
 
@@ -35,6 +38,11 @@ struct Args {
     /// Retries of a transient failure before the event is dead-lettered.
     #[arg(long, default_value_t = 5)]
     max_retries: u32,
+    /// After SIGTERM, at most this long to finish the records at hand, commit the offsets of
+    /// what was applied and close; then it exits regardless (what was applied and not committed
+    /// is read again after a restart, and the inbox absorbs it).
+    #[arg(long, default_value_t = service::DEFAULT_SHUTDOWN_GRACE_SECS)]
+    shutdown_grace_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -64,19 +72,43 @@ fn main() -> ExitCode {
         let pool = cpq_db::pool::app_pool(&config.database, "cpq-consumer");
         let catalogue = Catalogue::shipped().map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin = service::serve_admin(args.admin_bind, pool.clone(), stop_rx.clone()).await?;
+        let kafka_health = KafkaHealth::default();
+        let probe = health::watch(
+            &kafka,
+            kafka_health.clone(),
+            topic_name(&kafka, DEAD_LETTER_TOPIC),
+            stop_rx.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        let admin = service::serve_admin(
+            args.admin_bind,
+            pool.clone(),
+            kafka_health.clone(),
+            stop_rx.clone(),
+        )
+        .await?;
+        let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
         let opts = ConsumerOptions {
             max_retries: args.max_retries,
             instance_id: args.instance_id.clone(),
+            // The records at hand are finished first (one transaction each): 2 s of the grace.
+            close_timeout: grace
+                .saturating_sub(std::time::Duration::from_secs(2))
+                .max(std::time::Duration::from_secs(1)),
+            health: kafka_health,
             ..ConsumerOptions::default()
         };
         let consumers = Consumers::start(&pool, &kafka, &catalogue, &projections, &opts)
             .map_err(|e| e.to_string())?;
         service::shutdown_signal().await;
-        tracing::info!("cpq-consumer stopping");
+        tracing::info!(grace_ms = grace.as_millis() as u64, "cpq-consumer stopping");
         let _ = stop_tx.send(true);
-        consumers.stop().await;
-        let _ = admin.await;
+        service::stop_within("cpq-consumer", grace, async {
+            consumers.stop().await;
+            let _ = probe.await;
+            let _ = admin.await;
+        })
+        .await;
         Ok(())
     })
 }

@@ -9,6 +9,9 @@ use std::sync::Arc;
 
 use clap::Parser;
 use cpq_events::catalogue::Catalogue;
+use cpq_events::dead_letter::DEAD_LETTER_TOPIC;
+use cpq_events::health::{self, KafkaHealth};
+use cpq_events::kafka::topic_name;
 use cpq_events::relay::{Relay, RelayOptions, DEFAULT_IN_FLIGHT, DEFAULT_MARK_EVERY};
 use cpq_events::service;
 
@@ -41,6 +44,11 @@ struct Args {
     /// (and is not restarted under its id) wait before others take them.
     #[arg(long, default_value_t = 15)]
     lease_secs: u64,
+    /// After SIGTERM, at most this long to finish the cycle at hand (bounded by the producer's
+    /// 5 s delivery timeout), give the slots back and close; then it exits regardless. Events it
+    /// had not marked published are published again by whoever takes the slots.
+    #[arg(long, default_value_t = service::DEFAULT_SHUTDOWN_GRACE_SECS)]
+    shutdown_grace_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -62,16 +70,31 @@ fn main() -> ExitCode {
         opts.in_flight = args.in_flight.max(1);
         opts.mark_every = args.mark_every.clamp(1, opts.in_flight);
         opts.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
-        let relay = Relay::new(pool.clone(), kafka, catalogue, opts).map_err(|e| e.to_string())?;
+        let kafka_health = KafkaHealth::default();
+        opts.health = kafka_health.clone();
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let admin = service::serve_admin(args.admin_bind, pool, stop_rx.clone()).await?;
+        let probe = health::watch(
+            &kafka,
+            kafka_health.clone(),
+            topic_name(&kafka, DEAD_LETTER_TOPIC),
+            stop_rx.clone(),
+        )
+        .map_err(|e| e.to_string())?;
+        let relay = Relay::new(pool.clone(), kafka, catalogue, opts).map_err(|e| e.to_string())?;
+        let admin =
+            service::serve_admin(args.admin_bind, pool, kafka_health, stop_rx.clone()).await?;
         tracing::info!(%owner, admin = %args.admin_bind, "cpq-relay started");
         let relaying = tokio::spawn(relay.run(stop_rx));
         service::shutdown_signal().await;
-        tracing::info!("cpq-relay stopping");
+        let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
+        tracing::info!(grace_ms = grace.as_millis() as u64, "cpq-relay stopping");
         let _ = stop_tx.send(true);
-        let _ = relaying.await;
-        let _ = admin.await;
+        service::stop_within("cpq-relay", grace, async {
+            let _ = relaying.await;
+            let _ = probe.await;
+            let _ = admin.await;
+        })
+        .await;
         Ok(())
     })
 }
