@@ -18,8 +18,8 @@ use uuid::Uuid;
 use crate::commands::change;
 use crate::model::lifecycle::{apply, Action};
 use crate::model::{
-    authorise_decision, decision_comment, required_levels, verdict_action, Decided, TaskToDecide,
-    Verdict, AGGREGATE,
+    authorise_decision, decision_comment, required_levels, verdict_action, Decided, Quote,
+    TaskToDecide, Verdict, AGGREGATE,
 };
 use crate::store::{self, ApprovalInsert, QuoteFields};
 
@@ -93,6 +93,32 @@ pub async fn decide_task(
     let price_stale = matches!(verdict, Verdict::Returned) || q.price_stale;
     let updated =
         store::quote_update(tx, &change(meta, &q, next, price_stale), QuoteFields::None).await?;
+    audit_decision(
+        tx, meta, who, &q, action, verdict, &level, &comment, task_id,
+    )
+    .await?;
+    Ok(Decided {
+        task_id,
+        level,
+        decision: verdict,
+        quote: updated,
+    })
+}
+
+/// The decision's audit record, with the quote's event when the decision moved the quote to a
+/// status of its own (approved, rejected, returned); an approved level in between has none.
+#[allow(clippy::too_many_arguments)]
+async fn audit_decision(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    who: &Principal,
+    q: &Quote,
+    action: Action,
+    verdict: Verdict,
+    level: &str,
+    comment: &Option<String>,
+    task_id: Uuid,
+) -> Result<(), Error> {
     let quote_id = q.id;
     let payload = json!({ "quote_id": quote_id, "revision_no": q.revision_no, "level": level, "decision": verdict.as_str(), "decided_by": who.subject, "comment": comment, "task_id": task_id });
     let event_type = match action {
@@ -120,10 +146,5 @@ pub async fn decide_task(
         .into_iter()
         .collect();
     record(tx, meta, &audit, &events).await?;
-    Ok(Decided {
-        task_id,
-        level,
-        decision: verdict,
-        quote: updated,
-    })
+    Ok(())
 }
