@@ -1,0 +1,348 @@
+//! Messages: the `message` buffer, the `message_subscription` table of instances waiting for
+//! one, and `message_publication` (message ids kept for deduplication). Publishing correlates,
+//! starts an instance by a message start event, or buffers.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use cpq_core::{Error, TenantId};
+use cpq_db::error::db_error;
+use cpq_db::{timed, Tx};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{create_instance, step, Scope};
+use crate::bpmn::Process;
+use crate::runtime::Command;
+
+/// What happened to a published message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum Publication {
+    /// It met an open subscription of this instance at once.
+    Correlated { process_instance_id: Uuid },
+    /// No subscription was open; it waits for one until it expires.
+    Buffered { message_key: Uuid },
+    /// No subscription was open, and the latest version of a process starts with this message:
+    /// a new instance.
+    StartedInstance { process_instance_id: Uuid },
+    /// No subscription was open and its time to live is zero: dropped, as in Zeebe.
+    Dropped,
+}
+
+/// The longest time to live a message may have: ten years. Its id is kept as long (see
+/// [`publish_message`]), and its expiry must be a representable instant.
+pub const MAX_MESSAGE_TTL: Duration = Duration::from_secs(10 * 365 * 86_400);
+
+#[derive(Debug, Clone)]
+pub struct Message<'a> {
+    pub tenant: &'a TenantId,
+    pub name: &'a str,
+    pub correlation_key: &'a str,
+    /// At most [`MAX_MESSAGE_TTL`].
+    pub time_to_live: Duration,
+    /// Deduplicates, as in Zeebe: a message with the same name and id is refused (409) while an
+    /// earlier one's time to live lasts, whether that one was buffered, correlated at once or
+    /// started an instance.
+    pub message_id: Option<&'a str>,
+    pub variables: Map<String, Value>,
+    pub at: DateTime<Utc>,
+}
+
+/// `at` plus `ttl`, refused (naming the API's field) when it is over [`MAX_MESSAGE_TTL`].
+fn message_expiry(at: DateTime<Utc>, ttl: Duration) -> Result<DateTime<Utc>, Error> {
+    let refused = || {
+        Error::validation(vec![cpq_core::FieldError::new(
+            "time_to_live_ms",
+            "out-of-range",
+            format!(
+                "time_to_live_ms is 0 to {} (ten years)",
+                MAX_MESSAGE_TTL.as_millis()
+            ),
+        )])
+    };
+    if ttl > MAX_MESSAGE_TTL {
+        return Err(refused());
+    }
+    chrono::Duration::from_std(ttl)
+        .ok()
+        .and_then(|d| at.checked_add_signed(d))
+        .ok_or_else(refused)
+}
+
+/// Records `m`'s id for its time to live; a conflict when a live record holds it.
+async fn claim_message_id(
+    tx: &mut Tx,
+    m: &Message<'_>,
+    id: &str,
+    key: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let claimed: Option<Uuid> = if m.time_to_live.is_zero() {
+        // Kept for no time at all: nothing to record, but a live earlier one still refuses it.
+        None
+    } else {
+        timed(
+            "message_publication_claim",
+            sqlx::query_scalar(
+                "INSERT INTO message_publication (tenant_id, message_name, message_id, message_key, published_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (tenant_id, message_name, message_id) DO UPDATE \
+                 SET message_key = EXCLUDED.message_key, published_at = EXCLUDED.published_at, expires_at = EXCLUDED.expires_at \
+                 WHERE message_publication.expires_at <= EXCLUDED.published_at RETURNING message_key",
+            )
+            .bind(m.tenant.as_str())
+            .bind(m.name)
+            .bind(id)
+            .bind(key)
+            .bind(m.at)
+            .bind(expires_at)
+            .fetch_optional(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?
+    };
+    if claimed.is_some() {
+        return Ok(());
+    }
+    let live: Option<DateTime<Utc>> = timed(
+        "message_publication_live",
+        sqlx::query_scalar(
+            "SELECT expires_at FROM message_publication WHERE tenant_id = $1 AND message_name = $2 AND message_id = $3 \
+             AND expires_at > $4",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(id)
+        .bind(m.at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    match live {
+        Some(until) => Err(Error::conflict(format!(
+            "a message \"{}\" with message_id \"{id}\" was already published; the id is taken until {} (that message's time to live)",
+            m.name,
+            until.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Publishes a message in the caller's transaction: correlated to the oldest open subscription
+/// with its name and correlation key, else it starts an instance of a process with that message
+/// start event, else it is buffered for its time to live (dropped when that is zero).
+pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication, Error> {
+    let expires_at = message_expiry(m.at, m.time_to_live)?;
+    let key = Uuid::now_v7();
+    if let Some(id) = m.message_id {
+        claim_message_id(tx, m, id, key, expires_at).await?;
+    }
+    let subscription: Option<(Uuid, Uuid, i64, String)> = timed(
+        "message_subscription_match",
+        sqlx::query_as(
+            "SELECT message_subscription_id, process_instance_id, element_key, catch_id FROM message_subscription \
+             WHERE tenant_id = $1 AND message_name = $2 AND correlation_key = $3 ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(m.correlation_key)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    if let Some((subscription, instance, element_key, catch_id)) = subscription {
+        timed(
+            "message_subscription_delete",
+            sqlx::query("DELETE FROM message_subscription WHERE message_subscription_id = $1")
+                .bind(subscription)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        step(
+            tx,
+            instance,
+            Command::CorrelateMessage {
+                element: element_key as u64,
+                catch_id,
+                variables: m.variables.clone(),
+            },
+            None,
+            m.at,
+        )
+        .await?;
+        return Ok(Publication::Correlated {
+            process_instance_id: instance,
+        });
+    }
+    if let Some(started) = start_by_message(tx, m).await? {
+        return Ok(Publication::StartedInstance {
+            process_instance_id: started,
+        });
+    }
+    if m.time_to_live.is_zero() {
+        return Ok(Publication::Dropped);
+    }
+    timed(
+        "message_insert",
+        sqlx::query(
+            "INSERT INTO message (message_key, tenant_id, message_name, correlation_key, message_id, variables, published_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(key)
+        .bind(m.tenant.as_str())
+        .bind(m.name)
+        .bind(m.correlation_key)
+        .bind(m.message_id)
+        .bind(Value::Object(m.variables.clone()))
+        .bind(m.at)
+        .bind(expires_at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(Publication::Buffered { message_key: key })
+}
+
+/// Deletes up to `limit` expired messages and up to `limit` expired message-id records, across
+/// tenants (what the worker's timer scan runs). Returns how many rows went.
+pub async fn purge_expired_messages(pool: &PgPool, limit: i32) -> Result<i32, Error> {
+    timed(
+        "message_purge_expired",
+        sqlx::query_scalar("SELECT message_purge_expired($1)")
+            .bind(limit)
+            .fetch_one(pool),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// Starts an instance of the latest version of the first process (by id) whose message start
+/// event has the message's name; `None` when no process starts with it.
+async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, Error> {
+    let candidates: Vec<(Uuid, String, i32, Value)> = timed(
+        "process_definition_latest_all",
+        sqlx::query_as(
+            "SELECT * FROM (SELECT DISTINCT ON (bpmn_process_id) process_definition_id, bpmn_process_id, version, model \
+             FROM process_definition ORDER BY bpmn_process_id, version DESC) latest \
+             WHERE model @> jsonb_build_object('elements', jsonb_build_array(jsonb_build_object('kind', \
+                   jsonb_build_object('start_event', jsonb_build_object('trigger', jsonb_build_object('message', \
+                   jsonb_build_object('name', $1::text))))))) \
+             ORDER BY bpmn_process_id",
+        )
+        .bind(m.name)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    for (definition_id, bpmn_process_id, version, model) in candidates {
+        let process: Process = serde_json::from_value(model)
+            .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+        let start = process.elements.iter().find(|e| {
+            e.parent.is_none() && matches!(&e.kind, crate::bpmn::ElementKind::StartEvent { trigger: crate::bpmn::Trigger::Message { name, .. } } if name == m.name)
+        });
+        let Some(start) = start else { continue };
+        let command = Command::StartByMessage {
+            start_event: start.id.clone(),
+            variables: m.variables.clone(),
+        };
+        let id = create_instance(
+            tx,
+            m.tenant.as_str(),
+            definition_id,
+            &bpmn_process_id,
+            version,
+            &process,
+            command,
+            m.at,
+        )
+        .await?;
+        return Ok(Some(id));
+    }
+    Ok(None)
+}
+
+/// Opens the subscription a [`crate::runtime::Effect::OpenSubscription`] asks for, unless a
+/// buffered message already matches it: then that message is taken and the correlation is the
+/// command that follows at once.
+pub(super) async fn subscription_open(
+    tx: &mut Tx,
+    scope: &Scope<'_>,
+    element: u64,
+    catch_id: &str,
+    message_name: &str,
+    correlation_key: &str,
+) -> Result<Option<Command>, Error> {
+    let buffered: Option<(Uuid, Value)> = timed(
+        "message_take_buffered",
+        sqlx::query_as(
+            "SELECT message_key, variables FROM message WHERE tenant_id = $1 AND message_name = $2 AND correlation_key = $3 \
+             AND correlated_at IS NULL AND expires_at > $4 ORDER BY published_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(scope.tenant)
+        .bind(message_name)
+        .bind(correlation_key)
+        .bind(scope.at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    if let Some((key, variables)) = buffered {
+        timed(
+            "message_mark_correlated",
+            sqlx::query("UPDATE message SET correlated_at = $2 WHERE message_key = $1")
+                .bind(key)
+                .bind(scope.at)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        return Ok(Some(Command::CorrelateMessage {
+            element,
+            catch_id: catch_id.to_owned(),
+            variables: variables.as_object().cloned().unwrap_or_default(),
+        }));
+    }
+    timed(
+        "message_subscription_insert",
+        sqlx::query(
+            "INSERT INTO message_subscription (message_subscription_id, tenant_id, process_instance_id, element_key, catch_id, \
+             message_name, correlation_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(Uuid::now_v7())
+        .bind(scope.tenant)
+        .bind(scope.instance)
+        .bind(element as i64)
+        .bind(catch_id)
+        .bind(message_name)
+        .bind(correlation_key)
+        .bind(scope.at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(None)
+}
+
+/// Closes an element's subscriptions (it ended otherwise).
+pub(super) async fn subscription_delete_for_element(
+    tx: &mut Tx,
+    instance: Uuid,
+    element: u64,
+) -> Result<(), Error> {
+    timed(
+        "message_subscription_delete_for_element",
+        sqlx::query(
+            "DELETE FROM message_subscription WHERE process_instance_id = $1 AND element_key = $2",
+        )
+        .bind(instance)
+        .bind(element as i64)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
