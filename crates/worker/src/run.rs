@@ -9,7 +9,7 @@ use cpq_core::TenantId;
 use cpq_db::error::db_error;
 use cpq_db::tenant;
 use cpq_workflow::deployment::worker_group_heartbeat;
-use cpq_workflow::instances::{self, JOB_CHANNEL};
+use cpq_workflow::instances::{self, JobWait, JOB_CHANNEL};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -79,22 +79,32 @@ async fn job_type_loop(
         }
         while running.try_join_next().is_some() {}
         let free = capacity.available_permits();
-        let mut claimed = 0;
+        let mut failed = false;
         if free > 0 {
+            // Nothing to claim: wait for this type's wake-up, the poll interval, the stop, or a
+            // job in flight finishing (capacity to claim more); only the wait is interrupted.
+            let until = async {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => {}
+                    _ = stop.changed() => {}
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
+                }
+            };
             // The platform's own worker group serves every tenant: it runs under the platform's
             // database credentials, not a tenant's token, and says so explicitly.
-            match instances::activate_jobs(
+            match instances::activate_or_wait(
                 &pool,
+                &instances::JobTenants::Every,
                 &cfg.job_type,
                 &worker,
                 i32::try_from(free).unwrap_or(i32::MAX),
                 Duration::from_millis(cfg.lease_ms),
-                &instances::JobTenants::Every,
+                JobWait::Notified(&wake, until),
             )
             .await
             {
+                // Empty: the wait already ran, so the loop claims again at once.
                 Ok(jobs) => {
-                    claimed = jobs.len();
                     for job in jobs {
                         let Ok(permit) = capacity.clone().acquire_owned().await else {
                             break;
@@ -110,11 +120,12 @@ async fn job_type_loop(
                     }
                 }
                 Err(e) => {
+                    failed = true;
                     tracing::warn!(error = %e, job_type = cfg.job_type, "claiming jobs failed")
                 }
             }
         }
-        if claimed == 0 || capacity.available_permits() == 0 {
+        if failed || capacity.available_permits() == 0 {
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => {}

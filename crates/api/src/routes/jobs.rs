@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use cpq_core::{Error, FieldError, Principal, Role, TenantId};
-use cpq_workflow::instances::{self, ActivatedJob, JobTenants, JOB_CHANNEL, MAX_RETRY_BACKOFF};
+use cpq_workflow::instances::{self, ActivatedJob, JobTenants, JobWait, MAX_RETRY_BACKOFF};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sqlx::postgres::PgListener;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -183,35 +182,21 @@ pub async fn activate(
     );
     let started = Instant::now();
     let max = i32::try_from(a.max_jobs).unwrap_or(1);
-    let mut jobs =
-        instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease, &tenants).await?;
-    if jobs.is_empty() && !wait.is_zero() {
-        // Wait for a NOTIFY of this job type (or the deadline), then try again.
-        let mut listener = PgListener::connect_with(&state.db)
-            .await
-            .map_err(cpq_db::error::db_error)?;
-        listener
-            .listen(JOB_CHANNEL)
-            .await
-            .map_err(cpq_db::error::db_error)?;
-        while jobs.is_empty() {
-            // A job may have arrived between the first try and LISTEN.
-            jobs =
-                instances::activate_jobs(&state.db, &a.job_type, &a.worker, max, lease, &tenants)
-                    .await?;
-            let Some(left) = wait.checked_sub(started.elapsed()) else {
-                break;
-            };
-            if !jobs.is_empty() || left.is_zero() {
-                break;
-            }
-            match tokio::time::timeout(left, listener.recv()).await {
-                Ok(Ok(_)) => continue,
-                Ok(Err(e)) => return Err(cpq_db::error::db_error(e).into()),
-                Err(_) => break,
-            }
-        }
-    }
+    let wait = if wait.is_zero() {
+        JobWait::Never
+    } else {
+        JobWait::Listen(tokio::time::sleep(wait))
+    };
+    let jobs = instances::activate_or_wait(
+        &state.db,
+        &tenants,
+        &a.job_type,
+        &a.worker,
+        max,
+        lease,
+        wait,
+    )
+    .await?;
     metrics::histogram!("workflow_job_activation_seconds", "job_type" => a.job_type.clone())
         .record(started.elapsed().as_secs_f64());
     let list: Vec<Value> = jobs.into_iter().map(|j| job_json(j, &a.job_type)).collect();

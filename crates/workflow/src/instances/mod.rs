@@ -26,6 +26,7 @@ use crate::bpmn::Process;
 use crate::routing::{resolve, RouteRequest};
 use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
 
+mod activation;
 mod definition;
 mod history;
 mod incident;
@@ -35,6 +36,7 @@ mod process_instance;
 mod timer;
 mod user_task;
 
+pub use activation::{activate_or_wait, JobWait};
 pub use incident::{incident_list, resolve_incident};
 pub use job::{
     activate_jobs, complete_job, fail_job, job_tenant, throw_error, ActivatedJob, JobTenants,
