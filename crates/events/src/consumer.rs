@@ -420,11 +420,9 @@ impl EventConsumer {
                 if health.is_down() {
                     continue;
                 }
-                let (consumer, topics, health) = (consumer.clone(), topics.clone(), health.clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    group_lag(&consumer, name, &topics, &health)
-                })
-                .await;
+                let (consumer, topics) = (consumer.clone(), topics.clone());
+                let _ =
+                    tokio::task::spawn_blocking(move || group_lag(&consumer, name, &topics)).await;
             }
         })
     }
@@ -547,14 +545,10 @@ fn one_partition(topic: &str, partition: i32) -> TopicPartitionList {
 /// Exports `consumer_lag{consumer,topic,partition}` (high watermark minus the group's committed
 /// offset; a partition without a commit counts from its low watermark), for every partition of
 /// the group's topics, assigned to this member or not. Skipped when the cluster cannot be asked;
-/// that is said only when `health` has not said it already.
-fn group_lag(
-    consumer: &StreamConsumer<KafkaContext>,
-    name: &'static str,
-    topics: &[String],
-    health: &KafkaHealth,
-) {
-    let quiet = |e: &KafkaError| is_connection(e) && !health.is_up();
+/// a question that timed out or found no broker is not logged: the deployable's [`KafkaHealth`]
+/// probe says when Kafka is unreachable, once.
+fn group_lag(consumer: &StreamConsumer<KafkaContext>, name: &'static str, topics: &[String]) {
+    let quiet = |e: &KafkaError| is_connection(e);
     let timeout = Duration::from_secs(5);
     let committed = every_partition(consumer, topics)
         .and_then(|partitions| consumer.committed_offsets(partitions, timeout));

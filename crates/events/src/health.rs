@@ -102,11 +102,6 @@ impl KafkaHealth {
         self.state().reachable == Some(false)
     }
 
-    /// True while the probe finds Kafka answering (not before the first probe, nor without one).
-    pub fn is_up(&self) -> bool {
-        self.state().reachable == Some(true)
-    }
-
     /// The probe's cluster answered.
     pub fn answered(&self) {
         let mut s = self.state();
