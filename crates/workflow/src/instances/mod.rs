@@ -1,10 +1,11 @@
 //! Process instances in PostgreSQL: starting them and applying commands to them. One module per
-//! table holds that table's statements and the commands on it (`job`, `timer`, `message`,
-//! `incident`, `user_task`, `process_instance` for reads, `history`, `definition` for what
-//! instances read of deployed processes); this module holds what they share: starting an instance
-//! and `step`, which applies a command under the instance's row lock through the pure runtime
-//! ([`crate::runtime::apply`]) and writes its effects, each through its table's module. Other
-//! crates use the re-exports here (`cpq_workflow::instances::complete_job`), not the modules.
+//! table holds that table's statements and the commands on it (`process_instance`, `history`,
+//! `job`, `timer`, `message`, `incident`, `user_task`; `definition` for what instances read of
+//! deployed processes; `activation` for claiming jobs with a wait). This module holds what they
+//! share and writes no SQL itself: starting an instance, and `step`, which applies a command under
+//! the instance's row lock through the pure runtime ([`crate::runtime::apply`]) and writes each of
+//! its effects through its table's module. Other crates use the re-exports here
+//! (`cpq_workflow::instances::complete_job`), not the modules.
 //!
 //! Every change runs in the caller's transaction: [`start_instance`] next to the business writes
 //! that cause it (no dual write between an order and its workflow), and each job outcome under the
@@ -16,8 +17,7 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
-use cpq_db::error::db_error;
-use cpq_db::{timed, Tx};
+use cpq_db::Tx;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -56,7 +56,10 @@ pub use user_task::{
 
 use definition::{definition_model, start_routing};
 use history::record_history;
-use process_instance::status_text;
+use process_instance::{
+    process_instance_fetch_for_update, process_instance_insert, process_instance_update,
+    NewInstance,
+};
 
 /// The channel new jobs are announced on (payload: the job type).
 pub const JOB_CHANNEL: &str = "cpq_jobs";
@@ -138,29 +141,21 @@ async fn create_instance(
     let (state, effects) =
         apply(process, &InstanceState::new(), &command, at).map_err(runtime_error)?;
     let id = Uuid::now_v7();
-    // The instance and its first history entry in one statement.
-    timed(
-        "process_instance_insert",
-        sqlx::query(
-            "WITH i AS (INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
-             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)) \
-             INSERT INTO process_instance_history (tenant_id, process_instance_id, command, effects, at) VALUES ($2, $1, $10, $11, $8)",
-        )
-        .bind(id)
-        .bind(tenant)
-        .bind(definition_id)
-        .bind(bpmn_process_id)
-        .bind(version)
-        .bind(status_text(state.status))
-        .bind(serde_json::to_value(&state).map_err(Error::internal)?)
-        .bind(at)
-        .bind((state.status != InstanceStatus::Active).then_some(at))
-        .bind(serde_json::to_value(&command).map_err(Error::internal)?)
-        .bind(serde_json::to_value(&effects).map_err(Error::internal)?)
-        .execute(&mut **tx),
+    process_instance_insert(
+        tx,
+        &NewInstance {
+            id,
+            tenant,
+            definition_id,
+            bpmn_process_id,
+            version,
+            state: &state,
+            command: &command,
+            effects: &effects,
+            at,
+        },
     )
-    .await
-    .map_err(db_error)?;
+    .await?;
     for follow_up in write_effects(tx, tenant, id, &effects, None, at).await? {
         step(tx, id, follow_up, None, at).await?;
     }
@@ -297,23 +292,8 @@ async fn step(
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let row: Option<(String, Value, i64, Value)> = timed(
-        "process_instance_fetch_for_update",
-        sqlx::query_as(
-            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model FROM process_instance pi \
-             JOIN process_definition pd USING (process_definition_id) WHERE pi.process_instance_id = $1 FOR UPDATE OF pi",
-        )
-        .bind(instance)
-        .fetch_optional(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    let (tenant, state, revision, model) =
-        row.ok_or_else(|| Error::not_found("process instance", instance))?;
-    let mut state: InstanceState = serde_json::from_value(state)
-        .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
-    let process: Process = serde_json::from_value(model)
-        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    let (tenant, mut state, revision, process) =
+        process_instance_fetch_for_update(tx, instance).await?;
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
     while let Some(command) = pending.pop_front() {
@@ -336,19 +316,7 @@ async fn step(
         );
         first = false;
     }
-    timed(
-        "process_instance_update",
-        sqlx::query("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1")
-            .bind(instance)
-            .bind(serde_json::to_value(&state).map_err(Error::internal)?)
-            .bind(status_text(state.status))
-            .bind(revision + 1)
-            .bind(at)
-            .bind((state.status != InstanceStatus::Active).then_some(at))
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
+    process_instance_update(tx, instance, &state, revision, at).await?;
     Ok(state.status)
 }
 

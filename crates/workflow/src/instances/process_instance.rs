@@ -1,5 +1,6 @@
-//! The `process_instance` table as operations read it: lists, one instance's detail, gauges.
-//! The commands that change an instance are in [`super`].
+//! The `process_instance` table: the instance's row written as it starts and after each command
+//! under its row lock (the commands that decide what to write are in the parent module), and
+//! what operations read: lists, one instance's detail, gauges.
 
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
@@ -10,7 +11,8 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::runtime::InstanceStatus;
+use crate::bpmn::Process;
+use crate::runtime::{Command, Effect, InstanceState, InstanceStatus};
 
 pub(super) fn status_text(s: InstanceStatus) -> &'static str {
     match s {
@@ -123,4 +125,93 @@ pub async fn active_instance_counts(pool: &PgPool) -> Result<Vec<(String, i32, i
     )
     .await
     .map_err(db_error)
+}
+
+/// A new instance and what its first command did.
+pub(super) struct NewInstance<'a> {
+    pub id: Uuid,
+    pub tenant: &'a str,
+    pub definition_id: Uuid,
+    pub bpmn_process_id: &'a str,
+    pub version: i32,
+    pub state: &'a InstanceState,
+    pub command: &'a Command,
+    pub effects: &'a [Effect],
+    pub at: DateTime<Utc>,
+}
+
+/// Inserts the instance and its first history entry in one statement.
+pub(super) async fn process_instance_insert(tx: &mut Tx, i: &NewInstance<'_>) -> Result<(), Error> {
+    timed(
+        "process_instance_insert",
+        sqlx::query(
+            "WITH i AS (INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
+             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)) \
+             INSERT INTO process_instance_history (tenant_id, process_instance_id, command, effects, at) VALUES ($2, $1, $10, $11, $8)",
+        )
+        .bind(i.id)
+        .bind(i.tenant)
+        .bind(i.definition_id)
+        .bind(i.bpmn_process_id)
+        .bind(i.version)
+        .bind(status_text(i.state.status))
+        .bind(serde_json::to_value(i.state).map_err(Error::internal)?)
+        .bind(i.at)
+        .bind((i.state.status != InstanceStatus::Active).then_some(i.at))
+        .bind(serde_json::to_value(i.command).map_err(Error::internal)?)
+        .bind(serde_json::to_value(i.effects).map_err(Error::internal)?)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Locks an instance to apply a command to it: (tenant, state, revision, model).
+pub(super) async fn process_instance_fetch_for_update(
+    tx: &mut Tx,
+    instance: Uuid,
+) -> Result<(String, InstanceState, i64, Process), Error> {
+    let row: Option<(String, Value, i64, Value)> = timed(
+        "process_instance_fetch_for_update",
+        sqlx::query_as(
+            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model FROM process_instance pi \
+             JOIN process_definition pd USING (process_definition_id) WHERE pi.process_instance_id = $1 FOR UPDATE OF pi",
+        )
+        .bind(instance)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let (tenant, state, revision, model) =
+        row.ok_or_else(|| Error::not_found("process instance", instance))?;
+    let state: InstanceState = serde_json::from_value(state)
+        .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
+    let process: Process = serde_json::from_value(model)
+        .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
+    Ok((tenant, state, revision, process))
+}
+
+/// Writes an instance's state after a command, one revision on from `revision`.
+pub(super) async fn process_instance_update(
+    tx: &mut Tx,
+    instance: Uuid,
+    state: &InstanceState,
+    revision: i64,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "process_instance_update",
+        sqlx::query("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1")
+            .bind(instance)
+            .bind(serde_json::to_value(state).map_err(Error::internal)?)
+            .bind(status_text(state.status))
+            .bind(revision + 1)
+            .bind(at)
+            .bind((state.status != InstanceStatus::Active).then_some(at))
+            .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }
