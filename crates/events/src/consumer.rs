@@ -52,6 +52,12 @@ pub struct ConsumerOptions {
     /// both: what it applied and could not commit is read again after a restart, and the inbox
     /// absorbs it.
     pub close_timeout: Duration,
+    /// A client that holds no partition this long is replaced. After a broker outage longer
+    /// than the session timeout, librdkafka's group coordinator handle was seen to keep its
+    /// requests queued and never rejoin the group (3 minutes and more, with the broker
+    /// answering); a new client finds the coordinator again and reads on from the committed
+    /// offsets. Longer than a rebalance, so a member only waiting for one is left alone.
+    pub unassigned_limit: Duration,
     /// Shared by the consumer's Kafka clients: librdkafka's errors go through it (see
     /// [`crate::health`]), and the lag is not asked for while it finds Kafka unreachable.
     pub health: KafkaHealth,
@@ -67,6 +73,7 @@ impl Default for ConsumerOptions {
             repoll_every: Duration::from_secs(1),
             buffer_per_partition: 500,
             close_timeout: Duration::from_secs(5),
+            unassigned_limit: Duration::from_secs(90),
             health: KafkaHealth::default(),
         }
     }
@@ -445,6 +452,7 @@ impl EventConsumer {
         let (halt, halted) = watch::channel(false);
         let mut workers: HashMap<(String, i32), Worker> = HashMap::new();
         let mut running = tokio::task::JoinSet::new();
+        let mut unassigned_since: Option<tokio::time::Instant> = None;
         let ended = loop {
             if *stop.borrow() {
                 break Ended::Stopped;
@@ -469,7 +477,25 @@ impl EventConsumer {
                     }
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
-                None => {}
+                None => {
+                    // The assignment is the client's own state (no broker round trip).
+                    let assigned = this
+                        .consumer
+                        .assignment()
+                        .map(|a| a.count() > 0)
+                        .unwrap_or(true);
+                    if assigned {
+                        unassigned_since = None;
+                    } else {
+                        let since = *unassigned_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= this.opts.unassigned_limit {
+                            break Ended::Fatal(format!(
+                                "no partition assigned for {} s (the group coordinator does not answer)",
+                                this.opts.unassigned_limit.as_secs()
+                            ));
+                        }
+                    }
+                }
             }
         };
         // Each worker finishes the record at hand (a back-off ends at once) and stores nothing
@@ -519,7 +545,8 @@ impl EventConsumer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
     Stopped,
-    /// The client reported this fatal error: a new one must take its place.
+    /// The client reported this fatal error, or held no partition for
+    /// [`ConsumerOptions::unassigned_limit`]: a new one must take its place.
     Fatal(String),
 }
 
