@@ -18,12 +18,12 @@ use utoipa_axum::routes;
 
 use crate::middleware;
 use crate::openapi::ApiDoc;
-use crate::redis_link::RedisLink;
 use crate::routes::{
     self, approvals, catalog, configuration, customer_accounts, health, jobs, processes, quotes,
     search, user_tasks, workflow,
 };
 use crate::state::AppState;
+use cpq_application::redis_link::RedisLink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

@@ -5,9 +5,7 @@
 //! transaction [`command::execute`] opens. Long-running work, outbox polling and consumer loops
 //! do not belong here.
 
-pub mod activations;
 pub mod app;
-pub mod catalog_cache;
 pub mod command;
 pub mod etag;
 pub mod extract;
@@ -16,7 +14,6 @@ pub mod middleware;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
-pub mod redis_link;
 pub mod response;
 pub mod routes;
 pub mod state;

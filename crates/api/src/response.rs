@@ -36,6 +36,13 @@ impl CommandResponse {
         }
     }
 
+    /// This answer as `201 Created` at `location`.
+    pub fn as_created(mut self, location: String) -> CommandResponse {
+        self.status = StatusCode::CREATED;
+        self.location = Some(location);
+        self
+    }
+
     pub fn with_etag(mut self, version: i64) -> CommandResponse {
         self.etag = Some(version);
         self

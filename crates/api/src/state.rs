@@ -6,8 +6,9 @@ use cpq_config::Config;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
-use crate::catalog_cache::CatalogCache;
-use crate::redis_link::RedisLink;
+use cpq_application::catalog_cache::CatalogCache;
+use cpq_application::redis_link::RedisLink;
+use cpq_application::Services;
 
 /// What every handler may reach. Cheap to clone.
 #[derive(Clone)]
@@ -18,6 +19,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub metrics: PrometheusHandle,
     pub catalogs: Arc<CatalogCache>,
+    /// What the application layer's operations reach (the same pool, Redis link and cache).
+    pub services: Services,
     started: Arc<AtomicBool>,
 }
 
@@ -29,12 +32,10 @@ impl AppState {
         verifier: Arc<Verifier>,
         metrics: PrometheusHandle,
     ) -> AppState {
-        let catalogs = Arc::new(CatalogCache::new(
-            config.environment.as_str(),
-            redis.clone(),
-        ));
+        let services = Services::new(config.environment.as_str(), db.clone(), redis.clone());
         AppState {
-            catalogs,
+            catalogs: services.catalogs.clone(),
+            services,
             config,
             db,
             redis,

@@ -3,30 +3,22 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use cpq_core::{Error, FieldError, Role};
-use cpq_customer::commands;
-use cpq_customer::store::{customer_account_list, AccountFilter};
+use cpq_application::customers::{
+    CloseAccount, CreateAccount, FetchAccount, ListAccounts, UpdateAccount,
+};
+use cpq_core::{Error, FieldError};
+use cpq_customer::store::AccountFilter;
 use cpq_customer::{AccountInput, AccountPatch, AccountStatus, CustomerAccount};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-const SELLERS: &[Role] = &[Role::Sales];
-const READERS: &[Role] = &[
-    Role::Sales,
-    Role::Approver,
-    Role::OrderOperations,
-    Role::Operator,
-    Role::CatalogManager,
-];
 
 /// A customer account as the API shows it.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -72,10 +64,11 @@ impl From<CustomerAccount> for CustomerAccountView {
     }
 }
 
-fn view(a: CustomerAccount) -> Result<(i64, Value), Error> {
+/// The account with its version as the entity tag.
+fn answer(a: CustomerAccount) -> Result<CommandResponse, Error> {
     let version = a.version;
     let body = serde_json::to_value(CustomerAccountView::from(a)).map_err(Error::internal)?;
-    Ok((version, body))
+    Ok(CommandResponse::ok(body).with_etag(version))
 }
 
 /// Create a customer account. Every field problem is reported at once.
@@ -141,30 +134,20 @@ pub async fn create(
     ctx: RequestContext,
     body: JsonBody<CreateCustomerAccount>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let response = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        |tx, meta, b: CreateCustomerAccount| {
-            Box::pin(async move {
-                let input = AccountInput {
-                    name: b.name,
-                    external_ref: b.external_ref,
-                    segment: b.segment,
-                    market: b.market,
-                    currency: b.currency,
-                };
-                let account = commands::create(tx, &meta, &input).await?;
-                let id = account.id;
-                let (version, body) = view(account)?;
-                Ok(CommandResponse::created(location(id), body).with_etag(version))
-            })
-        },
-    )
-    .await?;
-    Ok(response.into_response())
+    let input = |b: CreateCustomerAccount| {
+        CreateAccount(AccountInput {
+            name: b.name,
+            external_ref: b.external_ref,
+            segment: b.segment,
+            market: b.market,
+            currency: b.currency,
+        })
+    };
+    command(&state, &caller, &ctx, body, input, |a| {
+        let id = a.id;
+        Ok(answer(a)?.as_created(location(id)))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/customer-accounts/{id}", tag = "customer-accounts",
@@ -177,11 +160,8 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let account = commands::fetch(&mut tx, &caller.0.tenant, id).await?;
-    let (version, body) = view(account)?;
-    Ok(CommandResponse::ok(body).with_etag(version).into_response())
+    let account = query(&state, &caller, FetchAccount(id)).await?;
+    Ok(answer(account)?.into_response())
 }
 
 #[utoipa::path(patch, path = "/v1/customer-accounts/{id}", tag = "customer-accounts",
@@ -197,32 +177,21 @@ pub async fn update(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<UpdateCustomerAccount>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let response = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, b: UpdateCustomerAccount| {
-            Box::pin(async move {
-                let patch = AccountPatch {
-                    name: b.name,
-                    external_ref: b.external_ref,
-                    segment: b.segment,
-                    market: b.market,
-                    currency: b.currency,
-                };
-                let account = commands::update(tx, &meta, id, expected, &patch).await?;
-                let (version, body) = view(account)?;
-                Ok(CommandResponse::ok(body).with_etag(version))
-            })
+    let input = |b: UpdateCustomerAccount| UpdateAccount {
+        id,
+        expected_version,
+        patch: AccountPatch {
+            name: b.name,
+            external_ref: b.external_ref,
+            segment: b.segment,
+            market: b.market,
+            currency: b.currency,
         },
-    )
-    .await?;
-    Ok(response.into_response())
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[utoipa::path(post, path = "/v1/customer-accounts/{id}/close", tag = "customer-accounts",
@@ -237,25 +206,15 @@ pub async fn close(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<CloseCustomerAccount>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let response = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, b: CloseCustomerAccount| {
-            Box::pin(async move {
-                let account = commands::close(tx, &meta, id, expected, &b.reason).await?;
-                let (version, body) = view(account)?;
-                Ok(CommandResponse::ok(body).with_etag(version))
-            })
-        },
-    )
-    .await?;
-    Ok(response.into_response())
+    let input = |b: CloseCustomerAccount| CloseAccount {
+        id,
+        expected_version,
+        reason: b.reason,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 /// Filters for the account list; each is backed by an index.
@@ -292,7 +251,6 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
@@ -320,15 +278,12 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = customer_account_list(
-        &mut tx,
-        &caller.0.tenant,
-        &filter,
+    let list = ListAccounts {
+        filter,
         after,
-        i64::from(limit) + 1,
-    )
-    .await?;
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let page: Page<CustomerAccountView> = page(
         rows,
         limit,

@@ -1,0 +1,25 @@
+//! The application layer: every business operation of the platform, once.
+//!
+//! The path of every request is *entry point -> application -> store* (STYLE.md, omicron's
+//! `nexus/src/app`): an entry point (an API handler, `cpq-admin`, the worker, a consumer) turns its
+//! input into an [`Operation`] and runs it with the caller's identity ([`Call`]) in a transaction;
+//! the operation checks who may run it, applies the domain crates' rules and calls their stores.
+//! Entry points never write SQL or hold business rules; operations never see HTTP.
+//!
+//! - [`operation`]: the [`Operation`] trait and the runner for callers without an idempotency key
+//!   of their own ([`execute`], [`query`]).
+//! - [`services`]: what an operation may reach besides its transaction (the pool, the catalog
+//!   cache).
+//! - One module per resource: [`customers`], ...
+
+pub mod activations;
+pub mod call;
+pub mod catalog_cache;
+pub mod customers;
+pub mod operation;
+pub mod redis_link;
+pub mod services;
+
+pub use call::Call;
+pub use operation::{execute, query, Operation};
+pub use services::Services;
