@@ -10,15 +10,24 @@
 //!   of their own ([`execute`], [`query`]).
 //! - [`services`]: what an operation may reach besides its transaction (the pool, the catalog
 //!   cache).
-//! - One module per resource: [`customers`], ...
+//! - One module per resource: [`customers`], [`catalog`], [`configuration`], [`quotes`],
+//!   [`approvals`], [`orders`], [`search`], [`workflow`].
 
 pub mod activations;
 pub mod call;
 pub mod catalog_cache;
-pub mod customers;
 pub mod operation;
 pub mod redis_link;
 pub mod services;
+
+pub mod approvals;
+pub mod catalog;
+pub mod configuration;
+pub mod customers;
+pub mod orders;
+pub mod quotes;
+pub mod search;
+pub mod workflow;
 
 pub use call::Call;
 pub use operation::{execute, query, Operation};

@@ -1,0 +1,1 @@
+//! Approval tasks: the worklist, decisions, the policy.

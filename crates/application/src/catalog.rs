@@ -1,0 +1,1 @@
+//! Catalog versions: authoring, publishing, activation, offering search; the version in force.

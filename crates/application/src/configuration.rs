@@ -1,0 +1,1 @@
+//! Configuration validation and pricing against a catalog version.

@@ -1,0 +1,1 @@
+//! Orders: conversion of an accepted quote, reads.

@@ -1,0 +1,1 @@
+//! Quotes: create, change lines and terms, price, submit, accept, revise, cancel, read.

@@ -1,0 +1,1 @@
+//! Quote search (the quote_search projection).

@@ -1,0 +1,1 @@
+//! Workflow: process definitions, instances, jobs, user tasks, worker groups and routing.
