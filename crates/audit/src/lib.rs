@@ -7,8 +7,6 @@
 //! the versioned facts that the relay later publishes to Kafka keyed by aggregate id. This crate
 //! must not publish anything itself: nothing external happens inside a transaction.
 
-mod canonical;
-
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
 use cpq_db::error::db_error;
@@ -16,7 +14,8 @@ use cpq_db::{timed, Tx};
 use serde_json::Value;
 use uuid::Uuid;
 
-pub use canonical::{canonical_json, digest};
+// Canonical JSON lives in cpq-core (pure); re-exported for callers that still name it here.
+pub use cpq_core::canonical::{canonical_json, digest};
 
 /// Who acts, for which tenant, and under which correlation: shared by the audit record and every
 /// event of one command.

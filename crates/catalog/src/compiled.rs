@@ -157,7 +157,7 @@ pub fn canonical(doc: &CatalogDocument) -> CatalogDocument {
 /// SHA-256 (hex) of the canonical JSON of the [`canonical`] document.
 pub fn content_hash(doc: &CatalogDocument) -> String {
     let value = serde_json::to_value(canonical(doc)).unwrap_or(serde_json::Value::Null);
-    hex::encode(Sha256::digest(cpq_audit::canonical_json(&value).as_bytes()))
+    hex::encode(Sha256::digest(cpq_core::canonical_json(&value).as_bytes()))
 }
 
 fn order_defaults(rules: &[CompiledRule], defaults: &[usize]) -> Vec<usize> {

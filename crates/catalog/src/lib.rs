@@ -7,11 +7,14 @@
 //! runtime reads. Published versions never change. The pure parts (document, expressions,
 //! validation, compilation) do no I/O; [`store`] holds the SQL.
 
+#[cfg(feature = "store")]
 pub mod commands;
 pub mod compiled;
 pub mod document;
 pub mod expr;
+#[cfg(feature = "store")]
 pub mod seed;
+#[cfg(feature = "store")]
 pub mod store;
 pub mod synthetic;
 pub mod validate;

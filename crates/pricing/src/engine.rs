@@ -582,5 +582,5 @@ pub fn snapshot_hash(snapshot: &PriceSnapshot) -> String {
     // The same lines in another order are the same price: hash them in line-id order.
     unhashed.lines.sort_by(|a, b| a.line_id.cmp(&b.line_id));
     let value = serde_json::to_value(&unhashed).unwrap_or(serde_json::Value::Null);
-    hex::encode(Sha256::digest(cpq_audit::canonical_json(&value).as_bytes()))
+    hex::encode(Sha256::digest(cpq_core::canonical_json(&value).as_bytes()))
 }
