@@ -64,17 +64,13 @@ fn catalogue(path: Option<PathBuf>) -> anyhow::Result<Catalogue> {
     })
 }
 
-pub fn topics(
-    what: TopicsWhat,
-    config: &Config,
-    rt: &tokio::runtime::Runtime,
-) -> anyhow::Result<()> {
+pub async fn topics(what: TopicsWhat, config: &Config) -> anyhow::Result<()> {
     let k = kafka(config)?;
     let cluster = Cluster::connect(&k)?;
     match what {
         TopicsWhat::Apply { catalogue: path } => {
             let c = catalogue(path)?;
-            let done = rt.block_on(cluster.apply(&c))?;
+            let done = cluster.apply(&c).await?;
             if done.is_empty() {
                 println!("the cluster already matches the catalogue");
             }
@@ -84,8 +80,9 @@ pub fn topics(
         }
         TopicsWhat::Verify { catalogue: path } => {
             let c = catalogue(path)?;
-            let broken: Vec<_> = rt
-                .block_on(cluster.drift(&c))?
+            let broken: Vec<_> = cluster
+                .drift(&c)
+                .await?
                 .into_iter()
                 .filter(|d| d.breaks_contract())
                 .collect();
@@ -99,7 +96,7 @@ pub fn topics(
         }
         TopicsWhat::Drift { catalogue: path } => {
             let c = catalogue(path)?;
-            let drift = rt.block_on(cluster.drift(&c))?;
+            let drift = cluster.drift(&c).await?;
             for d in &drift {
                 println!("{d}");
             }
@@ -115,27 +112,21 @@ pub fn topics(
     Ok(())
 }
 
-pub fn dead_letters(
-    what: DeadLettersWhat,
-    config: &Config,
-    rt: &tokio::runtime::Runtime,
-) -> anyhow::Result<()> {
+pub async fn dead_letters(what: DeadLettersWhat, config: &Config) -> anyhow::Result<()> {
     let k = kafka(config)?;
     match what {
         DeadLettersWhat::List => {
-            for l in rt.block_on(read_dead_letters(&k, Duration::from_secs(60)))? {
+            for l in read_dead_letters(&k, Duration::from_secs(60)).await? {
                 println!("{}", serde_json::to_string(&l)?);
             }
         }
         DeadLettersWhat::Replay { consumer, event_id } => {
             let projection = Projection::parse(&consumer)
                 .with_context(|| format!("unknown consumer \"{consumer}\""))?;
-            let report = rt.block_on(async {
-                let pool = cpq_db::pool::app_pool(&config.database, "cpq-admin");
-                let r = replay_dead_letters(&pool, &k, projection, event_id.as_deref()).await;
-                pool.close().await;
-                r
-            })?;
+            let pool = cpq_db::pool::app_pool(&config.database, "cpq-admin");
+            let report = replay_dead_letters(&pool, &k, projection, event_id.as_deref()).await;
+            pool.close().await;
+            let report = report?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if !report.still_failing.is_empty() {
                 bail!("{} dead letter(s) still fail", report.still_failing.len());
@@ -166,11 +157,7 @@ pub struct ReplayArgs {
 
 /// Rebuilds a projection from its topics, compares it with the live one and, on `--swap`, merges
 /// it in. Exits non-zero when they differ and were not merged, or when an event failed.
-pub fn replay(
-    args: ReplayArgs,
-    config: &Config,
-    rt: &tokio::runtime::Runtime,
-) -> anyhow::Result<()> {
+pub async fn replay(args: ReplayArgs, config: &Config) -> anyhow::Result<()> {
     let k = kafka(config)?;
     let projection = Projection::parse(&args.consumer)
         .with_context(|| format!("unknown consumer \"{}\"", args.consumer))?;
@@ -180,14 +167,12 @@ pub fn replay(
         merge: args.swap,
         deadline: Duration::from_secs(args.deadline_seconds),
     };
-    let report = rt.block_on(async {
-        let owner = cpq_db::pool::owner_pool(&config.database, "cpq-admin")
-            .await
-            .context("connecting as the schema owner")?;
-        let r = replay_projection(&owner, &k, &Catalogue::shipped()?, projection, &opts).await;
-        owner.close().await;
-        anyhow::Ok(r?)
-    })?;
+    let owner = cpq_db::pool::owner_pool(&config.database, "cpq-admin")
+        .await
+        .context("connecting as the schema owner")?;
+    let report = replay_projection(&owner, &k, &Catalogue::shipped()?, projection, &opts).await;
+    owner.close().await;
+    let report = report?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     if !report.failed.is_empty() {
         bail!("{} event(s) could not be applied", report.failed.len());

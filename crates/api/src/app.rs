@@ -192,34 +192,11 @@ impl Application {
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown requested; draining in-flight requests");
-}
-
 /// The binary's entry point: build, serve until a signal.
 pub async fn run(config: Config) -> Result<(), StartupError> {
     tracing::info!(environment = config.environment.as_str(), config = %config.dump(), "starting cpq-api");
     Application::build(config)
         .await?
-        .run_until(shutdown_signal())
+        .run_until(cpq_telemetry::process::shutdown_signal())
         .await
 }

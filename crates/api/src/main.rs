@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cpq_telemetry::process;
+
+const NAME: &str = "cpq-api";
 
 #[derive(Parser)]
 #[command(name = "cpq-api", version, about = "The CPQ platform's HTTP API")]
@@ -31,15 +34,10 @@ fn main() -> ExitCode {
         println!("{}", cpq_api::openapi_json());
         return ExitCode::SUCCESS;
     }
-    let config = match cpq_config::load(&cpq_config::Sources::from_process(
-        args.env,
-        args.config_dir,
-    )) {
+    let sources = cpq_config::Sources::from_process(args.env, args.config_dir);
+    let config = match process::config(NAME, &sources) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("cpq-api: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.dump_config {
         print!("{}", config.dump());
@@ -49,26 +47,8 @@ fn main() -> ExitCode {
         println!("configuration for {} is valid", config.environment.as_str());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = cpq_telemetry::init_tracing(&config.log) {
-        eprintln!("cpq-api: {e}");
-        return ExitCode::from(2);
+    if let Err(code) = process::start_tracing(NAME, &config) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cpq-api: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(cpq_api::run(config)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "cpq-api failed");
-            eprintln!("cpq-api: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    process::block_on(NAME, cpq_api::run(config))
 }

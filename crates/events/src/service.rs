@@ -1,27 +1,22 @@
 //! What the event deployables share around their work: configuration with a `[kafka]` section
-//! (credentials checked), tracing, the admin port (its readiness includes Kafka's), the runtime
-//! and a shutdown on SIGTERM or Ctrl-C bounded by a grace period.
+//! (credentials checked) and the admin port (its readiness includes Kafka's). The runtime,
+//! signals and bounded shutdown are every binary's: `cpq_telemetry::process`.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use cpq_config::{Config, KafkaConfig};
+use cpq_telemetry::process;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::health::KafkaHealth;
-
-/// Default of `--shutdown-grace-secs`: how long after SIGTERM a deployable may take to stop,
-/// under the 10 s the platform promises (and Kubernetes' 30 s default grace period).
-pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 8;
 
 /// Loads the configuration and its `[kafka]` section, or says why not (exit code 2).
 pub fn load(
@@ -29,11 +24,7 @@ pub fn load(
     env: Option<String>,
     config_dir: Option<PathBuf>,
 ) -> Result<(Config, KafkaConfig), ExitCode> {
-    let config =
-        cpq_config::load(&cpq_config::Sources::from_process(env, config_dir)).map_err(|e| {
-            eprintln!("{name}: {e}");
-            ExitCode::from(2)
-        })?;
+    let config = process::config(name, &cpq_config::Sources::from_process(env, config_dir))?;
     let kafka = config.kafka.clone().ok_or_else(|| {
         eprintln!("{name}: the configuration has no [kafka] section");
         ExitCode::from(2)
@@ -42,69 +33,8 @@ pub fn load(
         eprintln!("{name}: {e}");
         ExitCode::from(2)
     })?;
-    cpq_telemetry::init_tracing(&config.log).map_err(|e| {
-        eprintln!("{name}: {e}");
-        ExitCode::from(2)
-    })?;
+    process::start_tracing(name, &config)?;
     Ok((config, kafka))
-}
-
-/// Runs `work` on a multi-threaded runtime; its error is printed and the exit code is 1. Work
-/// left on the runtime when `work` returns (a Kafka client's close waiting for an unreachable
-/// broker, on the blocking pool) gets a second, then the process exits without it.
-pub fn block_on<F: Future<Output = Result<(), String>>>(name: &str, work: F) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(work);
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// Waits for `stopping` (what a deployable does once told to stop) at most `grace`; past it,
-/// says what was left and returns anyway: the deployables leave nothing that a restart does not
-/// pick up (events not marked published are published again, offsets not committed are read
-/// again, and the inbox absorbs both).
-pub async fn stop_within(name: &str, grace: Duration, stopping: impl Future<Output = ()>) {
-    let started = std::time::Instant::now();
-    match tokio::time::timeout(grace, stopping).await {
-        Ok(()) => tracing::info!(
-            took_ms = started.elapsed().as_millis() as u64,
-            "{name} stopped"
-        ),
-        Err(_) => tracing::warn!(
-            grace_ms = grace.as_millis() as u64,
-            "{name} did not finish stopping within its shutdown grace; exiting now (what it left \
-             is picked up after a restart: events not marked published are published again, \
-             offsets not committed are read again, the inbox absorbs both)"
-        ),
-    }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
 }
 
 /// Serves liveness, readiness and `/metrics` on `bind` until `stop` turns true. Readiness is the
@@ -147,16 +77,4 @@ async fn kafka_readiness(State(kafka): State<KafkaHealth>, req: Request, next: N
         }
     }
     (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
-}
-
-/// A name for this process among its peers that stays the same across restarts on the same host
-/// (a pod name in Kubernetes): `<role>-<host name>`.
-pub fn instance_name(role: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "host".into());
-    format!("{role}-{host}")
 }

@@ -1,8 +1,11 @@
 //! Process-wide telemetry: the `tracing` subscriber (JSON lines in every shipped environment) and
 //! the Prometheus recorder behind the `metrics` facade. Both are global, so both are installed at
-//! most once; a second call (tests start many apps in one process) reuses the first.
+//! most once; a second call (tests start many apps in one process) reuses the first. Also the life
+//! of every binary ([`process`]: configuration, runtime, signals, bounded shutdown) and the admin
+//! port of the deployables that serve no API ([`admin`]).
 
 pub mod admin;
+pub mod process;
 
 use std::sync::OnceLock;
 

@@ -13,6 +13,7 @@ use cpq_events::health::{self, KafkaHealth};
 use cpq_events::kafka::topic_name;
 use cpq_events::projections::Projection;
 use cpq_events::service;
+use cpq_telemetry::process;
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +42,7 @@ struct Args {
     /// After SIGTERM, at most this long to finish the records at hand, commit the offsets of
     /// what was applied and close; then it exits regardless (what was applied and not committed
     /// is read again after a restart, and the inbox absorbs it).
-    #[arg(long, default_value_t = service::DEFAULT_SHUTDOWN_GRACE_SECS)]
+    #[arg(long, default_value_t = process::DEFAULT_SHUTDOWN_GRACE_SECS)]
     shutdown_grace_secs: u64,
 }
 
@@ -68,7 +69,7 @@ fn main() -> ExitCode {
             Ok(c) => c,
             Err(code) => return code,
         };
-    service::block_on("cpq-consumer", async move {
+    process::block_on("cpq-consumer", async move {
         let pool = cpq_db::pool::app_pool(&config.database, "cpq-consumer");
         let catalogue = Catalogue::shipped().map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -100,15 +101,15 @@ fn main() -> ExitCode {
         };
         let consumers = Consumers::start(&pool, &kafka, &catalogue, &projections, &opts)
             .map_err(|e| e.to_string())?;
-        service::shutdown_signal().await;
+        process::shutdown_signal().await;
         tracing::info!(grace_ms = grace.as_millis() as u64, "cpq-consumer stopping");
         let _ = stop_tx.send(true);
-        service::stop_within("cpq-consumer", grace, async {
+        process::stop_within("cpq-consumer", grace, async {
             consumers.stop().await;
             let _ = probe.await;
             let _ = admin.await;
         })
         .await;
-        Ok(())
+        Ok::<(), String>(())
     })
 }

@@ -14,6 +14,7 @@ use cpq_events::health::{self, KafkaHealth};
 use cpq_events::kafka::topic_name;
 use cpq_events::relay::{Relay, RelayOptions, DEFAULT_IN_FLIGHT, DEFAULT_MARK_EVERY};
 use cpq_events::service;
+use cpq_telemetry::process;
 
 #[derive(Parser)]
 #[command(name = "cpq-relay", version, about = "Outbox relay to Kafka")]
@@ -47,7 +48,7 @@ struct Args {
     /// After SIGTERM, at most this long to finish the cycle at hand (bounded by the producer's
     /// 5 s delivery timeout), give the slots back and close; then it exits regardless. Events it
     /// had not marked published are published again by whoever takes the slots.
-    #[arg(long, default_value_t = service::DEFAULT_SHUTDOWN_GRACE_SECS)]
+    #[arg(long, default_value_t = process::DEFAULT_SHUTDOWN_GRACE_SECS)]
     shutdown_grace_secs: u64,
 }
 
@@ -58,13 +59,13 @@ fn main() -> ExitCode {
             Ok(c) => c,
             Err(code) => return code,
         };
-    service::block_on("cpq-relay", async move {
+    process::block_on("cpq-relay", async move {
         let pool = cpq_db::pool::app_pool(&config.database, "cpq-relay");
         let catalogue = Arc::new(Catalogue::shipped().map_err(|e| e.to_string())?);
         let owner = args
             .instance_id
             .clone()
-            .unwrap_or_else(|| service::instance_name("relay"));
+            .unwrap_or_else(|| process::instance_name("relay"));
         let mut opts = RelayOptions::new(owner.clone());
         opts.batch = args.batch;
         opts.in_flight = args.in_flight.max(1);
@@ -85,16 +86,16 @@ fn main() -> ExitCode {
             service::serve_admin(args.admin_bind, pool, kafka_health, stop_rx.clone()).await?;
         tracing::info!(%owner, admin = %args.admin_bind, "cpq-relay started");
         let relaying = tokio::spawn(relay.run(stop_rx));
-        service::shutdown_signal().await;
+        process::shutdown_signal().await;
         let grace = std::time::Duration::from_secs(args.shutdown_grace_secs);
         tracing::info!(grace_ms = grace.as_millis() as u64, "cpq-relay stopping");
         let _ = stop_tx.send(true);
-        service::stop_within("cpq-relay", grace, async {
+        process::stop_within("cpq-relay", grace, async {
             let _ = relaying.await;
             let _ = probe.await;
             let _ = admin.await;
         })
         .await;
-        Ok(())
+        Ok::<(), String>(())
     })
 }

@@ -1,0 +1,83 @@
+//! `cpq-admin`, the operator's commands, as a library: [`run`] takes a parsed [`cli::Command`]
+//! and the loaded configuration; the binary only parses, loads and calls it. Business changes go
+//! through the application layer's operations (`cpq_application`), the ones the API runs.
+//! Migrations run here and only here, as the schema owner.
+
+pub mod catalogs;
+pub mod cli;
+pub mod events;
+pub mod processes;
+pub mod schema;
+pub mod tokens;
+
+use cpq_config::Config;
+
+use crate::cli::Command;
+
+/// Runs one subcommand to its end.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => schema::migrate(&config).await,
+        Command::SchemaStatus => schema::status(&config).await,
+        Command::Token {
+            tenant,
+            subject,
+            roles,
+            groups,
+            all_tenants,
+            ttl_secs,
+        } => tokens::mint(
+            &config,
+            &tokens::TokenRequest {
+                tenant,
+                subject,
+                roles,
+                groups,
+                all_tenants,
+                ttl_secs,
+            },
+        ),
+        Command::Seed { what } => catalogs::seed(what, &config).await,
+        Command::GenerateCatalog {
+            offerings,
+            characteristics,
+            price_lists,
+            promotions,
+            out,
+        } => catalogs::generate(
+            cpq_catalog::synthetic::Spec {
+                offerings,
+                characteristics,
+                price_lists,
+                promotions,
+            },
+            out,
+        ),
+        Command::DeployBpmn {
+            paths,
+            release_id,
+            source_commit,
+            allow_unsupported_job_types,
+        } => {
+            processes::deploy(
+                &config,
+                &paths,
+                release_id,
+                source_commit,
+                allow_unsupported_job_types,
+            )
+            .await
+        }
+        Command::Topics { what } => events::topics(what, &config).await,
+        Command::DeadLetters { what } => events::dead_letters(what, &config).await,
+        Command::Replay(args) => events::replay(args, &config).await,
+        Command::DumpConfig => {
+            print!("{}", config.dump());
+            Ok(())
+        }
+        Command::CheckConfig => {
+            println!("configuration for {} is valid", config.environment.as_str());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `cpq-admin deploy-bpmn`: process definitions from files, as the platform.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use cpq_config::Config;
+use cpq_core::TenantId;
+
+/// The files to deploy: each path, or every `.bpmn` in a folder (sorted).
+fn bpmn_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "bpmn"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Deploys every file; an unchanged file is a no-op. Every refused file is reported with its
+/// problems, and the command fails when one was.
+pub async fn deploy(
+    config: &Config,
+    paths: &[PathBuf],
+    release_id: Option<String>,
+    source_commit: Option<String>,
+    allow_unsupported_job_types: bool,
+) -> anyhow::Result<()> {
+    if allow_unsupported_job_types && !config.environment.allows_dev_tokens() {
+        bail!(
+            "--allow-unsupported-job-types is refused in {}",
+            config.environment.as_str()
+        );
+    }
+    let files = bpmn_files(paths)?;
+    let platform = TenantId::parse("platform").map_err(|e| anyhow::anyhow!(e.detail))?;
+    let pool = cpq_db::pool::app_pool(&config.database, "cpq-admin");
+    let mut failed = 0;
+    for file in &files {
+        let xml =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut tx = cpq_db::tenant::begin(&pool, &platform).await?;
+        let result = cpq_workflow::deployment::deploy(
+            &mut tx,
+            &cpq_workflow::deployment::DeployRequest {
+                resource_name: &name,
+                xml: &xml,
+                release_id: release_id.clone(),
+                source_commit: source_commit.clone(),
+                variable_schema_version: 1,
+                allow_unsupported_job_types,
+                deployed_by: "cpq-admin",
+                at: chrono::Utc::now(),
+            },
+        )
+        .await;
+        match result {
+            Ok(deployed) => {
+                tx.commit().await?;
+                for d in deployed {
+                    let what = if d.created { "deployed" } else { "unchanged" };
+                    println!(
+                        "{name}: {what} {} version {}",
+                        d.definition.bpmn_process_id, d.definition.version
+                    );
+                }
+            }
+            Err(cpq_core::Error::Validation { errors }) => {
+                failed += 1;
+                eprintln!("{name}: refused");
+                for e in errors {
+                    eprintln!("  {} [{}] {}", e.field, e.code, e.detail);
+                }
+            }
+            Err(e) => bail!("{name}: {e}"),
+        }
+    }
+    pool.close().await;
+    if failed > 0 {
+        bail!("{failed} file(s) refused");
+    }
+    Ok(())
+}
