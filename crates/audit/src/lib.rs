@@ -5,7 +5,10 @@
 //! correlation id, with SHA-256 digests of the aggregate before and after (digests, not copies:
 //! the audit table stays small and the aggregate's own history holds the data). Outbox events are
 //! the versioned facts that the relay later publishes to Kafka keyed by aggregate id. This crate
-//! must not publish anything itself: nothing external happens inside a transaction.
+//! must not publish anything itself: nothing external happens inside a transaction. Each event
+//! type is a type of [`events`], turned into a [`NewEvent`] by [`NewEvent::of`].
+
+pub mod events;
 
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
