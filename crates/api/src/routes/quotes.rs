@@ -1,46 +1,46 @@
 //! `/v1/quotes`: create, read, add and remove lines, price, submit, accept, revise, cancel and
 //! convert into an order (`/v1/orders/{id}`). Every change needs `If-Match`; lines are validated
 //! against the quote's catalog version. Approval tasks and the policy are in
-//! [`crate::routes::approvals`].
+//! [`crate::routes::approvals`]. The operations are `cpq_application`'s
+//! ([`cpq_application::quotes`], [`cpq_application::orders`]).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
+use cpq_application::orders::{ConvertQuote, FetchOrder};
+use cpq_application::quotes::{self as op, LineInput, QuoteWithApprovals};
+use cpq_application::Operation;
 use cpq_configuration::ConfigItem;
-use cpq_core::{Error, Role, TenantId};
-use cpq_order::commands as orders;
-use cpq_quote::commands;
-use cpq_quote::model::{NewQuote, Quote};
-use cpq_quote::{revisions, store};
+use cpq_core::{Error, FieldError};
+use cpq_order::Order;
+use cpq_quote::model::lifecycle::Status;
+use cpq_quote::model::Quote;
+use cpq_quote::store::{QuoteSummary, Worklist};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
-use crate::extract::{ApiPath, Caller, IfMatch, JsonBody, RequestContext};
+use crate::command::{command, query};
+use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
+use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
 
-const SELLERS: &[Role] = &[Role::Sales];
-const READERS: &[Role] = &[
-    Role::Sales,
-    Role::Approver,
-    Role::OrderOperations,
-    Role::Operator,
-];
-
-fn respond(q: Quote, created: bool) -> Result<CommandResponse, Error> {
-    let (id, version) = (q.id, q.version);
+/// The quote with its version as the entity tag.
+fn answer(q: Quote) -> Result<CommandResponse, Error> {
+    let version = q.version;
     let body: Value = serde_json::to_value(&q).map_err(Error::internal)?;
-    Ok(if created {
-        CommandResponse::created(format!("/v1/quotes/{id}"), body)
-    } else {
-        CommandResponse::ok(body)
-    }
-    .with_etag(version))
+    Ok(CommandResponse::ok(body).with_etag(version))
+}
+
+/// The order with its version as the entity tag.
+fn order_answer(o: Order) -> Result<CommandResponse, Error> {
+    let version = o.version;
+    let body = serde_json::to_value(o).map_err(Error::internal)?;
+    Ok(CommandResponse::ok(body).with_etag(version))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -65,22 +65,17 @@ pub async fn create(
     ctx: RequestContext,
     body: JsonBody<CreateQuote>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(&state, &caller, &ctx, body, |tx, meta, b: CreateQuote| {
-        Box::pin(async move {
-            let input = NewQuote {
-                customer_account_id: b.customer_account_id,
-                channel: b.channel.unwrap_or_else(|| "direct".to_owned()),
-                valid_until: b
-                    .valid_until
-                    .unwrap_or_else(|| meta.occurred_at.date_naive() + Duration::days(30)),
-                special_terms: b.special_terms,
-            };
-            respond(commands::create(tx, &meta, &input).await?, true)
-        })
+    let input = |b: CreateQuote| op::CreateQuote {
+        customer_account_id: b.customer_account_id,
+        channel: b.channel,
+        valid_until: b.valid_until,
+        special_terms: b.special_terms,
+    };
+    command(&state, &caller, &ctx, body, input, |q| {
+        let id = q.id;
+        Ok(answer(q)?.as_created(format!("/v1/quotes/{id}")))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/quotes/{id}", tag = "quotes", security(("bearer" = [])),
@@ -90,24 +85,11 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let q = store::quote_fetch(&mut tx, &caller.0.tenant, id).await?;
-    let history = store::quote_approval_history(&mut tx, &caller.0.tenant, id).await?;
-    let version = q.version;
-    let mut body = serde_json::to_value(q).map_err(Error::internal)?;
-    body["approvals"] = serde_json::to_value(history).map_err(Error::internal)?;
-    Ok(CommandResponse::ok(body).with_etag(version).into_response())
-}
-
-/// The compiled catalog of a version, for the commands that validate or price against the
-/// quote's pinned version (cached in process: published versions never change).
-async fn catalog_of(
-    state: &AppState,
-    tenant: &TenantId,
-    version: Uuid,
-) -> Result<std::sync::Arc<cpq_catalog::CompiledCatalog>, Error> {
-    state.catalogs.compiled(&state.db, tenant, version).await
+    let QuoteWithApprovals { quote, approvals } =
+        query(&state, &caller, op::FetchQuote(id)).await?;
+    let mut response = answer(quote)?;
+    response.body["approvals"] = serde_json::to_value(approvals).map_err(Error::internal)?;
+    Ok(response.into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -120,6 +102,15 @@ pub struct AddItem {
     pub manual_discount_percent: Option<Decimal>,
 }
 
+impl From<AddItem> for LineInput {
+    fn from(b: AddItem) -> LineInput {
+        LineInput {
+            configuration: b.configuration,
+            manual_discount_percent: b.manual_discount_percent,
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/v1/quotes/{id}/items", tag = "quotes", security(("bearer" = [])),
     params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = AddItem,
     responses((status = 200, description = "Line added; a priced quote's price is stale"), (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, description = "every violation of the configuration", body = Problem)))]
@@ -128,31 +119,15 @@ pub async fn add_item(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<AddItem>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let st = state.clone();
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
-        Box::pin(async move {
-            let catalog = |v| catalog_of(&st, &meta.tenant, v);
-            respond(
-                commands::add_item(
-                    tx,
-                    &meta,
-                    id,
-                    expected,
-                    catalog,
-                    &b.configuration,
-                    b.manual_discount_percent,
-                )
-                .await?,
-                false,
-            )
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |b: AddItem| op::AddLine {
+        id,
+        expected_version,
+        line: b.into(),
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[utoipa::path(put, path = "/v1/quotes/{id}/items/{line_no}", tag = "quotes", security(("bearer" = [])),
@@ -163,32 +138,16 @@ pub async fn change_item(
     caller: Caller,
     ctx: RequestContext,
     ApiPath((id, line_no)): ApiPath<(Uuid, i32)>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<AddItem>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let st = state.clone();
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: AddItem| {
-        Box::pin(async move {
-            let catalog = |v| catalog_of(&st, &meta.tenant, v);
-            respond(
-                commands::change_item(
-                    tx,
-                    &meta,
-                    id,
-                    expected,
-                    line_no,
-                    catalog,
-                    &b.configuration,
-                    b.manual_discount_percent,
-                )
-                .await?,
-                false,
-            )
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |b: AddItem| op::ChangeLine {
+        id,
+        expected_version,
+        line_no,
+        line: b.into(),
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -206,20 +165,15 @@ pub async fn set_terms(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<SetTerms>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: SetTerms| {
-        Box::pin(async move {
-            respond(
-                commands::set_terms(tx, &meta, id, expected, b.special_terms.as_deref()).await?,
-                false,
-            )
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |b: SetTerms| op::SetTerms {
+        id,
+        expected_version,
+        special_terms: b.special_terms,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[utoipa::path(delete, path = "/v1/quotes/{id}/items/{line_no}", tag = "quotes", security(("bearer" = [])),
@@ -229,10 +183,11 @@ pub async fn remove_item(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestContext,
-    ApiPath((id, line)): ApiPath<(Uuid, i32)>,
-    IfMatch(expected): IfMatch,
+    ApiPath((id, line_no)): ApiPath<(Uuid, i32)>,
+    IfMatch(expected_version): IfMatch,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
+    // A DELETE has no body and takes no idempotency key: its If-Match makes a retry fail
+    // rather than act twice.
     let body = JsonBody {
         value: (),
         idempotency_key: None,
@@ -240,16 +195,12 @@ pub async fn remove_item(
         method: "DELETE".into(),
         path: String::new(),
     };
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, ()| {
-        Box::pin(async move {
-            respond(
-                commands::remove_item(tx, &meta, id, expected, line).await?,
-                false,
-            )
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |()| op::RemoveLine {
+        id,
+        expected_version,
+        line_no,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -264,31 +215,17 @@ pub async fn price(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<PriceQuote>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let st = state.clone();
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, _: PriceQuote| {
-            Box::pin(async move {
-                let catalog = |v| catalog_of(&st, &meta.tenant, v);
-                respond(
-                    commands::price(tx, &meta, id, expected, catalog).await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |_: PriceQuote| op::PriceQuote {
+        id,
+        expected_version,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
-#[derive(Debug, Deserialize, serde::Serialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WorklistQuery {
@@ -297,7 +234,7 @@ pub struct WorklistQuery {
     pub owner: Option<String>,
     /// A customer account id.
     pub customer: Option<Uuid>,
-    pub updated_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
     #[serde(skip_serializing)]
     pub limit: Option<u32>,
     #[serde(skip_serializing)]
@@ -310,23 +247,22 @@ pub struct WorklistQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    crate::extract::ApiQuery(q): crate::extract::ApiQuery<WorklistQuery>,
+    ApiQuery(q): ApiQuery<WorklistQuery>,
 ) -> Result<Response, ApiError> {
-    use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
-    caller.0.require_any(READERS)?;
+    // A caller who may not read quotes is refused before the query is checked, as always.
+    caller.0.require_any(op::ListQuotes::ROLES)?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(
-            serde_json::from_value::<cpq_quote::model::lifecycle::Status>(Value::String(
-                s.to_owned(),
-            ))
-            .map_err(|_| Error::Malformed {
-                detail: format!("status \"{s}\" is not a quote status"),
-                errors: vec![cpq_core::FieldError::new(
-                    "status",
-                    "unknown-value",
-                    "a quote status such as draft, priced or approval-pending",
-                )],
+            serde_json::from_value::<Status>(Value::String(s.to_owned())).map_err(|_| {
+                Error::Malformed {
+                    detail: format!("status \"{s}\" is not a quote status"),
+                    errors: vec![FieldError::new(
+                        "status",
+                        "unknown-value",
+                        "a quote status such as draft, priced or approval-pending",
+                    )],
+                }
             })?,
         ),
     };
@@ -339,18 +275,20 @@ pub async fn list(
     let after = q
         .cursor
         .as_deref()
-        .map(|c| decode_cursor::<(chrono::DateTime<chrono::Utc>, Uuid)>(c, &fingerprint))
+        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
         .transpose()?;
-    let w = store::Worklist {
-        status,
-        owner: q.owner.clone(),
-        customer_account_id: q.customer,
-        updated_before: q.updated_before,
+    let list = op::ListQuotes {
+        filter: Worklist {
+            status,
+            owner: q.owner.clone(),
+            customer_account_id: q.customer,
+            updated_before: q.updated_before,
+        },
+        after,
+        limit: i64::from(limit) + 1,
     };
-    let mut tx = read(&state, &caller).await?;
-    let rows =
-        store::quote_worklist(&mut tx, &caller.0.tenant, &w, after, i64::from(limit) + 1).await?;
-    let p: Page<store::QuoteSummary> = page(
+    let rows = query(&state, &caller, list).await?;
+    let p: Page<QuoteSummary> = page(
         rows,
         limit,
         &fingerprint,
@@ -374,26 +312,15 @@ pub async fn cancel(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<CancelQuote>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, b: CancelQuote| {
-            Box::pin(async move {
-                respond(
-                    commands::cancel(tx, &meta, id, expected, &b.reason).await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |b: CancelQuote| op::CancelQuote {
+        id,
+        expected_version,
+        reason: b.reason,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -409,23 +336,14 @@ pub async fn submit(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<EmptyCommand>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, _: EmptyCommand| {
-            Box::pin(
-                async move { respond(commands::submit(tx, &meta, id, expected).await?, false) },
-            )
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |_: EmptyCommand| op::SubmitQuote {
+        id,
+        expected_version,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[utoipa::path(post, path = "/v1/quotes/{id}/accept", tag = "quotes", security(("bearer" = [])),
@@ -436,23 +354,14 @@ pub async fn accept(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<EmptyCommand>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, _: EmptyCommand| {
-            Box::pin(
-                async move { respond(commands::accept(tx, &meta, id, expected).await?, false) },
-            )
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |_: EmptyCommand| op::AcceptQuote {
+        id,
+        expected_version,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -471,26 +380,15 @@ pub async fn revise(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<ReviseQuote>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, b: ReviseQuote| {
-            Box::pin(async move {
-                respond(
-                    revisions::revise(tx, &meta, id, expected, b.reason.as_deref()).await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |b: ReviseQuote| op::ReviseQuote {
+        id,
+        expected_version,
+        reason: b.reason,
+    };
+    command(&state, &caller, &ctx, body, input, answer).await
 }
 
 #[utoipa::path(get, path = "/v1/quotes/{id}/revisions", tag = "quotes", security(("bearer" = [])),
@@ -500,9 +398,7 @@ pub async fn revision_list(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let items = store::quote_revision_list(&mut tx, &caller.0.tenant, id).await?;
+    let items = query(&state, &caller, op::ListRevisions(id)).await?;
     Ok(axum::Json(serde_json::json!({ "items": items })).into_response())
 }
 
@@ -514,12 +410,8 @@ pub async fn revision_fetch(
     caller: Caller,
     ApiPath((id, revision_no)): ApiPath<(Uuid, i32)>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    Ok(
-        axum::Json(store::quote_revision_fetch(&mut tx, &caller.0.tenant, id, revision_no).await?)
-            .into_response(),
-    )
+    let revision = query(&state, &caller, op::FetchRevision { id, revision_no }).await?;
+    Ok(axum::Json(revision).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/quotes/{id}/convert", tag = "quotes", security(("bearer" = [])),
@@ -530,30 +422,19 @@ pub async fn convert(
     State(state): State<AppState>,
     caller: Caller,
     ctx: RequestContext,
-    ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    ApiPath(quote_id): ApiPath<Uuid>,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<EmptyCommand>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(SELLERS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, _: EmptyCommand| {
-            Box::pin(async move {
-                let order = orders::convert(tx, &meta, id, expected).await?;
-                let (order_id, version) = (order.order_id, order.version);
-                Ok(CommandResponse::created(
-                    format!("/v1/orders/{order_id}"),
-                    serde_json::to_value(order).map_err(Error::internal)?,
-                )
-                .with_etag(version))
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |_: EmptyCommand| ConvertQuote {
+        quote_id,
+        expected_version,
+    };
+    command(&state, &caller, &ctx, body, input, |o| {
+        let order_id = o.order_id;
+        Ok(order_answer(o)?.as_created(format!("/v1/orders/{order_id}")))
+    })
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", security(("bearer" = [])),
@@ -563,13 +444,6 @@ pub async fn order_fetch(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let order = orders::order_fetch(&mut tx, &caller.0.tenant, id).await?;
-    let version = order.version;
-    Ok(
-        CommandResponse::ok(serde_json::to_value(order).map_err(Error::internal)?)
-            .with_etag(version)
-            .into_response(),
-    )
+    let order = query(&state, &caller, FetchOrder(id)).await?;
+    Ok(order_answer(order)?.into_response())
 }
