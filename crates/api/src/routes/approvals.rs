@@ -3,16 +3,19 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cpq_core::{Error, Role};
+use cpq_application::approvals::{
+    DecideTask, FetchApprovalPolicy, ListApprovalTasks, PutApprovalPolicy,
+};
+use cpq_application::Operation;
+use cpq_core::Error;
 use cpq_quote::model::policy::{Rule, Timers};
 use cpq_quote::model::Verdict;
-use cpq_quote::store::{self, ApprovalTask};
-use cpq_quote::{approval_tasks, commands};
-use serde::Deserialize;
+use cpq_quote::store::ApprovalTask;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
@@ -28,22 +31,34 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(&[Role::Approver])?;
+    // A caller who is no approver is refused before the query is checked, as always.
+    caller.0.require_any(ListApprovalTasks::ROLES)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
         state.config.http.max_page_size,
     )?;
+    // Each approver has their own list: a cursor is only good for the caller it was made for.
     let fingerprint = query_fingerprint(&(&q, &caller.0.subject));
     let after = q
         .cursor
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = store::approval_task_list(&mut tx, &caller.0, after, i64::from(limit) + 1).await?;
+    let tasks = ListApprovalTasks {
+        after,
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, tasks).await?;
     let p: Page<ApprovalTask> = page(rows, limit, &fingerprint, |t| t.task_id, |t| t);
     Ok(axum::Json(p).into_response())
+}
+
+/// `200 OK` with `value` as the body, without an entity tag.
+fn plain(value: impl Serialize) -> Result<CommandResponse, Error> {
+    Ok(CommandResponse::ok(
+        serde_json::to_value(value).map_err(Error::internal)?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -57,22 +72,16 @@ async fn decide(
     state: AppState,
     caller: Caller,
     ctx: RequestContext,
-    id: Uuid,
+    task_id: Uuid,
     verdict: Verdict,
     body: JsonBody<Decision>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(&[Role::Approver])?;
-    let who = caller.0.clone();
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Decision| {
-        Box::pin(async move {
-            let d = approval_tasks::decide_task(tx, &meta, &who, id, verdict, b.comment).await?;
-            Ok(CommandResponse::ok(
-                serde_json::to_value(d).map_err(Error::internal)?,
-            ))
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |b: Decision| DecideTask {
+        task_id,
+        verdict,
+        comment: b.comment,
+    };
+    command(&state, &caller, &ctx, body, input, plain).await
 }
 
 #[utoipa::path(post, path = "/v1/approval-tasks/{id}/approve", tag = "approvals", security(("bearer" = [])),
@@ -137,17 +146,12 @@ pub async fn put_policy(
     ctx: RequestContext,
     body: JsonBody<PutPolicy>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(&[Role::CatalogManager])?;
-    let r = execute(&state, &caller, &ctx, body, |tx, meta, b: PutPolicy| {
-        Box::pin(async move {
-            let p = commands::approval_policy_put(tx, &meta, b.levels, b.rules, b.timers).await?;
-            Ok(CommandResponse::ok(
-                serde_json::to_value(p).map_err(Error::internal)?,
-            ))
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |b: PutPolicy| PutApprovalPolicy {
+        levels: b.levels,
+        rules: b.rules,
+        timers: b.timers,
+    };
+    command(&state, &caller, &ctx, body, input, plain).await
 }
 
 #[utoipa::path(get, path = "/v1/approval-policy", tag = "approvals", security(("bearer" = [])),
@@ -156,12 +160,6 @@ pub async fn get_policy(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    caller
-        .0
-        .require_any(&[Role::CatalogManager, Role::Sales, Role::Approver])?;
-    let mut tx = read(&state, &caller).await?;
-    Ok(
-        axum::Json(store::approval_policy_current(&mut tx, &caller.0.tenant).await?)
-            .into_response(),
-    )
+    let policy = query(&state, &caller, FetchApprovalPolicy).await?;
+    Ok(axum::Json(policy).into_response())
 }
