@@ -26,6 +26,7 @@
 //! At the end it prints a Markdown table per step (requests, failures, p50/p95/p99/max in ms
 //! from goose's microsecond histograms) and exits 1 if any request failed.
 
+mod accounts;
 mod sales;
 
 use std::path::PathBuf;
@@ -42,6 +43,9 @@ use goose::prelude::*;
 enum Profile {
     /// Seed 4.1: search, validate, quote, add item, price, modify, re-price, submit.
     InteractiveSales,
+    /// One `POST /v1/customer-accounts` per iteration, each with its own Idempotency-Key: the
+    /// physical-limit workload that scripts/physical-limit.sh compares with pgbench.
+    CreateAccounts,
 }
 
 #[derive(Parser)]
@@ -139,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     );
     let scenario = match cli.profile {
         Profile::InteractiveSales => sales::scenario(sales::Setup { tokens, run_id }, think)?,
+        Profile::CreateAccounts => accounts::scenario(sales::Setup { tokens, run_id })?,
     };
     let metrics = GooseAttack::initialize_with_config(cli.goose)?
         .register_scenario(scenario)

@@ -68,13 +68,7 @@ struct OpenQuote {
 
 /// The scenario, its steps in order. `think` is the pause after each step (min, max).
 pub fn scenario(setup: Setup, think: (Duration, Duration)) -> Result<Scenario, GooseError> {
-    if SETUP.set(setup).is_err() {
-        return Err(GooseError::InvalidOption {
-            option: "profile".into(),
-            value: SCENARIO.into(),
-            detail: "the profile is set up once per process".into(),
-        });
-    }
+    install(setup, SCENARIO)?;
     let mut s = scenario!(SCENARIO)
         .register_transaction(transaction!(open_account).set_name(ACCOUNT).set_on_start());
     let steps = [
@@ -97,10 +91,24 @@ pub fn scenario(setup: Setup, think: (Duration, Duration)) -> Result<Scenario, G
     Ok(s)
 }
 
+/// Makes `setup` what every user of the process shares (once per process).
+pub(crate) fn install(setup: Setup, profile: &str) -> Result<(), GooseError> {
+    SETUP.set(setup).map_err(|_| GooseError::InvalidOption {
+        option: "profile".into(),
+        value: profile.into(),
+        detail: "the profile is set up once per process".into(),
+    })
+}
+
+/// The run id of this process's setup.
+pub(crate) fn run_id() -> &'static str {
+    SETUP.get().map(|s| s.run_id.as_str()).unwrap_or("run")
+}
+
 /// One answer: goose's record of the request (to mark it failed after the fact) and the body.
-struct Answer {
-    request: GooseRequestMetric,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) request: GooseRequestMetric,
+    pub(crate) body: Value,
 }
 
 /// Marks `request` failed (counted under its step, logged with `tag`) and returns the error
@@ -151,6 +159,19 @@ async fn call(
     if_match: Option<i64>,
     body: Option<&Value>,
 ) -> Result<Answer, Box<TransactionError>> {
+    let if_match = if_match.map(|v| ("If-Match", format!("\"{v}\"")));
+    call_with(user, step, method, path, if_match.as_slice(), body).await
+}
+
+/// [`call`] with any request headers.
+pub(crate) async fn call_with(
+    user: &mut GooseUser,
+    step: &str,
+    method: GooseMethod,
+    path: &str,
+    headers: &[(&str, String)],
+    body: Option<&Value>,
+) -> Result<Answer, Box<TransactionError>> {
     let token = match user.get_session_data::<Rep>() {
         Some(r) => r.token.clone(),
         None => first_token(user)?,
@@ -158,8 +179,8 @@ async fn call(
     let mut builder = user
         .get_request_builder(&method, path)?
         .bearer_auth(&*token);
-    if let Some(v) = if_match {
-        builder = builder.header("If-Match", format!("\"{v}\""));
+    for (name, value) in headers {
+        builder = builder.header(*name, value);
     }
     if let Some(b) = body {
         builder = builder.json(b);
@@ -258,7 +279,7 @@ fn expect(
 
 async fn open_account(user: &mut GooseUser) -> TransactionResult {
     let token = first_token(user)?;
-    let run = SETUP.get().map(|s| s.run_id.as_str()).unwrap_or("run");
+    let run = run_id();
     let body = json!({
         "name": format!("Load Co {}", user.weighted_users_index + 1),
         "external_ref": format!("LOAD-{run}-{}", user.weighted_users_index + 1),
