@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use cpq_config::KafkaConfig;
 use cpq_core::TenantId;
+use cpq_db::timed;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, OwnedMessage};
@@ -100,7 +101,7 @@ pub async fn apply_once(
     let tenant = TenantId::parse(&e.tenant_id)
         .map_err(|f| HandlerError::permanent("bad-tenant", f.detail))?;
     let mut tx = cpq_db::tenant::begin(pool, &tenant).await?;
-    let inserted = sqlx::query(
+    let inserted = timed("consumer_inbox_insert", sqlx::query(
         "INSERT INTO consumer_inbox (consumer, event_id, topic, partition, \"offset\", applied_at) VALUES ($1, $2, $3, $4, $5, now()) \
          ON CONFLICT (consumer, event_id) DO NOTHING",
     )
@@ -109,7 +110,7 @@ pub async fn apply_once(
     .bind(topic)
     .bind(partition)
     .bind(offset)
-    .execute(&mut *tx)
+    .execute(&mut *tx))
     .await?;
     if inserted.rows_affected() == 0 {
         tx.rollback().await?;

@@ -9,6 +9,7 @@
 //!   outbox position (`latest_position`), so a late older event never overwrites a newer one.
 //! - `audit-export`: every event of every topic, as received, into `audit_export`.
 
+use cpq_db::timed;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -158,11 +159,14 @@ async fn quote_search(
     if !e.event_type.starts_with("quote.") {
         return Ok(());
     }
-    let last: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT last_position FROM {table} WHERE quote_id = $1 FOR UPDATE"
-    ))
-    .bind(e.aggregate_id)
-    .fetch_optional(&mut *conn)
+    let last: Option<i64> = timed(
+        "quote_search_fetch_for_update",
+        sqlx::query_scalar(&format!(
+            "SELECT last_position FROM {table} WHERE quote_id = $1 FOR UPDATE"
+        ))
+        .bind(e.aggregate_id)
+        .fetch_optional(&mut *conn),
+    )
     .await?;
     if last.is_some_and(|l| l > e.outbox_position) {
         return Err(HandlerError::permanent(
@@ -207,7 +211,7 @@ async fn quote_search(
     // The quote's own fields follow its stream (in order, checked above). A quote with an order
     // is converted for good (conversion is terminal), whichever of the two arrived first. The
     // last event and the time come from the event with the highest outbox position applied.
-    sqlx::query(&format!(
+    timed("quote_search_upsert", sqlx::query(&format!(
         "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, revision_no, snapshot_hash, order_id, last_event_id, last_event_type, \
          events_applied, updated_at, last_position, latest_position) \
          VALUES ($1, $2, $3, CASE WHEN $7::uuid IS NOT NULL THEN 'converted' ELSE coalesce($4, 'draft') END, $5, $6, $7, $8, $9, 1, $10, $11, $11) \
@@ -234,7 +238,7 @@ async fn quote_search(
     .bind(&e.event_type)
     .bind(e.occurred_at)
     .bind(e.outbox_position)
-    .execute(&mut *conn)
+    .execute(&mut *conn))
     .await?;
     Ok(())
 }
@@ -264,7 +268,7 @@ async fn order_into_quote_search(
         HandlerError::permanent("missing-quote-id", "an order event without quote_id")
     })?;
     let order = uuid_field(&e.payload, "order_id").unwrap_or(e.aggregate_id);
-    sqlx::query(&format!(
+    timed("quote_search_upsert_order", sqlx::query(&format!(
         "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, order_id, last_event_id, last_event_type, \
          events_applied, updated_at, last_position, latest_position) \
          VALUES ($1, $2, $3, 'converted', $4, $5, $6, 1, $7, 0, $8) \
@@ -283,7 +287,7 @@ async fn order_into_quote_search(
     .bind(&e.event_type)
     .bind(e.occurred_at)
     .bind(e.outbox_position)
-    .execute(&mut *conn)
+    .execute(&mut *conn))
     .await?;
     Ok(())
 }
@@ -294,7 +298,7 @@ async fn audit_export(
     topic: &str,
     e: &Envelope,
 ) -> Result<(), HandlerError> {
-    sqlx::query(&format!(
+    timed("audit_export_insert", sqlx::query(&format!(
         "INSERT INTO {table} (event_id, tenant_id, topic, event_type, schema_version, aggregate_id, occurred_at, payload, exported_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())"
     ))
@@ -306,7 +310,7 @@ async fn audit_export(
     .bind(e.aggregate_id)
     .bind(e.occurred_at)
     .bind(&e.payload)
-    .execute(&mut *conn)
+    .execute(&mut *conn))
     .await?;
     Ok(())
 }

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cpq_config::KafkaConfig;
+use cpq_db::timed;
 use futures::FutureExt;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -136,46 +137,49 @@ where
 {
     let lease_ms = lease.as_millis() as i64;
     let mut tx = db.begin().await?;
-    let mut mine: Vec<i32> = sqlx::query_scalar(
+    let mut mine: Vec<i32> = timed("relay_slot_renew", sqlx::query_scalar(
         "UPDATE relay_slot SET lease_until = now() + make_interval(secs => $2::double precision / 1000) \
          WHERE owner = $1 RETURNING slot",
     )
     .bind(owner)
     .bind(lease_ms)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *tx))
     .await?;
-    sqlx::query(
+    timed("relay_member_upsert", sqlx::query(
         "INSERT INTO relay_member (owner, seen_until) VALUES ($1, now() + make_interval(secs => $2::double precision / 1000)) \
          ON CONFLICT (owner) DO UPDATE SET seen_until = EXCLUDED.seen_until",
     )
     .bind(owner)
     .bind(lease_ms)
-    .execute(&mut *tx)
+    .execute(&mut *tx))
     .await?;
-    let others: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM relay_member WHERE seen_until > now() AND owner <> $1",
+    let others: i64 = timed(
+        "relay_member_count_others",
+        sqlx::query_scalar(
+            "SELECT count(*) FROM relay_member WHERE seen_until > now() AND owner <> $1",
+        )
+        .bind(owner)
+        .fetch_one(&mut *tx),
     )
-    .bind(owner)
-    .fetch_one(&mut *tx)
     .await?;
     let share = ((SLOT_COUNT as i64) + others) / (others + 1);
     mine.sort_unstable();
     if mine.len() as i64 > share {
         let extra: Vec<i32> = mine.split_off(share as usize);
-        sqlx::query("UPDATE relay_slot SET owner = NULL, lease_until = '-infinity' WHERE slot = ANY($1) AND owner = $2")
+        timed("relay_slot_release_surplus", sqlx::query("UPDATE relay_slot SET owner = NULL, lease_until = '-infinity' WHERE slot = ANY($1) AND owner = $2")
             .bind(&extra)
             .bind(owner)
-            .execute(&mut *tx)
+            .execute(&mut *tx))
             .await?;
     } else if (mine.len() as i64) < share {
-        let claimed: Vec<i32> = sqlx::query_scalar(
+        let claimed: Vec<i32> = timed("relay_slot_claim", sqlx::query_scalar(
             "UPDATE relay_slot SET owner = $1, lease_until = now() + make_interval(secs => $2::double precision / 1000) \
              WHERE slot IN (SELECT slot FROM relay_slot WHERE lease_until <= now() ORDER BY slot LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING slot",
         )
         .bind(owner)
         .bind(lease_ms)
         .bind(share - mine.len() as i64)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *tx))
         .await?;
         mine.extend(claimed);
     }
@@ -186,14 +190,22 @@ where
 
 /// Gives this relay's slots back (on shutdown), so that others take them at once.
 pub async fn release_slots(pool: &PgPool, owner: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE relay_slot SET owner = NULL, lease_until = '-infinity' WHERE owner = $1")
+    timed(
+        "relay_slot_release_all",
+        sqlx::query(
+            "UPDATE relay_slot SET owner = NULL, lease_until = '-infinity' WHERE owner = $1",
+        )
         .bind(owner)
-        .execute(pool)
-        .await?;
-    sqlx::query("DELETE FROM relay_member WHERE owner = $1")
-        .bind(owner)
-        .execute(pool)
-        .await?;
+        .execute(pool),
+    )
+    .await?;
+    timed(
+        "relay_member_delete",
+        sqlx::query("DELETE FROM relay_member WHERE owner = $1")
+            .bind(owner)
+            .execute(pool),
+    )
+    .await?;
     Ok(())
 }
 
@@ -221,10 +233,13 @@ impl Membership {
         let mut conn = pool.acquire().await?.detach();
         let deadline = Instant::now() + wait;
         loop {
-            let locked: bool = sqlx::query_scalar(IDENTITY_LOCK)
-                .bind(preferred)
-                .fetch_one(&mut conn)
-                .await?;
+            let locked: bool = timed(
+                "relay_identity_lock",
+                sqlx::query_scalar(IDENTITY_LOCK)
+                    .bind(preferred)
+                    .fetch_one(&mut conn),
+            )
+            .await?;
             if locked {
                 return Ok(Membership {
                     owner: preferred.to_owned(),
@@ -238,10 +253,13 @@ impl Membership {
         }
         let owner = format!("{preferred}-{}", Uuid::now_v7().simple());
         tracing::warn!(preferred, %owner, "another live relay runs under this instance id; running under a unique one (give each relay its own --instance-id)");
-        let _: bool = sqlx::query_scalar(IDENTITY_LOCK)
-            .bind(&owner)
-            .fetch_one(&mut conn)
-            .await?;
+        let _: bool = timed(
+            "relay_identity_lock",
+            sqlx::query_scalar(IDENTITY_LOCK)
+                .bind(&owner)
+                .fetch_one(&mut conn),
+        )
+        .await?;
         Ok(Membership { owner, conn })
     }
 
@@ -356,11 +374,14 @@ impl Relay {
         if ids.is_empty() {
             return Ok(());
         }
-        sqlx::query_scalar::<_, i32>("SELECT outbox_mark_published($1, $2)")
-            .bind(&*ids)
-            .bind(Utc::now())
-            .fetch_one(&self.pool)
-            .await?;
+        timed(
+            "outbox_mark_published",
+            sqlx::query_scalar::<_, i32>("SELECT outbox_mark_published($1, $2)")
+                .bind(&*ids)
+                .bind(Utc::now())
+                .fetch_one(&self.pool),
+        )
+        .await?;
         metrics::counter!("relay_published_total").increment(ids.len() as u64);
         ids.clear();
         Ok(())
@@ -376,12 +397,15 @@ impl Relay {
         if slots.is_empty() {
             return Ok(0);
         }
-        let events: Vec<Envelope> = sqlx::query_as("SELECT * FROM outbox_pending($1, $2, $3)")
-            .bind(slots)
-            .bind(SLOT_COUNT)
-            .bind(self.opts.batch as i32)
-            .fetch_all(&self.pool)
-            .await?;
+        let events: Vec<Envelope> = timed(
+            "outbox_pending_fetch",
+            sqlx::query_as("SELECT * FROM outbox_pending($1, $2, $3)")
+                .bind(slots)
+                .bind(SLOT_COUNT)
+                .bind(self.opts.batch as i32)
+                .fetch_all(&self.pool),
+        )
+        .await?;
         if events.is_empty() {
             return Ok(0);
         }
@@ -477,10 +501,11 @@ impl Relay {
 
     /// Records the backlog gauges: pending events and the age of the oldest.
     pub async fn observe_backlog(&self) -> Result<(i64, f64), sqlx::Error> {
-        let (pending, oldest): (i64, Option<chrono::DateTime<Utc>>) =
-            sqlx::query_as("SELECT pending, oldest FROM outbox_backlog()")
-                .fetch_one(&self.pool)
-                .await?;
+        let (pending, oldest): (i64, Option<chrono::DateTime<Utc>>) = timed(
+            "outbox_backlog_fetch",
+            sqlx::query_as("SELECT pending, oldest FROM outbox_backlog()").fetch_one(&self.pool),
+        )
+        .await?;
         let age = oldest
             .map(|o| (Utc::now() - o).num_milliseconds().max(0) as f64 / 1000.0)
             .unwrap_or(0.0);

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use cpq_config::KafkaConfig;
+use cpq_db::timed;
 use rdkafka::message::Message;
 use serde::Serialize;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -95,9 +96,11 @@ pub async fn replay(
     let rebuild = projection.table(Target::Rebuild);
     let mut conn = owner.acquire().await?;
     let mut tx = conn.begin().await?;
-    sqlx::query(&format!("TRUNCATE {rebuild}"))
-        .execute(&mut *tx)
-        .await?;
+    timed(
+        "projection_rebuild_truncate",
+        sqlx::query(&format!("TRUNCATE {rebuild}")).execute(&mut *tx),
+    )
+    .await?;
 
     let mut read = BTreeMap::new();
     let mut applied = 0u64;
@@ -239,11 +242,14 @@ async fn digest(
     key: &str,
     columns: &str,
 ) -> sqlx::Result<TableDigest> {
-    let (rows, hash): (i64, Option<String>) = sqlx::query_as(&format!(
-        "SELECT count(*), md5(string_agg(row_text, E'\\n' ORDER BY k)) \
+    let (rows, hash): (i64, Option<String>) = timed(
+        "projection_digest",
+        sqlx::query_as(&format!(
+            "SELECT count(*), md5(string_agg(row_text, E'\\n' ORDER BY k)) \
          FROM (SELECT {key} AS k, concat_ws('|', {columns}) AS row_text FROM {table}) t"
-    ))
-    .fetch_one(&mut *conn)
+        ))
+        .fetch_one(&mut *conn),
+    )
     .await?;
     Ok(TableDigest {
         rows,
@@ -259,21 +265,24 @@ async fn compare(conn: &mut PgConnection, projection: Projection) -> sqlx::Resul
     let (key, columns) = shape(projection);
     let live_digest = digest(conn, live, key, columns).await?;
     let rebuild_digest = digest(conn, rebuild, key, columns).await?;
-    let (differing_count, only_live, only_rebuild): (i64, i64, i64) = sqlx::query_as(&format!(
+    let (differing_count, only_live, only_rebuild): (i64, i64, i64) = timed("projection_compare", sqlx::query_as(&format!(
         "SELECT count(*) FILTER (WHERE l.k IS NOT NULL AND r.k IS NOT NULL), \
                 count(*) FILTER (WHERE r.k IS NULL), count(*) FILTER (WHERE l.k IS NULL) \
          FROM (SELECT {key} AS k, concat_ws('|', {columns}) AS t FROM {live}) l \
          FULL JOIN (SELECT {key} AS k, concat_ws('|', {columns}) AS t FROM {rebuild}) r ON l.k = r.k \
          WHERE l.t IS DISTINCT FROM r.t"
     ))
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut *conn))
     .await?;
-    let differing: Vec<String> = sqlx::query_scalar(&format!(
+    let differing: Vec<String> = timed(
+        "projection_differing_fetch",
+        sqlx::query_scalar(&format!(
         "SELECT l.k::text FROM (SELECT {key} AS k, concat_ws('|', {columns}) AS t FROM {live}) l \
          JOIN (SELECT {key} AS k, concat_ws('|', {columns}) AS t FROM {rebuild}) r ON l.k = r.k \
          WHERE l.t <> r.t ORDER BY l.k LIMIT 50"
     ))
-    .fetch_all(&mut *conn)
+        .fetch_all(&mut *conn),
+    )
     .await?;
     Ok(Comparison {
         live: live_digest,
@@ -288,8 +297,9 @@ async fn compare(conn: &mut PgConnection, projection: Projection) -> sqlx::Resul
 /// Writes rebuilt rows into the live table: new ones, and changed ones unless the live row has
 /// since seen a later event.
 async fn merge(conn: &mut PgConnection, projection: Projection) -> sqlx::Result<u64> {
-    let sql = match projection {
-        Projection::QuoteSearch => {
+    let (name, sql) = match projection {
+        Projection::QuoteSearch => (
+            "quote_search_merge",
             "INSERT INTO quote_search SELECT * FROM quote_search_rebuild \
              ON CONFLICT (quote_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id, customer_account_id = EXCLUDED.customer_account_id, \
                status = EXCLUDED.status, revision_no = EXCLUDED.revision_no, snapshot_hash = EXCLUDED.snapshot_hash, \
@@ -297,12 +307,15 @@ async fn merge(conn: &mut PgConnection, projection: Projection) -> sqlx::Result<
                events_applied = EXCLUDED.events_applied, updated_at = EXCLUDED.updated_at, last_position = EXCLUDED.last_position, \
                latest_position = EXCLUDED.latest_position \
              WHERE quote_search.latest_position <= EXCLUDED.latest_position \
-               AND (quote_search.*)::text IS DISTINCT FROM (EXCLUDED.*)::text"
-        }
+               AND (quote_search.*)::text IS DISTINCT FROM (EXCLUDED.*)::text",
+        ),
         // The export is append-only: what is missing is added, nothing is rewritten.
-        Projection::AuditExport => {
-            "INSERT INTO audit_export SELECT * FROM audit_export_rebuild ON CONFLICT (event_id) DO NOTHING"
-        }
+        Projection::AuditExport => (
+            "audit_export_merge",
+            "INSERT INTO audit_export SELECT * FROM audit_export_rebuild ON CONFLICT (event_id) DO NOTHING",
+        ),
     };
-    Ok(sqlx::query(sql).execute(&mut *conn).await?.rows_affected())
+    Ok(timed(name, sqlx::query(sql).execute(&mut *conn))
+        .await?
+        .rows_affected())
 }
