@@ -1,11 +1,19 @@
+//! Runs one job through its HTTP handler: records the attempt, makes the call, and reports the
+//! outcome through the job API's own operations (complete, throw an error, fail), in the job's
+//! tenant, in the transaction that finishes the attempt.
+
 use std::time::Duration;
 
 use chrono::Utc;
+use cpq_application::workflow::jobs::{CompleteJob, FailJob, ThrowJobError};
+use cpq_application::{Call, Operation, Services};
 use cpq_config::JobTypeConfig;
-use cpq_core::{Error, TenantId};
+use cpq_core::{Error, Principal, TenantId};
 use cpq_db::error::db_error;
-use cpq_db::{tenant, timed};
-use cpq_workflow::instances::{self, ActivatedJob};
+use cpq_db::{tenant, timed, Tx};
+use cpq_workflow::instances::{
+    external_call_attempt_finish, external_call_attempt_insert, ActivatedJob, CallOutcome,
+};
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -30,29 +38,23 @@ async fn record_attempt(
     job: &ActivatedJob,
     target: &str,
 ) -> Result<Uuid, Error> {
-    let id = Uuid::now_v7();
     let mut tx = tenant::begin(pool, tenant).await.map_err(db_error)?;
-    timed(
-        "external_call_attempt_insert",
-        sqlx::query(
-            "INSERT INTO external_call_attempt (attempt_id, tenant_id, job_id, attempt, target, idempotency_key, started_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(tenant.as_str())
-        .bind(job.job_id)
-        .bind(job.attempt)
-        .bind(target)
-        .bind(job.idempotency_key())
-        .bind(Utc::now())
-        .execute(&mut *tx),
-    )
-    .await
-    .map_err(db_error)?;
+    let id = external_call_attempt_insert(&mut tx, tenant, job, target, Utc::now()).await?;
     timed("transaction_commit", tx.commit())
         .await
         .map_err(db_error)?;
     Ok(id)
+}
+
+/// Runs a job operation in `tx` as `call` (the runner's role check included).
+async fn report<O: Operation>(
+    services: &Services,
+    tx: &mut Tx,
+    call: &Call,
+    operation: O,
+) -> Result<(), Error> {
+    call.principal.require_any(O::ROLES)?;
+    operation.run(services, tx, call).await.map(|_| ())
 }
 
 async fn call(
@@ -143,52 +145,65 @@ async fn call(
     }
 }
 
-/// Runs one job through the HTTP handler and reports its outcome.
+/// Runs one job through the HTTP handler and reports its outcome as `worker`, in the job's
+/// tenant.
 pub async fn handle(
-    pool: &PgPool,
+    services: &Services,
     http: &reqwest::Client,
+    worker: &Principal,
     cfg: &JobTypeConfig,
     job: ActivatedJob,
 ) -> Result<(), Error> {
     let tenant = TenantId::parse(&job.tenant_id)
         .map_err(|_| Error::internal(format!("job {} has tenant {}", job.job_id, job.tenant_id)))?;
+    if !worker.may_act_for(&tenant) {
+        return Err(Error::internal(format!(
+            "job {} of tenant {tenant} was claimed for a worker not authorised for it",
+            job.job_id
+        )));
+    }
+    let pool = &services.db;
     let attempt = record_attempt(pool, &tenant, &job, cfg.url.as_str()).await?;
     let (outcome, label, status, detail) = call(http, cfg, &job).await;
-    let at = Utc::now();
+    let principal = Principal {
+        tenant: tenant.clone(),
+        ..worker.clone()
+    };
+    let as_job_tenant = Call::new(principal, job.idempotency_key(), None);
     let mut tx = tenant::begin(pool, &tenant).await.map_err(db_error)?;
-    timed(
-        "external_call_attempt_finish",
-        sqlx::query("UPDATE external_call_attempt SET finished_at = $2, outcome = $3, status_code = $4, detail = $5 WHERE attempt_id = $1")
-            .bind(attempt)
-            .bind(at)
-            .bind(label)
-            .bind(status.map(i32::from))
-            .bind(&detail)
-            .execute(&mut *tx),
-    )
-    .await
-    .map_err(db_error)?;
+    let finished = CallOutcome {
+        outcome: label,
+        status_code: status,
+        detail: &detail,
+    };
+    external_call_attempt_finish(&mut tx, attempt, finished, as_job_tenant.meta.occurred_at)
+        .await?;
+    let (c, id) = (&as_job_tenant, job.job_id);
     let reported = match outcome {
-        Outcome::Complete(vars) => instances::complete_job(&mut tx, job.job_id, vars, at)
-            .await
-            .map(|_| ()),
+        Outcome::Complete(variables) => {
+            report(services, &mut tx, c, CompleteJob { job: id, variables }).await
+        }
         Outcome::BusinessError {
             code,
             message,
             variables,
-        } => instances::throw_error(&mut tx, job.job_id, &code, &message, variables, at)
-            .await
-            .map(|_| ()),
+        } => {
+            let throw = ThrowJobError {
+                job: id,
+                error_code: code,
+                error_message: message,
+                variables,
+            };
+            report(services, &mut tx, c, throw).await
+        }
         Outcome::Fail { retries, message } => {
-            instances::fail_job(
-                &mut tx,
-                job.job_id,
+            let fail = FailJob {
+                job: id,
                 retries,
-                Duration::from_millis(cfg.retry_backoff_ms),
-                &message,
-                at,
-            )
-            .await
+                retry_back_off_ms: cfg.retry_backoff_ms,
+                error_message: message,
+            };
+            report(services, &mut tx, c, fail).await
         }
     };
     match reported {

@@ -4,12 +4,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use cpq_application::redis_link::RedisLink;
+use cpq_application::workflow::jobs::{
+    activate_jobs, ActivateJobs, Waiting, EVERY_TENANT, MAX_JOBS,
+};
+use cpq_application::{Call, Services};
 use cpq_config::{Config, JobTypeConfig, WorkerConfig};
-use cpq_core::TenantId;
+use cpq_core::{Principal, Role, TenantGrant, TenantId};
 use cpq_db::error::db_error;
 use cpq_db::tenant;
 use cpq_workflow::deployment::worker_group_heartbeat;
-use cpq_workflow::instances::{self, JobWait, JOB_CHANNEL};
+use cpq_workflow::instances::{self, JOB_CHANNEL};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::{watch, Notify, Semaphore};
@@ -27,6 +32,10 @@ pub enum WorkerError {
     Admin(std::net::SocketAddr, std::io::Error),
     #[error("http client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("{0}")]
+    Identity(cpq_core::Error),
 }
 
 /// The tenant a group's heartbeat transaction runs as (worker groups are platform-wide).
@@ -35,6 +44,18 @@ const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
 
 fn platform() -> Result<TenantId, cpq_core::Error> {
     TenantId::parse("platform").map_err(|e| cpq_core::Error::internal(e.detail))
+}
+
+/// Who the group acts as: the platform's own worker, authorised for every tenant. It claims
+/// and reports jobs through the same application operations as a worker calling the job API.
+fn identity(group: &str) -> Result<Principal, cpq_core::Error> {
+    Ok(Principal {
+        subject: format!("cpq-worker:{group}"),
+        tenant: platform()?,
+        roles: [Role::Worker].into(),
+        groups: Default::default(),
+        grant: TenantGrant::All,
+    })
 }
 
 async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
@@ -60,18 +81,26 @@ async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
     }
 }
 
+/// Where a job type's loop runs.
+#[derive(Clone)]
+struct Context {
+    services: Services,
+    http: reqwest::Client,
+    worker: Principal,
+    worker_name: String,
+}
+
 /// One job type's loop: claim what capacity allows, run, wait for work.
 async fn job_type_loop(
-    pool: PgPool,
-    http: reqwest::Client,
+    cx: Context,
     cfg: JobTypeConfig,
-    worker: String,
     wake: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
 ) {
     let capacity = Arc::new(Semaphore::new(cfg.max_active as usize));
     let cfg = Arc::new(cfg);
+    let call = Call::new(cx.worker.clone(), cx.worker_name.clone(), None);
     let mut running = JoinSet::new();
     loop {
         if *stop.borrow() {
@@ -81,38 +110,43 @@ async fn job_type_loop(
         let free = capacity.available_permits();
         let mut failed = false;
         if free > 0 {
-            // Nothing to claim: wait for this type's wake-up, the poll interval, the stop, or a
-            // job in flight finishing (capacity to claim more); only the wait is interrupted.
-            let until = async {
+            // The platform's own worker group serves every tenant: it acts with the all-tenants
+            // grant and says so. One activation claims at most MAX_JOBS; with more capacity the
+            // loop claims again at once.
+            let request = ActivateJobs {
+                job_type: cfg.job_type.clone(),
+                worker: cx.worker_name.clone(),
+                max_jobs: u32::try_from(free).unwrap_or(MAX_JOBS).min(MAX_JOBS),
+                timeout_ms: cfg.lease_ms,
+                // Nothing to claim: wait for this type's wake-up or the poll interval ...
+                request_timeout_ms: cfg.poll_interval_ms,
+                tenant_ids: Some(vec![EVERY_TENANT.to_owned()]),
+            };
+            // ... or the stop, or a job in flight finishing (capacity to claim more); only the
+            // wait is interrupted.
+            let interrupt = async {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(cfg.poll_interval_ms)) => {}
                     _ = stop.changed() => {}
                     Some(_) = running.join_next(), if !running.is_empty() => {}
                 }
             };
-            // The platform's own worker group serves every tenant: it runs under the platform's
-            // database credentials, not a tenant's token, and says so explicitly.
-            match instances::activate_or_wait(
-                &pool,
-                &instances::JobTenants::Every,
-                &cfg.job_type,
-                &worker,
-                i32::try_from(free).unwrap_or(i32::MAX),
-                Duration::from_millis(cfg.lease_ms),
-                JobWait::Notified(&wake, until),
-            )
-            .await
-            {
+            let waiting = Waiting::Notified {
+                wake: &wake,
+                interrupt,
+            };
+            match activate_jobs(&cx.services, &call, &request, waiting).await {
                 // Empty: the wait already ran, so the loop claims again at once.
                 Ok(jobs) => {
                     for job in jobs {
                         let Ok(permit) = capacity.clone().acquire_owned().await else {
                             break;
                         };
-                        let (pool, http, cfg) = (pool.clone(), http.clone(), cfg.clone());
+                        let (cx, cfg) = (cx.clone(), cfg.clone());
                         running.spawn(async move {
                             let id = job.job_id;
-                            if let Err(e) = handler::handle(&pool, &http, &cfg, job).await {
+                            if let Err(e) =
+                                handler::handle(&cx.services, &cx.http, &cx.worker, &cfg, job).await
+                            {
                                 tracing::error!(error = %e, job = %id, "job handling failed; the job is re-claimed after its lease");
                             }
                             drop(permit);
@@ -152,6 +186,16 @@ where
     let pool = cpq_db::pool::app_pool(&config.database, "cpq-worker");
     let http = reqwest::Client::builder().build()?;
     let worker_name = format!("{}@{}", w.group, std::process::id());
+    // The worker's operations reach no Redis: the link is made lazily and never connects.
+    let redis = RedisLink::new(&config.redis).map_err(|e| WorkerError::Redis(e.to_string()))?;
+    let services = Services::new(config.environment.as_str(), pool.clone(), redis);
+    let worker = identity(&w.group).map_err(WorkerError::Identity)?;
+    let cx = Context {
+        services,
+        http,
+        worker,
+        worker_name,
+    };
 
     let listener = tokio::net::TcpListener::bind(w.admin_bind)
         .await
@@ -235,15 +279,7 @@ where
     let grace = Duration::from_millis(w.shutdown_grace_ms);
     for cfg in w.job_types.clone() {
         let wake = wakes.get(&cfg.job_type).cloned().unwrap_or_default();
-        tasks.spawn(job_type_loop(
-            pool.clone(),
-            http.clone(),
-            cfg,
-            worker_name.clone(),
-            wake,
-            stop_rx.clone(),
-            grace,
-        ));
+        tasks.spawn(job_type_loop(cx.clone(), cfg, wake, stop_rx.clone(), grace));
     }
     tracing::info!(
         group = w.group,

@@ -6,30 +6,25 @@
 //! of a tenant the caller is not authorised for is not found; each outcome is written in the job's
 //! tenant.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cpq_core::{Error, FieldError, Principal, Role, TenantId};
-use cpq_workflow::instances::{self, ActivatedJob, JobTenants, JobWait, MAX_RETRY_BACKOFF};
+use cpq_application::workflow::jobs as op;
+use cpq_application::Call;
+use cpq_core::Error;
+use cpq_workflow::instances::ActivatedJob;
+use cpq_workflow::runtime::InstanceStatus;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::command::execute;
+use crate::command::command;
 use crate::extract::{ApiPath, Caller, JsonBody, RequestContext};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-const WORKERS: &[Role] = &[Role::Worker];
-const MAX_JOBS: u32 = 200;
-const MAX_LONG_POLL: Duration = Duration::from_secs(60);
-const LEASE_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
-const MAX_TENANT_IDS: usize = 100;
-/// `tenant_ids` entry asking for every tenant (needs the all-tenants grant).
-const EVERY_TENANT: &str = "*";
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -55,59 +50,6 @@ pub struct ActivateJobs {
     pub tenant_ids: Option<Vec<String>>,
 }
 
-/// The tenants an activation serves: checked in shape (422) and against the caller's grant (403,
-/// naming the tenant).
-fn served_tenants(caller: &Principal, named: Option<&[String]>) -> Result<JobTenants, Error> {
-    let Some(named) = named else {
-        return Ok(JobTenants::Only(vec![caller.tenant.clone()]));
-    };
-    if named.is_empty() || named.len() > MAX_TENANT_IDS {
-        return Err(Error::validation(vec![FieldError::new(
-            "tenant_ids",
-            "out-of-range",
-            format!("tenant_ids names 1 to {MAX_TENANT_IDS} tenants (or is left out: the token's tenant)"),
-        )]));
-    }
-    if named.iter().any(|t| t == EVERY_TENANT) {
-        if named.len() > 1 {
-            return Err(Error::validation(vec![FieldError::new(
-                "tenant_ids",
-                "invalid",
-                "\"*\" (every tenant) stands alone",
-            )]));
-        }
-        if !caller.all_tenants() {
-            return Err(Error::Forbidden {
-                detail: "activating the jobs of every tenant needs the all-tenants grant".into(),
-            });
-        }
-        return Ok(JobTenants::Every);
-    }
-    let mut errors = Vec::new();
-    let mut tenants = Vec::new();
-    for (i, raw) in named.iter().enumerate() {
-        match TenantId::parse(raw) {
-            Ok(t) => tenants.push(t),
-            Err(e) => errors.push(FieldError::new(
-                format!("tenant_ids[{i}]"),
-                &e.code,
-                e.detail,
-            )),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(errors));
-    }
-    if let Some(t) = tenants.iter().find(|t| !caller.may_act_for(t)) {
-        return Err(Error::Forbidden {
-            detail: format!("this worker is not authorised for tenant \"{t}\""),
-        });
-    }
-    tenants.sort();
-    tenants.dedup();
-    Ok(JobTenants::Only(tenants))
-}
-
 /// A job as a worker receives it; `custom_headers` is an object, as on Camunda's job.
 fn job_json(j: ActivatedJob, job_type: &str) -> Value {
     let key = j.idempotency_key();
@@ -125,110 +67,47 @@ fn job_json(j: ActivatedJob, job_type: &str) -> Value {
 pub async fn activate(
     State(state): State<AppState>,
     caller: Caller,
+    ctx: RequestContext,
     body: JsonBody<ActivateJobs>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(WORKERS)?;
     let a = body.value;
-    let mut errors = Vec::new();
-    if a.job_type.trim().is_empty() {
-        errors.push(FieldError::new(
-            "job_type",
-            "required",
-            "job_type must not be blank",
-        ));
-    }
-    if a.worker.trim().is_empty() {
-        errors.push(FieldError::new(
-            "worker",
-            "required",
-            "worker must not be blank",
-        ));
-    }
-    if !(1..=MAX_JOBS).contains(&a.max_jobs) {
-        errors.push(FieldError::new(
-            "max_jobs",
-            "out-of-range",
-            format!("max_jobs is 1 to {MAX_JOBS}"),
-        ));
-    }
-    if !LEASE_MS.contains(&a.timeout_ms) {
-        errors.push(FieldError::new(
-            "timeout_ms",
-            "out-of-range",
-            "timeout_ms is 100 to 3,600,000",
-        ));
-    }
-    if a.request_timeout_ms > MAX_LONG_POLL.as_millis() as u64 {
-        errors.push(FieldError::new(
-            "request_timeout_ms",
-            "out-of-range",
-            format!(
-                "request_timeout_ms is 0 to {} (the longest long poll)",
-                MAX_LONG_POLL.as_millis()
-            ),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(errors).into());
-    }
-    let tenants = served_tenants(&caller.0, a.tenant_ids.as_deref())?;
-    let lease = Duration::from_millis(a.timeout_ms);
-    let wait = Duration::from_millis(a.request_timeout_ms).min(
-        state
-            .config
-            .http
-            .request_timeout()
-            .saturating_sub(Duration::from_millis(500)),
-    );
-    let started = Instant::now();
-    let max = i32::try_from(a.max_jobs).unwrap_or(1);
-    let wait = if wait.is_zero() {
-        JobWait::Never
-    } else {
-        JobWait::Listen(tokio::time::sleep(wait))
+    let request = op::ActivateJobs {
+        job_type: a.job_type,
+        worker: a.worker,
+        max_jobs: a.max_jobs,
+        timeout_ms: a.timeout_ms,
+        request_timeout_ms: a.request_timeout_ms,
+        tenant_ids: a.tenant_ids,
     };
-    let jobs = instances::activate_or_wait(
-        &state.db,
-        &tenants,
-        &a.job_type,
-        &a.worker,
-        max,
-        lease,
-        wait,
-    )
-    .await?;
-    metrics::histogram!("workflow_job_activation_seconds", "job_type" => a.job_type.clone())
-        .record(started.elapsed().as_secs_f64());
-    let list: Vec<Value> = jobs.into_iter().map(|j| job_json(j, &a.job_type)).collect();
+    // A long poll ends in time for its answer to beat the server's request timeout.
+    let cap = state
+        .config
+        .http
+        .request_timeout()
+        .saturating_sub(Duration::from_millis(500));
+    let call = Call::new(caller.0, ctx.correlation_id, Some(ctx.request_id));
+    let waiting = op::Waiting::listen(cap);
+    let jobs = op::activate_jobs(&state.services, &call, &request, waiting).await?;
+    let list: Vec<Value> = jobs
+        .into_iter()
+        .map(|j| job_json(j, &request.job_type))
+        .collect();
     Ok(axum::Json(json!({ "jobs": list })).into_response())
 }
 
-/// Runs a job command in the job's tenant; a job of a tenant the caller is not authorised for is
-/// not found, like any other tenant's resource.
-async fn in_job_tenant<B, F>(
-    state: &AppState,
-    caller: Caller,
-    ctx: &RequestContext,
-    job: Uuid,
-    body: JsonBody<B>,
-    command: F,
-) -> Result<Response, ApiError>
-where
-    F: for<'t> FnOnce(
-        &'t mut cpq_db::Tx,
-        cpq_audit::CommandMeta,
-        B,
-    ) -> futures::future::BoxFuture<'t, Result<CommandResponse, Error>>,
-{
-    caller.0.require_any(WORKERS)?;
-    let tenant = instances::job_tenant(&state.db, job).await?;
-    if !caller.0.may_act_for(&tenant) {
-        return Err(Error::not_found("job", job).into());
+/// The caller acting in the job's tenant, where a job command runs.
+async fn in_job_tenant(state: &AppState, caller: Caller, job: Uuid) -> Result<Caller, ApiError> {
+    Ok(Caller(
+        op::in_job_tenant(&state.services, &caller.0, job).await?,
+    ))
+}
+
+fn instance_moved_on(job: Uuid) -> impl FnOnce(InstanceStatus) -> Result<CommandResponse, Error> {
+    move |status| {
+        Ok(CommandResponse::ok(
+            json!({ "job_id": job, "instance_status": status }),
+        ))
     }
-    let as_tenant = Caller(Principal { tenant, ..caller.0 });
-    Ok(execute(state, &as_tenant, ctx, body, command)
-        .await?
-        .into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -249,21 +128,18 @@ pub async fn complete(
     ApiPath(job): ApiPath<Uuid>,
     body: JsonBody<CompleteJob>,
 ) -> Result<Response, ApiError> {
-    in_job_tenant(
-        &state,
-        caller,
-        &ctx,
+    let caller = in_job_tenant(&state, caller, job).await?;
+    let complete = |b: CompleteJob| op::CompleteJob {
         job,
+        variables: b.variables,
+    };
+    command(
+        &state,
+        &caller,
+        &ctx,
         body,
-        move |tx, meta, b: CompleteJob| {
-            Box::pin(async move {
-                let status =
-                    instances::complete_job(tx, job, b.variables, meta.occurred_at).await?;
-                Ok(CommandResponse::ok(
-                    json!({ "job_id": job, "instance_status": status }),
-                ))
-            })
-        },
+        complete,
+        instance_moved_on(job),
     )
     .await
 }
@@ -292,50 +168,18 @@ pub async fn fail(
     ApiPath(job): ApiPath<Uuid>,
     body: JsonBody<FailJob>,
 ) -> Result<Response, ApiError> {
-    let mut errors = Vec::new();
-    if body.value.retries < 0 {
-        errors.push(FieldError::new(
-            "retries",
-            "out-of-range",
-            "retries must not be negative",
-        ));
-    }
-    if u128::from(body.value.retry_back_off_ms) > MAX_RETRY_BACKOFF.as_millis() {
-        errors.push(FieldError::new(
-            "retry_back_off_ms",
-            "out-of-range",
-            format!(
-                "retry_back_off_ms is 0 to {} (seven days)",
-                MAX_RETRY_BACKOFF.as_millis()
-            ),
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(errors).into());
-    }
-    in_job_tenant(
-        &state,
-        caller,
-        &ctx,
+    let caller = in_job_tenant(&state, caller, job).await?;
+    let fail = |b: FailJob| op::FailJob {
         job,
-        body,
-        move |tx, meta, b: FailJob| {
-            Box::pin(async move {
-                instances::fail_job(
-                    tx,
-                    job,
-                    b.retries,
-                    Duration::from_millis(b.retry_back_off_ms),
-                    &b.error_message,
-                    meta.occurred_at,
-                )
-                .await?;
-                Ok(CommandResponse::ok(
-                    json!({ "job_id": job, "retries": b.retries }),
-                ))
-            })
-        },
-    )
+        retries: b.retries,
+        retry_back_off_ms: b.retry_back_off_ms,
+        error_message: b.error_message,
+    };
+    command(&state, &caller, &ctx, body, fail, |retries| {
+        Ok(CommandResponse::ok(
+            json!({ "job_id": job, "retries": retries }),
+        ))
+    })
     .await
 }
 
@@ -363,28 +207,12 @@ pub async fn throw_error(
     ApiPath(job): ApiPath<Uuid>,
     body: JsonBody<ThrowJobError>,
 ) -> Result<Response, ApiError> {
-    in_job_tenant(
-        &state,
-        caller,
-        &ctx,
+    let caller = in_job_tenant(&state, caller, job).await?;
+    let throw = |b: ThrowJobError| op::ThrowJobError {
         job,
-        body,
-        move |tx, meta, b: ThrowJobError| {
-            Box::pin(async move {
-                let status = instances::throw_error(
-                    tx,
-                    job,
-                    &b.error_code,
-                    &b.error_message,
-                    b.variables,
-                    meta.occurred_at,
-                )
-                .await?;
-                Ok(CommandResponse::ok(
-                    json!({ "job_id": job, "instance_status": status }),
-                ))
-            })
-        },
-    )
-    .await
+        error_code: b.error_code,
+        error_message: b.error_message,
+        variables: b.variables,
+    };
+    command(&state, &caller, &ctx, body, throw, instance_moved_on(job)).await
 }

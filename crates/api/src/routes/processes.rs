@@ -1,51 +1,31 @@
 //! Operations over process instances in the caller's tenant: start, list, inspect, cancel;
 //! incidents (list, resolve by giving retries); publish a message. Repairs are audited.
 
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cpq_audit::{record, AuditEntry, CommandMeta};
-use cpq_core::{Error, FieldError, Role};
-use cpq_db::Tx;
-use cpq_workflow::instances::{self, InstanceSummary, Message, StartRequest};
+use cpq_application::workflow::incidents::{ListIncidents, ResolveIncident};
+use cpq_application::workflow::instances::{
+    CancelInstance, FetchInstance, ListInstances, StartInstance as Start,
+};
+use cpq_application::workflow::messages::PublishMessage as Publish;
+use cpq_core::{Error, FieldError};
+use cpq_workflow::instances::InstanceSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
 
-const OPERATIONS: &[Role] = &[Role::Operator, Role::OrderOperations];
-
-async fn audit(
-    tx: &mut Tx,
-    meta: &CommandMeta,
-    action: &'static str,
-    id: Uuid,
-    reason: Option<String>,
-    after: Value,
-) -> Result<(), Error> {
-    record(
-        tx,
-        meta,
-        &AuditEntry {
-            action,
-            aggregate_type: "process-instance",
-            aggregate_id: id,
-            before: None,
-            after: Some(after),
-            reason,
-        },
-        &[],
-    )
-    .await
-    .map(|_| ())
+fn ok(body: &impl Serialize) -> Result<CommandResponse, Error> {
+    Ok(CommandResponse::ok(
+        serde_json::to_value(body).map_err(Error::internal)?,
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,39 +49,21 @@ pub async fn start(
     ctx: RequestContext,
     body: JsonBody<StartInstance>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
-    let r = execute(&state, &caller, &ctx, body, |tx, meta, b: StartInstance| {
-        Box::pin(async move {
-            let started = instances::start_instance(
-                tx,
-                &StartRequest {
-                    tenant: &meta.tenant,
-                    bpmn_process_id: &b.bpmn_process_id,
-                    product_line: b.product_line,
-                    release_flags: b.release_flags,
-                    variables: b.variables,
-                    at: meta.occurred_at,
-                },
-            )
-            .await?;
-            let body = serde_json::to_value(&started).map_err(Error::internal)?;
-            audit(
-                tx,
-                &meta,
-                "process-instance.start",
-                started.process_instance_id,
-                None,
-                body.clone(),
-            )
-            .await?;
-            Ok(CommandResponse::created(
-                format!("/v1/process-instances/{}", started.process_instance_id),
-                body,
-            ))
-        })
+    let start = |b: StartInstance| Start {
+        bpmn_process_id: b.bpmn_process_id,
+        variables: b.variables,
+        product_line: b.product_line,
+        release_flags: b.release_flags,
+    };
+    command(&state, &caller, &ctx, body, start, |started| {
+        let id = started.process_instance_id;
+        let body = serde_json::to_value(&started).map_err(Error::internal)?;
+        Ok(CommandResponse::created(
+            format!("/v1/process-instances/{id}"),
+            body,
+        ))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -123,7 +85,6 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<InstanceQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
     if let Some(s) = &q.status {
         if !["active", "completed", "terminated"].contains(&s.as_str()) {
             return Err(Error::Malformed {
@@ -148,15 +109,12 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = instances::instance_list(
-        &mut tx,
-        &caller.0.tenant,
-        q.status.as_deref(),
+    let list = ListInstances {
+        status: q.status.clone(),
         after,
-        i64::from(limit) + 1,
-    )
-    .await?;
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let p: Page<InstanceSummary> =
         page(rows, limit, &fingerprint, |i| i.process_instance_id, |i| i);
     Ok(axum::Json(p).into_response())
@@ -169,12 +127,8 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
-    let mut tx = read(&state, &caller).await?;
-    Ok(
-        axum::Json(instances::instance_detail(&mut tx, &caller.0.tenant, id).await?)
-            .into_response(),
-    )
+    let detail = query(&state, &caller, FetchInstance(id)).await?;
+    Ok(axum::Json(detail).into_response())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -187,17 +141,6 @@ pub struct Repair {
     pub retries: Option<i32>,
 }
 
-fn reason(r: &Repair) -> Result<(), Error> {
-    if r.reason.trim().is_empty() {
-        return Err(Error::validation(vec![FieldError::new(
-            "reason",
-            "required",
-            "a repair needs a reason",
-        )]));
-    }
-    Ok(())
-}
-
 #[utoipa::path(post, path = "/v1/process-instances/{id}/cancellation", tag = "workflow", security(("bearer" = [])),
     params(("id" = Uuid, Path)), request_body = Repair,
     responses((status = 200, description = "Cancelled"), (status = 409, description = "not active", body = Problem)))]
@@ -208,34 +151,14 @@ pub async fn cancel(
     ApiPath(id): ApiPath<Uuid>,
     body: JsonBody<Repair>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
-    reason(&body.value)?;
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Repair| {
-        Box::pin(async move {
-            read_one(tx, &meta, id).await?;
-            let status = instances::cancel_instance(tx, id, meta.occurred_at).await?;
-            audit(
-                tx,
-                &meta,
-                "process-instance.cancel",
-                id,
-                Some(b.reason),
-                json!({ "status": status }),
-            )
-            .await?;
-            Ok(CommandResponse::ok(
-                json!({ "process_instance_id": id, "status": status }),
-            ))
-        })
+    let cancel = |b: Repair| CancelInstance {
+        id,
+        reason: b.reason,
+    };
+    command(&state, &caller, &ctx, body, cancel, |status| {
+        ok(&json!({ "process_instance_id": id, "status": status }))
     })
-    .await?;
-    Ok(r.into_response())
-}
-
-/// Confirms the instance is the caller's tenant's (404 otherwise) before a repair touches it.
-async fn read_one(tx: &mut Tx, meta: &CommandMeta, id: Uuid) -> Result<Map<String, Value>, Error> {
-    let detail = instances::instance_detail(tx, &meta.tenant, id).await?;
-    Ok(detail.as_object().cloned().unwrap_or_default())
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -257,7 +180,6 @@ pub async fn incidents(
     caller: Caller,
     ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
     let open_only = match q.status.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
@@ -280,15 +202,12 @@ pub async fn incidents(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = instances::incident_list(
-        &mut tx,
-        &caller.0.tenant,
+    let list = ListIncidents {
         open_only,
         after,
-        i64::from(limit) + 1,
-    )
-    .await?;
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let key = |v: &Value| {
         v["incident_id"]
             .as_str()
@@ -309,33 +228,15 @@ pub async fn resolve(
     ApiPath(id): ApiPath<Uuid>,
     body: JsonBody<Repair>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATIONS)?;
-    reason(&body.value)?;
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Repair| {
-        Box::pin(async move {
-            let retries = b.retries.unwrap_or(1);
-            instances::resolve_incident(tx, id, retries, meta.occurred_at).await?;
-            record(
-                tx,
-                &meta,
-                &AuditEntry {
-                    action: "incident.resolve",
-                    aggregate_type: "incident",
-                    aggregate_id: id,
-                    before: None,
-                    after: Some(json!({ "retries": retries })),
-                    reason: Some(b.reason),
-                },
-                &[],
-            )
-            .await?;
-            Ok(CommandResponse::ok(
-                json!({ "incident_id": id, "status": "resolved", "retries": retries }),
-            ))
-        })
+    let resolve = |b: Repair| ResolveIncident {
+        id,
+        reason: b.reason,
+        retries: b.retries,
+    };
+    command(&state, &caller, &ctx, body, resolve, |retries| {
+        ok(&json!({ "incident_id": id, "status": "resolved", "retries": retries }))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -367,75 +268,12 @@ pub async fn publish(
     ctx: RequestContext,
     body: JsonBody<PublishMessage>,
 ) -> Result<Response, ApiError> {
-    caller
-        .0
-        .require_any(&[Role::Operator, Role::OrderOperations, Role::Worker])?;
-    let mut errors = Vec::new();
-    if body.value.name.trim().is_empty() {
-        errors.push(FieldError::new(
-            "name",
-            "required",
-            "name must not be blank",
-        ));
-    }
-    if body.value.correlation_key.is_empty() {
-        errors.push(FieldError::new(
-            "correlation_key",
-            "required",
-            "correlation_key must not be empty",
-        ));
-    }
-    if u128::from(body.value.time_to_live_ms) > instances::MAX_MESSAGE_TTL.as_millis() {
-        errors.push(FieldError::new(
-            "time_to_live_ms",
-            "out-of-range",
-            format!(
-                "time_to_live_ms is 0 to {} (ten years)",
-                instances::MAX_MESSAGE_TTL.as_millis()
-            ),
-        ));
-    }
-    if body
-        .value
-        .message_id
-        .as_deref()
-        .is_some_and(|id| id.trim().is_empty())
-    {
-        errors.push(FieldError::new(
-            "message_id",
-            "required",
-            "message_id must not be blank (leave it out for no deduplication)",
-        ));
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(errors).into());
-    }
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        |tx, meta, b: PublishMessage| {
-            Box::pin(async move {
-                let outcome = instances::publish_message(
-                    tx,
-                    &Message {
-                        tenant: &meta.tenant,
-                        name: &b.name,
-                        correlation_key: &b.correlation_key,
-                        time_to_live: Duration::from_millis(b.time_to_live_ms),
-                        message_id: b.message_id.as_deref(),
-                        variables: b.variables,
-                        at: meta.occurred_at,
-                    },
-                )
-                .await?;
-                Ok(CommandResponse::ok(
-                    serde_json::to_value(&outcome).map_err(Error::internal)?,
-                ))
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let publish = |b: PublishMessage| Publish {
+        name: b.name,
+        correlation_key: b.correlation_key,
+        time_to_live_ms: b.time_to_live_ms,
+        message_id: b.message_id,
+        variables: b.variables,
+    };
+    command(&state, &caller, &ctx, body, publish, |outcome| ok(&outcome)).await
 }

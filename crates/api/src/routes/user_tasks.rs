@@ -3,30 +3,20 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use cpq_core::{Error, Principal, Role};
-use cpq_workflow::instances::{self, UserTask};
+use cpq_application::workflow::user_tasks::{AssignUserTask, CompleteUserTask, ListUserTasks};
+use cpq_core::Error;
+use cpq_workflow::instances::UserTask;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-/// Whether `p` may work on `t`.
-fn may_work_on(p: &Principal, t: &UserTask) -> bool {
-    match &t.assignee {
-        Some(a) => a == &p.subject,
-        None => t
-            .candidate_groups
-            .iter()
-            .any(|g| p.task_groups().contains(g)),
-    }
-}
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -57,16 +47,11 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = instances::user_task_list(
-        &mut tx,
-        &caller.0.tenant,
-        Some(&caller.0.subject),
-        &caller.0.task_groups(),
+    let list = ListUserTasks {
         after,
-        i64::from(limit) + 1,
-    )
-    .await?;
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let p: Page<UserTask> = page(rows, limit, &fingerprint, |t| t.user_task_id, |t| t);
     Ok(axum::Json(p).into_response())
 }
@@ -88,22 +73,16 @@ pub async fn assign(
     ApiPath(id): ApiPath<Uuid>,
     body: JsonBody<Assign>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.0.clone();
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Assign| {
-        Box::pin(async move {
-            let (task, _) = instances::user_task_fetch_for_update(tx, &meta.tenant, id).await?;
-            let operator = principal.has_role(Role::Operator);
-            let claiming_for_self = b.assignee.as_deref() == Some(principal.subject.as_str()) && task.assignee.is_none() && may_work_on(&principal, &task);
-            let releasing_own = b.assignee.is_none() && task.assignee.as_deref() == Some(principal.subject.as_str());
-            if !(operator || claiming_for_self || releasing_own) {
-                return Err(Error::Forbidden { detail: "only its candidates may claim a task for themselves, its assignee release it, or an operator assign it".into() });
-            }
-            let t = instances::assign_user_task(tx, &meta.tenant, id, b.assignee.as_deref()).await?;
-            Ok(CommandResponse::ok(serde_json::to_value(t).map_err(Error::internal)?))
-        })
+    let assign = |b: Assign| AssignUserTask {
+        id,
+        assignee: b.assignee,
+    };
+    command(&state, &caller, &ctx, body, assign, |task| {
+        Ok(CommandResponse::ok(
+            serde_json::to_value(task).map_err(Error::internal)?,
+        ))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -124,31 +103,14 @@ pub async fn complete(
     ApiPath(id): ApiPath<Uuid>,
     body: JsonBody<Complete>,
 ) -> Result<Response, ApiError> {
-    let principal = caller.0.clone();
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, b: Complete| {
-        Box::pin(async move {
-            let (task, _) = instances::user_task_fetch_for_update(tx, &meta.tenant, id).await?;
-            if !may_work_on(&principal, &task) {
-                return Err(Error::Forbidden {
-                    detail:
-                        "this task is assigned to someone else, or offered to roles you do not have"
-                            .into(),
-                });
-            }
-            let status = instances::complete_user_task(
-                tx,
-                &meta.tenant,
-                id,
-                &principal.subject,
-                b.variables,
-                meta.occurred_at,
-            )
-            .await?;
-            Ok(CommandResponse::ok(
-                json!({ "user_task_id": id, "instance_status": status }),
-            ))
-        })
+    let complete = |b: Complete| CompleteUserTask {
+        id,
+        variables: b.variables,
+    };
+    command(&state, &caller, &ctx, body, complete, |status| {
+        Ok(CommandResponse::ok(
+            json!({ "user_task_id": id, "instance_status": status }),
+        ))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }

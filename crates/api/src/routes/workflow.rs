@@ -12,23 +12,25 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
-use cpq_core::{Error, FieldError, Role};
-use cpq_workflow::deployment::{self, DeployRequest, Deployed, ProcessDefinition};
+use cpq_application::workflow::definitions::{
+    DeployProcesses, ListProcessDefinitions, ReplaceRouting,
+};
+use cpq_application::workflow::worker_groups::HeartbeatWorkerGroup;
+use cpq_application::Operation;
+use cpq_core::Error;
+use cpq_workflow::deployment::ProcessDefinition;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IdempotencyKey, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-const OPERATORS: &[Role] = &[Role::Operator];
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -61,7 +63,8 @@ pub async fn deploy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATORS)?;
+    // Only a deployer's body is read at all (and a refusal is 403 whatever the body).
+    caller.0.require_any(DeployProcesses::ROLES)?;
     let xml_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -82,14 +85,8 @@ pub async fn deploy(
         }
         .into());
     }
-    if q.variable_schema_version.is_some_and(|v| v < 1) {
-        return Err(Error::validation(vec![FieldError::new(
-            "variable_schema_version",
-            "out-of-range",
-            "variable_schema_version is at least 1",
-        )])
-        .into());
-    }
+    // Deploying with job types no worker executes is for local and integration environments:
+    // this server's environment decides (cpq-admin applies the same rule to its flag).
     if q.allow_unsupported_job_types && !state.config.environment.allows_dev_tokens() {
         return Err(Error::Forbidden {
             detail: format!(
@@ -111,46 +108,34 @@ pub async fn deploy(
     hasher.update(b"POST /v1/process-definitions\n");
     hasher.update(serde_json::to_vec(&q).unwrap_or_default());
     hasher.update(xml.as_bytes());
-    let command = JsonBody {
+    let body = JsonBody {
         value: (q, xml),
         idempotency_key: key,
         fingerprint: hasher.finalize().into(),
         method: Method::POST.to_string(),
         path: "/v1/process-definitions".into(),
     };
-    let response = execute(&state, &caller, &ctx, command, |tx, meta, (q, xml): (DeployQuery, String)| {
-        Box::pin(async move {
-            let deployed: Vec<Deployed> = deployment::deploy(
-                tx,
-                &DeployRequest {
-                    resource_name: q.resource_name.as_deref().unwrap_or("process.bpmn"),
-                    xml: &xml,
-                    release_id: q.release_id.clone(),
-                    source_commit: q.source_commit.clone(),
-                    variable_schema_version: q.variable_schema_version.unwrap_or(1),
-                    allow_unsupported_job_types: q.allow_unsupported_job_types,
-                    deployed_by: &meta.actor_subject,
-                    at: meta.occurred_at,
-                },
-            )
-            .await?;
-            for d in deployed.iter().filter(|d| d.created) {
-                let payload = json!({ "process_definition_id": d.definition.process_definition_id, "bpmn_process_id": d.definition.bpmn_process_id, "version": d.definition.version, "checksum": d.definition.checksum });
-                cpq_audit::record(
-                    tx,
-                    &meta,
-                    &cpq_audit::AuditEntry { action: "process-definition.deploy", aggregate_type: "process-definition", aggregate_id: d.definition.process_definition_id, before: None, after: Some(payload.clone()), reason: None },
-                    &[cpq_audit::NewEvent { event_type: "process-definition.deployed", schema_version: 1, aggregate_type: "process-definition", aggregate_id: d.definition.process_definition_id, payload }],
-                )
-                .await?;
-            }
-            let created = deployed.iter().any(|d| d.created);
-            let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
-            Ok(CommandResponse { status: if created { StatusCode::CREATED } else { StatusCode::OK }, ..CommandResponse::ok(json!({ "deployments": body })) })
+    let deploy = |(q, xml): (DeployQuery, String)| DeployProcesses {
+        resource_name: q.resource_name,
+        xml,
+        release_id: q.release_id,
+        source_commit: q.source_commit,
+        variable_schema_version: q.variable_schema_version,
+        allow_unsupported_job_types: q.allow_unsupported_job_types,
+    };
+    command(&state, &caller, &ctx, body, deploy, |deployed| {
+        let created = deployed.iter().any(|d| d.created);
+        let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
+        Ok(CommandResponse {
+            status: if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            },
+            ..CommandResponse::ok(json!({ "deployments": body }))
         })
     })
-    .await?;
-    Ok(response.into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -170,9 +155,6 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    caller
-        .0
-        .require_any(&[Role::Operator, Role::OrderOperations])?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
@@ -184,8 +166,11 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows = deployment::process_definition_list(&mut tx, after, i64::from(limit) + 1).await?;
+    let list = ListProcessDefinitions {
+        after,
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let p: Page<ProcessDefinition> = page(
         rows,
         limit,
@@ -215,26 +200,17 @@ pub async fn heartbeat(
     ApiPath(name): ApiPath<String>,
     body: JsonBody<WorkerGroupHeartbeat>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATORS)?;
-    caller.0.require_platform_operator()?;
-    if body.value.job_types.iter().any(|t| t.trim().is_empty())
-        || body.value.worker_version.trim().is_empty()
-    {
-        return Err(Error::validation(vec![FieldError::new(
-            "job_types",
-            "invalid",
-            "job types and the worker version must not be blank",
-        )])
-        .into());
-    }
-    let r = execute(&state, &caller, &ctx, body, move |tx, _meta, b: WorkerGroupHeartbeat| {
-        Box::pin(async move {
-            deployment::worker_group_heartbeat(tx, &name, &b.job_types, &b.worker_version, Utc::now()).await?;
-            Ok(CommandResponse::ok(json!({ "group": name, "job_types": b.job_types, "worker_version": b.worker_version })))
-        })
+    let heartbeat = |b: WorkerGroupHeartbeat| HeartbeatWorkerGroup {
+        name,
+        job_types: b.job_types,
+        worker_version: b.worker_version,
+    };
+    command(&state, &caller, &ctx, body, heartbeat, |g| {
+        Ok(CommandResponse::ok(
+            json!({ "group": g.name, "job_types": g.job_types, "worker_version": g.worker_version }),
+        ))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -258,16 +234,14 @@ pub async fn routing(
     ApiPath(process): ApiPath<String>,
     body: JsonBody<Routing>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(OPERATORS)?;
-    caller.0.require_platform_operator()?;
-    let r = execute(&state, &caller, &ctx, body, move |tx, _meta, b: Routing| {
-        Box::pin(async move {
-            deployment::process_routing_replace(tx, &process, &b.rules).await?;
-            Ok(CommandResponse::ok(
-                json!({ "bpmn_process_id": process, "rules": b.rules.len() }),
-            ))
-        })
+    let replace = |b: Routing| ReplaceRouting {
+        bpmn_process_id: process.clone(),
+        rules: b.rules,
+    };
+    command(&state, &caller, &ctx, body, replace, |rules| {
+        Ok(CommandResponse::ok(
+            json!({ "bpmn_process_id": process, "rules": rules }),
+        ))
     })
-    .await?;
-    Ok(r.into_response())
+    .await
 }

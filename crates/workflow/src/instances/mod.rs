@@ -1,10 +1,10 @@
 //! Process instances in PostgreSQL: starting them and applying commands to them. One module per
 //! table holds that table's statements and the commands on it (`process_instance`, `history`,
-//! `job`, `timer`, `message`, `incident`, `user_task`; `definition` for what instances read of
-//! deployed processes; `activation` for claiming jobs with a wait). This module holds what they
-//! share and writes no SQL itself: starting an instance, and `step`, which applies a command under
-//! the instance's row lock through the pure runtime ([`crate::runtime::apply`]) and writes each of
-//! its effects through its table's module. Other crates use the re-exports here
+//! `job`, `timer`, `message`, `incident`, `user_task`, `external_call_attempt`; `definition` for
+//! what instances read of deployed processes; `activation` for claiming jobs with a wait). This
+//! module holds what they share and writes no SQL itself: starting an instance, and `step`, which
+//! applies a command under the instance's row lock through the pure runtime
+//! ([`crate::runtime::apply`]) and writes each of its effects through its table's module. Other crates use the re-exports here
 //! (`cpq_workflow::instances::complete_job`), not the modules.
 //!
 //! Every change runs in the caller's transaction: [`start_instance`] next to the business writes
@@ -28,6 +28,7 @@ use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
 
 mod activation;
 mod definition;
+mod external_call_attempt;
 mod history;
 mod incident;
 mod job;
@@ -37,6 +38,9 @@ mod timer;
 mod user_task;
 
 pub use activation::{activate_or_wait, JobWait};
+pub use external_call_attempt::{
+    external_call_attempt_finish, external_call_attempt_insert, CallOutcome,
+};
 pub use incident::{incident_list, resolve_incident};
 pub use job::{
     activate_jobs, complete_job, fail_job, job_tenant, throw_error, ActivatedJob, JobTenants,

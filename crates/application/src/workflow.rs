@@ -1,1 +1,0 @@
-//! Workflow: process definitions, instances, jobs, user tasks, worker groups and routing.
