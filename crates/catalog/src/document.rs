@@ -372,6 +372,30 @@ pub const COLLECTIONS: [(&str, &str); 6] = [
     ("technical", "offering"),
 ];
 
+/// One of [`COLLECTIONS`], by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Collection(&'static str);
+
+impl Collection {
+    /// The collection named `name`; not found otherwise, listing the collections there are.
+    pub fn parse(name: &str) -> Result<Collection, cpq_core::Error> {
+        match COLLECTIONS.iter().find(|(c, _)| *c == name) {
+            Some((c, _)) => Ok(Collection(c)),
+            None => {
+                let names: Vec<&str> = COLLECTIONS.iter().map(|(c, _)| *c).collect();
+                Err(cpq_core::Error::not_found(
+                    "catalog collection",
+                    format!("{name} (collections: {})", names.join(", ")),
+                ))
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
 fn upsert_in<T: serde::de::DeserializeOwned>(
     list: &mut Vec<T>,
     key: &str,

@@ -1,7 +1,7 @@
 //! A catalog version's lifecycle: draft (changes) → published (immutable, hashed, compiled) →
-//! retired. Pure.
+//! retired; and which instant a date means when asking for the version in force. Pure.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cpq_core::{Error, TenantId};
 use serde::Serialize;
 use uuid::Uuid;
@@ -82,5 +82,33 @@ impl CatalogVersion {
             updated_by: subject.to_owned(),
             ..self.clone()
         }
+    }
+}
+
+/// The instant whose version in force `date` means: `now` for today, else the start of that day
+/// (activations usually take effect at midnight).
+pub fn instant_for(date: NaiveDate, now: DateTime<Utc>) -> DateTime<Utc> {
+    if date == now.date_naive() {
+        now
+    } else {
+        date.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .unwrap_or(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn today_means_now_and_any_other_date_its_midnight() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 18, 30, 5).unwrap();
+        assert_eq!(instant_for(now.date_naive(), now), now);
+        let day = |d| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let midnight = |d| Utc.with_ymd_and_hms(2026, 12, d, 0, 0, 0).unwrap();
+        assert_eq!(instant_for(day(5), now), midnight(5));
+        assert_eq!(instant_for(day(1), now), midnight(1));
     }
 }

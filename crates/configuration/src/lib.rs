@@ -104,6 +104,18 @@ pub struct Violation {
     pub chain: Vec<Choice>,
 }
 
+impl Violation {
+    /// Where the violation is as a request field, `prefix` being the field that holds the whole
+    /// configuration: `prefix` itself for the top item, else `prefix.components[0]`.
+    pub fn field(&self, prefix: &str) -> String {
+        if self.path.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{}", self.path)
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
     pub valid: bool,

@@ -21,6 +21,7 @@ use crate::model::lifecycle::Status;
 use crate::model::{status_from, status_text, AccountTerms, Quote, QuoteItem};
 
 mod approvals;
+pub mod search;
 
 pub use approvals::{
     approval_policy_current, approval_policy_insert, approval_policy_next_version,

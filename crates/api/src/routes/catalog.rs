@@ -4,32 +4,27 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use cpq_catalog::commands;
-use cpq_catalog::document::COLLECTIONS;
-use cpq_catalog::store::{self, OfferingHit, OfferingSearch};
+use cpq_application::catalog::{
+    ActivateVersion, CreateVersion, EditElement, ExportDocument, FetchVersion, ImportDocument,
+    ListVersions, PublishVersion, SearchOfferings,
+};
+use cpq_application::Operation;
+use cpq_catalog::document::Collection;
+use cpq_catalog::store::OfferingHit;
 use cpq_catalog::version::CatalogVersion;
 use cpq_catalog::CatalogDocument;
-use cpq_core::{Error, Role};
+use cpq_core::Error;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::command::{execute, read};
+use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
 use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-const AUTHORS: &[Role] = &[Role::CatalogManager];
-const READERS: &[Role] = &[
-    Role::CatalogManager,
-    Role::Sales,
-    Role::Approver,
-    Role::OrderOperations,
-    Role::Operator,
-];
 
 /// A catalog version's metadata (the document is at `/document`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -99,23 +94,11 @@ pub async fn create(
     ctx: RequestContext,
     body: JsonBody<CreateCatalogVersion>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        |tx, meta, b: CreateCatalogVersion| {
-            Box::pin(async move {
-                respond(
-                    commands::create_draft(tx, &meta, &b.label, &b.document).await?,
-                    true,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |b: CreateCatalogVersion| CreateVersion {
+        label: b.label,
+        document: b.document,
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, true)).await
 }
 
 #[utoipa::path(get, path = "/v1/catalog/versions/{id}", tag = "catalog", security(("bearer" = [])),
@@ -125,11 +108,7 @@ pub async fn fetch(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let v = store::catalog_version_fetch(&mut tx, &caller.0.tenant, id)
-        .await?
-        .ok_or_else(|| Error::not_found("catalog version", id))?;
+    let v = query(&state, &caller, FetchVersion(id)).await?;
     Ok(respond(v, false)?.into_response())
 }
 
@@ -150,7 +129,6 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
@@ -162,9 +140,11 @@ pub async fn list(
         .as_deref()
         .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
         .transpose()?;
-    let mut tx = read(&state, &caller).await?;
-    let rows =
-        store::catalog_version_list(&mut tx, &caller.0.tenant, after, i64::from(limit) + 1).await?;
+    let list = ListVersions {
+        after,
+        limit: i64::from(limit) + 1,
+    };
+    let rows = query(&state, &caller, list).await?;
     let p: Page<CatalogVersionView> = page(
         rows,
         limit,
@@ -183,11 +163,7 @@ pub async fn export(
     caller: Caller,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
-    let mut tx = read(&state, &caller).await?;
-    let doc: Value = store::catalog_version_document(&mut tx, &caller.0.tenant, id)
-        .await?
-        .ok_or_else(|| Error::not_found("catalog version", id))?;
+    let doc: Value = query(&state, &caller, ExportDocument(id)).await?;
     Ok(axum::Json(doc).into_response())
 }
 
@@ -201,38 +177,22 @@ pub async fn import(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<CatalogDocument>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, doc: CatalogDocument| {
-            Box::pin(async move {
-                respond(
-                    commands::replace_document(tx, &meta, id, expected, &doc).await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let input = |document: CatalogDocument| ImportDocument {
+        id,
+        expected_version,
+        document,
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, false)).await
 }
 
-fn collection(name: &str) -> Result<(), Error> {
-    if COLLECTIONS.iter().any(|(c, _)| *c == name) {
-        Ok(())
-    } else {
-        let names: Vec<&str> = COLLECTIONS.iter().map(|(c, _)| *c).collect();
-        Err(Error::not_found(
-            "catalog collection",
-            format!("{name} (collections: {})", names.join(", ")),
-        ))
-    }
+/// The collection a path names, checked where it was before there were operations: after who may
+/// edit (403 before 404) and before any transaction.
+fn collection(caller: &Caller, name: &str) -> Result<Collection, Error> {
+    caller.0.require_any(EditElement::ROLES)?;
+    Collection::parse(name)
 }
 
 /// Put one element (offering, rule, price list, promotion, tax rate, technical mapping) into a draft.
@@ -245,28 +205,18 @@ pub async fn put_element(
     caller: Caller,
     ctx: RequestContext,
     ApiPath((id, coll, key)): ApiPath<(Uuid, String, String)>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<Value>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    collection(&coll)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, element: Value| {
-            Box::pin(async move {
-                respond(
-                    commands::edit_element(tx, &meta, id, expected, &coll, &key, Some(element))
-                        .await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    Ok(r.into_response())
+    let collection = collection(&caller, &coll)?;
+    let input = |element: Value| EditElement {
+        id,
+        expected_version,
+        collection,
+        key,
+        element: Some(element),
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, false)).await
 }
 
 #[utoipa::path(delete, path = "/v1/catalog/versions/{id}/{collection}/{key}", tag = "catalog", security(("bearer" = [])),
@@ -277,10 +227,9 @@ pub async fn delete_element(
     caller: Caller,
     ctx: RequestContext,
     ApiPath((id, coll, key)): ApiPath<(Uuid, String, String)>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    collection(&coll)?;
+    let collection = collection(&caller, &coll)?;
     let body = JsonBody {
         value: (),
         idempotency_key: None,
@@ -288,16 +237,14 @@ pub async fn delete_element(
         method: "DELETE".into(),
         path: String::new(),
     };
-    let r = execute(&state, &caller, &ctx, body, move |tx, meta, ()| {
-        Box::pin(async move {
-            respond(
-                commands::edit_element(tx, &meta, id, expected, &coll, &key, None).await?,
-                false,
-            )
-        })
-    })
-    .await?;
-    Ok(r.into_response())
+    let input = |()| EditElement {
+        id,
+        expected_version,
+        collection,
+        key,
+        element: None,
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, false)).await
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -315,24 +262,14 @@ pub async fn publish(
     caller: Caller,
     ctx: RequestContext,
     ApiPath(id): ApiPath<Uuid>,
-    IfMatch(expected): IfMatch,
+    IfMatch(expected_version): IfMatch,
     body: JsonBody<PublishCatalogVersion>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, _: PublishCatalogVersion| {
-            Box::pin(
-                async move { respond(commands::publish(tx, &meta, id, expected).await?, false) },
-            )
-        },
-    )
-    .await?;
-    state.catalogs.invalidate(&caller.0.tenant, id).await;
-    Ok(r.into_response())
+    let input = |_: PublishCatalogVersion| PublishVersion {
+        id,
+        expected_version,
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, false)).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -353,25 +290,11 @@ pub async fn activate(
     ApiPath(id): ApiPath<Uuid>,
     body: JsonBody<ActivateCatalogVersion>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(AUTHORS)?;
-    let r = execute(
-        &state,
-        &caller,
-        &ctx,
-        body,
-        move |tx, meta, b: ActivateCatalogVersion| {
-            Box::pin(async move {
-                respond(
-                    commands::activate(tx, &meta, id, b.effective_from).await?,
-                    false,
-                )
-            })
-        },
-    )
-    .await?;
-    // Seen at once here; other instances drop the schedule when PostgreSQL notifies them.
-    state.catalogs.schedules.forget(&caller.0.tenant);
-    Ok(r.into_response())
+    let input = |b: ActivateCatalogVersion| ActivateVersion {
+        id,
+        effective_from: b.effective_from,
+    };
+    command(&state, &caller, &ctx, body, input, |v| respond(v, false)).await
 }
 
 #[derive(Debug, Deserialize, Serialize, IntoParams)]
@@ -403,69 +326,35 @@ pub async fn search(
     caller: Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(READERS)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
         state.config.http.max_page_size,
     )?;
-    let date = q.date.unwrap_or_else(|| Utc::now().date_naive());
-    let version = match q.version {
-        // A named version must be one of the caller's published versions, as for validate and
-        // price (404 otherwise); the compiled version is usually held in process already.
-        Some(v) => {
-            state
-                .catalogs
-                .compiled(&state.db, &caller.0.tenant, v)
-                .await?;
-            v
-        }
-        None => {
-            state
-                .catalogs
-                .active(&state.db, &caller.0.tenant, instant_for(date))
-                .await?
-        }
+    // A cursor continues a search of the same version on the same date.
+    let fingerprint = |version: Uuid, date: NaiveDate| query_fingerprint(&(&q, version, date));
+    let resume = |version: Uuid, date: NaiveDate| {
+        let fingerprint = fingerprint(version, date);
+        q.cursor
+            .as_deref()
+            .map(|c| decode_cursor::<String>(c, &fingerprint))
+            .transpose()
     };
-    let fingerprint = query_fingerprint(&(&q, version, date));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<String>(c, &fingerprint))
-        .transpose()?;
-    let filter = OfferingSearch {
+    let search = SearchOfferings {
         text: q.q.clone(),
         market: q.market.clone(),
         channel: q.channel.clone(),
         segment: q.segment.clone(),
-        date: Some(date),
-        sellable_only: !q.include_components,
+        date: q.date,
+        version: q.version,
+        include_components: q.include_components,
+        resume,
+        limit: i64::from(limit) + 1,
     };
-    let mut tx = read(&state, &caller).await?;
-    let rows = store::catalog_offering_search(
-        &mut tx,
-        &caller.0.tenant,
-        version,
-        &filter,
-        after.as_deref(),
-        i64::from(limit) + 1,
-    )
-    .await?;
-    let p: Page<OfferingHit> = page(rows, limit, &fingerprint, |o| o.code.clone(), |o| o);
+    let found = query(&state, &caller, search).await?;
+    let fingerprint = fingerprint(found.catalog_version, found.date);
+    let p: Page<OfferingHit> = page(found.hits, limit, &fingerprint, |o| o.code.clone(), |o| o);
     let mut body = serde_json::to_value(p).map_err(Error::internal)?;
-    body["catalog_version"] = serde_json::json!(version);
+    body["catalog_version"] = serde_json::json!(found.catalog_version);
     Ok(axum::Json(body).into_response())
-}
-
-/// The instant whose version in force a date means: now for today, else the start of that day
-/// (activations usually take effect at midnight).
-pub fn instant_for(date: NaiveDate) -> DateTime<Utc> {
-    let now = Utc::now();
-    if date == now.date_naive() {
-        now
-    } else {
-        date.and_hms_opt(0, 0, 0)
-            .map(|t| t.and_utc())
-            .unwrap_or(now)
-    }
 }

@@ -3,10 +3,13 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use chrono::{NaiveDate, Utc};
-use cpq_configuration::{validate, ConfigItem, Context, Validation};
-use cpq_core::{Error, FieldError, Role};
-use cpq_pricing::{price as price_items, PriceItem, PricingContext};
+use chrono::NaiveDate;
+use cpq_application::configuration::{
+    self as engines, compute, CartLine, Computation, PriceCart, ValidationScope,
+};
+use cpq_application::Call;
+use cpq_configuration::ConfigItem;
+use cpq_core::Error;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -14,10 +17,18 @@ use uuid::Uuid;
 
 use crate::extract::{Caller, JsonBody};
 use crate::problem::{ApiError, Problem};
-use crate::routes::catalog::instant_for;
 use crate::state::AppState;
 
-const USERS: &[Role] = &[Role::Sales, Role::CatalogManager, Role::Approver];
+/// Runs an engine for the caller. Like a query, but without a transaction: the engines read only
+/// the catalog cache, so a warm request sends no SQL.
+async fn run<C: Computation>(
+    state: &AppState,
+    caller: &Caller,
+    computation: C,
+) -> Result<C::Output, ApiError> {
+    let call = Call::new(caller.0.clone(), String::new(), None);
+    Ok(compute(&state.services, &call, computation).await?)
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -41,23 +52,6 @@ pub struct ValidateConfiguration {
     pub configuration: ConfigItem,
 }
 
-async fn version_for(
-    state: &AppState,
-    caller: &Caller,
-    named: Option<Uuid>,
-    date: NaiveDate,
-) -> Result<Uuid, Error> {
-    match named {
-        Some(v) => Ok(v),
-        None => {
-            state
-                .catalogs
-                .active(&state.db, &caller.0.tenant, instant_for(date))
-                .await
-        }
-    }
-}
-
 /// Returns the configuration with defaults applied and every violation (200 whether or not it is
 /// valid: the violations are the answer).
 #[utoipa::path(post, path = "/v1/configurations/validate", tag = "configuration", security(("bearer" = [])),
@@ -68,31 +62,23 @@ pub async fn validate_configuration(
     caller: Caller,
     body: JsonBody<ValidateConfiguration>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(USERS)?;
     let b = body.value;
-    let ctx = b.context.unwrap_or(ValidationContext {
-        market: None,
-        channel: None,
-        segment: None,
-        date: None,
-    });
-    let date = ctx.date.unwrap_or_else(|| Utc::now().date_naive());
-    let version = version_for(&state, &caller, b.catalog_version, date).await?;
-    let catalog = state
-        .catalogs
-        .compiled(&state.db, &caller.0.tenant, version)
-        .await?;
-    let context = Context {
-        market: ctx.market,
-        channel: ctx.channel,
-        segment: ctx.segment,
-        date,
+    let scope = b
+        .context
+        .map_or_else(ValidationScope::default, |c| ValidationScope {
+            market: c.market,
+            channel: c.channel,
+            segment: c.segment,
+            date: c.date,
+        });
+    let validate = engines::ValidateConfiguration {
+        scope,
+        catalog_version: b.catalog_version,
+        configuration: b.configuration,
     };
-    let result: Validation = validate(&catalog, &context, &b.configuration);
-    metrics::counter!("configuration_rules_evaluated_total")
-        .increment(result.rules_evaluated as u64);
-    let mut json = serde_json::to_value(&result).map_err(Error::internal)?;
-    json["catalog_version"] = serde_json::json!(version);
+    let validated = run(&state, &caller, validate).await?;
+    let mut json = serde_json::to_value(&validated.validation).map_err(Error::internal)?;
+    json["catalog_version"] = serde_json::json!(validated.catalog_version);
     Ok(axum::Json(json).into_response())
 }
 
@@ -125,19 +111,6 @@ pub struct PriceRequestContext {
     pub customer: serde_json::Map<String, serde_json::Value>,
 }
 
-impl PriceRequestContext {
-    fn resolve(self) -> PricingContext {
-        PricingContext {
-            market: self.market,
-            channel: self.channel,
-            segment: self.segment,
-            currency: self.currency,
-            date: self.date.unwrap_or_else(|| Utc::now().date_naive()),
-            customer: self.customer,
-        }
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriceRequest {
@@ -156,53 +129,24 @@ pub async fn price(
     caller: Caller,
     body: JsonBody<PriceRequest>,
 ) -> Result<Response, ApiError> {
-    caller.0.require_any(USERS)?;
     let b = body.value;
-    if b.items.is_empty() {
-        return Err(Error::validation(vec![FieldError::new(
-            "items",
-            "required",
-            "at least one item is needed",
-        )])
-        .into());
-    }
-    let pricing_context = b.context.resolve();
-    let version = version_for(&state, &caller, b.catalog_version, pricing_context.date).await?;
-    let catalog = state
-        .catalogs
-        .compiled(&state.db, &caller.0.tenant, version)
-        .await?;
-    let context = Context {
-        market: Some(pricing_context.market.clone()),
-        channel: Some(pricing_context.channel.clone()),
-        segment: Some(pricing_context.segment.clone()),
-        date: pricing_context.date,
+    let lines = b.items.into_iter().map(|l| CartLine {
+        line_id: l.line_id,
+        configuration: l.configuration,
+        manual_discount_percent: l.manual_discount_percent,
+    });
+    let cart = PriceCart {
+        market: b.context.market,
+        channel: b.context.channel,
+        segment: b.context.segment,
+        currency: b.context.currency,
+        date: b.context.date,
+        customer: b.context.customer,
+        catalog_version: b.catalog_version,
+        lines: lines.collect(),
     };
-    let mut errors = Vec::new();
-    let mut items = Vec::with_capacity(b.items.len());
-    for (i, line) in b.items.into_iter().enumerate() {
-        let v = validate(&catalog, &context, &line.configuration);
-        for x in &v.violations {
-            let at = if x.path.is_empty() {
-                format!("items[{i}].configuration")
-            } else {
-                format!("items[{i}].configuration.{}", x.path)
-            };
-            errors.push(FieldError::new(at, &x.rule, x.message.clone()));
-        }
-        items.push(PriceItem {
-            line_id: line.line_id,
-            configured: v.configuration,
-            manual_discount_percent: line.manual_discount_percent,
-        });
-    }
-    if !errors.is_empty() {
-        return Err(Error::validation(errors).into());
-    }
-    let snapshot = price_items(&catalog, &pricing_context, &items).map_err(|e| {
-        Error::validation(vec![FieldError::new(e.field(), e.code(), e.to_string())])
-    })?;
-    let mut json = serde_json::to_value(&snapshot).map_err(Error::internal)?;
-    json["catalog_version"] = serde_json::json!(version);
+    let priced = run(&state, &caller, cart).await?;
+    let mut json = serde_json::to_value(&priced.snapshot).map_err(Error::internal)?;
+    json["catalog_version"] = serde_json::json!(priced.catalog_version);
     Ok(axum::Json(json).into_response())
 }
