@@ -2,10 +2,13 @@
 //! record and event together.
 
 use chrono::{DateTime, Utc};
+use cpq_audit::events::{
+    CatalogChange, CatalogVersionActivated, CatalogVersionChanged, CatalogVersionCreated,
+    CatalogVersionPublished, DomainEvent,
+};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_core::{Error, FieldError};
 use cpq_db::Tx;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::compiled::compile;
@@ -15,35 +18,24 @@ use crate::version::{CatalogVersion, VersionStatus};
 
 pub const AGGREGATE: &str = "catalog-version";
 
-async fn audit(
+/// The audit record of a catalog command and its one event, with the event's payload as the
+/// record's `after`.
+async fn audit<E: DomainEvent>(
     tx: &mut Tx,
     meta: &CommandMeta,
     action: &'static str,
-    event: &'static str,
-    v: &CatalogVersion,
-    payload: serde_json::Value,
+    event: &E,
 ) -> Result<(), Error> {
-    record(
-        tx,
-        meta,
-        &AuditEntry {
-            action,
-            aggregate_type: AGGREGATE,
-            aggregate_id: v.id,
-            before: None,
-            after: Some(payload.clone()),
-            reason: None,
-        },
-        &[NewEvent {
-            event_type: event,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: v.id,
-            payload,
-        }],
-    )
-    .await
-    .map(|_| ())
+    let event = NewEvent::of(event)?;
+    let audit = AuditEntry {
+        action,
+        aggregate_type: E::AGGREGATE,
+        aggregate_id: event.aggregate_id,
+        before: None,
+        after: Some(event.payload.clone()),
+        reason: None,
+    };
+    record(tx, meta, &audit, &[event]).await.map(|_| ())
 }
 
 fn label_ok(label: &str) -> Result<(), Error> {
@@ -79,7 +71,12 @@ pub async fn create_draft(
         published_by: None,
     };
     store::catalog_version_insert(tx, &v, document).await?;
-    audit(tx, meta, "catalog-version.create", "catalog-version.created", &v, json!({ "catalog_version_id": v.id, "label": v.label, "offerings": document.offerings.len() })).await?;
+    let event = CatalogVersionCreated {
+        catalog_version_id: v.id,
+        label: v.label.clone(),
+        offerings: document.offerings.len(),
+    };
+    audit(tx, meta, "catalog-version.create", &event).await?;
     Ok(v)
 }
 
@@ -113,7 +110,14 @@ pub async fn replace_document(
     let (v, _) = lock_draft(tx, meta, id, expected).await?;
     let next = v.touched(&meta.actor_subject, meta.occurred_at);
     store::catalog_version_update_draft(tx, &next, document, v.version).await?;
-    audit(tx, meta, "catalog-version.import", "catalog-version.changed", &next, json!({ "catalog_version_id": id, "change": "import", "offerings": document.offerings.len() })).await?;
+    let event = CatalogVersionChanged {
+        catalog_version_id: id,
+        change: CatalogChange::Import,
+        offerings: Some(document.offerings.len()),
+        collection: None,
+        key: None,
+    };
+    audit(tx, meta, "catalog-version.import", &event).await?;
     Ok(next)
 }
 
@@ -134,7 +138,7 @@ pub async fn edit_element(
     let change = match element {
         Some(e) => {
             doc.upsert(collection, key, e).map_err(invalid)?;
-            "put"
+            CatalogChange::Put
         }
         None => {
             if !doc.remove(collection, key).map_err(invalid)? {
@@ -143,20 +147,19 @@ pub async fn edit_element(
                     format!("{collection}/{key}"),
                 ));
             }
-            "remove"
+            CatalogChange::Remove
         }
     };
     let next = v.touched(&meta.actor_subject, meta.occurred_at);
     store::catalog_version_update_draft(tx, &next, &doc, v.version).await?;
-    audit(
-        tx,
-        meta,
-        "catalog-version.edit",
-        "catalog-version.changed",
-        &next,
-        json!({ "catalog_version_id": id, "change": change, "collection": collection, "key": key }),
-    )
-    .await?;
+    let event = CatalogVersionChanged {
+        catalog_version_id: id,
+        change,
+        offerings: None,
+        collection: Some(collection.to_owned()),
+        key: Some(key.to_owned()),
+    };
+    audit(tx, meta, "catalog-version.edit", &event).await?;
     Ok(next)
 }
 
@@ -183,7 +186,12 @@ pub async fn publish(
     next.published_by = Some(meta.actor_subject.clone());
     store::catalog_version_publish(tx, &next, &compiled, v.version).await?;
     store::catalog_offering_insert_all(tx, &meta.tenant, id, &doc).await?;
-    audit(tx, meta, "catalog-version.publish", "catalog-version.published", &next, json!({ "catalog_version_id": id, "label": next.label, "content_hash": compiled.content_hash })).await?;
+    let event = CatalogVersionPublished {
+        catalog_version_id: id,
+        label: next.label.clone(),
+        content_hash: compiled.content_hash.clone(),
+    };
+    audit(tx, meta, "catalog-version.publish", &event).await?;
     Ok(next)
 }
 
@@ -207,14 +215,10 @@ pub async fn activate(
         &meta.actor_subject,
     )
     .await?;
-    audit(
-        tx,
-        meta,
-        "catalog-version.activate",
-        "catalog-version.activated",
-        &v,
-        json!({ "catalog_version_id": id, "effective_from": effective_from }),
-    )
-    .await?;
+    let event = CatalogVersionActivated {
+        catalog_version_id: id,
+        effective_from,
+    };
+    audit(tx, meta, "catalog-version.activate", &event).await?;
     Ok(v)
 }

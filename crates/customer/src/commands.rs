@@ -2,22 +2,42 @@
 //! change, its audit record and its outbox event together, or returns an error and the caller
 //! rolls everything back.
 
+use cpq_audit::events::{
+    CustomerAccountClosed, CustomerAccountCreated, CustomerAccountState, CustomerAccountUpdated,
+};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_core::{Error, TenantId};
 use cpq_db::Tx;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::{AccountInput, AccountPatch, CustomerAccount, Stamp};
 use crate::store;
 
 pub const AGGREGATE: &str = "customer-account";
-pub const EVENT_CREATED: &str = "customer-account.created";
-pub const EVENT_UPDATED: &str = "customer-account.updated";
-pub const EVENT_CLOSED: &str = "customer-account.closed";
 
 fn snapshot(a: &CustomerAccount) -> Result<Value, Error> {
     serde_json::to_value(a).map_err(Error::internal)
+}
+
+/// The account as its events carry it.
+fn state(a: &CustomerAccount) -> CustomerAccountState {
+    CustomerAccountState {
+        id: a.id,
+        name: a.name.clone(),
+        external_ref: a.external_ref.clone(),
+        segment: a.segment.as_str().to_owned(),
+        market: a.market.clone(),
+        currency: a.currency,
+        status: a.status.as_str().to_owned(),
+        version: a.version,
+        created_at: a.created_at,
+        created_by: a.created_by.clone(),
+        updated_at: a.updated_at,
+        updated_by: a.updated_by.clone(),
+        closed_at: a.closed_at,
+        close_reason: a.close_reason.clone(),
+    }
 }
 
 fn stamp(meta: &CommandMeta) -> Stamp<'_> {
@@ -71,13 +91,9 @@ pub async fn create(
             after: Some(after.clone()),
             reason: None,
         },
-        &[NewEvent {
-            event_type: EVENT_CREATED,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: account.id,
-            payload: json!({ "customer_account": after }),
-        }],
+        &[NewEvent::of(&CustomerAccountCreated {
+            customer_account: state(&account),
+        })?],
     )
     .await?;
     Ok(account)
@@ -94,6 +110,7 @@ pub async fn update(
     let next = current.apply(patch, &stamp(meta))?;
     store::customer_account_update(tx, &next, current.version).await?;
     let (before, after) = (snapshot(&current)?, snapshot(&next)?);
+    let changed_fields = current.changed_fields(&next);
     record(
         tx,
         meta,
@@ -102,16 +119,13 @@ pub async fn update(
             aggregate_type: AGGREGATE,
             aggregate_id: id,
             before: Some(before),
-            after: Some(after.clone()),
+            after: Some(after),
             reason: None,
         },
-        &[NewEvent {
-            event_type: EVENT_UPDATED,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: id,
-            payload: json!({ "customer_account": after, "changed_fields": current.changed_fields(&next) }),
-        }],
+        &[NewEvent::of(&CustomerAccountUpdated {
+            customer_account: state(&next),
+            changed_fields: changed_fields.iter().map(|f| (*f).to_owned()).collect(),
+        })?],
     )
     .await?;
     Ok(next)
@@ -138,18 +152,12 @@ pub async fn close(
             after: Some(snapshot(&next)?),
             reason: next.close_reason.clone(),
         },
-        &[NewEvent {
-            event_type: EVENT_CLOSED,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: id,
-            payload: json!({
-                "customer_account_id": id,
-                "version": next.version,
-                "closed_at": next.closed_at,
-                "reason": next.close_reason,
-            }),
-        }],
+        &[NewEvent::of(&CustomerAccountClosed {
+            customer_account_id: id,
+            version: next.version,
+            closed_at: next.closed_at.unwrap_or(meta.occurred_at),
+            reason: next.close_reason.clone(),
+        })?],
     )
     .await?;
     Ok(next)

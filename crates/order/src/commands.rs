@@ -9,6 +9,7 @@
 //! makes a second order impossible even if the application were wrong; a second conversion
 //! gets a 409 naming the order that exists.
 
+use cpq_audit::events::{OrderCreated, QuoteConverted};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_core::{Error, TenantId};
 use cpq_db::Tx;
@@ -99,7 +100,12 @@ pub async fn convert(
             &format!("{:04}", missing.line_no),
         ));
     }
-    let quote_payload = json!({ "quote_id": quote_id, "revision_no": q.revision_no, "order_id": order_id, "snapshot_hash": hash });
+    let converted = NewEvent::of(&QuoteConverted {
+        quote_id,
+        revision_no: q.revision_no,
+        order_id,
+        snapshot_hash: hash.to_owned(),
+    })?;
     record(
         tx,
         meta,
@@ -108,22 +114,22 @@ pub async fn convert(
             aggregate_type: cpq_quote::model::AGGREGATE,
             aggregate_id: quote_id,
             before: None,
-            after: Some(quote_payload.clone()),
+            after: Some(converted.payload.clone()),
             reason: None,
         },
-        &[NewEvent {
-            event_type: "quote.converted",
-            schema_version: 1,
-            aggregate_type: cpq_quote::model::AGGREGATE,
-            aggregate_id: quote_id,
-            payload: quote_payload,
-        }],
+        &[converted],
     )
     .await?;
-    let payload = json!({
-        "order_id": order_id, "quote_id": quote_id, "customer_account_id": q.customer_account_id, "currency": q.currency,
-        "snapshot_hash": hash, "totals": order.totals, "lines": order.items.len(), "fulfillment_instance_id": started.process_instance_id,
-    });
+    let created = NewEvent::of(&OrderCreated {
+        order_id,
+        quote_id,
+        customer_account_id: q.customer_account_id,
+        currency: q.currency.clone(),
+        snapshot_hash: hash.to_owned(),
+        totals: serde_json::from_value(order.totals.clone()).map_err(Error::internal)?,
+        lines: order.items.len(),
+        fulfillment_instance_id: started.process_instance_id,
+    })?;
     record(
         tx,
         meta,
@@ -132,16 +138,10 @@ pub async fn convert(
             aggregate_type: ORDER_AGGREGATE,
             aggregate_id: order_id,
             before: None,
-            after: Some(payload.clone()),
+            after: Some(created.payload.clone()),
             reason: None,
         },
-        &[NewEvent {
-            event_type: "order.created",
-            schema_version: 1,
-            aggregate_type: ORDER_AGGREGATE,
-            aggregate_id: order_id,
-            payload,
-        }],
+        &[created],
     )
     .await?;
     Ok(order)

@@ -8,6 +8,9 @@
 //! they are reminded and when the task escalates; the quote counts the approved levels of the
 //! current submission against the levels the policy required.
 
+use cpq_audit::events::{
+    ApprovalDecision, QuoteApproved, QuoteDecision, QuoteRejected, QuoteReturned,
+};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_core::{Error, Principal};
 use cpq_db::Tx;
@@ -120,11 +123,24 @@ async fn audit_decision(
     task_id: Uuid,
 ) -> Result<(), Error> {
     let quote_id = q.id;
-    let payload = json!({ "quote_id": quote_id, "revision_no": q.revision_no, "level": level, "decision": verdict.as_str(), "decided_by": who.subject, "comment": comment, "task_id": task_id });
-    let event_type = match action {
-        Action::ApproveFinal => Some("quote.approved"),
-        Action::Reject => Some("quote.rejected"),
-        Action::ReturnForRevision => Some("quote.returned"),
+    let decision = QuoteDecision {
+        quote_id,
+        revision_no: q.revision_no,
+        level: level.to_owned(),
+        decision: match verdict {
+            Verdict::Approved => ApprovalDecision::Approved,
+            Verdict::Rejected => ApprovalDecision::Rejected,
+            Verdict::Returned => ApprovalDecision::Returned,
+        },
+        decided_by: who.subject.clone(),
+        comment: comment.clone(),
+        task_id,
+    };
+    let payload = serde_json::to_value(&decision).map_err(Error::internal)?;
+    let event = match action {
+        Action::ApproveFinal => Some(NewEvent::of(&QuoteApproved(decision))?),
+        Action::Reject => Some(NewEvent::of(&QuoteRejected(decision))?),
+        Action::ReturnForRevision => Some(NewEvent::of(&QuoteReturned(decision))?),
         _ => None,
     };
     let audit = AuditEntry {
@@ -132,19 +148,10 @@ async fn audit_decision(
         aggregate_type: AGGREGATE,
         aggregate_id: quote_id,
         before: None,
-        after: Some(payload.clone()),
+        after: Some(payload),
         reason: comment.clone(),
     };
-    let events: Vec<NewEvent> = event_type
-        .map(|t| NewEvent {
-            event_type: t,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: quote_id,
-            payload: payload.clone(),
-        })
-        .into_iter()
-        .collect();
+    let events: Vec<NewEvent> = event.into_iter().collect();
     record(tx, meta, &audit, &events).await?;
     Ok(())
 }

@@ -14,6 +14,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use cpq_audit::events::{
+    ApprovalReason, ChargeAmounts, DomainEvent, QuoteAccepted, QuoteApprovalRequested,
+    QuoteCancelled, QuoteCreated, QuoteItemAdded, QuoteItemChanged, QuoteItemRemoved, QuotePriced,
+    QuoteSubmitted, QuoteTermsChanged, Totals,
+};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
 use cpq_catalog::CompiledCatalog;
 use cpq_configuration::ConfigItem;
@@ -34,7 +39,43 @@ use crate::model::{
 use crate::processes::{not_deployed, APPROVAL_PROCESS};
 use crate::store::{self, QuoteChange, QuoteFields, QuoteInsert};
 
-/// The audit record of a quote command and its one event, with the same payload.
+/// The audit record of a quote command and its one event, with the event's payload as the
+/// record's `after`.
+pub(crate) async fn audit_event<E: DomainEvent>(
+    tx: &mut Tx,
+    meta: &CommandMeta,
+    action: &'static str,
+    event: &E,
+) -> Result<(), Error> {
+    let event = NewEvent::of(event)?;
+    let audit = AuditEntry {
+        action,
+        aggregate_type: E::AGGREGATE,
+        aggregate_id: event.aggregate_id,
+        before: None,
+        after: Some(event.payload.clone()),
+        reason: None,
+    };
+    record(tx, meta, &audit, &[event]).await.map(|_| ())
+}
+
+/// The event totals of a price snapshot.
+fn event_totals(t: &cpq_pricing::Totals) -> Totals {
+    let amounts = |a: &cpq_pricing::ChargeAmounts| ChargeAmounts {
+        list: a.list,
+        discount: a.discount,
+        net: a.net,
+        tax: a.tax,
+        gross: a.gross,
+    };
+    Totals {
+        one_time: amounts(&t.one_time),
+        recurring: amounts(&t.recurring),
+    }
+}
+
+/// [`audit_event`] with the event type and payload untyped: for the revision and expiry
+/// commands until they name their types (`QuoteRevised`, `QuoteExpired`).
 pub(crate) async fn audit(
     tx: &mut Tx,
     meta: &CommandMeta,
@@ -117,8 +158,12 @@ pub async fn create(tx: &mut Tx, meta: &CommandMeta, input: &NewQuote) -> Result
         },
     )
     .await?;
-    let payload = json!({ "quote_id": q.id, "customer_account_id": q.customer_account_id, "catalog_version_id": version });
-    audit(tx, meta, "quote.create", "quote.created", &q, payload).await?;
+    let event = QuoteCreated {
+        quote_id: q.id,
+        customer_account_id: q.customer_account_id,
+        catalog_version_id: version,
+    };
+    audit_event(tx, meta, "quote.create", &event).await?;
     Ok(q)
 }
 
@@ -164,16 +209,12 @@ where
     let stale = q.snapshot_hash.is_some();
     let updated =
         store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
-    let payload = json!({ "quote_id": id, "line_no": line, "offering": config.offering });
-    audit(
-        tx,
-        meta,
-        "quote.add-item",
-        "quote.item-added",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteItemAdded {
+        quote_id: id,
+        line_no: line,
+        offering: config.offering.clone(),
+    };
+    audit_event(tx, meta, "quote.add-item", &event).await?;
     Ok(updated)
 }
 
@@ -211,16 +252,12 @@ where
     let stale = q.snapshot_hash.is_some();
     let updated =
         store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
-    let payload = json!({ "quote_id": id, "line_no": line_no, "offering": config.offering });
-    audit(
-        tx,
-        meta,
-        "quote.change-item",
-        "quote.item-changed",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteItemChanged {
+        quote_id: id,
+        line_no,
+        offering: config.offering.clone(),
+    };
+    audit_event(tx, meta, "quote.change-item", &event).await?;
     Ok(updated)
 }
 
@@ -243,16 +280,11 @@ pub async fn set_terms(
         QuoteFields::Terms(terms.as_deref()),
     )
     .await?;
-    let payload = json!({ "quote_id": id, "special_terms": terms });
-    audit(
-        tx,
-        meta,
-        "quote.set-terms",
-        "quote.terms-changed",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteTermsChanged {
+        quote_id: id,
+        special_terms: terms,
+    };
+    audit_event(tx, meta, "quote.set-terms", &event).await?;
     Ok(updated)
 }
 
@@ -271,16 +303,11 @@ pub async fn remove_item(
     let stale = q.snapshot_hash.is_some();
     let updated =
         store::quote_update(tx, &change(meta, &q, next, stale), QuoteFields::None).await?;
-    let payload = json!({ "quote_id": id, "line_no": line_no });
-    audit(
-        tx,
-        meta,
-        "quote.remove-item",
-        "quote.item-removed",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteItemRemoved {
+        quote_id: id,
+        line_no,
+    };
+    audit_event(tx, meta, "quote.remove-item", &event).await?;
     Ok(updated)
 }
 
@@ -313,9 +340,12 @@ where
         },
     )
     .await?;
-    let payload =
-        json!({ "quote_id": id, "snapshot_hash": snapshot.hash, "totals": snapshot.totals });
-    audit(tx, meta, "quote.price", "quote.priced", &updated, payload).await?;
+    let event = QuotePriced {
+        quote_id: id,
+        snapshot_hash: snapshot.hash.clone(),
+        totals: event_totals(&snapshot.totals),
+    };
+    audit_event(tx, meta, "quote.price", &event).await?;
     Ok(updated)
 }
 
@@ -353,28 +383,41 @@ pub async fn submit(
         },
     )
     .await?;
-    let payload = json!({ "quote_id": id, "revision_no": q.revision_no, "snapshot_hash": q.snapshot_hash, "policy_version": decision.policy_version, "levels": decision.levels });
-    audit(
-        tx,
-        meta,
-        "quote.submit",
-        "quote.submitted",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteSubmitted {
+        quote_id: id,
+        revision_no: q.revision_no,
+        snapshot_hash: q.snapshot_hash.clone().unwrap_or_default(),
+        policy_version: decision.policy_version,
+        levels: decision.levels.clone(),
+    };
+    audit_event(tx, meta, "quote.submit", &event).await?;
     if let Some(instance) = instance {
         record(
             tx,
             meta,
-            &AuditEntry { action: "quote.request-approval", aggregate_type: AGGREGATE, aggregate_id: id, before: None, after: Some(json!({ "levels": decision.levels, "process_instance_id": instance })), reason: None },
-            &[NewEvent {
-                event_type: "quote.approval-requested",
-                schema_version: 1,
+            &AuditEntry {
+                action: "quote.request-approval",
                 aggregate_type: AGGREGATE,
                 aggregate_id: id,
-                payload: json!({ "quote_id": id, "revision_no": q.revision_no, "levels": decision.levels, "reasons": decision.reasons, "process_instance_id": instance }),
-            }],
+                before: None,
+                after: Some(json!({ "levels": decision.levels, "process_instance_id": instance })),
+                reason: None,
+            },
+            &[NewEvent::of(&QuoteApprovalRequested {
+                quote_id: id,
+                revision_no: q.revision_no,
+                levels: decision.levels.clone(),
+                reasons: decision
+                    .reasons
+                    .iter()
+                    .map(|r| ApprovalReason {
+                        level: r.level.clone(),
+                        rule: r.rule.clone(),
+                        detail: r.detail.clone(),
+                    })
+                    .collect(),
+                process_instance_id: instance,
+            })?],
         )
         .await?;
     }
@@ -430,16 +473,13 @@ pub async fn accept(
     let next = transition(&q, expected, Action::Accept)?;
     let updated =
         store::quote_update(tx, &change(meta, &q, next, false), QuoteFields::Acceptance).await?;
-    let payload = json!({ "quote_id": id, "revision_no": q.revision_no, "snapshot_hash": q.snapshot_hash, "accepted_by": meta.actor_subject });
-    audit(
-        tx,
-        meta,
-        "quote.accept",
-        "quote.accepted",
-        &updated,
-        payload,
-    )
-    .await?;
+    let event = QuoteAccepted {
+        quote_id: id,
+        revision_no: q.revision_no,
+        snapshot_hash: q.snapshot_hash.clone().unwrap_or_default(),
+        accepted_by: meta.actor_subject.clone(),
+    };
+    audit_event(tx, meta, "quote.accept", &event).await?;
     Ok(updated)
 }
 
@@ -478,13 +518,10 @@ pub async fn cancel(
             after: Some(json!({ "status": "cancelled" })),
             reason: Some(reason.trim().to_owned()),
         },
-        &[NewEvent {
-            event_type: "quote.cancelled",
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: id,
-            payload: json!({ "quote_id": id, "reason": reason.trim() }),
-        }],
+        &[NewEvent::of(&QuoteCancelled {
+            quote_id: id,
+            reason: reason.trim().to_owned(),
+        })?],
     )
     .await?;
     Ok(updated)
