@@ -4,10 +4,13 @@
 //! the tenant's schedule (its reads hit the cache), an activation through the first is seen by
 //! the second at once, through PostgreSQL's notification, not after the schedule's maximum age.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::{TestApp, TestDb};
+use cpq_testkit::TestDb;
 use serde_json::{json, Value};
 
 fn hits(metrics: &str) -> f64 {

@@ -2,12 +2,15 @@
 //! The compiled-catalog cache, in a test binary of its own so that its process-wide metrics count
 //! only what this test does: single-flight rebuilds, and pricing while Redis is stopped.
 
+mod support;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::{TestApp, TestDb};
+use cpq_testkit::TestDb;
 use serde_json::{json, Value};
 
 fn metric(text: &str, name: &str) -> f64 {

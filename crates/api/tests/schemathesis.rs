@@ -4,11 +4,14 @@
 //! the API on port 0 with a fresh database, every check on, a bounded number of cases per
 //! operation, and any finding fails the test. It is a binary of its own so that it runs alone.
 
+mod support;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::{repo_root, TestApp};
+use cpq_testkit::repo_root;
 
 /// The version `scripts/lib.sh` pins (`CPQ_SCHEMATHESIS_VERSION="..."`).
 fn pinned_version() -> String {

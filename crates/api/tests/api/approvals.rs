@@ -1,8 +1,8 @@
 //! Submission, the approval process and its tasks, acceptance, revisions and expiry, black-box
 //! over HTTP with the real approval process (`processes/quote-approval-v1.bpmn`) deployed.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

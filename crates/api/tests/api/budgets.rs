@@ -271,8 +271,8 @@ impl Report {
 /// A platform (both processes deployed, the demo catalog in force, a customer account) served by
 /// a `cpq-api` process of its own: (that process, a sales token, the account id, the in-process
 /// app that set it up and owns the database).
-async fn platform() -> (Isolated, String, String, cpq_testkit::TestApp) {
-    let app = cpq_testkit::TestApp::spawn().await;
+async fn platform() -> (Isolated, String, String, crate::support::TestApp) {
+    let app = crate::support::TestApp::spawn().await;
     deploy_platform_processes(&app).await;
     publish(&app, "2026", demo(), "2026-01-01T00:00:00Z").await;
     let sales = app.token("acme", SALES);

@@ -1,8 +1,8 @@
 //! Catalog versions through the API: authoring, publish refusals, immutability, activation by
 //! date, search, configuration validation and pricing.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;

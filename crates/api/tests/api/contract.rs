@@ -5,8 +5,8 @@
 //! one, its body validates against the documented schema, and the documented `ETag`, `Location`
 //! and `x-request-id` headers are sent and match their schemas.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 

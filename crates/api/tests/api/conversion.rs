@@ -9,7 +9,7 @@ use crate::approvals::{command, priced_quote, sales_platform};
 use crate::helpers::*;
 
 /// An accepted, approval-free quote: (id, version).
-async fn accepted_quote(app: &cpq_testkit::TestApp, sales: &str) -> (String, i64) {
+async fn accepted_quote(app: &crate::support::TestApp, sales: &str) -> (String, i64) {
     let (id, v) = priced_quote(app, sales, "5").await;
     let submitted = command(app, sales, &format!("/v1/quotes/{id}/submit"), v, json!({})).await;
     assert_eq!(submitted.body["status"], "submitted", "{}", submitted.body);
@@ -26,7 +26,7 @@ async fn accepted_quote(app: &cpq_testkit::TestApp, sales: &str) -> (String, i64
 }
 
 async fn convert(
-    app: &cpq_testkit::TestApp,
+    app: &crate::support::TestApp,
     sales: &str,
     id: &str,
     version: i64,

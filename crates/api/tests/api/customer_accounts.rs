@@ -1,8 +1,8 @@
 //! Customer accounts end to end: create, read, change with If-Match, close, list, and the audit
 //! records and events every change writes.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;

@@ -1,8 +1,9 @@
 //! Health endpoints, degraded Redis, old schema, diagnostics and metrics.
 
+use crate::support::TestApp;
 use cpq_core::Role;
 use cpq_db::migrations::MIGRATOR;
-use cpq_testkit::{TestApp, TestDb};
+use cpq_testkit::TestDb;
 use reqwest::StatusCode;
 
 use crate::helpers::*;

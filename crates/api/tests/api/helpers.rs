@@ -1,5 +1,5 @@
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 

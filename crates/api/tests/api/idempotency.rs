@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cpq_testkit::TestApp;
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 

@@ -2,8 +2,9 @@
 //! and jsonb) anywhere in a body, a query or a path is a 400 naming the field, never a 500, and
 //! nothing is written.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::{repo_root, TestApp};
+use cpq_testkit::repo_root;
 use reqwest::Method;
 use serde_json::{json, Value};
 

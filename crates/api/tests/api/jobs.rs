@@ -4,8 +4,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

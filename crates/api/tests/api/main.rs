@@ -18,6 +18,9 @@ mod jobs;
 mod openapi;
 mod quote_search;
 mod quotes;
+// The API's harness, shared with this crate's other test targets.
+#[path = "../support/mod.rs"]
+mod support;
 mod tenancy;
 mod user_tasks;
 mod workflow;

@@ -1,7 +1,8 @@
 //! The served OpenAPI document is the checked-in one. Regenerate with
 //! `cargo run -p cpq-api -- --print-openapi > openapi/openapi.json`.
 
-use cpq_testkit::{repo_root, TestApp};
+use crate::support::TestApp;
+use cpq_testkit::repo_root;
 use serde_json::Value;
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! `GET /v1/quote-search` pages like every other list: `limit` 1..=200 (else 400), an opaque
 //! cursor bound to its filters, newest event first with a stable tie breaker, on indexes.
 
+use crate::support::TestApp;
 use cpq_api::routes::search::{quote_search_plan, SearchFilter};
 use cpq_core::{Role, TenantId};
 use cpq_db::tenant;
-use cpq_testkit::{TestApp, TestDb};
+use cpq_testkit::TestDb;
 use serde_json::Value;
 use uuid::Uuid;
 

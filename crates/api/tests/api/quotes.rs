@@ -1,7 +1,7 @@
 //! Quotes, first step: create against the catalog in force, add and remove lines (validated),
 //! price (snapshot and hash), stale price after edits, lifecycle refusals, If-Match.
 
-use cpq_testkit::TestApp;
+use crate::support::TestApp;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

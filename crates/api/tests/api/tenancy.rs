@@ -3,9 +3,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::support::TestApp;
 use cpq_auth::Claims;
 use cpq_db::tenant;
-use cpq_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;

@@ -1,7 +1,7 @@
 //! Native user tasks over HTTP: offered to roles, claimed, completed by the right person only.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::TestApp;
 use reqwest::StatusCode;
 use serde_json::json;
 

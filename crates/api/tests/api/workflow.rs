@@ -1,8 +1,9 @@
 //! BPMN deployment over HTTP: refusals, job-type checks against worker groups, versions and
 //! re-deploys of the same file; worker groups and version routing belong to the platform.
 
+use crate::support::TestApp;
 use cpq_core::Role;
-use cpq_testkit::{repo_root, TestApp};
+use cpq_testkit::repo_root;
 use reqwest::StatusCode;
 use serde_json::json;
 

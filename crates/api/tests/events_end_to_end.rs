@@ -1,7 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! End to end through the real components: commands over HTTP write their events to the outbox,
 //! the relay publishes them to the broker, the consumers apply them, and the API answers a query
-//! from the projection.
+//! from the projection. In the API's tests (not `cpq-events`') because it drives the API through
+//! its in-process harness.
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +15,8 @@ use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
 use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
-use cpq_testkit::TestApp;
 use serde_json::{json, Value};
+use support::TestApp;
 
 async fn call(
     app: &TestApp,
