@@ -1,6 +1,8 @@
-//! `cpq-load-events`: measures the event backbone through the real components: PostgreSQL (a fresh
-//! migrated scratch database, as the tests use), the broker in `[kafka]` (a unique topic
-//! namespace) and the platform's own relay and consumer code, in this process.
+//! `cpq-load-events`: measures the event backbone through the real components: PostgreSQL (a
+//! scratch database of its own on the configured server, migrated with the platform's migrations
+//! and dropped at the end), the broker in `[kafka]` (a unique topic namespace) and the platform's
+//! own relay and consumer code, in this process. Events are written as a producer writes them:
+//! `cpq_audit::record` in one transaction with their audit record. It uses no test support.
 //!
 //! 1. Relay throughput: a backlog of `--backlog` events is written, then one relay drains it.
 //! 2. Commit to acknowledgement: writers commit one event per transaction at `--rate` events/s
@@ -14,21 +16,24 @@
 //!    group receives them all as duplicates, which the inbox absorbs.
 //!
 //! Run from the repository root with the stack up (`scripts/up.sh` or `scripts/test.sh`):
-//! `cargo run --release -p cpq-load --bin cpq-load-events -- --rate 1000 --seconds 30`.
+//! `cargo run --release -p cpq-load --bin cpq-load-events -- --rate 1000 --seconds 30`. The
+//! configuration is the `local` one unless `CPQ_ENV` names another (`CPQ_*` variables override).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
+use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
+use cpq_core::TenantId;
 use cpq_events::catalogue::Catalogue;
 use cpq_events::consumer::{ConsumerOptions, Consumers};
 use cpq_events::projections::Projection;
 use cpq_events::relay::{Relay, RelayOptions};
 use cpq_events::topics::Cluster;
-use cpq_testkit::TestDb;
 use serde_json::json;
-use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -50,6 +55,127 @@ struct Args {
     /// Concurrent writers in phase 2.
     #[arg(long, default_value_t = 8)]
     writers: u32,
+}
+
+/// The configuration: `CPQ_ENV` (default `local`) from `config/`, then `CPQ_*` variables.
+fn config() -> anyhow::Result<cpq_config::Config> {
+    let env = std::env::var("CPQ_ENV").unwrap_or_else(|_| "local".to_owned());
+    cpq_config::load(&cpq_config::Sources::from_process(Some(env), None))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// As the schema owner, without the application's statement timeout (the redelivery phase
+/// updates every outbox row at once).
+fn owner_options(config: &cpq_config::DatabaseConfig, database: &str) -> PgConnectOptions {
+    PgConnectOptions::new()
+        .host(&config.host)
+        .port(config.port)
+        .username(&config.owner_user)
+        .password(config.owner_password.expose())
+        .database(database)
+        .disable_statement_logging()
+}
+
+/// A database of this run's own on the configured server, with every migration applied.
+struct ScratchDb {
+    name: String,
+    config: cpq_config::DatabaseConfig,
+}
+
+impl ScratchDb {
+    async fn create(config: &cpq_config::DatabaseConfig) -> anyhow::Result<ScratchDb> {
+        let name = format!("cpq_load_{}", Uuid::new_v4().simple());
+        let mut conn = owner_options(config, "postgres")
+            .connect()
+            .await
+            .with_context(|| format!("connecting to PostgreSQL as {}", config.owner_user))?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("creating {name}"))?;
+        conn.close().await.ok();
+        let mut config = config.clone();
+        config.name = name.clone();
+        let db = ScratchDb { name, config };
+        match db.migrate().await {
+            Ok(()) => Ok(db),
+            Err(e) => {
+                let name = db.name.clone();
+                db.drop_database().await.ok();
+                Err(e.context(format!("migrating {name}")))
+            }
+        }
+    }
+
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let owner = self.owner_pool().await?;
+        cpq_db::migrations::migrate(&owner).await?;
+        owner.close().await;
+        Ok(())
+    }
+
+    async fn owner_pool(&self) -> anyhow::Result<PgPool> {
+        Ok(PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(owner_options(&self.config, &self.name))
+            .await?)
+    }
+
+    fn app_pool(&self) -> PgPool {
+        cpq_db::pool::app_pool(&self.config, "cpq-load-events")
+    }
+
+    async fn drop_database(self) -> anyhow::Result<()> {
+        let mut conn = owner_options(&self.config, "postgres").connect().await?;
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut conn)
+        .await?;
+        conn.close().await.ok();
+        Ok(())
+    }
+}
+
+/// Writes `events` of one aggregate in tenant `acme` as a command does: one transaction with its
+/// audit record and outbox rows.
+async fn emit(
+    pool: &PgPool,
+    aggregate_type: &'static str,
+    aggregate_id: Uuid,
+    events: &[(&'static str, serde_json::Value)],
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse("acme").map_err(|e| anyhow::anyhow!("tenant: {e:?}"))?;
+    let mut tx = cpq_db::tenant::begin(pool, &tenant).await?;
+    let meta = CommandMeta {
+        tenant,
+        actor_subject: "cpq-load-events".into(),
+        correlation_id: "load".into(),
+        causation_id: None,
+        occurred_at: chrono::Utc::now(),
+    };
+    let audit = AuditEntry {
+        action: "load.emit",
+        aggregate_type,
+        aggregate_id,
+        before: None,
+        after: None,
+        reason: None,
+    };
+    let events: Vec<NewEvent> = events
+        .iter()
+        .map(|(event_type, payload)| NewEvent {
+            event_type,
+            schema_version: 1,
+            aggregate_type,
+            aggregate_id,
+            payload: payload.clone(),
+        })
+        .collect();
+    record(&mut tx, &meta, &audit, &events).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn scalar(pool: &PgPool, sql: &str) -> anyhow::Result<i64> {
@@ -137,15 +263,34 @@ fn counted(handle: &metrics_exporter_prometheus::PrometheusHandle, outcome: &str
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let metrics = cpq_telemetry::metrics_handle().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let db = TestDb::fresh().await;
-    let kafka = cpq_testkit::kafka();
+    let config = config()?;
+    let mut kafka = config
+        .kafka
+        .clone()
+        .context("the configuration has no [kafka]")?;
+    // Topics and consumer groups of this run's own.
+    kafka.namespace = format!("t{}.", Uuid::new_v4().simple());
+    let db = ScratchDb::create(&config.database).await?;
+    let outcome = measure(&args, &db, &kafka, &metrics).await;
+    // The scratch database goes whatever the outcome; a failed run says why first.
+    let dropped = db.drop_database().await;
+    outcome?;
+    dropped.context("dropping the scratch database")
+}
+
+async fn measure(
+    args: &Args,
+    db: &ScratchDb,
+    kafka: &cpq_config::KafkaConfig,
+    metrics: &metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
     let catalogue = Arc::new(Catalogue::shipped()?);
-    Cluster::connect(&kafka)?
+    Cluster::connect(kafka)?
         .apply(&catalogue)
         .await
         .context("creating the topics")?;
-    let app = db.app_pool().await;
-    let owner = db.owner_pool().await;
+    let app = db.app_pool();
+    let owner = db.owner_pool().await?;
     println!(
         "database {}, topic namespace {}, broker {}",
         db.name, kafka.namespace, kafka.bootstrap_servers
@@ -165,10 +310,10 @@ async fn main() -> anyhow::Result<()> {
                 )
             })
             .collect();
-        cpq_testkit::emit(&app, "quote", a, &events).await;
+        emit(&app, "quote", a, &events).await?;
         written += n;
     }
-    let (stop_relay, relay) = start_relay(&app, &kafka, &catalogue)?;
+    let (stop_relay, relay) = start_relay(&app, kafka, &catalogue)?;
     let drain = all_published(&owner, args.backlog as i64).await?;
     let relay_rate = args.backlog as f64 / drain.as_secs_f64();
 
@@ -186,7 +331,7 @@ async fn main() -> anyhow::Result<()> {
                 tokio::time::sleep_until(next).await;
                 next += per_writer;
                 let a = Uuid::now_v7();
-                cpq_testkit::emit(
+                emit(
                     &app,
                     "order",
                     a,
@@ -195,15 +340,15 @@ async fn main() -> anyhow::Result<()> {
                         json!({ "order_id": a, "quote_id": Uuid::now_v7() }),
                     )],
                 )
-                .await;
+                .await?;
                 n += 1;
             }
-            n
+            Ok::<u64, anyhow::Error>(n)
         }));
     }
     let mut steady = 0u64;
     for w in writers {
-        steady += w.await?;
+        steady += w.await??;
     }
     let offered = steady as f64 / started.elapsed().as_secs_f64();
     let total = (args.backlog as u64 + steady) as i64;
@@ -220,7 +365,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 3. Consumer throughput: every event applied with its inbox row.
     let started = Instant::now();
-    let consumer = start_consumer(&app, &kafka, &catalogue)?;
+    let consumer = start_consumer(&app, kafka, &catalogue)?;
     wait_for(
         &owner,
         "SELECT count(*) FROM consumer_inbox",
@@ -235,18 +380,18 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query("UPDATE outbox_event SET published_at = NULL")
         .execute(&owner)
         .await?;
-    let (stop_relay, relay) = start_relay(&app, &kafka, &catalogue)?;
+    let (stop_relay, relay) = start_relay(&app, kafka, &catalogue)?;
     all_published(&owner, total).await?;
     let _ = stop_relay.send(true);
     relay.await?;
     let started = Instant::now();
-    let consumer = start_consumer(&app, &kafka, &catalogue)?;
+    let consumer = start_consumer(&app, kafka, &catalogue)?;
     let limit = Instant::now() + Duration::from_secs(900);
-    while counted(&metrics, "duplicate") < total {
+    while counted(metrics, "duplicate") < total {
         anyhow::ensure!(
             Instant::now() < limit,
             "{} of {total} duplicates after 900 s",
-            counted(&metrics, "duplicate")
+            counted(metrics, "duplicate")
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
