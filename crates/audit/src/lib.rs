@@ -57,20 +57,35 @@ pub struct NewEvent {
     pub payload: Value,
 }
 
-/// Writes the audit record and the events in `tx`. Returns the event ids (UUIDv7, so they sort by
-/// creation time).
+/// Writes the audit record and the events in `tx`, in one statement (`audit_record_insert`: the
+/// record, and the events through `unnest`, however many). Returns the event ids (UUIDv7, so they
+/// sort by creation time, in the order given).
 pub async fn record(
     tx: &mut Tx,
     meta: &CommandMeta,
     audit: &AuditEntry,
     events: &[NewEvent],
 ) -> Result<Vec<Uuid>, Error> {
+    let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let aggregate_types: Vec<&str> = events.iter().map(|e| e.aggregate_type).collect();
+    let aggregate_ids: Vec<Uuid> = events.iter().map(|e| e.aggregate_id).collect();
+    let event_types: Vec<&str> = events.iter().map(|e| e.event_type).collect();
+    let schema_versions: Vec<i32> = events.iter().map(|e| e.schema_version).collect();
+    let payloads: Vec<&Value> = events.iter().map(|e| &e.payload).collect();
     timed(
         "audit_record_insert",
         cpq_db::sqlx::query(
-            "INSERT INTO audit_record (audit_id, tenant_id, actor_subject, action, aggregate_type, \
-             aggregate_id, before_digest, after_digest, reason, correlation_id, causation_id, \
-             occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "WITH audit AS (INSERT INTO audit_record (audit_id, tenant_id, actor_subject, action, \
+             aggregate_type, aggregate_id, before_digest, after_digest, reason, correlation_id, \
+             causation_id, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)) \
+             INSERT INTO outbox_event (event_id, tenant_id, aggregate_type, aggregate_id, \
+             event_type, schema_version, occurred_at, correlation_id, causation_id, payload) \
+             SELECT e.event_id, $2, e.aggregate_type, e.aggregate_id, e.event_type, \
+             e.schema_version, $12, $10, $11, e.payload \
+             FROM unnest($13::uuid[], $14::text[], $15::uuid[], $16::text[], $17::int4[], \
+             $18::jsonb[]) WITH ORDINALITY \
+             AS e(event_id, aggregate_type, aggregate_id, event_type, schema_version, payload, n) \
+             ORDER BY e.n",
         )
         .bind(Uuid::now_v7())
         .bind(meta.tenant.as_str())
@@ -84,36 +99,15 @@ pub async fn record(
         .bind(&meta.correlation_id)
         .bind(meta.causation_id.as_deref())
         .bind(meta.occurred_at)
+        .bind(&ids)
+        .bind(&aggregate_types)
+        .bind(&aggregate_ids)
+        .bind(&event_types)
+        .bind(&schema_versions)
+        .bind(&payloads)
         .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-
-    let mut ids = Vec::with_capacity(events.len());
-    for event in events {
-        let id = Uuid::now_v7();
-        timed(
-            "outbox_event_insert",
-            cpq_db::sqlx::query(
-                "INSERT INTO outbox_event (event_id, tenant_id, aggregate_type, aggregate_id, \
-                 event_type, schema_version, occurred_at, correlation_id, causation_id, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(id)
-            .bind(meta.tenant.as_str())
-            .bind(event.aggregate_type)
-            .bind(event.aggregate_id)
-            .bind(event.event_type)
-            .bind(event.schema_version)
-            .bind(meta.occurred_at)
-            .bind(&meta.correlation_id)
-            .bind(meta.causation_id.as_deref())
-            .bind(&event.payload)
-            .execute(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
-        ids.push(id);
-    }
     Ok(ids)
 }
