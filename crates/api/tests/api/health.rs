@@ -232,8 +232,7 @@ async fn metrics_expose_request_durations_by_route_and_query_durations_by_name()
         "customer_account_insert",
         "customer_account_list",
         "audit_record_insert",
-        "outbox_event_insert",
-        "tenant_scope_set",
+        "transaction_begin",
     ] {
         assert!(
             has(&[
