@@ -14,6 +14,9 @@ use crate::sales::{call_with, install, run_id, Setup};
 pub const SCENARIO: &str = "create-accounts";
 const CREATE: &str = "create account";
 
+/// The step's method and route, as the API labels it.
+pub const ROUTES: &[(&str, &str, &str)] = &[(CREATE, "POST", "/v1/customer-accounts")];
+
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 pub fn scenario(setup: Setup) -> Result<Scenario, GooseError> {

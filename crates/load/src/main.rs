@@ -28,6 +28,7 @@
 
 mod accounts;
 mod sales;
+mod server;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -145,6 +146,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Profile::InteractiveSales => sales::scenario(sales::Setup { tokens, run_id }, think)?,
         Profile::CreateAccounts => accounts::scenario(sales::Setup { tokens, run_id })?,
     };
+    let host = cli
+        .goose
+        .host
+        .clone()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+    let routes = match cli.profile {
+        Profile::InteractiveSales => sales::ROUTES,
+        Profile::CreateAccounts => accounts::ROUTES,
+    };
+    let before = if informational {
+        None
+    } else {
+        server::scrape(&host).await
+    };
     let metrics = GooseAttack::initialize_with_config(cli.goose)?
         .register_scenario(scenario)
         .set_default(GooseDefault::Host, "http://127.0.0.1:8080")?
@@ -158,6 +174,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .await?;
     if !informational {
         let failed = print_summary(&metrics);
+        match (before, server::scrape(&host).await) {
+            (Some(before), Some(after)) => server::print_share(&metrics, routes, &before, &after),
+            _ => println!("\n(no server-side share: {host}/metrics did not answer)"),
+        }
         if failed > 0 {
             bail!("{failed} request(s) failed (see the errors above)");
         }

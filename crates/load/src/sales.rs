@@ -42,6 +42,21 @@ const MODIFY_REMOVE: &str = "7 modify: remove line";
 const REPRICE: &str = "8 re-price";
 const SUBMIT: &str = "9 submit";
 
+/// Each step's method and route template as the API's `http_request_duration_seconds` labels
+/// them (two steps may share a route).
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (ACCOUNT, "POST", "/v1/customer-accounts"),
+    (SEARCH, "GET", "/v1/catalog/offerings"),
+    (VALIDATE, "POST", "/v1/configurations/validate"),
+    (CREATE, "POST", "/v1/quotes"),
+    (ADD_ITEM, "POST", "/v1/quotes/{id}/items"),
+    (PRICE, "POST", "/v1/quotes/{id}/price"),
+    (MODIFY_ADD, "POST", "/v1/quotes/{id}/items"),
+    (MODIFY_REMOVE, "DELETE", "/v1/quotes/{id}/items/{line_no}"),
+    (REPRICE, "POST", "/v1/quotes/{id}/price"),
+    (SUBMIT, "POST", "/v1/quotes/{id}/submit"),
+];
+
 /// What every rep shares: the tokens to pick from and a run id that keeps account references
 /// unique across runs.
 pub struct Setup {
