@@ -1,12 +1,13 @@
 use std::collections::HashMap;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cpq_config::{AuthConfig, JwksSource};
 use cpq_core::Principal;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet, KeyAlgorithm};
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use sha2::{Digest, Sha256};
 
 use crate::{AuthError, Claims};
 
@@ -16,6 +17,15 @@ const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
 
 type KeyMap = HashMap<String, (DecodingKey, Algorithm)>;
 
+/// At most this many verified tokens are remembered; when full, the memory starts over.
+const MAX_REMEMBERED: usize = 10_000;
+
+/// Tokens already verified, by SHA-256 of the token (not the token: a bearer credential is not
+/// kept), with the principal they proved and their `exp`. A client sends the same token with
+/// every request until it expires, and checking an EdDSA signature is the most expensive thing an
+/// API request does besides its database round trips. Forgotten when the key set is reloaded.
+type Remembered = HashMap<[u8; 32], (Principal, u64)>;
+
 /// Verifies bearer tokens against the configured JWKS.
 pub struct Verifier {
     issuer: String,
@@ -23,6 +33,7 @@ pub struct Verifier {
     leeway_secs: u64,
     source: JwksSource,
     keys: RwLock<KeyMap>,
+    remembered: Mutex<Remembered>,
     last_load: tokio::sync::Mutex<Instant>,
     http: reqwest::Client,
 }
@@ -41,6 +52,7 @@ impl Verifier {
             leeway_secs: config.clock_skew_secs,
             source: config.jwks.clone(),
             keys: RwLock::new(keys),
+            remembered: Mutex::new(Remembered::new()),
             last_load: tokio::sync::Mutex::new(Instant::now()),
             http,
         })
@@ -70,12 +82,43 @@ impl Verifier {
                 if let Ok(mut current) = self.keys.write() {
                     *current = keys;
                 }
+                if let Ok(mut remembered) = self.remembered.lock() {
+                    remembered.clear();
+                }
             }
             Err(e) => tracing::warn!(error = %e, "JWKS reload failed; keeping the previous keys"),
         }
     }
 
+    /// The principal a token proves: its signature by a key of the set, issuer, audience, time
+    /// window (with the configured leeway) and claims. A token verified before is recognised by
+    /// its digest until its `exp` (plus leeway) passes.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Some((principal, exp)) = self
+            .remembered
+            .lock()
+            .ok()
+            .and_then(|r| r.get(&digest).cloned())
+        {
+            if now < exp.saturating_add(self.leeway_secs) {
+                return Ok(principal);
+            }
+        }
+        let (principal, exp) = self.verify_signed(token).await?;
+        if let Ok(mut remembered) = self.remembered.lock() {
+            if remembered.len() >= MAX_REMEMBERED {
+                remembered.clear();
+            }
+            remembered.insert(digest, (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<(Principal, u64), AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
         let kid = header
             .kid
@@ -107,7 +150,8 @@ impl Verifier {
             ErrorKind::Json(e) => AuthError::BadClaims(e.to_string()),
             _ => AuthError::Malformed(e.to_string()),
         })?;
-        data.claims.into_principal()
+        let exp = data.claims.exp;
+        Ok((data.claims.into_principal()?, exp))
     }
 }
 

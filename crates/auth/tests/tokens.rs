@@ -212,3 +212,31 @@ fn dev_tokens_are_refused_in_staging_and_production() {
         );
     }
 }
+
+/// A verified token is remembered (by digest) only until it expires: afterwards it is refused as
+/// expired, exactly as if it had never been seen.
+#[tokio::test]
+async fn a_remembered_token_is_refused_once_it_expires() {
+    let mut c = config("local");
+    c.auth.clock_skew_secs = 0;
+    let signer = DevSigner::from_config(&c).unwrap();
+    let verifier = Verifier::from_config(&c.auth).await.unwrap();
+    let token = signer
+        .mint(
+            "rep-1",
+            &TenantId::parse("acme").unwrap(),
+            &[Role::Sales],
+            Duration::from_secs(1),
+        )
+        .unwrap();
+    let first = verifier.verify(&token).await.unwrap();
+    let again = verifier.verify(&token).await.unwrap();
+    assert_eq!(first.subject, again.subject);
+    assert_eq!(first.tenant, again.tenant);
+    // exp is whole seconds: 2 s later it has passed whatever the sub-second start.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(matches!(
+        verifier.verify(&token).await,
+        Err(AuthError::Expired)
+    ));
+}
