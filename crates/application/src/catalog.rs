@@ -7,7 +7,7 @@
 //! cache and activating drops the tenant's held schedule, so that this process sees the change at
 //! once (other processes drop their schedule when PostgreSQL notifies the activation).
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use cpq_catalog::document::Collection;
 use cpq_catalog::store::{self, OfferingHit, OfferingSearch};
 use cpq_catalog::version::{instant_for, CatalogVersion};
@@ -196,7 +196,7 @@ impl Operation for PublishVersion {
 /// Puts a published version in force from `effective_from`.
 pub struct ActivateVersion {
     pub id: Uuid,
-    pub effective_from: chrono::DateTime<chrono::Utc>,
+    pub effective_from: DateTime<Utc>,
 }
 
 impl Operation for ActivateVersion {
