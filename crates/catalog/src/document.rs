@@ -490,3 +490,18 @@ mod round_trip {
         );
     }
 }
+
+#[cfg(test)]
+mod collections {
+    use super::*;
+
+    #[test]
+    fn every_listed_collection_parses_and_another_name_is_not_found_naming_them() {
+        for (name, _) in COLLECTIONS {
+            assert_eq!(Collection::parse(name).unwrap().as_str(), name);
+        }
+        let err = Collection::parse("widgets").unwrap_err().to_string();
+        assert!(err.contains("widgets"), "{err}");
+        assert!(err.contains("price-lists"), "{err}");
+    }
+}

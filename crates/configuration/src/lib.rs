@@ -144,3 +144,26 @@ pub fn validate(catalog: &CompiledCatalog, context: &Context, item: &ConfigItem)
         rules_evaluated: evaluated,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_violation_is_reported_under_the_field_holding_the_configuration() {
+        let at = |path: &str| Violation {
+            rule: "r".into(),
+            message: "m".into(),
+            path: path.into(),
+            chain: Vec::new(),
+        };
+        assert_eq!(
+            at("").field("items[2].configuration"),
+            "items[2].configuration"
+        );
+        assert_eq!(
+            at("components[0]").field("configuration"),
+            "configuration.components[0]"
+        );
+    }
+}
