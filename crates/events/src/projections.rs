@@ -7,11 +7,20 @@
 //!   fields follow its stream in order (`last_position`; an older quote event after a newer one is
 //!   refused as out of order); the row's last event and time come from the event with the highest
 //!   outbox position (`latest_position`), so a late older event never overwrites a newer one.
+//!   Events are read as their `cpq_audit::events` types ([`QuoteSearchEvent`]); a payload that
+//!   does not fit its type (a field of the wrong JSON type) or a schema version this consumer
+//!   does not know is refused as permanent. Missing fields read as zero values, taken as "not
+//!   given": the row keeps what it had.
 //! - `audit-export`: every event of every topic, as received, into `audit_export`.
 
+use cpq_audit::events::{
+    decode, DomainEvent, OrderCreated, QuoteAccepted, QuoteApprovalRequested, QuoteApproved,
+    QuoteCancelled, QuoteConverted, QuoteCreated, QuoteExpired, QuoteItemAdded, QuoteItemChanged,
+    QuoteItemRemoved, QuotePriced, QuoteRejected, QuoteReturned, QuoteRevised, QuoteSubmitted,
+    QuoteTermsChanged,
+};
 use cpq_db::timed;
 use serde::Serialize;
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -141,11 +150,203 @@ pub enum Target {
     Rebuild,
 }
 
-fn uuid_field(payload: &Value, field: &str) -> Option<Uuid> {
-    payload
-        .get(field)
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
+/// What the quote search reads of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QuoteSearchEvent {
+    /// An event of the quote's own stream; one of a type this projection does not know still
+    /// counts as the quote's last event, with no facts.
+    Quote(QuoteFacts),
+    Order(OrderCreated),
+}
+
+/// What one quote event says about its row; `None`: the event does not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QuoteFacts {
+    pub status: Option<&'static str>,
+    pub customer_account_id: Option<Uuid>,
+    pub revision_no: Option<i32>,
+    pub snapshot_hash: Option<String>,
+    pub order_id: Option<Uuid>,
+    /// The items or the revision changed: the stored price no longer holds.
+    pub clears_price: bool,
+}
+
+/// Zero values (a field the payload did not carry) are not facts.
+fn given_id(id: Uuid) -> Option<Uuid> {
+    Some(id).filter(|id| !id.is_nil())
+}
+
+fn given_revision(n: i32) -> Option<i32> {
+    Some(n).filter(|n| *n > 0)
+}
+
+fn given_text(s: String) -> Option<String> {
+    Some(s).filter(|s| !s.is_empty())
+}
+
+/// `e`'s payload as `E`, refused as permanent when it does not fit.
+fn read<E: DomainEvent>(e: &Envelope) -> Result<E, HandlerError> {
+    if e.schema_version != E::SCHEMA_VERSION {
+        return Err(HandlerError::permanent(
+            "unknown-schema-version",
+            format!(
+                "{} v{} (this consumer reads v{})",
+                E::TYPE,
+                e.schema_version,
+                E::SCHEMA_VERSION
+            ),
+        ));
+    }
+    decode(&e.payload).map_err(|err| {
+        HandlerError::permanent(
+            "invalid-payload",
+            format!("{} v{}: {err}", E::TYPE, E::SCHEMA_VERSION),
+        )
+    })
+}
+
+impl QuoteSearchEvent {
+    /// What the quote search reads of `e`; `None` for events of other aggregates and order
+    /// events other than `order.created`.
+    pub fn read(e: &Envelope) -> Result<Option<QuoteSearchEvent>, HandlerError> {
+        if e.aggregate_type == OrderCreated::AGGREGATE {
+            return Ok(match e.event_type.as_str() {
+                OrderCreated::TYPE => Some(QuoteSearchEvent::Order(read(e)?)),
+                _ => None,
+            });
+        }
+        if e.aggregate_type != QuoteCreated::AGGREGATE {
+            return Ok(None);
+        }
+        let draft = Some("draft");
+        let facts = match e.event_type.as_str() {
+            QuoteCreated::TYPE => {
+                let q: QuoteCreated = read(e)?;
+                QuoteFacts {
+                    status: draft,
+                    customer_account_id: given_id(q.customer_account_id),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteRevised::TYPE => {
+                let q: QuoteRevised = read(e)?;
+                QuoteFacts {
+                    status: draft,
+                    revision_no: given_revision(q.revision_no),
+                    clears_price: true,
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteItemAdded::TYPE => {
+                read::<QuoteItemAdded>(e)?;
+                QuoteFacts {
+                    status: draft,
+                    clears_price: true,
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteItemChanged::TYPE => {
+                read::<QuoteItemChanged>(e)?;
+                QuoteFacts {
+                    status: draft,
+                    clears_price: true,
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteItemRemoved::TYPE => {
+                read::<QuoteItemRemoved>(e)?;
+                QuoteFacts {
+                    status: draft,
+                    clears_price: true,
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteTermsChanged::TYPE => {
+                read::<QuoteTermsChanged>(e)?;
+                QuoteFacts {
+                    status: draft,
+                    ..QuoteFacts::default()
+                }
+            }
+            QuotePriced::TYPE => {
+                let q: QuotePriced = read(e)?;
+                QuoteFacts {
+                    status: Some("priced"),
+                    snapshot_hash: given_text(q.snapshot_hash),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteSubmitted::TYPE => {
+                let q: QuoteSubmitted = read(e)?;
+                QuoteFacts {
+                    status: Some(if q.levels.is_empty() {
+                        "submitted"
+                    } else {
+                        "approval-pending"
+                    }),
+                    revision_no: given_revision(q.revision_no),
+                    snapshot_hash: given_text(q.snapshot_hash),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteApprovalRequested::TYPE => {
+                let q: QuoteApprovalRequested = read(e)?;
+                QuoteFacts {
+                    status: Some("approval-pending"),
+                    revision_no: given_revision(q.revision_no),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteApproved::TYPE => decided("approved", read::<QuoteApproved>(e)?.0.revision_no),
+            QuoteRejected::TYPE => decided("rejected", read::<QuoteRejected>(e)?.0.revision_no),
+            QuoteReturned::TYPE => decided("draft", read::<QuoteReturned>(e)?.0.revision_no),
+            QuoteAccepted::TYPE => {
+                let q: QuoteAccepted = read(e)?;
+                QuoteFacts {
+                    status: Some("accepted"),
+                    revision_no: given_revision(q.revision_no),
+                    snapshot_hash: given_text(q.snapshot_hash),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteConverted::TYPE => {
+                let q: QuoteConverted = read(e)?;
+                QuoteFacts {
+                    status: Some("converted"),
+                    revision_no: given_revision(q.revision_no),
+                    snapshot_hash: given_text(q.snapshot_hash),
+                    order_id: given_id(q.order_id),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteCancelled::TYPE => {
+                read::<QuoteCancelled>(e)?;
+                QuoteFacts {
+                    status: Some("cancelled"),
+                    ..QuoteFacts::default()
+                }
+            }
+            QuoteExpired::TYPE => {
+                let q: QuoteExpired = read(e)?;
+                QuoteFacts {
+                    status: Some("expired"),
+                    revision_no: given_revision(q.revision_no),
+                    ..QuoteFacts::default()
+                }
+            }
+            _ => QuoteFacts::default(),
+        };
+        Ok(Some(QuoteSearchEvent::Quote(facts)))
+    }
+}
+
+/// An approver's decision that moved the quote to `status`.
+fn decided(status: &'static str, revision_no: i32) -> QuoteFacts {
+    QuoteFacts {
+        status: Some(status),
+        revision_no: given_revision(revision_no),
+        ..QuoteFacts::default()
+    }
 }
 
 async fn quote_search(
@@ -153,12 +354,13 @@ async fn quote_search(
     table: &str,
     e: &Envelope,
 ) -> Result<(), HandlerError> {
-    if e.event_type.starts_with("order.") {
-        return order_into_quote_search(conn, table, e).await;
-    }
-    if !e.event_type.starts_with("quote.") {
-        return Ok(());
-    }
+    let facts = match QuoteSearchEvent::read(e)? {
+        Some(QuoteSearchEvent::Quote(facts)) => facts,
+        Some(QuoteSearchEvent::Order(order)) => {
+            return order_into_quote_search(conn, table, e, &order).await
+        }
+        None => return Ok(()),
+    };
     let last: Option<i64> = timed(
         "quote_search_fetch_for_update",
         sqlx::query_scalar(&format!(
@@ -179,35 +381,6 @@ async fn quote_search(
             ),
         ));
     }
-    let status = match e.event_type.as_str() {
-        "quote.created"
-        | "quote.revised"
-        | "quote.returned"
-        | "quote.item-added"
-        | "quote.item-removed"
-        | "quote.item-changed"
-        | "quote.terms-changed" => Some("draft"),
-        "quote.priced" => Some("priced"),
-        "quote.submitted" => Some(
-            if e.payload
-                .get("levels")
-                .and_then(Value::as_array)
-                .is_some_and(|l| !l.is_empty())
-            {
-                "approval-pending"
-            } else {
-                "submitted"
-            },
-        ),
-        "quote.approval-requested" => Some("approval-pending"),
-        "quote.approved" => Some("approved"),
-        "quote.rejected" => Some("rejected"),
-        "quote.accepted" => Some("accepted"),
-        "quote.converted" => Some("converted"),
-        "quote.cancelled" => Some("cancelled"),
-        "quote.expired" => Some("expired"),
-        _ => None,
-    };
     // The quote's own fields follow its stream (in order, checked above). A quote with an order
     // is converted for good (conversion is terminal), whichever of the two arrived first. The
     // last event and the time come from the event with the highest outbox position applied.
@@ -220,7 +393,7 @@ async fn quote_search(
            status = CASE WHEN {table}.order_id IS NOT NULL OR EXCLUDED.order_id IS NOT NULL THEN 'converted' \
                          ELSE coalesce($4, {table}.status) END, \
            revision_no = coalesce(EXCLUDED.revision_no, {table}.revision_no), \
-           snapshot_hash = CASE WHEN $9 IN ('quote.revised', 'quote.item-added', 'quote.item-removed', 'quote.item-changed') THEN NULL \
+           snapshot_hash = CASE WHEN $12 THEN NULL \
                                 ELSE coalesce(EXCLUDED.snapshot_hash, {table}.snapshot_hash) END, \
            order_id = coalesce(EXCLUDED.order_id, {table}.order_id), \
            {latest}, \
@@ -229,15 +402,16 @@ async fn quote_search(
     ))
     .bind(e.aggregate_id)
     .bind(&e.tenant_id)
-    .bind(uuid_field(&e.payload, "customer_account_id"))
-    .bind(status)
-    .bind(e.payload.get("revision_no").and_then(Value::as_i64).map(|n| n as i32))
-    .bind(e.payload.get("snapshot_hash").and_then(Value::as_str))
-    .bind(uuid_field(&e.payload, "order_id"))
+    .bind(facts.customer_account_id)
+    .bind(facts.status)
+    .bind(facts.revision_no)
+    .bind(facts.snapshot_hash)
+    .bind(facts.order_id)
     .bind(e.event_id)
     .bind(&e.event_type)
     .bind(e.occurred_at)
     .bind(e.outbox_position)
+    .bind(facts.clears_price)
     .execute(&mut *conn))
     .await?;
     Ok(())
@@ -263,11 +437,13 @@ async fn order_into_quote_search(
     conn: &mut PgConnection,
     table: &str,
     e: &Envelope,
+    order: &OrderCreated,
 ) -> Result<(), HandlerError> {
-    let quote = uuid_field(&e.payload, "quote_id").ok_or_else(|| {
+    let quote = given_id(order.quote_id).ok_or_else(|| {
         HandlerError::permanent("missing-quote-id", "an order event without quote_id")
     })?;
-    let order = uuid_field(&e.payload, "order_id").unwrap_or(e.aggregate_id);
+    let customer = given_id(order.customer_account_id);
+    let order = given_id(order.order_id).unwrap_or(e.aggregate_id);
     timed("quote_search_upsert_order", sqlx::query(&format!(
         "INSERT INTO {table} (quote_id, tenant_id, customer_account_id, status, order_id, last_event_id, last_event_type, \
          events_applied, updated_at, last_position, latest_position) \
@@ -281,7 +457,7 @@ async fn order_into_quote_search(
     ))
     .bind(quote)
     .bind(&e.tenant_id)
-    .bind(uuid_field(&e.payload, "customer_account_id"))
+    .bind(customer)
     .bind(order)
     .bind(e.event_id)
     .bind(&e.event_type)
@@ -313,4 +489,94 @@ async fn audit_export(
     .execute(&mut *conn))
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Utc;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn envelope(aggregate_type: &str, event_type: &str, payload: Value) -> Envelope {
+        Envelope {
+            event_id: Uuid::now_v7(),
+            outbox_position: 1,
+            tenant_id: "acme".into(),
+            aggregate_type: aggregate_type.into(),
+            aggregate_id: Uuid::now_v7(),
+            event_type: event_type.into(),
+            schema_version: 1,
+            occurred_at: Utc::now(),
+            correlation_id: "c".into(),
+            causation_id: None,
+            payload,
+        }
+    }
+
+    fn facts(event_type: &str, payload: Value) -> QuoteFacts {
+        match QuoteSearchEvent::read(&envelope("quote", event_type, payload)).unwrap() {
+            Some(QuoteSearchEvent::Quote(f)) => f,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn quote_events_give_their_status_and_the_fields_they_carry() {
+        let levels = json!({ "quote_id": Uuid::now_v7(), "revision_no": 2, "snapshot_hash": "h", "policy_version": 1, "levels": ["manager"] });
+        let f = facts("quote.submitted", levels);
+        assert_eq!(f.status, Some("approval-pending"));
+        assert_eq!(
+            (f.revision_no, f.snapshot_hash.as_deref()),
+            (Some(2), Some("h"))
+        );
+        let free = json!({ "quote_id": Uuid::now_v7(), "levels": [] });
+        assert_eq!(facts("quote.submitted", free).status, Some("submitted"));
+        let item = facts("quote.item-added", json!({ "line_no": 1 }));
+        assert!(item.clears_price && item.status == Some("draft"));
+        assert_eq!(
+            facts(
+                "quote.returned",
+                json!({ "decision": "returned", "revision_no": 1 })
+            )
+            .status,
+            Some("draft")
+        );
+        // Unknown types still count as the quote's last event, with no facts.
+        assert_eq!(facts("quote.noted", json!({})), QuoteFacts::default());
+    }
+
+    #[test]
+    fn missing_fields_are_not_facts_and_misfits_are_permanent() {
+        let f = facts("quote.created", json!({ "quote_id": Uuid::now_v7() }));
+        assert_eq!((f.status, f.customer_account_id), (Some("draft"), None));
+        let wrong = envelope("quote", "quote.priced", json!({ "snapshot_hash": 7 }));
+        let err = QuoteSearchEvent::read(&wrong).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.category),
+            ("invalid-payload", Category::Permanent)
+        );
+        let mut v2 = envelope("quote", "quote.created", json!({}));
+        v2.schema_version = 2;
+        assert_eq!(
+            QuoteSearchEvent::read(&v2).unwrap_err().code,
+            "unknown-schema-version"
+        );
+    }
+
+    #[test]
+    fn order_created_is_read_and_other_aggregates_are_not() {
+        let quote = Uuid::now_v7();
+        let e = envelope("order", "order.created", json!({ "quote_id": quote }));
+        match QuoteSearchEvent::read(&e).unwrap() {
+            Some(QuoteSearchEvent::Order(o)) => {
+                assert_eq!((o.quote_id, o.order_id), (quote, Uuid::nil()))
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = envelope("customer-account", "customer-account.created", json!({}));
+        assert_eq!(QuoteSearchEvent::read(&e).unwrap(), None);
+    }
 }
