@@ -90,6 +90,12 @@ pub enum Command {
     /// Rebuild a projection from its topics with an isolated reader at a bounded rate, compare it
     /// with the live one (rows and content hash), and merge it in only with --swap.
     Replay(crate::events::ReplayArgs),
+    /// Workflow incidents of a tenant: list them, or resolve one (the API's repair, same
+    /// operation).
+    Incidents {
+        #[command(subcommand)]
+        what: crate::incidents::IncidentsWhat,
+    },
     /// Print the effective configuration with secrets redacted.
     DumpConfig,
     /// Validate the configuration and exit.

@@ -6,13 +6,40 @@
 pub mod catalogs;
 pub mod cli;
 pub mod events;
+pub mod incidents;
 pub mod processes;
 pub mod schema;
 pub mod tokens;
 
+use std::collections::BTreeSet;
+
+use cpq_application::redis_link::RedisLink;
+use cpq_application::{Call, Services};
 use cpq_config::Config;
+use cpq_core::{Principal, Role, TenantGrant, TenantId};
 
 use crate::cli::Command;
+
+/// What the application's operations reach, for one command.
+fn services(config: &Config) -> anyhow::Result<Services> {
+    let db = cpq_db::pool::app_pool(&config.database, "cpq-admin");
+    let redis = RedisLink::new(&config.redis)?;
+    Ok(Services::new(config.environment.as_str(), db, redis))
+}
+
+/// `cpq-admin` acting as an operator of `tenant` (with `grant`): the identity its audit records
+/// name.
+fn operator_call(tenant: TenantId, grant: TenantGrant) -> Call {
+    let principal = Principal {
+        subject: "cpq-admin".to_owned(),
+        tenant,
+        roles: BTreeSet::from([Role::Operator]),
+        groups: BTreeSet::new(),
+        grant,
+    };
+    let correlation = format!("cpq-admin-{}", uuid::Uuid::now_v7());
+    Call::new(principal, correlation, None)
+}
 
 /// Runs one subcommand to its end.
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
@@ -71,6 +98,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Topics { what } => events::topics(what, &config).await,
         Command::DeadLetters { what } => events::dead_letters(what, &config).await,
         Command::Replay(args) => events::replay(args, &config).await,
+        Command::Incidents { what } => incidents::incidents(what, &config).await,
         Command::DumpConfig => {
             print!("{}", config.dump());
             Ok(())

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use cpq_application::workflow::definitions::DeployProcesses;
 use cpq_config::Config;
-use cpq_core::TenantId;
+use cpq_core::{TenantGrant, TenantId};
 
 /// The files to deploy: each path, or every `.bpmn` in a folder (sorted).
 fn bpmn_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -24,8 +25,10 @@ fn bpmn_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Deploys every file; an unchanged file is a no-op. Every refused file is reported with its
-/// problems, and the command fails when one was.
+/// Deploys every file through the application's deployment operation (the one
+/// `POST /v1/process-definitions` runs: versioned, audited, a `process-definition.deployed` event
+/// per new version), as the platform's operator; an unchanged file is a no-op. Every refused file
+/// is reported with its problems, and the command fails when one was.
 pub async fn deploy(
     config: &Config,
     paths: &[PathBuf],
@@ -41,7 +44,8 @@ pub async fn deploy(
     }
     let files = bpmn_files(paths)?;
     let platform = TenantId::parse("platform").map_err(|e| anyhow::anyhow!(e.detail))?;
-    let pool = cpq_db::pool::app_pool(&config.database, "cpq-admin");
+    let services = crate::services(config)?;
+    let call = crate::operator_call(platform, TenantGrant::All);
     let mut failed = 0;
     for file in &files {
         let xml =
@@ -50,24 +54,16 @@ pub async fn deploy(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let mut tx = cpq_db::tenant::begin(&pool, &platform).await?;
-        let result = cpq_workflow::deployment::deploy(
-            &mut tx,
-            &cpq_workflow::deployment::DeployRequest {
-                resource_name: &name,
-                xml: &xml,
-                release_id: release_id.clone(),
-                source_commit: source_commit.clone(),
-                variable_schema_version: 1,
-                allow_unsupported_job_types,
-                deployed_by: "cpq-admin",
-                at: chrono::Utc::now(),
-            },
-        )
-        .await;
-        match result {
+        let deploy = DeployProcesses {
+            resource_name: Some(name.clone()),
+            xml,
+            release_id: release_id.clone(),
+            source_commit: source_commit.clone(),
+            variable_schema_version: None,
+            allow_unsupported_job_types,
+        };
+        match cpq_application::execute(&services, &call, deploy).await {
             Ok(deployed) => {
-                tx.commit().await?;
                 for d in deployed {
                     let what = if d.created { "deployed" } else { "unchanged" };
                     println!(
@@ -86,7 +82,7 @@ pub async fn deploy(
             Err(e) => bail!("{name}: {e}"),
         }
     }
-    pool.close().await;
+    services.db.close().await;
     if failed > 0 {
         bail!("{failed} file(s) refused");
     }

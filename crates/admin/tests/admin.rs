@@ -2,6 +2,7 @@
 //! `cpq-admin` as an operator runs it.
 
 use std::process::Command;
+use std::time::Duration;
 
 fn cpq_admin(env: &str) -> Command {
     let mut cmd = cpq_testkit::binary(env!("CARGO_BIN_EXE_cpq-admin"));
@@ -153,4 +154,164 @@ async fn deploy_bpmn_deploys_a_folder_and_names_what_it_refuses() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr)
         .contains("--allow-unsupported-job-types is refused in production"));
+}
+
+const ONE_JOB: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="admin-repair" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="provision"><bpmn:extensionElements><zeebe:taskDefinition type="admin-repair-job" retries="1" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="provision" />
+    <bpmn:sequenceFlow id="f2" sourceRef="provision" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// `cpq-admin deploy-bpmn` and `cpq-admin incidents` run the API's own operations: a deployment
+/// is audited with its `process-definition.deployed` event, and an incident is listed and
+/// resolved (audited, its job activatable again) as `GET /v1/incidents` and its resolution do.
+#[tokio::test]
+async fn deploy_and_incident_repair_run_the_apis_operations() {
+    use cpq_application::workflow::instances::StartInstance;
+    use cpq_application::workflow::jobs::{activate_jobs, ActivateJobs, FailJob, Waiting};
+    use cpq_application::{execute, Call, Services};
+    use cpq_core::{Principal, Role, TenantGrant, TenantId};
+
+    let db = cpq_testkit::TestDb::fresh().await;
+    let config = db.config();
+    let admin = |args: &[&str]| {
+        let out = cpq_admin("local")
+            .env("CPQ_DATABASE__NAME", &db.name)
+            .env("CPQ_DATABASE__HOST", &config.database.host)
+            .env(
+                "CPQ_DATABASE__APP_PASSWORD",
+                config.database.app_password.expose(),
+            )
+            .args(args)
+            .output()
+            .unwrap();
+        let text = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        assert!(out.status.success(), "cpq-admin {args:?}: {text:?}");
+        text.0
+    };
+    let dir = std::env::temp_dir().join(format!("admin-repair-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("admin-repair.bpmn");
+    std::fs::write(&file, ONE_JOB).unwrap();
+    let out = admin(&[
+        "deploy-bpmn",
+        "--allow-unsupported-job-types",
+        file.to_str().unwrap(),
+    ]);
+    assert!(out.contains("deployed admin-repair version 1"), "{out}");
+
+    let owner = db.owner_pool().await;
+    let deployed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox_event e JOIN audit_record a \
+         ON a.aggregate_id = e.aggregate_id AND a.action = 'process-definition.deploy' \
+         WHERE e.event_type = 'process-definition.deployed' AND a.actor_subject = 'cpq-admin'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(deployed, 1, "the deployment is audited with its event");
+
+    // An incident: the job's one retry fails.
+    let services = Services::new(
+        config.environment.as_str(),
+        db.app_pool().await,
+        cpq_application::redis_link::RedisLink::new(&config.redis).unwrap(),
+    );
+    let acme = TenantId::parse("acme").unwrap();
+    let as_role = |role: Role| {
+        let principal = Principal {
+            subject: "test".into(),
+            tenant: acme.clone(),
+            roles: [role].into(),
+            groups: Default::default(),
+            grant: TenantGrant::Own,
+        };
+        Call::new(principal, "c".into(), None)
+    };
+    let start = StartInstance {
+        bpmn_process_id: "admin-repair".into(),
+        variables: Default::default(),
+        product_line: None,
+        release_flags: vec![],
+    };
+    execute(&services, &as_role(Role::Operator), start)
+        .await
+        .unwrap();
+    let activate = ActivateJobs {
+        job_type: "admin-repair-job".into(),
+        worker: "test".into(),
+        max_jobs: 1,
+        timeout_ms: 60_000,
+        request_timeout_ms: 0,
+        tenant_ids: None,
+    };
+    let worker = as_role(Role::Worker);
+    let jobs = activate_jobs(
+        &services,
+        &worker,
+        &activate,
+        Waiting::listen(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    assert_eq!(jobs.len(), 1);
+    let fail = FailJob {
+        job: jobs[0].job_id,
+        retries: 0,
+        retry_back_off_ms: 0,
+        error_message: "the inventory said no".into(),
+    };
+    execute(&services, &worker, fail).await.unwrap();
+
+    let listed = admin(&["incidents", "list", "--tenant", "acme"]);
+    let lines: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{listed}");
+    let id = lines[0]["incident_id"].as_str().unwrap().to_owned();
+    assert_eq!(admin(&["incidents", "list", "--tenant", "other"]), "");
+
+    let out = admin(&[
+        "incidents",
+        "resolve",
+        "--tenant",
+        "acme",
+        "--id",
+        &id,
+        "--reason",
+        "inventory fixed",
+    ]);
+    assert!(out.contains("resolved"), "{out}");
+    assert_eq!(admin(&["incidents", "list", "--tenant", "acme"]), "");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_record WHERE action = 'incident.resolve' \
+         AND actor_subject = 'cpq-admin' AND reason = 'inventory fixed' AND tenant_id = 'acme'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+    let again = activate_jobs(
+        &services,
+        &worker,
+        &activate,
+        Waiting::listen(Duration::ZERO),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again.len(),
+        1,
+        "the resolved incident's job is activatable again"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
