@@ -17,8 +17,7 @@ use cpq_db::{timed, Tx};
 use serde_json::Value;
 use uuid::Uuid;
 
-// Canonical JSON lives in cpq-core (pure); re-exported for callers that still name it here.
-pub use cpq_core::canonical::{canonical_json, digest};
+use cpq_core::digest;
 
 /// Who acts, for which tenant, and under which correlation: shared by the audit record and every
 /// event of one command.

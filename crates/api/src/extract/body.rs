@@ -144,7 +144,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         hasher.update(b" ");
         hasher.update(path.as_bytes());
         hasher.update(b"\n");
-        hasher.update(cpq_audit::canonical_json(&generic).as_bytes());
+        hasher.update(cpq_core::canonical_json(&generic).as_bytes());
         Ok(JsonBody {
             value,
             idempotency_key,
