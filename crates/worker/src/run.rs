@@ -8,15 +8,12 @@ use cpq_application::redis_link::RedisLink;
 use cpq_application::workflow::jobs::{
     activate_jobs, ActivateJobs, Waiting, EVERY_TENANT, MAX_JOBS,
 };
+use cpq_application::workflow::worker_groups::{HeartbeatOwnWorkerGroup, HeartbeatWorkerGroup};
 use cpq_application::{Call, Services};
 use cpq_config::{Config, JobTypeConfig, WorkerConfig};
 use cpq_core::{Principal, Role, TenantGrant, TenantId};
-use cpq_db::error::db_error;
-use cpq_db::tenant;
-use cpq_workflow::deployment::worker_group_heartbeat;
 use cpq_workflow::instances::{self, JOB_CHANNEL};
 use sqlx::postgres::PgListener;
-use sqlx::PgPool;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
@@ -38,10 +35,10 @@ pub enum WorkerError {
     Identity(cpq_core::Error),
 }
 
-/// The tenant a group's heartbeat transaction runs as (worker groups are platform-wide).
 /// Quotes expire by date: scanning once a minute is plenty.
 const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
 
+/// The tenant the worker's own principal belongs to (worker groups are platform-wide).
 fn platform() -> Result<TenantId, cpq_core::Error> {
     TenantId::parse("platform").map_err(|e| cpq_core::Error::internal(e.detail))
 }
@@ -58,23 +55,17 @@ fn identity(group: &str) -> Result<Principal, cpq_core::Error> {
     })
 }
 
-async fn heartbeat(pool: &PgPool, w: &WorkerConfig) {
-    let types: Vec<String> = w.job_types.iter().map(|j| j.job_type.clone()).collect();
-    let result = async {
-        let mut tx = tenant::begin(pool, &platform()?).await.map_err(db_error)?;
-        worker_group_heartbeat(
-            &mut tx,
-            &w.group,
-            &types,
-            env!("CARGO_PKG_VERSION"),
-            Utc::now(),
-        )
-        .await?;
-        tx.commit().await.map_err(db_error)
-    }
-    .await;
-    match result {
-        Ok(()) => {
+/// Registers the group's job types through the same operation as a platform operator's
+/// heartbeat, as the platform's own worker.
+async fn heartbeat(cx: &Context, w: &WorkerConfig) {
+    let group = HeartbeatWorkerGroup {
+        name: w.group.clone(),
+        job_types: w.job_types.iter().map(|j| j.job_type.clone()).collect(),
+        worker_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let call = Call::new(cx.worker.clone(), cx.worker_name.clone(), None);
+    match cpq_application::execute(&cx.services, &call, HeartbeatOwnWorkerGroup(group)).await {
+        Ok(_) => {
             metrics::gauge!("worker_heartbeat_timestamp_seconds").set(Utc::now().timestamp() as f64)
         }
         Err(e) => tracing::warn!(error = %e, "worker group heartbeat failed"),
@@ -248,10 +239,10 @@ where
         });
     }
     {
-        let (pool, w2, mut stop) = (pool.clone(), w.clone(), stop_rx.clone());
+        let (cx, w2, mut stop) = (cx.clone(), w.clone(), stop_rx.clone());
         tasks.spawn(async move {
             loop {
-                heartbeat(&pool, &w2).await;
+                heartbeat(&cx, &w2).await;
                 tokio::select! { _ = tokio::time::sleep(Duration::from_millis(w2.heartbeat_interval_ms)) => {}, _ = stop.changed() => return }
             }
         });

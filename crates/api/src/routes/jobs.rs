@@ -1,10 +1,8 @@
-//! The job API for workers in any language, shaped like Camunda 8's REST job endpoints:
-//! activate (with a long poll), complete, fail, throw a BPMN error. Needs the `worker` role. As in
-//! Camunda 8's multi-tenancy a worker serves the tenants it names (`tenant_ids`, by default its
-//! token's tenant) and must be authorised for each: its own, those its token's `tenants` claim
-//! lists, or every tenant with `"tenants": ["*"]` (then `"tenant_ids": ["*"]` asks for all). A job
-//! of a tenant the caller is not authorised for is not found; each outcome is written in the job's
-//! tenant.
+//! `/v1/jobs`: the job API for workers in any language, shaped like Camunda 8's REST job
+//! endpoints: activate (with a long poll), complete, fail, throw a BPMN error. A worker serves the
+//! tenants its token's `tenants` claim authorises; the rules (roles, tenant grants, ranges) are
+//! the application's (`cpq_application::workflow::jobs`), which `cpq-worker` runs too. A job
+//! command runs in the job's tenant: its idempotency record is kept there.
 
 use std::time::Duration;
 
