@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use cpq_application::customers::{
     CloseAccount, CreateAccount, FetchAccount, ListAccounts, UpdateAccount,
 };
+use cpq_application::Operation;
 use cpq_core::{Error, FieldError};
 use cpq_customer::store::AccountFilter;
 use cpq_customer::{AccountInput, AccountPatch, AccountStatus, CustomerAccount};
@@ -251,6 +252,8 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
+    // A caller who may not read accounts is refused before the query is checked.
+    caller.0.require_any(ListAccounts::ROLES)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
