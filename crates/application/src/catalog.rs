@@ -20,7 +20,9 @@ use uuid::Uuid;
 use crate::{Call, Operation, Services};
 
 const AUTHORS: &[Role] = &[Role::CatalogManager];
-const READERS: &[Role] = &[
+/// Who may read the catalog: every read here (entry points that check roles before building an
+/// operation, such as a paged search, name it).
+pub const READERS: &[Role] = &[
     Role::CatalogManager,
     Role::Sales,
     Role::Approver,

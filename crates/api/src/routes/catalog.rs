@@ -129,6 +129,8 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
+    // A caller who may not read versions is refused before the query is checked.
+    caller.0.require_any(ListVersions::ROLES)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
@@ -326,6 +328,8 @@ pub async fn search(
     caller: Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
+    // A caller who may not read the catalog is refused before the query is checked.
+    caller.0.require_any(cpq_application::catalog::READERS)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,

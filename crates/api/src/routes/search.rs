@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use cpq_application::search::SearchQuotes;
+use cpq_application::Operation;
 use cpq_quote::store::search::QuoteSearchEntry;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -93,6 +94,8 @@ pub async fn quote_search(
     caller: Caller,
     ApiQuery(q): ApiQuery<SearchQuery>,
 ) -> Result<Response, ApiError> {
+    // A caller who may not read quotes is refused before the query is checked.
+    caller.0.require_any(SearchQuotes::ROLES)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
