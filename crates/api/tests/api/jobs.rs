@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <bpmn:message id="M" name="order-cancelled"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
   <bpmn:process id="fulfil" isExecutable="true">
@@ -475,7 +475,7 @@ async fn a_worker_serves_only_the_tenants_it_is_authorised_for() {
     );
 }
 
-const WITH_HEADERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub(crate) const WITH_HEADERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <bpmn:error id="OOS" name="out of stock" errorCode="OUT_OF_STOCK" />
   <bpmn:process id="reserve" isExecutable="true">

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
   <bpmn:process id="review" isExecutable="true">
     <bpmn:startEvent id="s" />

@@ -1,0 +1,274 @@
+//! Budgets of the workflow commands: deployment, worker groups and routing (the platform's),
+//! process instances, messages, incidents, the job API and user tasks.
+//!
+//! | command | before | budget | needs | made of |
+//! | --- | --- | --- | --- | --- |
+//! | deploy process definition | — | 11 | 10 | envelope 4; `worker_group_job_types` 1; `process_definition_lock` (advisory) 1; `process_definition_fetch_by_checksum` 1; `process_definition_next_version` 1; `process_definition_insert` (`RETURNING`) 1; `start_timer_delete_for_process` 1; audit 1. **Needs 10, does 11**: under the lock the insert can take the next version itself |
+//! | worker group heartbeat (PUT) | — | 3 | 3 | envelope 2; `worker_group_upsert` 1 (a heartbeat: not audited) |
+//! | replace routing rules (PUT) | — | 6 | 5 | envelope 2; `process_definition_versions` 1; `process_version_rule_delete` 1; `process_version_rule_insert` 1; `process_version_rule_list` 1. **Needs 5, does 6**: the list re-reads the rules just inserted (`RETURNING`). Not audited, although it changes what every tenant runs (one more statement if it were) |
+//! | start instance | — | 9 | 8 | envelope 4; `process_routing_fetch` 1 (the model is cached); `process_instance_insert` (with its history) 1; `job_insert` 1; `job_notify` 1; audit 1. **Needs 8, does 9**: the `NOTIFY` for the new job is a round trip of its own; the job's insert can send it (a CTE or a trigger) |
+//! | activate jobs | — | 1 | 1 | `job_activate` 1 (no transaction: one claim across the tenants served) |
+//! | fail job (incident) | — | 10 | 8 | `job_tenant` 1 (outside the transaction: row-level security needs the job's tenant first); envelope 4; `job_fetch_for_update` 1; `job_status_update` 1; `job_retries_zero` 1; `job_fetch_incident_context` 1; `incident_insert` 1. **Needs 8, does 10**: status and retries are one UPDATE; the locked read can give the tenant and element that `job_fetch_incident_context` reads again |
+//! | resolve incident | — | 8 | 8 | envelope 4; `incident_fetch_for_update` 1; `incident_resolve` 1; `job_retries_update` 1; audit 1 |
+//! | complete job | — | 14 | 13 | `job_tenant` 1; envelope 4; job locked 1, `job_status_update` 1; instance locked 1, updated 1, history 1; the next task's job (`job_insert`, `job_notify`) 2; its message boundary (`message_subscription_insert`, `message_take_buffered`) 2. **Needs 13, does 14**: `job_notify` as for start |
+//! | publish message (correlated) | — | 12 | 10 | envelope 4; `message_subscription_match` 1; instance locked 1, updated 1, history 1; `job_cancel` (the interrupted task's) 1; `message_subscription_delete` 1; `message_subscription_delete_for_element` 1; `timer_delete_for_element` 1. **Needs 10, does 12**: the interrupted task has no timer, and its one subscription is the one `message_subscription_delete` just deleted |
+//! | cancel instance | — | 13 | 9 | envelope 4; the whole instance detail (`process_instance_fetch`, `job_list_for_instance`, `incident_list_for_instance`, `process_instance_history_list`) 4, read only to answer 404 for another tenant's instance; instance locked 1, updated 1, history 1; `job_cancel` 1; audit 1. **Needs 9, does 13**: the locked read (under row-level security) already answers 404 |
+//! | throw job error (caught) | — | 12 | 11 | `job_tenant` 1; envelope 4; job locked 1, `job_status_update` 1; instance locked 1, updated 1, history 1; the boundary path's job (`job_insert`, `job_notify`) 2. **Needs 11, does 12**: `job_notify` as for start |
+//! | claim user task | — | 7 | 6 | envelope 4; `user_task_fetch_for_update` 2; `user_task_assign` 1. **Needs 6, does 7**: the task is locked twice (who may claim it, then the assignment) |
+//! | complete user task | — | 10 | 9 | envelope 4; `user_task_fetch_for_update` 2; `user_task_complete` 1; instance locked 1, updated 1, history 1. **Needs 9, does 10**: the task is locked twice |
+//!
+//! The job commands count `job_tenant` as needed: a worker may serve several tenants, and the
+//! transaction must be in the job's tenant before it can read the job.
+
+use cpq_core::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use super::{budget, isolated, post, put, Budget, Isolated, Report};
+use crate::jobs::{platform_token, PROCESS as FULFIL, WITH_HEADERS};
+use crate::user_tasks::PROCESS as REVIEW;
+
+pub const BUDGETS: &[Budget] = &[
+    budget("deploy process definition", 11, 10),
+    budget("worker group heartbeat (PUT)", 3, 3),
+    budget("replace routing rules (PUT)", 6, 5),
+    budget("start instance", 9, 8),
+    budget("activate jobs", 1, 1),
+    budget("fail job (incident)", 10, 8),
+    budget("resolve incident", 8, 8),
+    budget("complete job", 14, 13),
+    budget("publish message (correlated)", 12, 10),
+    budget("cancel instance", 13, 9),
+    budget("throw job error (caught)", 12, 11),
+    budget("claim user task", 7, 6),
+    budget("complete user task", 10, 9),
+];
+
+/// Tokens of acme's operator, a worker and an approver.
+struct People {
+    operator: String,
+    worker: String,
+    approver: String,
+}
+
+/// Starts `process` with `variables`: the instance id.
+async fn start(api: &Isolated, operator: &str, process: &str, variables: Value) -> String {
+    let body = json!({ "bpmn_process_id": process, "variables": variables });
+    let started = api
+        .ok(post("/v1/process-instances", operator, None, body))
+        .await;
+    started.body["process_instance_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn activation(job_type: &str) -> Value {
+    json!({ "job_type": job_type, "worker": "w1", "timeout_ms": 30000, "max_jobs": 1 })
+}
+
+/// Activates the one ready job of `job_type`: its id.
+async fn activate(api: &Isolated, worker: &str, job_type: &str) -> String {
+    let a = api
+        .ok(post(
+            "/v1/jobs/activation",
+            worker,
+            None,
+            activation(job_type),
+        ))
+        .await;
+    job_id(&a.body)
+}
+
+fn job_id(activated: &Value) -> String {
+    activated["jobs"][0]["job_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no job: {activated}"))
+        .to_owned()
+}
+
+/// The open user task `token` sees: its id.
+async fn user_task(api: &Isolated, token: &str) -> String {
+    let tasks = api.ok(super::get("/v1/user-tasks", token)).await;
+    tasks.body["items"][0]["user_task_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no task: {}", tasks.body))
+        .to_owned()
+}
+
+/// Each process once through (its definition cached): fulfil to its message, reserve to its
+/// error, review to its completion.
+async fn warm_up(api: &Isolated, p: &People) {
+    for xml in [FULFIL, WITH_HEADERS, REVIEW] {
+        let deployed = api.deploy(&p.operator, xml).await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    }
+    start(api, &p.operator, "fulfil", json!({ "orderId": "W-1" })).await;
+    let job = activate(api, &p.worker, "reserve-inventory").await;
+    api.ok(post(
+        format!("/v1/jobs/{job}/completion"),
+        &p.worker,
+        None,
+        json!({}),
+    ))
+    .await;
+    let message = json!({ "name": "order-cancelled", "correlation_key": "W-1" });
+    api.ok(post("/v1/messages", &p.operator, None, message))
+        .await;
+    start(api, &p.operator, "reserve", json!({ "sku": "W-1" })).await;
+    let job = activate(api, &p.worker, "reserve-stock").await;
+    let error = json!({ "error_code": "OUT_OF_STOCK", "error_message": "none left" });
+    api.ok(post(
+        format!("/v1/jobs/{job}/error"),
+        &p.worker,
+        None,
+        error,
+    ))
+    .await;
+    let job = activate(api, &p.worker, "backorder").await;
+    api.ok(post(
+        format!("/v1/jobs/{job}/completion"),
+        &p.worker,
+        None,
+        json!({}),
+    ))
+    .await;
+    start(api, &p.operator, "review", json!({ "discount": 25 })).await;
+    let task = user_task(api, &p.approver).await;
+    let claim = json!({ "assignee": "mia" });
+    api.ok(post(
+        format!("/v1/user-tasks/{task}/assignment"),
+        &p.approver,
+        None,
+        claim,
+    ))
+    .await;
+    let done = json!({ "variables": { "approved": true } });
+    api.ok(post(
+        format!("/v1/user-tasks/{task}/completion"),
+        &p.approver,
+        None,
+        done,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn each_workflow_command_stays_within_its_statement_budget() {
+    let (app, api) = isolated().await;
+    let p = People {
+        operator: app.token("acme", &[Role::Operator]),
+        worker: app.token_for("worker-1", "acme", &[Role::Worker]),
+        approver: app.token_for("mia", "acme", &[Role::Approver]),
+    };
+    warm_up(&api, &p).await;
+    let (operator, worker) = (p.operator.as_str(), p.worker.as_str());
+
+    let mut r = Report::new(BUDGETS);
+    // An instance through its job API: activated, failed into an incident, resolved, activated
+    // again, completed; its provisioning interrupted by a message.
+    let body = json!({ "bpmn_process_id": "fulfil", "variables": { "orderId": "O-1" } });
+    let started = r
+        .measure(
+            &api,
+            "start instance",
+            post("/v1/process-instances", operator, None, body),
+        )
+        .await;
+    assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+    let activate_reserve = post(
+        "/v1/jobs/activation",
+        worker,
+        None,
+        activation("reserve-inventory"),
+    );
+    let activated = r.measure(&api, "activate jobs", activate_reserve).await;
+    let job = job_id(&activated.body);
+    let fail = json!({ "retries": 0, "error_message": "inventory down" });
+    let failure = post(format!("/v1/jobs/{job}/failure"), worker, None, fail);
+    r.measure(&api, "fail job (incident)", failure).await;
+    let incidents = api.ok(super::get("/v1/incidents", operator)).await;
+    let incident = incidents.body["items"][0]["incident_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no incident: {}", incidents.body))
+        .to_owned();
+    let repair = json!({ "reason": "inventory back", "retries": 1 });
+    let resolve = post(
+        format!("/v1/incidents/{incident}/resolution"),
+        operator,
+        None,
+        repair,
+    );
+    r.measure(&api, "resolve incident", resolve).await;
+    let job = activate(&api, worker, "reserve-inventory").await;
+    let complete = post(
+        format!("/v1/jobs/{job}/completion"),
+        worker,
+        None,
+        json!({}),
+    );
+    r.measure(&api, "complete job", complete).await;
+    let message = json!({ "name": "order-cancelled", "correlation_key": "O-1" });
+    let publish = post("/v1/messages", operator, None, message);
+    let published = r
+        .measure(&api, "publish message (correlated)", publish)
+        .await;
+    assert_eq!(
+        published.body["outcome"], "correlated",
+        "{}",
+        published.body
+    );
+
+    let second = start(&api, operator, "fulfil", json!({ "orderId": "O-2" })).await;
+    let cancel = post(
+        format!("/v1/process-instances/{second}/cancellation"),
+        operator,
+        None,
+        json!({ "reason": "customer withdrew" }),
+    );
+    r.measure(&api, "cancel instance", cancel).await;
+
+    start(&api, operator, "reserve", json!({ "sku": "R-1" })).await;
+    let job = activate(&api, worker, "reserve-stock").await;
+    let error = json!({ "error_code": "OUT_OF_STOCK", "error_message": "none left" });
+    let throw = post(format!("/v1/jobs/{job}/error"), worker, None, error);
+    r.measure(&api, "throw job error (caught)", throw).await;
+
+    start(&api, operator, "review", json!({ "discount": 25 })).await;
+    let task = user_task(&api, &p.approver).await;
+    let claim = json!({ "assignee": "mia" });
+    let assign = post(
+        format!("/v1/user-tasks/{task}/assignment"),
+        &p.approver,
+        None,
+        claim,
+    );
+    r.measure(&api, "claim user task", assign).await;
+    let done = json!({ "variables": { "approved": true } });
+    let complete = post(
+        format!("/v1/user-tasks/{task}/completion"),
+        &p.approver,
+        None,
+        done,
+    );
+    r.measure(&api, "complete user task", complete).await;
+
+    // The platform's writes: a new version, a worker group, the routing of new instances.
+    let before = api.statements().await;
+    let deployed = api
+        .deploy(operator, &format!("{FULFIL}\n<!-- v2 -->\n"))
+        .await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    r.record(&api, "deploy process definition", before).await;
+    let platform = platform_token(&app, &[Role::Operator]);
+    let group = json!({ "job_types": ["reserve-inventory", "provision-service"], "worker_version": "1.0.0" });
+    let heartbeat = put("/v1/worker-groups/fulfilment", &platform, group);
+    r.measure(&api, "worker group heartbeat (PUT)", heartbeat)
+        .await;
+    let pin = json!({ "rules": [{ "tenant": "acme", "product_line": null, "release_flag": null, "version": 1, "priority": 0 }] });
+    let routing = put("/v1/process-definitions/fulfil/routing", &platform, pin);
+    r.measure(&api, "replace routing rules (PUT)", routing)
+        .await;
+
+    r.assert_within_budgets();
+}
