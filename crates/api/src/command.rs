@@ -2,81 +2,16 @@
 //! the audit/event metadata built from the caller and the request, committed once.
 
 use axum::response::{IntoResponse, Response};
-use chrono::{SubsecRound, Utc};
 use cpq_application::{Call, Operation};
-use cpq_audit::CommandMeta;
 use cpq_core::Error;
 use cpq_db::error::db_error;
-use cpq_db::{tenant, timed, Tx};
-use futures::future::BoxFuture;
+use cpq_db::{tenant, timed};
 
 use crate::extract::{Caller, JsonBody, RequestContext};
 use crate::idempotency::{self, Begun};
 use crate::problem::ApiError;
 use crate::response::CommandResponse;
 use crate::state::AppState;
-
-/// Runs `command` with the body's value. A replayed idempotency key returns the stored response
-/// without running anything; an error rolls back everything, the idempotency record included.
-pub async fn execute<B, F>(
-    state: &AppState,
-    caller: &Caller,
-    ctx: &RequestContext,
-    body: JsonBody<B>,
-    command: F,
-) -> Result<CommandResponse, ApiError>
-where
-    F: for<'t> FnOnce(&'t mut Tx, CommandMeta, B) -> BoxFuture<'t, Result<CommandResponse, Error>>,
-{
-    let principal = &caller.0;
-    let meta = CommandMeta {
-        tenant: principal.tenant.clone(),
-        actor_subject: principal.subject.clone(),
-        correlation_id: ctx.correlation_id.clone(),
-        causation_id: Some(ctx.request_id.clone()),
-        // PostgreSQL keeps microseconds: stamp at that precision so that what a command returns
-        // equals what a later read returns (and what the audit digests cover).
-        occurred_at: Utc::now().trunc_subsecs(6),
-    };
-    let retention =
-        chrono::Duration::hours(i64::from(state.config.http.idempotency_retention_hours));
-    let key_request = body
-        .idempotency_key
-        .as_ref()
-        .map(|key| idempotency::Request {
-            tenant: &principal.tenant,
-            key,
-            method: &body.method,
-            path: &body.path,
-            fingerprint: &body.fingerprint,
-            retention,
-        });
-
-    let mut tx = tenant::begin(&state.db, &principal.tenant)
-        .await
-        .map_err(db_error)?;
-    if let Some(r) = &key_request {
-        if let Begun::Replay(response) = idempotency::begin(&mut tx, r).await? {
-            metrics::counter!("idempotent_replays_total").increment(1);
-            return Ok(response);
-        }
-    }
-    let response = command(&mut tx, meta, body.value).await?;
-    if let Some(r) = &key_request {
-        idempotency::complete(&mut tx, r, &response).await?;
-    }
-    timed("transaction_commit", tx.commit())
-        .await
-        .map_err(db_error)?;
-    Ok(response)
-}
-
-/// A read-only transaction scoped to the caller's tenant (rolled back when dropped).
-pub async fn read(state: &AppState, caller: &Caller) -> Result<Tx, ApiError> {
-    Ok(tenant::begin(&state.db, &caller.0.tenant)
-        .await
-        .map_err(db_error)?)
-}
 
 fn call(caller: &Caller, ctx: &RequestContext) -> Call {
     Call::new(

@@ -1,8 +1,9 @@
 //! The HTTP API (`cpq-api`): authentication and tenancy, strict input, idempotent commands,
 //! optimistic concurrency, RFC 9457 problems, cursor pagination, health, metrics and OpenAPI.
 //!
-//! Handlers never touch SQL: they call the domain crates' commands and queries inside the
-//! transaction [`command::execute`] opens. Long-running work, outbox polling and consumer loops
+//! Handlers only translate HTTP: each runs one `cpq-application` operation through
+//! [`command::command`] (tenant-scoped transaction, idempotency key, one commit) or
+//! [`command::query`]. Long-running work, outbox polling and consumer loops
 //! do not belong here.
 
 pub mod app;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use cpq_telemetry::process;
 
 #[derive(Parser)]
 #[command(name = "cpq-worker", version, about = "Workflow job workers")]
@@ -20,59 +21,25 @@ struct Args {
     dump_config: bool,
 }
 
-async fn signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
 fn main() -> ExitCode {
+    const NAME: &str = "cpq-worker";
     let args = Args::parse();
     let mut sources = cpq_config::Sources::from_process(args.env, args.config_dir);
     sources.extra_files.push(args.worker_config);
-    let config = match cpq_config::load(&sources) {
+    let config = match process::config(NAME, &sources) {
         Ok(c) if c.worker.is_some() => c,
         Ok(_) => {
-            eprintln!("cpq-worker: the worker config file has no [worker] section");
+            eprintln!("{NAME}: the worker config file has no [worker] section");
             return ExitCode::from(2);
         }
-        Err(e) => {
-            eprintln!("cpq-worker: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     if args.dump_config {
         print!("{}", config.dump());
         return ExitCode::SUCCESS;
     }
-    if let Err(e) = cpq_telemetry::init_tracing(&config.log) {
-        eprintln!("cpq-worker: {e}");
-        return ExitCode::from(2);
+    if let Err(code) = process::start_tracing(NAME, &config) {
+        return code;
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cpq-worker: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(cpq_worker::run(config, signal())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("cpq-worker: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    process::block_on(NAME, cpq_worker::run(config, process::shutdown_signal()))
 }

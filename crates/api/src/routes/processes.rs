@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use cpq_application::workflow::incidents::{ListIncidents, ResolveIncident};
+use cpq_application::Operation;
 use cpq_application::workflow::instances::{
     CancelInstance, FetchInstance, ListInstances, StartInstance as Start,
 };
@@ -85,6 +86,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<InstanceQuery>,
 ) -> Result<Response, ApiError> {
+    caller.0.require_any(ListInstances::ROLES)?;
     if let Some(s) = &q.status {
         if !["active", "completed", "terminated"].contains(&s.as_str()) {
             return Err(Error::Malformed {
@@ -180,6 +182,7 @@ pub async fn incidents(
     caller: Caller,
     ApiQuery(q): ApiQuery<IncidentQuery>,
 ) -> Result<Response, ApiError> {
+    caller.0.require_any(ListIncidents::ROLES)?;
     let open_only = match q.status.as_deref() {
         None | Some("open") => true,
         Some("all") => false,

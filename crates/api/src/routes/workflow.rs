@@ -155,6 +155,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
+    caller.0.require_any(ListProcessDefinitions::ROLES)?;
     let limit = page_size(
         q.limit,
         state.config.http.default_page_size,
