@@ -27,7 +27,7 @@ use cpq_db::Tx;
 use cpq_pricing::price as price_items;
 use cpq_workflow::instances::{self, StartRequest};
 use rust_decimal::Decimal;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Map};
 use uuid::Uuid;
 
 use crate::model::lifecycle::{apply, Action, Status};
@@ -72,39 +72,6 @@ fn event_totals(t: &cpq_pricing::Totals) -> Totals {
         one_time: amounts(&t.one_time),
         recurring: amounts(&t.recurring),
     }
-}
-
-/// [`audit_event`] with the event type and payload untyped: for the revision and expiry
-/// commands until they name their types (`QuoteRevised`, `QuoteExpired`).
-pub(crate) async fn audit(
-    tx: &mut Tx,
-    meta: &CommandMeta,
-    action: &'static str,
-    event_type: &'static str,
-    q: &Quote,
-    payload: Value,
-) -> Result<(), Error> {
-    record(
-        tx,
-        meta,
-        &AuditEntry {
-            action,
-            aggregate_type: AGGREGATE,
-            aggregate_id: q.id,
-            before: None,
-            after: Some(payload.clone()),
-            reason: None,
-        },
-        &[NewEvent {
-            event_type,
-            schema_version: 1,
-            aggregate_type: AGGREGATE,
-            aggregate_id: q.id,
-            payload,
-        }],
-    )
-    .await
-    .map(|_| ())
 }
 
 /// The change of `q` to `status` by the command's actor, now.

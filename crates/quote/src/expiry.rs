@@ -3,15 +3,15 @@
 //! runs [`expire_due`] on its timer scan.
 
 use chrono::{NaiveDate, Utc};
+use cpq_audit::events::QuoteExpired;
 use cpq_audit::CommandMeta;
 use cpq_core::{Error, TenantId};
 use cpq_db::error::db_error;
 use cpq_db::{tenant, Tx};
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::commands::{audit, change, end_approval};
+use crate::commands::{audit_event, change, end_approval};
 use crate::model::lifecycle::{apply, Action};
 use crate::store::{self, QuoteFields};
 
@@ -31,21 +31,18 @@ pub async fn expire(
         return Ok(false);
     }
     end_approval(tx, meta, &q).await?;
-    let updated = store::quote_update(
+    store::quote_update(
         tx,
         &change(meta, &q, next, q.price_stale),
         QuoteFields::None,
     )
     .await?;
-    audit(
-        tx,
-        meta,
-        "quote.expire",
-        "quote.expired",
-        &updated,
-        json!({ "quote_id": id, "revision_no": q.revision_no, "valid_until": q.valid_until }),
-    )
-    .await?;
+    let event = QuoteExpired {
+        quote_id: id,
+        revision_no: q.revision_no,
+        valid_until: q.valid_until,
+    };
+    audit_event(tx, meta, "quote.expire", &event).await?;
     Ok(true)
 }
 

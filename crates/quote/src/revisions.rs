@@ -5,13 +5,14 @@
 //! superseded revisions are read through [`crate::store`] (`quote_revision_list`,
 //! `quote_revision_fetch`).
 
+use cpq_audit::events::QuoteRevised;
 use cpq_audit::CommandMeta;
 use cpq_core::Error;
 use cpq_db::Tx;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::commands::{audit, end_approval};
+use crate::commands::{audit_event, end_approval};
 use crate::model::lifecycle::Action;
 use crate::model::{status_text, transition, Quote};
 use crate::store;
@@ -43,7 +44,13 @@ pub async fn revise(
     .await?;
     store::quote_item_carry_forward(tx, id, q.revision_no, meta.occurred_at).await?;
     let updated = store::quote_open_revision(tx, id, meta.occurred_at, &meta.actor_subject).await?;
-    let payload = json!({ "quote_id": id, "revision_no": updated.revision_no, "previous_revision_no": q.revision_no, "previous_status": status_text(q.status)?, "reason": reason });
-    audit(tx, meta, "quote.revise", "quote.revised", &updated, payload).await?;
+    let event = QuoteRevised {
+        quote_id: id,
+        revision_no: updated.revision_no,
+        previous_revision_no: q.revision_no,
+        previous_status: status_text(q.status)?,
+        reason: reason.map(str::to_owned),
+    };
+    audit_event(tx, meta, "quote.revise", &event).await?;
     Ok(updated)
 }

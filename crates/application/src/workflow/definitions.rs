@@ -5,12 +5,12 @@
 //! routing that picks the version of every tenant's new instances belongs to the platform and
 //! only a platform credential (operator role and the all-tenants grant) replaces it.
 
+use cpq_audit::events::ProcessDefinitionDeployed;
 use cpq_audit::{record, AuditEntry, NewEvent};
 use cpq_core::{Error, FieldError, Role};
 use cpq_db::Tx;
 use cpq_workflow::deployment::{self, DeployRequest, Deployed, ProcessDefinition};
 use cpq_workflow::routing::VersionRule;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::OPERATORS;
@@ -62,12 +62,12 @@ impl Operation for DeployProcesses {
         .await?;
         for d in deployed.iter().filter(|d| d.created) {
             let id = d.definition.process_definition_id;
-            let payload = json!({
-                "process_definition_id": id,
-                "bpmn_process_id": d.definition.bpmn_process_id,
-                "version": d.definition.version,
-                "checksum": d.definition.checksum,
-            });
+            let event = NewEvent::of(&ProcessDefinitionDeployed {
+                process_definition_id: id,
+                bpmn_process_id: d.definition.bpmn_process_id.clone(),
+                version: d.definition.version,
+                checksum: d.definition.checksum.clone(),
+            })?;
             record(
                 tx,
                 meta,
@@ -76,16 +76,10 @@ impl Operation for DeployProcesses {
                     aggregate_type: "process-definition",
                     aggregate_id: id,
                     before: None,
-                    after: Some(payload.clone()),
+                    after: Some(event.payload.clone()),
                     reason: None,
                 },
-                &[NewEvent {
-                    event_type: "process-definition.deployed",
-                    schema_version: 1,
-                    aggregate_type: "process-definition",
-                    aggregate_id: id,
-                    payload,
-                }],
+                &[event],
             )
             .await?;
         }
