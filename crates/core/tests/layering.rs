@@ -58,11 +58,34 @@ fn workspace_root() -> PathBuf {
         .unwrap()
 }
 
+/// The host's target triple (`rustc -vV`).
+fn host_triple() -> String {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let out = Command::new(rustc)
+        .arg("-vV")
+        .output()
+        .expect("running rustc -vV");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .to_owned()
+}
+
+/// `cargo metadata`, offline, for the host platform only: the dependencies of other platforms
+/// (`android_system_properties`, ...) are never downloaded by a build here, and without the
+/// filter cargo would need them on a fresh machine.
 fn metadata(no_deps: bool) -> Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(workspace_root())
-        .args(["metadata", "--format-version", "1", "--offline"]);
+    cmd.current_dir(workspace_root()).args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--offline",
+        "--filter-platform",
+        &host_triple(),
+    ]);
     if no_deps {
         cmd.arg("--no-deps");
     }
