@@ -2,11 +2,15 @@
 //! a business workload profile (seed part 055, section 4) and reports each step's p50/p95/p99,
 //! throughput and failures (seed section 3.5: percentiles, not averages).
 //!
-//! Profile `interactive-sales` (section 4.1, the only one so far): every goose user is a sales
-//! rep of tenant `demo` who creates a customer account once, then loops over one quote: search
-//! the catalog, validate a configuration, create a quote, add an item, price it, change it (add
-//! a line, remove a line: the price goes stale), re-price, submit. Each step is its own goose
+//! Profiles (`--profile`). `interactive-sales` (section 4.1, the default): every goose user is
+//! a sales rep of tenant `demo` who creates a customer account once, then loops over one quote:
+//! search the catalog, validate a configuration, create a quote, add an item, price it, change
+//! it (add a line, remove a line: the price goes stale), re-price, submit. Each step is its own goose
 //! transaction and request name, so URLs with ids aggregate per step. See [`sales`].
+//! `create-accounts`: every user only creates customer accounts (`POST /v1/customer-accounts`,
+//! each with its own `Idempotency-Key`), the API half of `scripts/physical-limit.sh`. See
+//! [`accounts`]. After the run, the server-side share of each route's time is read from
+//! `cpq-api`'s `/metrics` (see `server`).
 //!
 //! Run it against the API that `scripts/up.sh` started (demo catalog seeded), from the
 //! repository root, after a release build:
