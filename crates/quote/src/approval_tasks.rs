@@ -37,7 +37,8 @@ pub async fn decide_task(
     comment: Option<String>,
 ) -> Result<Decided, Error> {
     let comment = decision_comment(verdict, comment)?;
-    let (task, _) = instances::user_task_fetch_for_update(tx, &meta.tenant, task_id).await?;
+    let locked = instances::user_task_fetch_for_update(tx, &meta.tenant, task_id).await?;
+    let task = &locked.task;
     let q = store::quote_fetch_for_update_by_approval_instance(
         tx,
         &meta.tenant,
@@ -67,15 +68,7 @@ pub async fn decide_task(
     let next = apply(q.status, action).map_err(|r| Error::conflict(r.to_string()))?;
     let mut variables = Map::new();
     variables.insert("decision".into(), json!(verdict.as_str()));
-    instances::complete_user_task(
-        tx,
-        &meta.tenant,
-        task_id,
-        &who.subject,
-        variables,
-        meta.occurred_at,
-    )
-    .await?;
+    instances::complete_user_task(tx, &locked, &who.subject, variables, meta.occurred_at).await?;
     store::quote_approval_insert(
         tx,
         &ApprovalInsert {

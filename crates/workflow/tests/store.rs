@@ -875,3 +875,128 @@ async fn a_message_id_is_taken_for_the_time_to_live_then_freed_and_purged() {
         "{refused:?}"
     );
 }
+
+const WAITS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d4">
+  <bpmn:message id="C" name="work-cancelled"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:message id="H" name="work-held"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:process id="waits" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="work"><bpmn:extensionElements><zeebe:taskDefinition type="work" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:boundaryEvent id="cancelled" attachedToRef="work"><bpmn:messageEventDefinition messageRef="C" /></bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="held" attachedToRef="work"><bpmn:messageEventDefinition messageRef="H" /></bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="late" attachedToRef="work"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:endEvent id="e" /><bpmn:endEvent id="e2" /><bpmn:endEvent id="e3" /><bpmn:endEvent id="e4" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="work" />
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="e" />
+    <bpmn:sequenceFlow id="f3" sourceRef="cancelled" targetRef="e2" />
+    <bpmn:sequenceFlow id="f4" sourceRef="held" targetRef="e3" />
+    <bpmn:sequenceFlow id="f5" sourceRef="late" targetRef="e4" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// (open subscriptions, timers) of an instance.
+async fn waits_of(owner: &PgPool, instance: Uuid) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT (SELECT count(*) FROM message_subscription WHERE process_instance_id = $1), \
+         (SELECT count(*) FROM timer WHERE process_instance_id = $1)",
+    )
+    .bind(instance)
+    .fetch_one(owner)
+    .await
+    .unwrap()
+}
+
+/// An activity that ends (by its job, or interrupted by one of its messages) leaves none of its
+/// boundary events' subscriptions and timers behind: the runtime closes them in one statement
+/// each, skipping only the subscription the correlation has taken when it was the only one.
+#[tokio::test]
+async fn an_activity_that_ends_leaves_no_subscription_or_timer_of_its_boundary_events() {
+    use cpq_workflow::instances::{publish_message, Message, Publication};
+    let (db, pool) = setup().await;
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    deploy(
+        &mut tx,
+        &DeployRequest {
+            resource_name: "waits.bpmn",
+            xml: WAITS,
+            release_id: None,
+            source_commit: None,
+            variable_schema_version: 1,
+            allow_unsupported_job_types: true,
+            deployed_by: "test",
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let owner = db.owner_pool().await;
+    let start_waits = |order: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+            let s = start_instance(
+                &mut tx,
+                &StartRequest {
+                    tenant: &acme(),
+                    bpmn_process_id: "waits",
+                    product_line: None,
+                    release_flags: vec![],
+                    variables: json!({ "orderId": order }).as_object().unwrap().clone(),
+                    at: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            s.process_instance_id
+        }
+    };
+
+    // Interrupted by one of its two messages: the other subscription and the timer go too.
+    let interrupted = start_waits("W-1").await;
+    assert_eq!(waits_of(&owner, interrupted).await, (2, 1));
+    let mut tx = tenant::begin(&pool, &acme()).await.unwrap();
+    let published = publish_message(
+        &mut tx,
+        &Message {
+            tenant: &acme(),
+            name: "work-cancelled",
+            correlation_key: "W-1",
+            time_to_live: Duration::ZERO,
+            message_id: None,
+            variables: Map::new(),
+            at: Utc::now(),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        published,
+        Publication::Correlated {
+            process_instance_id: interrupted
+        }
+    );
+    assert_eq!(waits_of(&owner, interrupted).await, (0, 0));
+    assert_eq!(status(&db, interrupted).await, "completed");
+
+    // Completed by its job: both subscriptions and the timer go.
+    let completed = start_waits("W-2").await;
+    assert_eq!(waits_of(&owner, completed).await, (2, 1));
+    let job = activate_jobs(
+        &pool,
+        "work",
+        "w",
+        1,
+        Duration::from_secs(30),
+        &JobTenants::Every,
+    )
+    .await
+    .unwrap()
+    .remove(0);
+    complete(&pool, &job, json!({})).await;
+    assert_eq!(waits_of(&owner, completed).await, (0, 0));
+    assert_eq!(status(&db, completed).await, "completed");
+}

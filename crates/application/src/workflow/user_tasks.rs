@@ -64,11 +64,12 @@ impl Operation for AssignUserTask {
 
     async fn run(self, _: &Services, tx: &mut Tx, call: &Call) -> Result<UserTask, Error> {
         let (p, tenant) = (&call.principal, &call.meta.tenant);
-        let (task, _) = instances::user_task_fetch_for_update(tx, tenant, self.id).await?;
+        let locked = instances::user_task_fetch_for_update(tx, tenant, self.id).await?;
+        let task = &locked.task;
         let me = Some(p.subject.as_str());
         let operator = p.has_role(Role::Operator);
         let claiming_for_self =
-            self.assignee.as_deref() == me && task.assignee.is_none() && may_work_on(p, &task);
+            self.assignee.as_deref() == me && task.assignee.is_none() && may_work_on(p, task);
         let releasing_own = self.assignee.is_none() && task.assignee.as_deref() == me;
         if !(operator || claiming_for_self || releasing_own) {
             return Err(Error::Forbidden {
@@ -77,7 +78,7 @@ impl Operation for AssignUserTask {
                     .into(),
             });
         }
-        instances::assign_user_task(tx, tenant, self.id, self.assignee.as_deref()).await
+        instances::assign_user_task(tx, locked, self.assignee.as_deref()).await
     }
 }
 
@@ -93,8 +94,8 @@ impl Operation for CompleteUserTask {
 
     async fn run(self, _: &Services, tx: &mut Tx, call: &Call) -> Result<InstanceStatus, Error> {
         let (p, tenant) = (&call.principal, &call.meta.tenant);
-        let (task, _) = instances::user_task_fetch_for_update(tx, tenant, self.id).await?;
-        if !may_work_on(p, &task) {
+        let locked = instances::user_task_fetch_for_update(tx, tenant, self.id).await?;
+        if !may_work_on(p, &locked.task) {
             return Err(Error::Forbidden {
                 detail:
                     "this task is assigned to someone else, or offered to roles you do not have"
@@ -102,6 +103,6 @@ impl Operation for CompleteUserTask {
             });
         }
         let at = call.meta.occurred_at;
-        instances::complete_user_task(tx, tenant, self.id, &p.subject, self.variables, at).await
+        instances::complete_user_task(tx, &locked, &p.subject, self.variables, at).await
     }
 }

@@ -327,19 +327,19 @@ pub(super) async fn subscription_open(
     Ok(None)
 }
 
-/// Closes an element's subscriptions (it ended otherwise).
-pub(super) async fn subscription_delete_for_element(
+/// Closes the subscriptions of the elements that ended otherwise, in one statement.
+pub(super) async fn subscription_delete_for_elements(
     tx: &mut Tx,
     instance: Uuid,
-    element: u64,
+    elements: &[i64],
 ) -> Result<(), Error> {
     timed(
-        "message_subscription_delete_for_element",
+        "message_subscription_delete_for_elements",
         sqlx::query(
-            "DELETE FROM message_subscription WHERE process_instance_id = $1 AND element_key = $2",
+            "DELETE FROM message_subscription WHERE process_instance_id = $1 AND element_key = ANY($2)",
         )
         .bind(instance)
-        .bind(element as i64)
+        .bind(elements)
         .execute(&mut **tx),
     )
     .await

@@ -22,7 +22,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::bpmn::Process;
+use crate::bpmn::{Element, ElementKind, Process, Trigger};
 use crate::routing::{resolve, RouteRequest};
 use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
 
@@ -55,7 +55,8 @@ pub use timer::{
     timers_due,
 };
 pub use user_task::{
-    assign_user_task, complete_user_task, user_task_fetch_for_update, user_task_list, UserTask,
+    assign_user_task, complete_user_task, user_task_fetch_for_update, user_task_list,
+    LockedUserTask, UserTask,
 };
 
 use definition::{definition_model, start_routing};
@@ -160,7 +161,8 @@ async fn create_instance(
         },
     )
     .await?;
-    for follow_up in write_effects(tx, tenant, id, &effects, None, at).await? {
+    let closing = Closing::of(process, &InstanceState::new(), &state, &command, &effects);
+    for follow_up in write_effects(tx, tenant, id, &effects, &closing, None, at).await? {
         step(tx, id, follow_up, None, at).await?;
     }
     Ok(id)
@@ -174,14 +176,114 @@ struct Scope<'a> {
     at: DateTime<Utc>,
 }
 
+/// The element instances whose timers and message subscriptions one command's effects close
+/// ([`Effect::CancelTimers`], [`Effect::CloseSubscriptions`]), keeping only those that can have
+/// any left: each kind is then deleted in one statement, or none when no element has any.
+///
+/// The runtime closes both for every element with a boundary event (an error boundary too), so
+/// each key is looked up: an element can have timers when it is a timer catch event or has a
+/// timer boundary event, and subscriptions when it is a message catch event or receive task or
+/// has a message boundary event; but not when the command is the correlation of its only message
+/// wait, whose subscription the correlation has taken. A key not found in the instance's state
+/// before or after the command is kept (closed as before).
+#[derive(Debug, Default)]
+struct Closing {
+    timers: Vec<i64>,
+    subscriptions: Vec<i64>,
+}
+
+impl Closing {
+    fn of(
+        process: &Process,
+        before: &InstanceState,
+        after: &InstanceState,
+        command: &Command,
+        effects: &[Effect],
+    ) -> Closing {
+        let element_of = |key: u64| {
+            before
+                .active
+                .get(&key)
+                .or_else(|| after.active.get(&key))
+                .and_then(|ei| process.element(&ei.element_id))
+        };
+        // The correlation of `key`'s message has taken one of its subscriptions.
+        let taken = |key: u64| match command {
+            Command::CorrelateMessage { element, .. } if *element == key => 1,
+            _ => 0,
+        };
+        let mut closing = Closing::default();
+        for e in effects {
+            match e {
+                Effect::CancelTimers { element }
+                    if element_of(*element).is_none_or(|el| timer_waits(process, el) > 0) =>
+                {
+                    closing.timers.push(*element as i64)
+                }
+                Effect::CloseSubscriptions { element }
+                    if element_of(*element)
+                        .is_none_or(|el| message_waits(process, el) > taken(*element)) =>
+                {
+                    closing.subscriptions.push(*element as i64)
+                }
+                _ => {}
+            }
+        }
+        closing
+    }
+}
+
+/// The boundary events attached to `element`.
+fn boundaries<'p>(process: &'p Process, element: &Element) -> impl Iterator<Item = &'p Trigger> {
+    let id = element.id.clone();
+    process.elements.iter().filter_map(move |b| match &b.kind {
+        ElementKind::BoundaryEvent {
+            attached_to,
+            trigger,
+            ..
+        } if *attached_to == id => Some(trigger),
+        _ => None,
+    })
+}
+
+/// How many timers an instance of `element` can wait on at once.
+fn timer_waits(process: &Process, element: &Element) -> usize {
+    let own = matches!(
+        element.kind,
+        ElementKind::IntermediateCatchEvent {
+            trigger: Trigger::Timer(_)
+        }
+    );
+    usize::from(own)
+        + boundaries(process, element)
+            .filter(|t| matches!(t, Trigger::Timer(_)))
+            .count()
+}
+
+/// How many message subscriptions an instance of `element` can hold at once.
+fn message_waits(process: &Process, element: &Element) -> usize {
+    let own = matches!(
+        element.kind,
+        ElementKind::IntermediateCatchEvent {
+            trigger: Trigger::Message { .. }
+        } | ElementKind::ReceiveTask { .. }
+    );
+    usize::from(own)
+        + boundaries(process, element)
+            .filter(|t| matches!(t, Trigger::Message { .. }))
+            .count()
+}
+
 /// Writes what one command did, each effect through its table's module, and announces new jobs
-/// once per type. Returns the commands that follow at once (a subscription met by a buffered
+/// once per type; the timers and subscriptions it closes go last, each kind in one statement
+/// ([`Closing`]). Returns the commands that follow at once (a subscription met by a buffered
 /// message); `job` is the job whose outcome this is, named by an incident it raises.
 async fn write_effects(
     tx: &mut Tx,
     tenant: &str,
     instance: Uuid,
     effects: &[Effect],
+    closing: &Closing,
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<Vec<Command>, Error> {
@@ -234,9 +336,8 @@ async fn write_effects(
                 due,
                 repeat,
             } => timer::timer_insert(tx, &scope, *element, timer_id, *due, *repeat).await?,
-            Effect::CancelTimers { element } => {
-                timer::timer_delete_for_element(tx, instance, *element).await?
-            }
+            // Closed together after the loop (see [`Closing`]).
+            Effect::CancelTimers { .. } | Effect::CloseSubscriptions { .. } => {}
             Effect::OpenSubscription {
                 element,
                 catch_id,
@@ -253,9 +354,6 @@ async fn write_effects(
                 )
                 .await?,
             ),
-            Effect::CloseSubscriptions { element } => {
-                message::subscription_delete_for_element(tx, instance, *element).await?
-            }
             Effect::CreateUserTask {
                 element,
                 element_id,
@@ -285,6 +383,12 @@ async fn write_effects(
         }
     }
     job::job_notify(tx, announced).await?;
+    if !closing.timers.is_empty() {
+        timer::timer_delete_for_elements(tx, instance, &closing.timers).await?;
+    }
+    if !closing.subscriptions.is_empty() {
+        message::subscription_delete_for_elements(tx, instance, &closing.subscriptions).await?;
+    }
     Ok(follow_ups)
 }
 
@@ -305,6 +409,7 @@ async fn step(
             break;
         }
         let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
+        let closing = Closing::of(&process, &state, &next, &command, &effects);
         state = next;
         record_history(tx, &tenant, instance, &command, &effects, at).await?;
         pending.extend(
@@ -313,6 +418,7 @@ async fn step(
                 &tenant,
                 instance,
                 &effects,
+                &closing,
                 if first { job } else { None },
                 at,
             )

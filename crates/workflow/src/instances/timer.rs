@@ -279,17 +279,17 @@ pub(super) async fn timer_insert(
     Ok(())
 }
 
-/// Deletes an element's timers (it ended).
-pub(super) async fn timer_delete_for_element(
+/// Deletes the timers of the elements that ended, in one statement.
+pub(super) async fn timer_delete_for_elements(
     tx: &mut Tx,
     instance: Uuid,
-    element: u64,
+    elements: &[i64],
 ) -> Result<(), Error> {
     timed(
-        "timer_delete_for_element",
-        sqlx::query("DELETE FROM timer WHERE process_instance_id = $1 AND element_key = $2")
+        "timer_delete_for_elements",
+        sqlx::query("DELETE FROM timer WHERE process_instance_id = $1 AND element_key = ANY($2)")
             .bind(instance)
-            .bind(element as i64)
+            .bind(elements)
             .execute(&mut **tx),
     )
     .await

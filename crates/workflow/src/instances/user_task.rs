@@ -59,11 +59,21 @@ pub async fn user_task_list(
     .map_err(db_error)
 }
 
+/// A user task read under its row lock ([`user_task_fetch_for_update`]): what the caller decides
+/// on (who may act, the task's variables) and what [`assign_user_task`] and [`complete_user_task`]
+/// act on, so that the task is locked once per command.
+#[derive(Debug, Clone)]
+pub struct LockedUserTask {
+    pub task: UserTask,
+    element_key: i64,
+}
+
+/// Locks the task (404 when the tenant has no such task).
 pub async fn user_task_fetch_for_update(
     tx: &mut Tx,
     tenant: &TenantId,
     task: Uuid,
-) -> Result<(UserTask, i64), Error> {
+) -> Result<LockedUserTask, Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         #[sqlx(flatten)]
@@ -80,26 +90,39 @@ pub async fn user_task_fetch_for_update(
     .await
     .map_err(db_error)?;
     let row = row.ok_or_else(|| Error::not_found("user task", task))?;
-    Ok((row.task, row.element_key))
+    Ok(LockedUserTask {
+        task: row.task,
+        element_key: row.element_key,
+    })
 }
 
-/// Completes an open user task with the person's variables; the instance moves on.
+/// A conflict unless the locked task is open.
+fn open(locked: &LockedUserTask) -> Result<(), Error> {
+    let t = &locked.task;
+    if t.status != "created" {
+        return Err(Error::conflict(format!(
+            "user task {} is {}",
+            t.user_task_id, t.status
+        )));
+    }
+    Ok(())
+}
+
+/// Completes an open user task, locked by [`user_task_fetch_for_update`], with the person's
+/// variables; the instance moves on.
 pub async fn complete_user_task(
     tx: &mut Tx,
-    tenant: &TenantId,
-    task: Uuid,
+    locked: &LockedUserTask,
     by: &str,
     variables: Map<String, Value>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let (t, element_key) = user_task_fetch_for_update(tx, tenant, task).await?;
-    if t.status != "created" {
-        return Err(Error::conflict(format!("user task {task} is {}", t.status)));
-    }
+    open(locked)?;
+    let t = &locked.task;
     timed(
         "user_task_complete",
         sqlx::query("UPDATE user_task SET status = 'completed', completed_at = $2, completed_by = $3 WHERE user_task_id = $1")
-            .bind(task)
+            .bind(t.user_task_id)
             .bind(at)
             .bind(by)
             .execute(&mut **tx),
@@ -110,7 +133,7 @@ pub async fn complete_user_task(
         tx,
         t.process_instance_id,
         Command::CompleteUserTask {
-            element: element_key as u64,
+            element: locked.element_key as u64,
             variables,
         },
         None,
@@ -119,21 +142,18 @@ pub async fn complete_user_task(
     .await
 }
 
-/// Assigns (or with `None` unassigns) an open user task.
+/// Assigns (or with `None` unassigns) an open user task, locked by
+/// [`user_task_fetch_for_update`].
 pub async fn assign_user_task(
     tx: &mut Tx,
-    tenant: &TenantId,
-    task: Uuid,
+    locked: LockedUserTask,
     assignee: Option<&str>,
 ) -> Result<UserTask, Error> {
-    let (t, _) = user_task_fetch_for_update(tx, tenant, task).await?;
-    if t.status != "created" {
-        return Err(Error::conflict(format!("user task {task} is {}", t.status)));
-    }
+    open(&locked)?;
     timed(
         "user_task_assign",
         sqlx::query("UPDATE user_task SET assignee = $2 WHERE user_task_id = $1")
-            .bind(task)
+            .bind(locked.task.user_task_id)
             .bind(assignee)
             .execute(&mut **tx),
     )
@@ -141,7 +161,7 @@ pub async fn assign_user_task(
     .map_err(db_error)?;
     Ok(UserTask {
         assignee: assignee.map(str::to_owned),
-        ..t
+        ..locked.task
     })
 }
 
