@@ -2,7 +2,6 @@
 //! claimed by workers under a lease, and completed, failed or ended by a BPMN error under the
 //! instance's row lock.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -301,7 +300,9 @@ pub async fn job_tenant(pool: &PgPool, job: Uuid) -> Result<TenantId, Error> {
         .map_err(|_| Error::internal(format!("job {job} has tenant \"{tenant}\"")))
 }
 
-/// Inserts the job a [`crate::runtime::Effect::CreateJob`] asks for, activatable at once.
+/// Inserts the job a [`crate::runtime::Effect::CreateJob`] asks for, activatable at once, and
+/// announces it on [`JOB_CHANNEL`] with its type in the same statement (delivered on commit;
+/// PostgreSQL delivers one notification for the same channel and payload per transaction).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn job_insert(
     tx: &mut Tx,
@@ -316,9 +317,10 @@ pub(super) async fn job_insert(
     timed(
         "job_insert",
         sqlx::query(
-            "INSERT INTO job (job_id, tenant_id, process_instance_id, element_key, element_id, job_type, status, retries, \
-             retry_at, headers, variables, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'activatable', $7, $8, $9, $10, $8, $8)",
+            "WITH j AS (INSERT INTO job (job_id, tenant_id, process_instance_id, element_key, element_id, job_type, status, \
+             retries, retry_at, headers, variables, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'activatable', $7, $8, $9, $10, $8, $8) RETURNING job_type) \
+             SELECT pg_notify($11, j.job_type) FROM j",
         )
         .bind(Uuid::now_v7())
         .bind(scope.tenant)
@@ -330,6 +332,7 @@ pub(super) async fn job_insert(
         .bind(scope.at)
         .bind(Value::Object(headers_object(headers)))
         .bind(Value::Object(variables.clone()))
+        .bind(JOB_CHANNEL)
         .execute(&mut **tx),
     )
     .await
@@ -357,21 +360,5 @@ pub(super) async fn job_cancel_for_element(
     )
     .await
     .map_err(db_error)?;
-    Ok(())
-}
-
-/// Announces new jobs, one `NOTIFY` per type (delivered on commit).
-pub(super) async fn job_notify(tx: &mut Tx, job_types: BTreeSet<&str>) -> Result<(), Error> {
-    for job_type in job_types {
-        timed(
-            "job_notify",
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(JOB_CHANNEL)
-                .bind(job_type)
-                .execute(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
-    }
     Ok(())
 }

@@ -13,8 +13,6 @@
 //! transaction. New jobs `NOTIFY cpq_jobs` with their type, delivered on commit, so that idle
 //! workers wake without polling hard.
 
-use std::collections::BTreeSet;
-
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
 use cpq_db::Tx;
@@ -274,10 +272,10 @@ fn message_waits(process: &Process, element: &Element) -> usize {
             .count()
 }
 
-/// Writes what one command did, each effect through its table's module, and announces new jobs
-/// once per type; the timers and subscriptions it closes go last, each kind in one statement
-/// ([`Closing`]). Returns the commands that follow at once (a subscription met by a buffered
-/// message); `job` is the job whose outcome this is, named by an incident it raises.
+/// Writes what one command did, each effect through its table's module; the timers and
+/// subscriptions it closes go last, each kind in one statement ([`Closing`]). A new job is
+/// announced by its insert. Returns the commands that follow at once (a subscription met by a
+/// buffered message); `job` is the job whose outcome this is, named by an incident it raises.
 async fn write_effects(
     tx: &mut Tx,
     tenant: &str,
@@ -292,7 +290,6 @@ async fn write_effects(
         instance,
         at,
     };
-    let mut announced: BTreeSet<&str> = BTreeSet::new();
     let mut follow_ups = Vec::new();
     for e in effects {
         match e {
@@ -307,8 +304,7 @@ async fn write_effects(
                 job::job_insert(
                     tx, &scope, *element, element_id, job_type, *retries, headers, variables,
                 )
-                .await?;
-                announced.insert(job_type);
+                .await?
             }
             Effect::CancelJob { element } => {
                 job::job_cancel_for_element(tx, instance, *element, at).await?
@@ -382,7 +378,6 @@ async fn write_effects(
             Effect::InstanceCompleted | Effect::InstanceTerminated => {}
         }
     }
-    job::job_notify(tx, announced).await?;
     if !closing.timers.is_empty() {
         timer::timer_delete_for_elements(tx, instance, &closing.timers).await?;
     }
