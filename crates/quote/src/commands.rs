@@ -94,7 +94,7 @@ pub(crate) fn change<'a>(
 /// (cancelled, revised, expired).
 pub(crate) async fn end_approval(tx: &mut Tx, meta: &CommandMeta, q: &Quote) -> Result<(), Error> {
     if let (Status::ApprovalPending, Some(instance)) = (q.status, q.approval_instance_id) {
-        instances::cancel_instance(tx, instance, meta.occurred_at).await?;
+        instances::cancel_instance(tx, &meta.tenant, instance, meta.occurred_at).await?;
     }
     Ok(())
 }

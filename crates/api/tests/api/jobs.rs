@@ -324,6 +324,29 @@ async fn messages_and_cancellation_reach_instances_through_the_api() {
         ),
         "{metrics}"
     );
+    // Another tenant's operator does not find it; nor does anyone find an unknown instance.
+    let globex_operator = app.token("globex", &[Role::Operator]);
+    post(
+        &app,
+        &globex_operator,
+        &format!("/v1/process-instances/{second}/cancellation"),
+        &json!({ "reason": "not ours" }),
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
+    post(
+        &app,
+        &operator,
+        &format!(
+            "/v1/process-instances/{}/cancellation",
+            uuid::Uuid::now_v7()
+        ),
+        &json!({ "reason": "no such instance" }),
+        None,
+    )
+    .await
+    .assert_problem(404, "not-found");
     let cancelled = post(
         &app,
         &operator,

@@ -118,9 +118,9 @@ impl Operation for CancelInstance {
 
     async fn run(self, _: &Services, tx: &mut Tx, call: &Call) -> Result<InstanceStatus, Error> {
         require_reason(&self.reason)?;
-        // Another tenant's instance is not found (404) before the repair touches it.
-        instances::instance_detail(tx, &call.meta.tenant, self.id).await?;
-        let status = instances::cancel_instance(tx, self.id, call.meta.occurred_at).await?;
+        // Another tenant's instance is not found (404): the locked read answers it.
+        let (tenant, at) = (&call.meta.tenant, call.meta.occurred_at);
+        let status = instances::cancel_instance(tx, tenant, self.id, at).await?;
         let after = json!({ "status": status });
         let (id, reason) = (self.id, Some(self.reason));
         audit(tx, call, "process-instance.cancel", id, reason, after).await?;

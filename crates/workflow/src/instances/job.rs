@@ -113,24 +113,42 @@ pub async fn activate_jobs(
     Ok(jobs)
 }
 
-/// Locks an activated job in the tenant's transaction: (instance, element key).
-async fn lock_activated(tx: &mut Tx, job: Uuid) -> Result<(Uuid, i64, String), Error> {
-    let row: Option<(Uuid, i64, String, String)> = timed(
+/// An activated job under its row lock: what its outcome needs to know.
+struct LockedJob {
+    instance: Uuid,
+    element_key: i64,
+    job_type: String,
+    tenant: String,
+    element_id: String,
+}
+
+/// Locks an activated job in the tenant's transaction (a conflict unless it is activated).
+async fn lock_activated(tx: &mut Tx, job: Uuid) -> Result<LockedJob, Error> {
+    let row: Option<(Uuid, i64, String, String, String, String)> = timed(
         "job_fetch_for_update",
-        sqlx::query_as("SELECT process_instance_id, element_key, status, job_type FROM job WHERE job_id = $1 FOR UPDATE")
-            .bind(job)
-            .fetch_optional(&mut **tx),
+        sqlx::query_as(
+            "SELECT process_instance_id, element_key, status, job_type, tenant_id, element_id FROM job \
+             WHERE job_id = $1 FOR UPDATE",
+        )
+        .bind(job)
+        .fetch_optional(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    let (instance, element_key, status, job_type) =
+    let (instance, element_key, status, job_type, tenant, element_id) =
         row.ok_or_else(|| Error::not_found("job", job))?;
     if status != "activated" {
         return Err(Error::conflict(format!(
             "job {job} is {status}, not activated"
         )));
     }
-    Ok((instance, element_key, job_type))
+    Ok(LockedJob {
+        instance,
+        element_key,
+        job_type,
+        tenant,
+        element_id,
+    })
 }
 
 async fn set_job_status(
@@ -161,20 +179,20 @@ pub async fn complete_job(
     variables: Map<String, Value>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let (instance, element_key, job_type) = lock_activated(tx, job).await?;
+    let locked = lock_activated(tx, job).await?;
     set_job_status(tx, job, "completed", None, at).await?;
     let status = step(
         tx,
-        instance,
+        locked.instance,
         Command::CompleteJob {
-            element: element_key as u64,
+            element: locked.element_key as u64,
             variables,
         },
         Some(job),
         at,
     )
     .await?;
-    metrics::counter!("workflow_jobs_completed_total", "job_type" => job_type).increment(1);
+    metrics::counter!("workflow_jobs_completed_total", "job_type" => locked.job_type).increment(1);
     Ok(status)
 }
 
@@ -192,8 +210,8 @@ pub async fn fail_job(
     message: &str,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let (instance, element_key, job_type) = lock_activated(tx, job).await?;
-    metrics::counter!("workflow_jobs_failed_total", "job_type" => job_type).increment(1);
+    let locked = lock_activated(tx, job).await?;
+    metrics::counter!("workflow_jobs_failed_total", "job_type" => locked.job_type).increment(1);
     if retries > 0 {
         let retry_at = chrono::Duration::from_std(backoff)
             .ok()
@@ -226,29 +244,25 @@ pub async fn fail_job(
         .map_err(db_error)?;
         return Ok(());
     }
-    set_job_status(tx, job, "failed", Some(message), at).await?;
     timed(
-        "job_retries_zero",
-        sqlx::query("UPDATE job SET retries = 0 WHERE job_id = $1")
-            .bind(job)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    let (tenant, element_id): (String, String) = timed(
-        "job_fetch_incident_context",
-        sqlx::query_as("SELECT tenant_id, element_id FROM job WHERE job_id = $1")
-            .bind(job)
-            .fetch_one(&mut **tx),
+        "job_fail",
+        sqlx::query(
+            "UPDATE job SET status = 'failed', retries = 0, error_message = $2, lease_owner = NULL, lease_deadline = NULL, \
+             updated_at = $3 WHERE job_id = $1",
+        )
+        .bind(job)
+        .bind(message)
+        .bind(at)
+        .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
     insert_incident(
         tx,
-        &tenant,
-        instance,
-        element_key,
-        &element_id,
+        &locked.tenant,
+        locked.instance,
+        locked.element_key,
+        &locked.element_id,
         Some(job),
         &format!("no retries left: {message}"),
         at,
@@ -267,13 +281,13 @@ pub async fn throw_error(
     variables: Map<String, Value>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let (instance, element_key, _) = lock_activated(tx, job).await?;
+    let locked = lock_activated(tx, job).await?;
     set_job_status(tx, job, "error-thrown", Some(message), at).await?;
     step(
         tx,
-        instance,
+        locked.instance,
         Command::ThrowError {
-            element: element_key as u64,
+            element: locked.element_key as u64,
             code: code.to_owned(),
             message: message.to_owned(),
             variables,

@@ -395,8 +395,24 @@ async fn step(
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
+    step_in(tx, None, instance, command, job, at).await
+}
+
+/// [`step`], refusing an instance of another tenant than `expected` as not found (row-level
+/// security already hides it; the locked read answers for both).
+async fn step_in(
+    tx: &mut Tx,
+    expected: Option<&TenantId>,
+    instance: Uuid,
+    command: Command,
+    job: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<InstanceStatus, Error> {
     let (tenant, mut state, revision, process) =
         process_instance_fetch_for_update(tx, instance).await?;
+    if expected.is_some_and(|t| t.as_str() != tenant) {
+        return Err(Error::not_found("process instance", instance));
+    }
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
     while let Some(command) = pending.pop_front() {
@@ -425,11 +441,14 @@ async fn step(
     Ok(state.status)
 }
 
-/// Cancels an active instance: its jobs, timers and subscriptions end with it.
+/// Cancels an active instance of `tenant`: its jobs, timers and subscriptions end with it. Not
+/// found (404) when `tenant` has no such instance, a conflict when it is not active; one locked
+/// read answers both.
 pub async fn cancel_instance(
     tx: &mut Tx,
+    tenant: &TenantId,
     instance: Uuid,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    step(tx, instance, Command::Cancel, None, at).await
+    step_in(tx, Some(tenant), instance, Command::Cancel, None, at).await
 }
