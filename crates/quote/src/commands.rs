@@ -506,23 +506,23 @@ pub async fn approval_policy_put(
     if !problems.is_empty() {
         return Err(Error::validation(problems));
     }
-    let version = store::approval_policy_next_version(tx, &meta.tenant).await?;
-    let policy = Policy {
-        version,
+    store::approval_policy_lock(tx, &meta.tenant).await?;
+    let mut policy = Policy {
+        version: 0,
         levels,
         rules,
         timers,
     };
-    let stored = serde_json::to_value(&policy).map_err(Error::internal)?;
-    store::approval_policy_insert(
+    // The insert takes the next version and writes it into the stored policy.
+    policy.version = store::approval_policy_insert(
         tx,
         &meta.tenant,
-        version,
-        &stored,
+        &serde_json::to_value(&policy).map_err(Error::internal)?,
         meta.occurred_at,
         &meta.actor_subject,
     )
     .await?;
+    let stored = serde_json::to_value(&policy).map_err(Error::internal)?;
     record(
         tx,
         meta,

@@ -24,9 +24,9 @@ mod approvals;
 pub mod search;
 
 pub use approvals::{
-    approval_policy_current, approval_policy_insert, approval_policy_next_version,
-    approval_task_list, quote_approval_count, quote_approval_history, quote_approval_insert,
-    ApprovalInsert, ApprovalRecord, ApprovalTask,
+    approval_policy_current, approval_policy_insert, approval_policy_lock, approval_task_list,
+    quote_approval_count, quote_approval_history, quote_approval_insert, ApprovalInsert,
+    ApprovalRecord, ApprovalTask,
 };
 
 /// The quote's columns and its current revision's lines, for `SELECT ... FROM quote` and for

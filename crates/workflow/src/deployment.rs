@@ -161,23 +161,18 @@ pub async fn deploy(tx: &mut Tx, req: &DeployRequest<'_>) -> Result<Vec<Deployed
             });
             continue;
         }
-        let next: i32 = timed(
-            "process_definition_next_version",
-            sqlx::query_scalar("SELECT coalesce(max(version), 0) + 1 FROM process_definition WHERE bpmn_process_id = $1").bind(&p.id).fetch_one(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
         let model = serde_json::to_value(p).map_err(Error::internal)?;
+        // Under the lock, the insert takes the next version itself.
         let definition: ProcessDefinition = timed(
             "process_definition_insert",
             sqlx::query_as(&format!(
                 "INSERT INTO process_definition (process_definition_id, bpmn_process_id, version, name, checksum, resource_name, \
                  bpmn_xml, model, job_types, release_id, source_commit, variable_schema_version, deployed_at, deployed_by) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
+                 VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM process_definition WHERE bpmn_process_id = $2), \
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
             ))
             .bind(Uuid::now_v7())
             .bind(&p.id)
-            .bind(next)
             .bind(&p.name)
             .bind(&defs.checksum)
             .bind(req.resource_name)
@@ -222,19 +217,27 @@ pub async fn process_definition_list(
     .map_err(db_error)
 }
 
-/// The versions of a process and its routing rules: what [`crate::routing::resolve`] needs.
-pub async fn process_routing(
+/// The deployed versions of a process.
+async fn process_definition_versions(
     tx: &mut Tx,
     bpmn_process_id: &str,
-) -> Result<(Vec<i32>, Vec<VersionRule>), Error> {
-    let versions: Vec<i32> = timed(
+) -> Result<Vec<i32>, Error> {
+    timed(
         "process_definition_versions",
         sqlx::query_scalar("SELECT version FROM process_definition WHERE bpmn_process_id = $1")
             .bind(bpmn_process_id)
             .fetch_all(&mut **tx),
     )
     .await
-    .map_err(db_error)?;
+    .map_err(db_error)
+}
+
+/// The versions of a process and its routing rules: what [`crate::routing::resolve`] needs.
+pub async fn process_routing(
+    tx: &mut Tx,
+    bpmn_process_id: &str,
+) -> Result<(Vec<i32>, Vec<VersionRule>), Error> {
+    let versions = process_definition_versions(tx, bpmn_process_id).await?;
     #[derive(sqlx::FromRow)]
     struct RuleRow {
         target_tenant: Option<String>,
@@ -326,7 +329,7 @@ pub async fn process_routing_replace(
     bpmn_process_id: &str,
     rules: &[VersionRule],
 ) -> Result<(), Error> {
-    let (versions, _) = process_routing(tx, bpmn_process_id).await?;
+    let versions = process_definition_versions(tx, bpmn_process_id).await?;
     if versions.is_empty() {
         return Err(Error::not_found("process definition", bpmn_process_id));
     }
@@ -353,24 +356,28 @@ pub async fn process_routing_replace(
     )
     .await
     .map_err(db_error)?;
-    for r in rules {
-        timed(
-            "process_version_rule_insert",
-            sqlx::query(
-                "INSERT INTO process_version_rule (process_version_rule_id, bpmn_process_id, target_tenant, product_line, release_flag, version, priority) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(bpmn_process_id)
-            .bind(&r.tenant)
-            .bind(&r.product_line)
-            .bind(&r.release_flag)
-            .bind(r.version)
-            .bind(r.priority)
-            .execute(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
+    if rules.is_empty() {
+        return Ok(());
     }
+    let column = |f: fn(&VersionRule) -> Option<String>| rules.iter().map(f).collect::<Vec<_>>();
+    timed(
+        "process_version_rule_insert",
+        sqlx::query(
+            "INSERT INTO process_version_rule (process_version_rule_id, bpmn_process_id, target_tenant, product_line, release_flag, version, priority) \
+             SELECT id, $2, tenant, product_line, release_flag, version, priority \
+             FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::int4[], $7::int4[]) \
+             AS r(id, tenant, product_line, release_flag, version, priority)",
+        )
+        .bind(rules.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+        .bind(bpmn_process_id)
+        .bind(column(|r| r.tenant.clone()))
+        .bind(column(|r| r.product_line.clone()))
+        .bind(column(|r| r.release_flag.clone()))
+        .bind(rules.iter().map(|r| r.version).collect::<Vec<_>>())
+        .bind(rules.iter().map(|r| r.priority).collect::<Vec<_>>())
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
     Ok(())
 }

@@ -30,9 +30,9 @@ pub async fn approval_policy_current(tx: &mut Tx, tenant: &TenantId) -> Result<P
     }
 }
 
-/// The next version of the tenant's policy, under a transaction-scoped lock so that two writers
-/// cannot take the same one.
-pub async fn approval_policy_next_version(tx: &mut Tx, tenant: &TenantId) -> Result<i32, Error> {
+/// Takes the transaction-scoped lock on the tenant's policy versions, so that two writers cannot
+/// take the same version ([`approval_policy_insert`]).
+pub async fn approval_policy_lock(tx: &mut Tx, tenant: &TenantId) -> Result<(), Error> {
     timed(
         "approval_policy_lock",
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('approval_policy:' || $1))")
@@ -41,39 +41,34 @@ pub async fn approval_policy_next_version(tx: &mut Tx, tenant: &TenantId) -> Res
     )
     .await
     .map_err(db_error)?;
+    Ok(())
+}
+
+/// Inserts the tenant's next policy version (under [`approval_policy_lock`]), the version
+/// written into `policy` too: that version.
+pub async fn approval_policy_insert(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    policy: &Value,
+    at: DateTime<Utc>,
+    by: &str,
+) -> Result<i32, Error> {
     timed(
-        "approval_policy_next_version",
+        "approval_policy_insert",
         sqlx::query_scalar(
-            "SELECT coalesce(max(version), 0) + 1 FROM approval_policy WHERE tenant_id = $1",
+            "WITH next AS (SELECT coalesce(max(version), 0) + 1 AS version FROM approval_policy WHERE tenant_id = $1) \
+             INSERT INTO approval_policy (tenant_id, version, policy, created_at, created_by) \
+             SELECT $1, next.version, jsonb_set($2, '{version}', to_jsonb(next.version)), $3, $4 FROM next \
+             RETURNING version",
         )
         .bind(tenant.as_str())
+        .bind(policy)
+        .bind(at)
+        .bind(by)
         .fetch_one(&mut **tx),
     )
     .await
     .map_err(db_error)
-}
-
-pub async fn approval_policy_insert(
-    tx: &mut Tx,
-    tenant: &TenantId,
-    version: i32,
-    policy: &Value,
-    at: DateTime<Utc>,
-    by: &str,
-) -> Result<(), Error> {
-    timed(
-        "approval_policy_insert",
-        sqlx::query("INSERT INTO approval_policy (tenant_id, version, policy, created_at, created_by) VALUES ($1, $2, $3, $4, $5)")
-            .bind(tenant.as_str())
-            .bind(version)
-            .bind(policy)
-            .bind(at)
-            .bind(by)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(())
 }
 
 /// An open approval task as an approver sees it.
