@@ -4,11 +4,11 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use cpq_application::workflow::incidents::{ListIncidents, ResolveIncident};
-use cpq_application::Operation;
 use cpq_application::workflow::instances::{
     CancelInstance, FetchInstance, ListInstances, StartInstance as Start,
 };
 use cpq_application::workflow::messages::PublishMessage as Publish;
+use cpq_application::Operation;
 use cpq_core::{Error, FieldError};
 use cpq_workflow::instances::InstanceSummary;
 use serde::{Deserialize, Serialize};
