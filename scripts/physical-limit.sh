@@ -4,7 +4,8 @@
 # 127.0.0.1:8080, relay and consumer running):
 #   1. pgbench, 8 clients over TCP as the application role, runs deploy/bench/create-account.sql:
 #      the writes of one POST /v1/customer-accounts (idempotency record, account, audit record,
-#      outbox event, idempotency completion) in one transaction, prepared as sqlx does;
+#      outbox event, idempotency completion) in one transaction, in as many round trips as the API
+#      sends, prepared as sqlx does;
 #   2. cpq-load --profile create-accounts, 8 users, runs POST /v1/customer-accounts (each with its
 #      own Idempotency-Key) against cpq-api for as long;
 # then prints both throughputs and the ratio. SECONDS_EACH (default 30) sets each run's length,
@@ -25,7 +26,9 @@ fi
 PGBENCH=$(ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)
 
 log "pgbench: $CLIENTS clients, ${SECONDS_EACH}s, deploy/bench/create-account.sql"
-PGPASSWORD=cpq_app_local "$PGBENCH" -h 127.0.0.1 -U cpq_app -n -M prepared -c "$CLIENTS" -j 2 \
+# The tenant for row-level security, set once per session (the API sets it per transaction in the
+# same round trip as BEGIN; see the script's header).
+PGOPTIONS="-c cpq.tenant_id=physical-limit" PGPASSWORD=cpq_app_local "$PGBENCH" -h 127.0.0.1 -U cpq_app -n -M prepared -c "$CLIENTS" -j 2 \
   -T "$SECONDS_EACH" -f deploy/bench/create-account.sql cpq | tee /tmp/physical-limit-pgbench.txt
 DB_TPS=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' /tmp/physical-limit-pgbench.txt)
 
