@@ -4,6 +4,8 @@
 # The role names and local passwords here match config/local.toml (dummy secrets for local use).
 
 CPQ_DB_NAME="${CPQ_DB_NAME:-cpq}"
+# cpq-sim's database (crates/sim): default of its --database-url.
+CPQ_SIM_DB_NAME="${CPQ_SIM_DB_NAME:-cpq_sim}"
 CPQ_OWNER_ROLE="cpq_owner"
 CPQ_OWNER_PASSWORD="cpq_owner_local"
 CPQ_APP_ROLE="cpq_app"
@@ -278,12 +280,16 @@ SQL
 }
 
 create_database() {
-  local exists
-  exists=$(psql_super -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '${CPQ_DB_NAME}'")
-  if [ "$exists" != "1" ]; then
-    log "creating database ${CPQ_DB_NAME}"
-    psql_super -d postgres -c "CREATE DATABASE ${CPQ_DB_NAME} OWNER ${CPQ_OWNER_ROLE}"
-  fi
+  local exists db
+  # The platform's database, and cpq-sim's own (the simulated external systems share no table
+  # with the platform; cpq-sim migrates it at start-up as the owner role).
+  for db in "${CPQ_DB_NAME}" "${CPQ_SIM_DB_NAME}"; do
+    exists=$(psql_super -d postgres -tA -c "SELECT 1 FROM pg_database WHERE datname = '${db}'")
+    if [ "$exists" != "1" ]; then
+      log "creating database ${db}"
+      psql_super -d postgres -c "CREATE DATABASE ${db} OWNER ${CPQ_OWNER_ROLE}"
+    fi
+  done
 }
 
 # Everything both commands need before cargo runs.
