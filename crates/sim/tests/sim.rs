@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Black-box tests of the real `cpq-sim` binary over HTTP: idempotency by key (replay, another
-//! body, concurrency), injected transient failures, timeouts and business rejections, down and up
-//! again, signed callbacks redelivered until accepted, dropped callbacks, the reports, bad input.
+//! body, concurrency, a caller that gives up), injected transient failures, timeouts and business
+//! rejections, down and up again, signed callbacks redelivered until accepted, dropped callbacks,
+//! the reports, bad input.
 
 mod support;
 
@@ -168,6 +169,44 @@ async fn a_timeout_executes_once_and_the_retry_gets_the_stored_answer() {
     assert_eq!(record["timeouts"], 1);
     assert_eq!(record["request_id"], retried.body["request_id"]);
     assert_eq!(sim.stats("crm").await["timeouts_injected"], 1);
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_does_not_cut_the_execution_short() {
+    let sim = Sim::start().await;
+    // Slow: 10 x 600 ms, well past the caller's 300 ms timeout.
+    sim.knobs(
+        "inventory",
+        json!({"mode": "slow", "latency_p50_ms": 600, "latency_p95_ms": 600}),
+    )
+    .await;
+    let req = body("reserve", json!({"sku": "X"}));
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let err = impatient
+        .post(sim.url("/systems/inventory/requests"))
+        .header("Idempotency-Key", "gave-up")
+        .json(&req)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    // While it executes, a retry is told so; once it is done, the retry gets its answer.
+    let during = sim.request("inventory", "gave-up", &req).await;
+    assert_eq!(during.status, 409, "{:?}", during.body);
+    let mut after = during;
+    for _ in 0..400 {
+        after = sim.request("inventory", "gave-up", &req).await;
+        if after.status != 409 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(after.status, 200, "{:?}", after.body);
+    assert!(after.replayed());
+    assert_eq!(sim.key("inventory", "gave-up").await["executions"], 1);
 }
 
 #[tokio::test]
