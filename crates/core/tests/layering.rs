@@ -3,7 +3,7 @@
 //! --offline`, which takes no build lock) and the pure model modules, and fails on:
 //!
 //! 1. a domain crate or `cpq-application` that depends on an entry point (`cpq-api`,
-//!    `cpq-admin`, `cpq-worker`, `cpq-events`, `cpq-load`), directly or through other workspace
+//!    `cpq-admin`, `cpq-worker`, `cpq-events`, `cpq-load`, `cpq-sim`), directly or through other workspace
 //!    crates. Dev-dependencies count: a library's tests must not compile an entry point either
 //!    (that is what made every crate's tests compile the API). A dev-dependency on `cpq-testkit`
 //!    is fine, and rule 2 keeps testkit itself free of entry points;
@@ -15,7 +15,9 @@
 //!    `cpq-db` through its normal dependencies, with features resolved as cargo does for that crate
 //!    alone (so `cpq-catalog` without its `store` feature is pure), then through the registry
 //!    crates it reaches (`cargo metadata --offline`, the resolved graph);
-//! 5. a pure model module (`crates/*/src/model.rs`, `crates/*/src/model/**/*.rs`) naming `sqlx`.
+//! 5. a pure model module (`crates/*/src/model.rs`, `crates/*/src/model/**/*.rs`) naming `sqlx`;
+//! 6. any crate depending on `cpq-sim` (normal, build or dev): the simulated external systems are
+//!    reached over HTTP only, as real ones would be, so the platform shares no code with them.
 //!
 //! Every message names the crate, the dependency (with the path that reaches it) and the rule.
 
@@ -47,6 +49,7 @@ const ENTRY_POINTS: &[&str] = &[
     "cpq-worker",
     "cpq-events",
     "cpq-load",
+    "cpq-sim",
 ];
 const PURE: &[&str] = &["cpq-core", "cpq-configuration", "cpq-pricing"];
 const IMPURE: &[&str] = &["sqlx", "tokio", "cpq-db"];
@@ -296,7 +299,7 @@ fn dependencies_point_down_only() {
             if parent.contains_key(*entry) {
                 broken.push(format!(
                     "{krate} depends on {entry} ({}): a domain crate or the application layer must \
-                     not depend on an entry point (api, admin, worker, events, load), not even for its tests",
+                     not depend on an entry point (api, admin, worker, events, load, sim), not even for its tests",
                     path(&parent, krate, entry)
                 ));
             }
@@ -323,6 +326,15 @@ fn dependencies_point_down_only() {
                     d.kind
                 ));
             }
+        }
+    }
+
+    for (name, package) in &members {
+        if package.deps.iter().any(|d| d.name == "cpq-sim") {
+            broken.push(format!(
+                "{name} depends on cpq-sim: the simulated external systems are reached over HTTP \
+                 only, as real ones would be"
+            ));
         }
     }
 
