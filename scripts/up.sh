@@ -3,7 +3,8 @@
 # node) when absent, creates the database and its roles, builds, migrates (cpq-admin migrate),
 # loads the demo catalog (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn
 # processes), applies the topic catalogue (cpq-admin topics apply), starts cpq-api on
-# 127.0.0.1:8080, cpq-relay and cpq-consumer, and exercises them: a customer account, a catalog
+# 127.0.0.1:8080, cpq-relay, cpq-consumer and cpq-sim (the simulated external systems, on
+# 127.0.0.1:8090), and exercises them: a customer account, a catalog
 # search, a configuration validation, a priced cart, then the sales flow (a quote created, priced,
 # submitted into approval, approved by a manager, accepted and converted into an order) and the
 # quote search projection answering for it. Safe to run again: it restarts everything on the new
@@ -16,7 +17,7 @@ prepare_stack
 create_database
 
 log "building (release)"
-cargo build --release --locked -p cpq-api -p cpq-admin -p cpq-events
+cargo build --release --locked -p cpq-api -p cpq-admin -p cpq-events -p cpq-sim
 BIN="$CARGO_TARGET_DIR/release"
 export CPQ_ENV=local
 
@@ -46,6 +47,9 @@ restart() {
 restart cpq-api
 restart cpq-relay
 restart cpq-consumer --instance-id cpq-consumer-0
+# The simulated external systems (inventory, provisioning, billing, crm, notification) on
+# 127.0.0.1:8090, in their own database cpq_sim (docs/simulators.md).
+restart cpq-sim --listen 127.0.0.1:8090
 
 API=http://127.0.0.1:8080
 for _ in $(seq 1 100); do
@@ -55,6 +59,13 @@ done
 curl -fsS "$API/health/ready" >/dev/null || { echo "cpq-api is not ready; see .run/cpq-api.log" >&2; tail -20 .run/cpq-api.log >&2; exit 1; }
 echo
 echo "cpq-api is ready on $API (pid $(cat .run/cpq-api.pid))"
+SIM=http://127.0.0.1:8090
+for _ in $(seq 1 100); do
+  curl -fsS "$SIM/health/ready" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "$SIM/health/ready" >/dev/null || { echo "cpq-sim is not ready; see .run/cpq-sim.log" >&2; tail -20 .run/cpq-sim.log >&2; exit 1; }
+echo "cpq-sim is ready on $SIM (pid $(cat .run/cpq-sim.pid))"
 
 log "first request: a sales user of tenant demo creates (or finds) a customer account and reads it"
 TOKEN=$("$BIN/cpq-admin" token --tenant demo --subject rep-1 --role sales)
@@ -140,4 +151,5 @@ Next steps:
   curl -s $API/v1/quotes?status=converted -H "Authorization: Bearer \$TOKEN"
   curl -s $API/health/ready
   curl -s $API/metrics | grep http_request_duration
+  curl -s http://127.0.0.1:8090/admin/stats        # cpq-sim: requests, executions, duplicates
 EOT
