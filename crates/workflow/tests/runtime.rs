@@ -797,3 +797,212 @@ fn send_tasks_and_message_end_events_run_as_jobs_and_an_error_end_event_throws()
     d.complete("done", json!({}));
     assert_eq!(d.completed, 1);
 }
+
+// The draft plan-driven fulfillment process (issue 15): crates/workflow/tests/processes/.
+
+fn fulfillment_v2() -> Process {
+    let xml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/processes/order-fulfillment-v2.bpmn"),
+    )
+    .unwrap();
+    read(&xml)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .processes
+        .remove(0)
+}
+
+fn plan_task(key: &str, job_type: &str, depends_on: &[&str]) -> Value {
+    json!({"key": key, "job_type": job_type, "depends_on": depends_on, "ready_key": format!("order-1/{key}")})
+}
+
+impl Driver<'_> {
+    /// The open job of `element_id` that serves plan task `task`.
+    fn job_of(&self, element_id: &str, task: &str) -> Key {
+        self.jobs
+            .iter()
+            .find(|j| j.1 == element_id && j.3["task"]["key"] == task)
+            .unwrap_or_else(|| panic!("no {element_id} job for {task}: {:?}", self.open()))
+            .0
+    }
+
+    fn complete_task(&mut self, element_id: &str, task: &str, variables: Value) {
+        let key = self.job_of(element_id, task);
+        self.jobs.retain(|j| j.0 != key);
+        self.send(Command::CompleteJob {
+            element: key,
+            variables: vars(variables),
+        });
+    }
+
+    fn fail_task(&mut self, element_id: &str, task: &str, code: &str) {
+        let key = self.job_of(element_id, task);
+        self.jobs.retain(|j| j.0 != key);
+        self.send(Command::ThrowError {
+            element: key,
+            code: code.into(),
+            message: format!("{code} from the system"),
+            variables: Map::new(),
+        });
+    }
+
+    fn waiting(&self, name: &str) -> Vec<&str> {
+        let mut keys: Vec<&str> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.2 == name)
+            .map(|s| s.3.as_str())
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+#[test]
+fn the_fulfillment_draft_runs_independent_tasks_in_parallel_and_dependants_when_released() {
+    let p = fulfillment_v2();
+    let mut d = Driver::start(
+        &p,
+        json!({"order_id": "order-1", "plan_tasks": [
+            plan_task("L1/reserve-port", "reserve-inventory", &[]),
+            plan_task("L1/provision-access", "provision-service", &["L1/reserve-port"]),
+            plan_task("L2/reserve-router", "reserve-inventory", &[]),
+            plan_task("order/notify-customer", "notify-customer", &["L1/provision-access", "L2/reserve-router"]),
+        ]}),
+    );
+    // The two tasks without dependencies run at once; the others wait for their release.
+    assert_eq!(d.open(), ["ReserveInventory", "ReserveInventory"]);
+    assert_eq!(
+        d.waiting("fulfillment-task-ready"),
+        [
+            "order-1/L1/provision-access",
+            "order-1/order/notify-customer"
+        ]
+    );
+
+    d.complete_task(
+        "ReserveInventory",
+        "L1/reserve-port",
+        json!({"result": {"reservation_id": "r-1"}}),
+    );
+    assert_eq!(d.open(), ["ReserveInventory", "TaskDone"]);
+    d.complete_task("TaskDone", "L1/reserve-port", json!({}));
+    // fulfillment-task-done publishes the release of a task whose dependencies are all done.
+    d.correlate(
+        "fulfillment-task-ready",
+        "order-1/L1/provision-access",
+        json!({}),
+    );
+    assert_eq!(d.open(), ["ProvisionService", "ReserveInventory"]);
+
+    // Provisioning answers asynchronously: the task waits for the callback, in its own scope.
+    d.complete_task(
+        "ProvisionService",
+        "L1/provision-access",
+        json!({"callback_expected": true, "external_request_key": "job-7"}),
+    );
+    assert_eq!(d.waiting("external-callback"), ["job-7"]);
+    d.complete_task(
+        "ReserveInventory",
+        "L2/reserve-router",
+        json!({"result": {"reservation_id": "r-2"}}),
+    );
+    assert_eq!(
+        d.open(),
+        ["TaskDone"],
+        "the other task's callback_expected is its own: it goes straight to done"
+    );
+    d.complete_task("TaskDone", "L2/reserve-router", json!({}));
+    d.correlate(
+        "external-callback",
+        "job-7",
+        json!({"callback": {"outcome": "succeeded"}}),
+    );
+    d.complete_task("TaskDone", "L1/provision-access", json!({}));
+    d.correlate(
+        "fulfillment-task-ready",
+        "order-1/order/notify-customer",
+        json!({}),
+    );
+    d.complete_task("NotifyCustomer", "order/notify-customer", json!({}));
+    d.complete_task("TaskDone", "order/notify-customer", json!({}));
+
+    assert_eq!(d.open(), ["CompleteOrder"]);
+    d.complete("CompleteOrder", json!({}));
+    assert_eq!(d.completed, 1);
+    assert!(d.incidents.is_empty(), "{:?}", d.incidents);
+    assert!(
+        d.state.variables.get("callback_expected").is_none(),
+        "task variables stay in their task's scope"
+    );
+}
+
+#[test]
+fn the_fulfillment_draft_opens_fallout_on_a_business_error_a_failed_or_missing_callback_and_retries_or_skips_on_repair(
+) {
+    let p = fulfillment_v2();
+    let mut d = Driver::start(
+        &p,
+        json!({"order_id": "order-1", "plan_tasks": [
+            plan_task("L1/provision-access", "provision-service", &[]),
+            plan_task("L2/activate-billing", "activate-billing", &[]),
+        ]}),
+    );
+    // A permanent business failure: fallout, then a retry runs the same job type again.
+    d.fail_task(
+        "ActivateBilling",
+        "L2/activate-billing",
+        "CREDIT_CHECK_FAILED",
+    );
+    assert_eq!(d.open(), ["OpenFallout", "ProvisionService"]);
+    d.complete_task("OpenFallout", "L2/activate-billing", json!({}));
+    assert_eq!(
+        d.waiting("fallout-resolved"),
+        ["order-1/L2/activate-billing"]
+    );
+    d.correlate(
+        "fallout-resolved",
+        "order-1/L2/activate-billing",
+        json!({"repair": {"action": "retry"}}),
+    );
+    assert_eq!(d.open(), ["ActivateBilling", "ProvisionService"]);
+    d.complete_task("ActivateBilling", "L2/activate-billing", json!({}));
+    d.complete_task("TaskDone", "L2/activate-billing", json!({}));
+
+    // A callback that never comes: the timeout is a fallout too; skipping it goes on as done.
+    d.complete_task(
+        "ProvisionService",
+        "L1/provision-access",
+        json!({"callback_expected": true, "external_request_key": "job-9"}),
+    );
+    d.fire("CallbackTimeout");
+    assert_eq!(d.waiting("external-callback"), Vec::<&str>::new());
+    d.complete_task("OpenFallout", "L1/provision-access", json!({}));
+    d.correlate(
+        "fallout-resolved",
+        "order-1/L1/provision-access",
+        json!({"repair": {"action": "retry"}}),
+    );
+    // The retry calls again; this time the system calls back with a failure: fallout again.
+    d.complete_task(
+        "ProvisionService",
+        "L1/provision-access",
+        json!({"callback_expected": true, "external_request_key": "job-10"}),
+    );
+    d.correlate(
+        "external-callback",
+        "job-10",
+        json!({"callback": {"outcome": "failed", "error": {"code": "NO_CAPACITY"}}}),
+    );
+    d.complete_task("OpenFallout", "L1/provision-access", json!({}));
+    d.correlate(
+        "fallout-resolved",
+        "order-1/L1/provision-access",
+        json!({"repair": {"action": "skip"}}),
+    );
+    d.complete_task("TaskDone", "L1/provision-access", json!({}));
+
+    d.complete("CompleteOrder", json!({}));
+    assert_eq!(d.completed, 1);
+    assert!(d.incidents.is_empty(), "{:?}", d.incidents);
+}
