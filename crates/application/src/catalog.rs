@@ -7,6 +7,8 @@
 //! cache and activating drops the tenant's held schedule, so that this process sees the change at
 //! once (other processes drop their schedule when PostgreSQL notifies the activation).
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use cpq_catalog::document::Collection;
 use cpq_catalog::store::{self, OfferingHit, OfferingSearch};
@@ -14,6 +16,9 @@ use cpq_catalog::version::{instant_for, CatalogVersion};
 use cpq_catalog::{commands, CatalogDocument};
 use cpq_core::{Error, Role};
 use cpq_db::Tx;
+use cpq_order::model::plan::FULFILLMENT_JOB_TYPES;
+use cpq_order::FULFILLMENT_PROCESS;
+use cpq_workflow::bpmn::USER_TASK_JOB_TYPE;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -169,7 +174,20 @@ impl Operation for EditElement {
     }
 }
 
-/// Validates, compiles and publishes a draft.
+/// The job types a technical catalog's tasks may name: those the deployed `order-fulfillment`
+/// process declares (every deployed version), and [`FULFILLMENT_JOB_TYPES`], which the
+/// fulfillment process to come will handle (until it is deployed, the list is what lets a
+/// technical catalog be published at all).
+pub async fn handled_job_types(tx: &mut Tx) -> Result<BTreeSet<String>, Error> {
+    let mut handled =
+        cpq_order::store::process_definition_job_types(tx, FULFILLMENT_PROCESS).await?;
+    handled.remove(USER_TASK_JOB_TYPE);
+    handled.extend(FULFILLMENT_JOB_TYPES.iter().map(|t| (*t).to_owned()));
+    Ok(handled)
+}
+
+/// Validates, compiles and publishes a draft; its tasks' job types must be handled
+/// ([`handled_job_types`]).
 pub struct PublishVersion {
     pub id: Uuid,
     pub expected_version: i64,
@@ -185,7 +203,15 @@ impl Operation for PublishVersion {
         tx: &mut Tx,
         call: &Call,
     ) -> Result<CatalogVersion, Error> {
-        let v = commands::publish(tx, &call.meta, self.id, self.expected_version).await?;
+        let handled = handled_job_types(tx).await?;
+        let v = commands::publish(
+            tx,
+            &call.meta,
+            self.id,
+            self.expected_version,
+            Some(&handled),
+        )
+        .await?;
         // Safe before the commit: until then the version is a draft, which the cache never holds.
         services
             .catalogs

@@ -79,6 +79,7 @@ domain_events! {
     CustomerAccountUpdated = ("customer-account.updated", 1), "customer-account", |e| e.customer_account.id;
     CustomerAccountClosed = ("customer-account.closed", 1), "customer-account", |e| e.customer_account_id;
     OrderCreated = ("order.created", 1), "order", |e| e.order_id;
+    OrderDecomposed = ("order.decomposed", 1), "order", |e| e.order_id;
     ProcessDefinitionDeployed = ("process-definition.deployed", 1), "process-definition", |e| e.process_definition_id;
     QuoteCreated = ("quote.created", 1), "quote", |e| e.quote_id;
     QuoteItemAdded = ("quote.item-added", 1), "quote", |e| e.quote_id;
@@ -225,6 +226,23 @@ pub struct OrderCreated {
     /// The number of order items.
     pub lines: usize,
     pub fulfillment_instance_id: Uuid,
+}
+
+/// An order's items were decomposed into its fulfillment plan (written with `order.created`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderDecomposed {
+    pub order_id: Uuid,
+    /// The catalog version whose technical catalog decomposed it.
+    pub catalog_version_id: Uuid,
+    /// The number of tasks in the plan.
+    pub tasks: usize,
+    /// How many of them wait for nothing (they start `ready`).
+    pub ready: usize,
+    /// The systems the plan acts on, sorted.
+    pub systems: Vec<String>,
+    /// SHA-256 (hex) of the plan's canonical JSON: the same order, the same hash.
+    pub plan_hash: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

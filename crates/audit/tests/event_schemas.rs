@@ -127,6 +127,14 @@ fn samples() -> Vec<NewEvent> {
             lines: 2,
             fulfillment_instance_id: id(5),
         }),
+        sample(OrderDecomposed {
+            order_id: id(4),
+            catalog_version_id: id(3),
+            tasks: 12,
+            ready: 4,
+            systems: vec!["billing".into(), "inventory".into(), "notification".into()],
+            plan_hash: hash.clone(),
+        }),
         sample(ProcessDefinitionDeployed {
             process_definition_id: id(6),
             bpmn_process_id: "quote-approval".into(),

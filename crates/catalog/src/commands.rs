@@ -1,6 +1,8 @@
 //! Catalog commands. Each runs in the caller's tenant transaction and writes its change, audit
 //! record and event together.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use cpq_audit::events::{
     CatalogChange, CatalogVersionActivated, CatalogVersionChanged, CatalogVersionCreated,
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use crate::compiled::compile;
 use crate::document::CatalogDocument;
 use crate::store;
+use crate::validate::{check_job_types, Problem};
 use crate::version::{CatalogVersion, VersionStatus};
 
 pub const AGGREGATE: &str = "catalog-version";
@@ -163,22 +166,37 @@ pub async fn edit_element(
     Ok(next)
 }
 
-/// Validates, compiles and publishes a draft; refuses with every problem when it cannot.
+/// Validates, compiles and publishes a draft; refuses with every problem when it cannot. With
+/// `handled` (the job types some process handles: `cpq-application`'s publish operation reads
+/// them), a task whose job type is not among them is a problem too; seeding (`crate::seed`,
+/// the operator's trusted files) does not check job types.
 pub async fn publish(
     tx: &mut Tx,
     meta: &CommandMeta,
     id: Uuid,
     expected: i64,
+    handled: Option<&BTreeSet<String>>,
 ) -> Result<CatalogVersion, Error> {
     let (v, doc) = lock_draft(tx, meta, id, expected).await?;
-    let compiled = compile(&doc).map_err(|problems| {
+    let unhandled = handled
+        .map(|h| check_job_types(&doc, h))
+        .unwrap_or_default();
+    let refuse = |problems: Vec<Problem>| {
         Error::validation(
             problems
                 .into_iter()
                 .map(|p| FieldError::new(p.path, p.kind, p.detail))
                 .collect(),
         )
-    })?;
+    };
+    let compiled = match compile(&doc) {
+        Ok(compiled) if unhandled.is_empty() => compiled,
+        Ok(_) => return Err(refuse(unhandled)),
+        Err(mut problems) => {
+            problems.extend(unhandled);
+            return Err(refuse(problems));
+        }
+    };
     let mut next = v.touched(&meta.actor_subject, meta.occurred_at);
     next.status = VersionStatus::Published;
     next.content_hash = Some(compiled.content_hash.clone());

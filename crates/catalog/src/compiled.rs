@@ -130,7 +130,12 @@ pub struct CompiledCatalog {
     pub promotions_by_offering: BTreeMap<String, Vec<usize>>,
     pub promotions_for_all: Vec<usize>,
     pub tax_rates: BTreeMap<String, Decimal>,
+    /// Offering → its fulfillment items (the technical catalog).
     pub technical: BTreeMap<String, Vec<FulfillmentItem>>,
+    /// Tasks of every order, in authored order (absent from versions compiled before they
+    /// existed: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_tasks: Vec<TaskTemplate>,
 }
 
 /// The document with every code-keyed collection in code order: two documents that differ only in
@@ -344,5 +349,6 @@ pub fn compile(doc: &CatalogDocument) -> Result<CompiledCatalog, Vec<Problem>> {
             .iter()
             .map(|t| (t.offering.clone(), t.items.clone()))
             .collect(),
+        order_tasks: doc.order_tasks.clone(),
     })
 }

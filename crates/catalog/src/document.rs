@@ -22,6 +22,11 @@ pub struct CatalogDocument {
     /// The technical catalog: what each offering needs fulfilled.
     #[serde(default)]
     pub technical: Vec<TechnicalMapping>,
+    /// Fulfillment tasks that run once per order, whatever its items (e.g. notifying the
+    /// customer after every other task): see [`TaskTemplate`] for what their dependencies mean.
+    /// Absent from documents that have none, so that those serialize (and hash) as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_tasks: Vec<TaskTemplate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -334,6 +339,9 @@ pub struct TaxRate {
     pub rate: Decimal,
 }
 
+/// The technical catalog of one offering: the fulfillment items (services, resources) an order
+/// line of it becomes, each with the tasks that fulfil it. A bundle's components are decomposed
+/// through their own mappings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TechnicalMapping {
@@ -344,32 +352,87 @@ pub struct TechnicalMapping {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FulfillmentItem {
+    /// Names the item within its mapping, and across the catalog in `after_all` references
+    /// (`access-line/provision-access`): items of different offerings may share a code.
     pub code: String,
     /// A service or resource specification, e.g. `service:internet-access`, `resource:router`.
     pub spec: String,
     pub tasks: Vec<TaskTemplate>,
 }
 
+/// The external systems fulfillment tasks run against (a task's `system`).
+pub const SYSTEMS: [&str; 5] = [
+    "inventory",
+    "provisioning",
+    "billing",
+    "crm",
+    "notification",
+];
+
+/// One task of a fulfillment item (in [`FulfillmentItem::tasks`]) or of every order
+/// ([`CatalogDocument::order_tasks`]).
+///
+/// Dependencies, all "must finish first":
+/// - `depends_on`: codes of tasks of the same item of the same order line (for an order task:
+///   other order tasks);
+/// - `after_all`: `item/task` references (`access-line/provision-access`): that task of EVERY
+///   fulfillment item of the order with that item code, whatever its line or offering; none in
+///   the order, no constraint. An order task may also name `*`: every item task of the order.
+///
+/// `system` and `after_all` are absent from documents that do not use them, so that documents
+/// written before they existed serialize, and hash, as they did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskTemplate {
     pub code: String,
     /// The workflow job type a worker executes, e.g. `reserve-inventory`.
     pub job_type: String,
+    /// The external system the task acts on: one of [`SYSTEMS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
     /// Codes of tasks (in the same item) that must finish first.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// `item/task` references to tasks of every item of the order with that code (`*` for
+    /// every item task: order tasks only) that must finish first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after_all: Vec<String>,
+}
+
+/// What an `after_all` entry names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskReference<'a> {
+    /// `*`: every item task of the order.
+    Every,
+    /// `item/task`.
+    Task { item: &'a str, task: &'a str },
+}
+
+impl<'a> TaskReference<'a> {
+    /// `None` when `raw` is neither `*` nor `item/task` with both parts non-empty.
+    pub fn parse(raw: &'a str) -> Option<TaskReference<'a>> {
+        if raw == "*" {
+            return Some(TaskReference::Every);
+        }
+        match raw.split_once('/') {
+            Some((item, task)) if !item.is_empty() && !task.is_empty() && !task.contains('/') => {
+                Some(TaskReference::Task { item, task })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The element collections of a document that can be edited one element at a time, with the
 /// field that keys each.
-pub const COLLECTIONS: [(&str, &str); 6] = [
+pub const COLLECTIONS: [(&str, &str); 7] = [
     ("offerings", "code"),
     ("rules", "code"),
     ("price-lists", "code"),
     ("promotions", "code"),
     ("tax-rates", "market"),
     ("technical", "offering"),
+    ("order-tasks", "code"),
 ];
 
 /// One of [`COLLECTIONS`], by name.
@@ -443,6 +506,7 @@ impl CatalogDocument {
             "promotions" => upsert_in(&mut self.promotions, key, |x| &x.code, element),
             "tax-rates" => upsert_in(&mut self.tax_rates, key, |x| &x.market, element),
             "technical" => upsert_in(&mut self.technical, key, |x| &x.offering, element),
+            "order-tasks" => upsert_in(&mut self.order_tasks, key, |x| &x.code, element),
             other => Err(format!("unknown collection \"{other}\"")),
         }
     }
@@ -456,6 +520,7 @@ impl CatalogDocument {
             "promotions" => remove_in(&mut self.promotions, key, |x| &x.code),
             "tax-rates" => remove_in(&mut self.tax_rates, key, |x| &x.market),
             "technical" => remove_in(&mut self.technical, key, |x| &x.offering),
+            "order-tasks" => remove_in(&mut self.order_tasks, key, |x| &x.code),
             other => return Err(format!("unknown collection \"{other}\"")),
         })
     }

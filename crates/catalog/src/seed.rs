@@ -1,5 +1,8 @@
 //! Loading a whole catalog as a published, active version in one go (`cpq-admin seed`). Safe to
 //! repeat: the version is labelled with its content hash, so the same document is loaded once.
+//! Seeding publishes through [`commands::publish`] directly, as the platform's operator, and so
+//! does not check the technical catalog's job types against the deployed processes (the API's
+//! publish operation in `cpq-application` does).
 
 use chrono::{DateTime, Utc};
 use cpq_audit::CommandMeta;
@@ -58,7 +61,7 @@ pub async fn seed(
         Some(v) => v,
         None => {
             let draft = commands::create_draft(&mut tx, &meta, &label, doc).await?;
-            commands::publish(&mut tx, &meta, draft.id, draft.version).await?
+            commands::publish(&mut tx, &meta, draft.id, draft.version, None).await?
         }
     };
     // Another version may already be active from that instant: then this one starts now.

@@ -2,7 +2,14 @@
 //!
 //! Problem kinds (`kind`): `duplicate-code`, `dangling-reference`, `invalid-expression`,
 //! `rule-cycle`, `component-cycle`, `task-cycle`, `missing-price`, `promotion-order`,
-//! `invalid-value`, `invalid-definition`.
+//! `invalid-value`, `invalid-definition`; and `unhandled-job-type` from [`check_job_types`],
+//! which needs to know what the deployed processes handle and so is the publish command's.
+//!
+//! The technical catalog: item and task codes are codes (they make plan keys and `item/task`
+//! references); a task's `system` is one of [`SYSTEMS`]; `depends_on` names tasks of the same
+//! item (of an order task: other order tasks), `after_all` existing `item/task` pairs (or `*`,
+//! order tasks only); and no cycle, within an item or across the tasks any one order could hold
+//! (every offering's items and the order tasks together).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -593,11 +600,161 @@ fn check_promotions(
     }
 }
 
+/// A task's own fields: its code (it is part of plan keys and `item/task` references), job type
+/// and system.
+fn check_task(p: &mut Problems, path: &str, task: &TaskTemplate) {
+    if !code_ok(&task.code) {
+        p.add(
+            "invalid-definition",
+            path,
+            "a task code is 1-64 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+        );
+    }
+    if task.job_type.trim().is_empty() {
+        p.add("invalid-definition", path, "job_type must not be blank");
+    }
+    if let Some(system) = &task.system {
+        if !SYSTEMS.contains(&system.as_str()) {
+            p.add(
+                "invalid-value",
+                format!("{path}.system"),
+                format!(
+                    "\"{system}\" is not a fulfillment system ({})",
+                    SYSTEMS.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// One `after_all` entry of the task at `path`: `item/task` naming a task some fulfillment item
+/// of the catalog has (`named`: item code → its task codes), or `*` for an order task.
+fn check_after_all(
+    p: &mut Problems,
+    path: &str,
+    raw: &str,
+    named: &BTreeMap<&str, BTreeSet<&str>>,
+    order_task: bool,
+) {
+    let path = format!("{path}.after_all");
+    match TaskReference::parse(raw) {
+        Some(TaskReference::Every) if order_task => {}
+        Some(TaskReference::Every) => p.add(
+            "invalid-definition",
+            path,
+            "only an order task may follow every task (\"*\")",
+        ),
+        Some(TaskReference::Task { item, task }) => {
+            if !named.get(item).is_some_and(|tasks| tasks.contains(task)) {
+                p.add(
+                    "dangling-reference",
+                    path,
+                    format!("after_all names unknown task \"{raw}\": no fulfillment item \"{item}\" has a task \"{task}\""),
+                );
+            }
+        }
+        None => p.add(
+            "invalid-definition",
+            path,
+            format!(
+                "after_all entry \"{raw}\" is not \"item/task\"{}",
+                if order_task { " or \"*\"" } else { "" }
+            ),
+        ),
+    }
+}
+
+/// The graph of every task one order can hold, over the whole catalog: an order may hold any
+/// offerings, so a cycle here is a cycle in some order's plan. Nodes are `OFFERING/item/task`
+/// for item tasks and `order/task` for order tasks (an edge points at what must finish first);
+/// with each node's element path.
+fn whole_task_graph<'d>(
+    doc: &'d CatalogDocument,
+) -> (BTreeMap<String, BTreeSet<String>>, BTreeMap<String, String>) {
+    let node = |offering: &str, item: &str, task: &str| format!("{offering}/{item}/{task}");
+    let mut by_reference: BTreeMap<(&'d str, &'d str), Vec<String>> = BTreeMap::new();
+    let mut every_item_task = BTreeSet::new();
+    let mut paths = BTreeMap::new();
+    for t in &doc.technical {
+        for item in &t.items {
+            for task in &item.tasks {
+                let id = node(&t.offering, &item.code, &task.code);
+                by_reference
+                    .entry((item.code.as_str(), task.code.as_str()))
+                    .or_default()
+                    .push(id.clone());
+                every_item_task.insert(id.clone());
+                paths.insert(
+                    id,
+                    format!(
+                        "technical[{}].items[{}].tasks[{}]",
+                        t.offering, item.code, task.code
+                    ),
+                );
+            }
+        }
+    }
+    // `*` is an order task's only (an item task naming it is refused on its own).
+    let after_all = |task: &'d TaskTemplate, order_task: bool| -> BTreeSet<String> {
+        let mut to = BTreeSet::new();
+        for raw in &task.after_all {
+            match TaskReference::parse(raw) {
+                Some(TaskReference::Every) if order_task => {
+                    to.extend(every_item_task.iter().cloned())
+                }
+                Some(TaskReference::Every) => {}
+                Some(TaskReference::Task { item, task }) => to.extend(
+                    by_reference
+                        .get(&(item, task))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                ),
+                None => {}
+            }
+        }
+        to
+    };
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for t in &doc.technical {
+        for item in &t.items {
+            for task in &item.tasks {
+                let mut to = after_all(task, false);
+                to.extend(
+                    task.depends_on
+                        .iter()
+                        .map(|d| node(&t.offering, &item.code, d)),
+                );
+                graph
+                    .entry(node(&t.offering, &item.code, &task.code))
+                    .or_default()
+                    .extend(to);
+            }
+        }
+    }
+    for task in &doc.order_tasks {
+        let id = format!("order/{}", task.code);
+        paths.insert(id.clone(), format!("order_tasks[{}]", task.code));
+        let mut to = after_all(task, true);
+        to.extend(task.depends_on.iter().map(|d| format!("order/{d}")));
+        graph.entry(id).or_default().extend(to);
+    }
+    (graph, paths)
+}
+
 fn check_technical(p: &mut Problems, doc: &CatalogDocument, offerings: &BTreeMap<&str, &Offering>) {
     p.duplicates(
         "technical",
         doc.technical.iter().map(|t| t.offering.as_str()),
     );
+    let mut named: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for item in doc.technical.iter().flat_map(|t| &t.items) {
+        named
+            .entry(item.code.as_str())
+            .or_default()
+            .extend(item.tasks.iter().map(|t| t.code.as_str()));
+    }
+    let mut cycle_in_an_item = false;
     for t in &doc.technical {
         let path = format!("technical[{}]", t.offering);
         if !offerings.contains_key(t.offering.as_str()) {
@@ -613,6 +770,13 @@ fn check_technical(p: &mut Problems, doc: &CatalogDocument, offerings: &BTreeMap
         );
         for item in &t.items {
             let ipath = format!("{path}.items[{}]", item.code);
+            if !code_ok(&item.code) {
+                p.add(
+                    "invalid-definition",
+                    &ipath,
+                    "an item code is 1-64 characters of A-Z, a-z, 0-9, '-', '_' and '.'",
+                );
+            }
             p.duplicates(
                 &format!("{ipath}.tasks"),
                 item.tasks.iter().map(|t| t.code.as_str()),
@@ -620,21 +784,19 @@ fn check_technical(p: &mut Problems, doc: &CatalogDocument, offerings: &BTreeMap
             let codes: BTreeSet<&str> = item.tasks.iter().map(|t| t.code.as_str()).collect();
             let mut graph = BTreeMap::new();
             for task in &item.tasks {
-                if task.job_type.trim().is_empty() {
-                    p.add(
-                        "invalid-definition",
-                        format!("{ipath}.tasks[{}]", task.code),
-                        "job_type must not be blank",
-                    );
-                }
+                let tpath = format!("{ipath}.tasks[{}]", task.code);
+                check_task(p, &tpath, task);
                 for d in &task.depends_on {
                     if !codes.contains(d.as_str()) {
                         p.add(
                             "dangling-reference",
-                            format!("{ipath}.tasks[{}]", task.code),
+                            &tpath,
                             format!("depends on unknown task \"{d}\""),
                         );
                     }
+                }
+                for raw in &task.after_all {
+                    check_after_all(p, &tpath, raw, &named, false);
                 }
                 graph.insert(
                     task.code.clone(),
@@ -642,6 +804,7 @@ fn check_technical(p: &mut Problems, doc: &CatalogDocument, offerings: &BTreeMap
                 );
             }
             if let Some(cycle) = find_cycle(&graph) {
+                cycle_in_an_item = true;
                 p.add(
                     "task-cycle",
                     &ipath,
@@ -650,6 +813,88 @@ fn check_technical(p: &mut Problems, doc: &CatalogDocument, offerings: &BTreeMap
             }
         }
     }
+    p.duplicates(
+        "order_tasks",
+        doc.order_tasks.iter().map(|t| t.code.as_str()),
+    );
+    let order_codes: BTreeSet<&str> = doc.order_tasks.iter().map(|t| t.code.as_str()).collect();
+    for task in &doc.order_tasks {
+        let tpath = format!("order_tasks[{}]", task.code);
+        check_task(p, &tpath, task);
+        for d in &task.depends_on {
+            if !order_codes.contains(d.as_str()) {
+                p.add(
+                    "dangling-reference",
+                    &tpath,
+                    format!("depends on unknown order task \"{d}\""),
+                );
+            }
+        }
+        for raw in &task.after_all {
+            check_after_all(p, &tpath, raw, &named, true);
+        }
+    }
+    // Across items and order tasks; a cycle within one item is reported above, once.
+    if !cycle_in_an_item {
+        let (graph, paths) = whole_task_graph(doc);
+        if let Some(cycle) = find_cycle(&graph) {
+            let at = paths.get(&cycle[0]).cloned().unwrap_or_default();
+            p.add(
+                "task-cycle",
+                at,
+                format!(
+                    "tasks of an order would wait for each other: {}",
+                    cycle.join(" -> ")
+                ),
+            );
+        }
+    }
+}
+
+/// Every task of `doc` (item and order tasks) whose job type is not in `handled`, the job types
+/// some deployed process (or the fulfillment process to come: the caller decides) handles, as
+/// `unhandled-job-type` problems at the task's `job_type`. Pure: the caller reads `handled`.
+pub fn check_job_types(doc: &CatalogDocument, handled: &BTreeSet<String>) -> Vec<Problem> {
+    let mut p = Problems(Vec::new());
+    let tasks = doc
+        .technical
+        .iter()
+        .flat_map(|t| {
+            t.items.iter().flat_map(move |item| {
+                item.tasks.iter().map(move |task| {
+                    (
+                        format!(
+                            "technical[{}].items[{}].tasks[{}]",
+                            t.offering, item.code, task.code
+                        ),
+                        task,
+                    )
+                })
+            })
+        })
+        .chain(
+            doc.order_tasks
+                .iter()
+                .map(|task| (format!("order_tasks[{}]", task.code), task)),
+        );
+    for (path, task) in tasks {
+        if !task.job_type.trim().is_empty() && !handled.contains(&task.job_type) {
+            p.add(
+                "unhandled-job-type",
+                format!("{path}.job_type"),
+                format!(
+                    "no deployed process handles job type \"{}\" (handled: {})",
+                    task.job_type,
+                    handled
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+    }
+    p.0
 }
 
 /// Every problem that stops `doc` from being published; empty when it may be.

@@ -2,37 +2,53 @@
 //! ([`crate::model`]), write ([`crate::store`]), audit.
 //!
 //! [`convert`] turns an accepted quote into exactly one order: lock the quote, check it is
-//! accepted and that its price snapshot still hashes to the stored hash, start the
-//! `order-fulfillment` process, write the order and its items from the snapshot and mark the
-//! quote converted, then the audit records and events of both. The process starts first so that
+//! accepted and that its price snapshot still hashes to the stored hash, decompose its lines
+//! into the fulfillment plan through the technical catalog of the quote's catalog version,
+//! start the `order-fulfillment` process, write the order, its items and its plan and mark the
+//! quote converted, then the audit records and events of both (`order.decomposed` with
+//! `order.created`). The process starts first so that
 //! the order is written once, with its instance id. The `sales_order_one_per_quote` constraint
 //! makes a second order impossible even if the application were wrong; a second conversion
 //! gets a 409 naming the order that exists.
 
-use cpq_audit::events::{OrderCreated, QuoteConverted};
+use std::future::Future;
+use std::sync::Arc;
+
+use cpq_audit::events::{OrderCreated, OrderDecomposed, QuoteConverted};
 use cpq_audit::{record, AuditEntry, CommandMeta, NewEvent};
+use cpq_catalog::CompiledCatalog;
 use cpq_core::{Error, TenantId};
 use cpq_db::Tx;
 use cpq_workflow::instances::{self, StartRequest};
 use serde_json::{json, Map};
 use uuid::Uuid;
 
+use crate::model::plan::{decompose, OrderPlan};
 use crate::model::{
-    already_converted, decide, line_without_item, status_text, Order, FULFILLMENT_PROCESS,
-    IN_FULFILLMENT, ORDER_AGGREGATE,
+    already_converted, decide, line_without_item, plan_items, status_text, Order,
+    FULFILLMENT_PROCESS, IN_FULFILLMENT, ORDER_AGGREGATE,
 };
 use crate::store::{self, NewOrder};
 
 /// Converts an accepted quote into its order. `expected` is the quote version the caller saw;
 /// a quote that is already converted answers with its order whatever version was expected.
-pub async fn convert(
+/// `catalog` gives the compiled catalog of a version (the quote's: its technical catalog
+/// decomposes the order).
+pub async fn convert<F, Fut>(
     tx: &mut Tx,
     meta: &CommandMeta,
     quote_id: Uuid,
     expected: i64,
-) -> Result<Order, Error> {
+    catalog: F,
+) -> Result<Order, Error>
+where
+    F: FnOnce(Uuid) -> Fut,
+    Fut: Future<Output = Result<Arc<CompiledCatalog>, Error>>,
+{
     let q = store::quote_fetch_for_conversion(tx, &meta.tenant, quote_id).await?;
     let conversion = decide(&q, expected)?;
+    let catalog = catalog(q.catalog_version_id).await?;
+    let plan = decompose(&plan_items(&q, &conversion.lines)?, &catalog)?;
     let order_id = Uuid::now_v7();
     let mut variables = Map::new();
     variables.insert("order_id".into(), json!(order_id));
@@ -74,6 +90,7 @@ pub async fn convert(
             offering_codes: lines.iter().map(|l| l.offering_code.clone()).collect(),
             prices: lines.iter().map(|l| l.price.clone()).collect(),
             quote_status: &quote_status,
+            plan: &plan,
             at: meta.occurred_at,
             actor: &meta.actor_subject,
         },
@@ -130,6 +147,14 @@ pub async fn convert(
         lines: order.items.len(),
         fulfillment_instance_id: started.process_instance_id,
     })?;
+    let decomposed = NewEvent::of(&OrderDecomposed {
+        order_id,
+        catalog_version_id: q.catalog_version_id,
+        tasks: plan.tasks.len(),
+        ready: plan.ready(),
+        systems: plan.systems(),
+        plan_hash: plan.hash()?,
+    })?;
     record(
         tx,
         meta,
@@ -141,7 +166,7 @@ pub async fn convert(
             after: Some(created.payload.clone()),
             reason: None,
         },
-        &[created],
+        &[created, decomposed],
     )
     .await?;
     Ok(order)
@@ -150,4 +175,9 @@ pub async fn convert(
 /// The order and its items (a query, here so that every entry point reads orders one way).
 pub async fn order_fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Result<Order, Error> {
     store::sales_order_fetch(tx, tenant, id).await
+}
+
+/// The order's fulfillment plan with each task's status, attempts and timings.
+pub async fn plan_fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Result<OrderPlan, Error> {
+    store::fulfillment_task_list(tx, tenant, id).await
 }

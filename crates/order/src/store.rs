@@ -1,8 +1,11 @@
 //! The named SQL of orders and of conversion, each statement through `timed` under a
-//! resource-first name. Conversion reads the quote once under its row lock
-//! ([`quote_fetch_for_conversion`]) and writes in one statement the order, its items and the
-//! quote's converted state ([`sales_order_insert_converting_quote`]): no statement re-reads
-//! what another has just written. Decisions are [`crate::model`]'s, not this module's.
+//! resource-first name. Conversion reads the quote once under its row lock, with its lines'
+//! configurations ([`quote_fetch_for_conversion`]), and writes in one statement the order, its
+//! items, its fulfillment plan and the quote's converted state
+//! ([`sales_order_insert_converting_quote`]): no statement re-reads what another has just
+//! written. Decisions are [`crate::model`]'s, not this module's.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
@@ -11,6 +14,7 @@ use cpq_db::{timed, Tx};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::model::plan::{FulfillmentPlan, FulfillmentTask, OrderPlan, PlannedTask, TaskStatus};
 use crate::model::{status_from, Order, OrderItem, QuoteToConvert};
 
 #[derive(sqlx::FromRow)]
@@ -24,10 +28,13 @@ struct QuoteRow {
     snapshot_hash: Option<String>,
     price_snapshot: Option<Value>,
     order_id: Option<Uuid>,
+    catalog_version_id: Uuid,
+    /// `{"<line_no>": configuration}` of the current revision.
+    configurations: Value,
 }
 
-/// What conversion needs of the quote, with the quote's row lock (one statement: the order lines
-/// take their configurations from the quote's items inside the insert).
+/// What conversion needs of the quote, with the quote's row lock, and its current lines'
+/// configurations (decomposition reads them), in one statement.
 pub async fn quote_fetch_for_conversion(
     tx: &mut Tx,
     tenant: &TenantId,
@@ -36,7 +43,9 @@ pub async fn quote_fetch_for_conversion(
     let row: Option<QuoteRow> = timed(
         "quote_fetch_for_conversion",
         sqlx::query_as(
-            "SELECT quote_id, status, version, revision_no, customer_account_id, currency, snapshot_hash, price_snapshot, order_id \
+            "SELECT quote_id, status, version, revision_no, customer_account_id, currency, snapshot_hash, price_snapshot, order_id, \
+             catalog_version_id, (SELECT coalesce(jsonb_object_agg(qi.line_no::text, qi.configuration), '{}') FROM quote_item qi \
+             WHERE qi.quote_id = quote.quote_id AND qi.revision_no = quote.revision_no) AS configurations \
              FROM quote WHERE tenant_id = $1 AND quote_id = $2 FOR UPDATE",
         )
         .bind(tenant.as_str())
@@ -46,6 +55,16 @@ pub async fn quote_fetch_for_conversion(
     .await
     .map_err(db_error)?;
     let r = row.ok_or_else(|| Error::not_found("quote", id))?;
+    let configurations: BTreeMap<String, Value> = serde_json::from_value(r.configurations)
+        .map_err(|e| Error::internal(format!("quote line configurations: {e}")))?;
+    let configurations = configurations
+        .into_iter()
+        .map(|(line, c)| {
+            line.parse::<i32>()
+                .map(|n| (n, c))
+                .map_err(|e| Error::internal(format!("quote line number {line}: {e}")))
+        })
+        .collect::<Result<BTreeMap<i32, Value>, Error>>()?;
     Ok(QuoteToConvert {
         quote_id: r.quote_id,
         status: status_from(&r.status)?,
@@ -56,6 +75,8 @@ pub async fn quote_fetch_for_conversion(
         snapshot_hash: r.snapshot_hash,
         price_snapshot: r.price_snapshot,
         order_id: r.order_id,
+        catalog_version_id: r.catalog_version_id,
+        configurations,
     })
 }
 
@@ -76,6 +97,8 @@ pub struct NewOrder<'a> {
     pub prices: Vec<Value>,
     /// The quote's status afterwards, as stored.
     pub quote_status: &'a str,
+    /// The order's fulfillment plan, written with it.
+    pub plan: &'a FulfillmentPlan,
     pub at: DateTime<Utc>,
     pub actor: &'a str,
 }
@@ -121,9 +144,18 @@ impl OrderRow {
 const ORDER_COLUMNS: &str = "order_id, quote_id, quote_revision_no, customer_account_id, currency, snapshot_hash, totals, status, \
      fulfillment_instance_id, version, created_at, created_by, updated_at";
 
+/// A plan task as the insert reads it (`jsonb_to_recordset`): the task and its first status.
+#[derive(serde::Serialize)]
+struct TaskInsert<'a> {
+    #[serde(flatten)]
+    task: &'a PlannedTask,
+    status: &'static str,
+}
+
 /// Inserts the order, its items (one row per line through `unnest`, each with the configuration
-/// of the quote's line) and marks the quote converted (status, order, version), in one
-/// statement; returns the order as written. `None` when the quote already has an order
+/// of the quote's line), its fulfillment plan (one row per task, from one JSON parameter) and
+/// marks the quote converted (status, order, version), in one statement; returns the order as
+/// written. `None` when the quote already has an order
 /// (`sales_order_one_per_quote`): then nothing is written and the transaction stays usable.
 pub async fn sales_order_insert_converting_quote(
     tx: &mut Tx,
@@ -147,12 +179,28 @@ pub async fn sales_order_insert_converting_quote(
            FROM o CROSS JOIN unnest($13::integer[], $14::text[], $15::jsonb[]) AS l (line_no, offering_code, price) \
            JOIN quote_item qi ON qi.quote_id = o.quote_id AND qi.revision_no = o.quote_revision_no AND qi.line_no = l.line_no \
            RETURNING line_no, offering_code, configuration, price), \
+         t AS (\
+           INSERT INTO fulfillment_task (order_id, task_key, tenant_id, position, line_no, item_code, spec, task_code, job_type, system, \
+           depends_on, status, attempts, created_at) \
+           SELECT o.order_id, p.key, $2, p.position, p.line_no, p.item_code, p.spec, p.task_code, p.job_type, p.system, p.depends_on, p.status, 0, $11 \
+           FROM o CROSS JOIN jsonb_to_recordset($17::jsonb) AS p (key text, position integer, line_no integer, item_code text, spec text, \
+           task_code text, job_type text, system text, depends_on text[], status text)), \
          q AS (\
            UPDATE quote SET status = $16, order_id = o.order_id, version = quote.version + 1, updated_at = $11, updated_by = $12 \
            FROM o WHERE quote.quote_id = o.quote_id) \
          SELECT o.*, (SELECT coalesce(jsonb_agg(jsonb_build_object('line_no', i.line_no, 'offering_code', i.offering_code, \
            'configuration', i.configuration, 'price', i.price) ORDER BY i.line_no), '[]') FROM i) AS items FROM o"
     );
+    let tasks: Vec<TaskInsert<'_>> = o
+        .plan
+        .tasks
+        .iter()
+        .map(|task| TaskInsert {
+            task,
+            status: task.initial_status().as_str(),
+        })
+        .collect();
+    let tasks = serde_json::to_value(tasks).map_err(Error::internal)?;
     let inserted: Option<Inserted> = timed(
         "sales_order_insert_converting_quote",
         sqlx::query_as(&sql)
@@ -172,6 +220,7 @@ pub async fn sales_order_insert_converting_quote(
             .bind(&o.offering_codes)
             .bind(&o.prices)
             .bind(o.quote_status)
+            .bind(&tasks)
             .fetch_optional(&mut **tx),
     )
     .await
@@ -234,4 +283,102 @@ async fn order_item_list(tx: &mut Tx, order_id: Uuid) -> Result<Vec<OrderItem>, 
             price,
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct TaskRow {
+    task_key: Option<String>,
+    position: Option<i32>,
+    line_no: Option<i32>,
+    item_code: Option<String>,
+    spec: Option<String>,
+    task_code: Option<String>,
+    job_type: Option<String>,
+    system: Option<String>,
+    depends_on: Option<Vec<String>>,
+    status: Option<String>,
+    attempts: Option<i32>,
+    created_at: Option<DateTime<Utc>>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    last_error: Option<Value>,
+}
+
+impl TaskRow {
+    /// The task, `None` for the row of an order without tasks.
+    fn task(self) -> Result<Option<FulfillmentTask>, Error> {
+        let Some(key) = self.task_key else {
+            return Ok(None);
+        };
+        let missing =
+            |column: &str| Error::internal(format!("fulfillment task {key}: no {column}"));
+        let status = self.status.ok_or_else(|| missing("status"))?;
+        Ok(Some(FulfillmentTask {
+            position: self.position.ok_or_else(|| missing("position"))?,
+            line_no: self.line_no,
+            item_code: self.item_code,
+            spec: self.spec,
+            task_code: self.task_code.ok_or_else(|| missing("task_code"))?,
+            job_type: self.job_type.ok_or_else(|| missing("job_type"))?,
+            system: self.system,
+            depends_on: self.depends_on.ok_or_else(|| missing("depends_on"))?,
+            status: TaskStatus::parse(&status).ok_or_else(|| {
+                Error::internal(format!("fulfillment task {key}: status {status}"))
+            })?,
+            attempts: self.attempts.ok_or_else(|| missing("attempts"))?,
+            created_at: self.created_at.ok_or_else(|| missing("created_at"))?,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            last_error: self.last_error,
+            key,
+        }))
+    }
+}
+
+/// The order's fulfillment plan, every task in plan order, in one statement (the order's row
+/// with its tasks joined: no row is an unknown order, or another tenant's).
+pub async fn fulfillment_task_list(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    order_id: Uuid,
+) -> Result<OrderPlan, Error> {
+    let rows: Vec<TaskRow> = timed(
+        "fulfillment_task_list",
+        sqlx::query_as(
+            "SELECT t.task_key, t.position, t.line_no, t.item_code, t.spec, t.task_code, t.job_type, t.system, t.depends_on, \
+             t.status, t.attempts, t.created_at, t.started_at, t.completed_at, t.last_error \
+             FROM sales_order o LEFT JOIN fulfillment_task t ON t.order_id = o.order_id \
+             WHERE o.tenant_id = $1 AND o.order_id = $2 ORDER BY t.position",
+        )
+        .bind(tenant.as_str())
+        .bind(order_id)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    if rows.is_empty() {
+        return Err(Error::not_found("order", order_id));
+    }
+    let mut tasks = Vec::with_capacity(rows.len());
+    for row in rows {
+        tasks.extend(row.task()?);
+    }
+    Ok(OrderPlan { order_id, tasks })
+}
+
+/// The job types every deployed version of process `bpmn_process_id` declares (its service
+/// tasks' `zeebe:taskDefinition` types, as `cpq-workflow` stored them at deployment).
+pub async fn process_definition_job_types(
+    tx: &mut Tx,
+    bpmn_process_id: &str,
+) -> Result<BTreeSet<String>, Error> {
+    let rows: Vec<Vec<String>> = timed(
+        "process_definition_job_types",
+        sqlx::query_scalar("SELECT job_types FROM process_definition WHERE bpmn_process_id = $1")
+            .bind(bpmn_process_id)
+            .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(rows.into_iter().flatten().collect())
 }

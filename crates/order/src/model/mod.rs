@@ -1,7 +1,12 @@
 //! Orders as pure types, and what a conversion decides from the quote it locked: whether the
 //! quote may become an order (converted already, the version the caller saw, the lifecycle, the
-//! snapshot still matching its hash) and the order lines its snapshot makes. No I/O, no clock:
+//! snapshot still matching its hash) and the order lines its snapshot makes; [`plan`]: the
+//! decomposition of an order's items into its fulfillment plan. No I/O, no clock:
 //! [`crate::store`] reads and writes, [`crate::commands`] puts the two together.
+
+pub mod plan;
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cpq_core::Error;
@@ -10,6 +15,8 @@ use cpq_quote::model::lifecycle::{apply, Action, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+use plan::PlanItem;
 
 /// The BPMN process id of `processes/order-fulfillment-v1.bpmn` (named in `cpq_quote::processes`,
 /// which lists the processes the platform needs without depending on this crate).
@@ -60,6 +67,10 @@ pub struct QuoteToConvert {
     pub price_snapshot: Option<Value>,
     /// The order the quote became, once converted.
     pub order_id: Option<Uuid>,
+    /// The catalog version the quote was priced with: its technical catalog decomposes the order.
+    pub catalog_version_id: Uuid,
+    /// The current revision's line configurations, by line number.
+    pub configurations: BTreeMap<i32, Value>,
 }
 
 /// One order line to write: the snapshot's line, with the quote line it prices.
@@ -95,6 +106,27 @@ pub fn line_without_item(quote: Uuid, line_id: &str) -> Error {
     Error::internal(format!(
         "snapshot line {line_id} of quote {quote} has no item"
     ))
+}
+
+/// The order lines a conversion makes, each with its quote line's configuration, as
+/// [`plan::decompose`] reads them.
+pub fn plan_items<'a>(
+    q: &'a QuoteToConvert,
+    lines: &'a [OrderLine],
+) -> Result<Vec<PlanItem<'a>>, Error> {
+    lines
+        .iter()
+        .map(|l| {
+            Ok(PlanItem {
+                line_no: l.line_no,
+                offering_code: &l.offering_code,
+                configuration: q
+                    .configurations
+                    .get(&l.line_no)
+                    .ok_or_else(|| line_without_item(q.quote_id, &format!("{:04}", l.line_no)))?,
+            })
+        })
+        .collect()
 }
 
 /// A quote status as stored.
@@ -184,6 +216,8 @@ mod tests {
             snapshot_hash: None,
             price_snapshot: None,
             order_id: None,
+            catalog_version_id: Uuid::nil(),
+            configurations: BTreeMap::new(),
         }
     }
 
