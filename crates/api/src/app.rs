@@ -88,6 +88,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::revision_fetch))
         .routes(routes!(quotes::convert))
         .routes(routes!(quotes::order_fetch))
+        .routes(routes!(quotes::fulfillment_plan))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::reject))

@@ -113,6 +113,7 @@ fn schemas() -> Vec<(&'static str, Value)> {
                     "promotions": array_of("CatalogPromotion"),
                     "tax_rates": array_of("CatalogTaxRate"),
                     "technical": array_of("CatalogTechnicalMapping"),
+                    "order_tasks": array_of("CatalogTask"),
                 }),
                 &[],
             );
@@ -215,12 +216,24 @@ fn schemas() -> Vec<(&'static str, Value)> {
                     "offering": text(),
                     "items": { "type": "array", "items": object(json!({
                         "code": text(), "spec": text(),
-                        "tasks": { "type": "array", "items": object(json!({ "code": text(), "job_type": text(), "depends_on": strings() }), &["code", "job_type"]) },
+                        "tasks": array_of("CatalogTask"),
                     }), &["code", "spec", "tasks"]) },
                 }),
                 &["offering", "items"],
             ),
         ),
+        ("CatalogTask", {
+            let mut t = object(
+                json!({
+                    "code": text(), "job_type": text(),
+                    "system": { "type": ["string", "null"], "description": format!("One of {} (checked at publish, as every reference)", cpq_catalog::document::SYSTEMS.join(", ")) },
+                    "depends_on": strings(), "after_all": strings(),
+                }),
+                &["code", "job_type"],
+            );
+            t["description"] = json!("A fulfillment task: `depends_on` names tasks of the same item (of an order task: other order tasks), `after_all` `item/task` pairs of every item of the order (`*`: every item task, order tasks only)");
+            t
+        }),
         (
             "JsonValue",
             json!({
@@ -326,6 +339,7 @@ pub fn split_catalog_elements(doc: &mut Value) {
         ("promotions", "CatalogPromotion", "code"),
         ("tax-rates", "CatalogTaxRate", "market"),
         ("technical", "CatalogTechnicalMapping", "offering"),
+        ("order-tasks", "CatalogTask", "code"),
     ] {
         let mut item = generic.clone();
         for method in ["put", "delete"] {

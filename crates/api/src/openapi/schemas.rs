@@ -397,6 +397,68 @@ pub struct Order {
     pub items: Vec<OrderItem>,
 }
 
+/// A fulfillment task's status: `ready` (waits for nothing) or `pending` when the plan is made.
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum FulfillmentTaskStatus {
+    Pending,
+    Ready,
+    Running,
+    WaitingCallback,
+    Completed,
+    Failed,
+    Skipped,
+    Cancelled,
+}
+
+/// An external system a fulfillment task acts on.
+#[derive(ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub enum FulfillmentSystem {
+    Inventory,
+    Provisioning,
+    Billing,
+    Crm,
+    Notification,
+}
+
+/// One task of an order's fulfillment plan.
+#[derive(ToSchema)]
+pub struct FulfillmentTask {
+    /// Stable within the order: `L1/access-line/reserve-port` (line, component offerings below
+    /// the line's own, fulfillment item, task), `order/notify-customer` for an order task.
+    pub key: String,
+    /// The task's place in the plan's topological order, from 0.
+    pub position: i32,
+    /// The order line it serves; null for an order task.
+    pub line_no: Option<i32>,
+    /// The fulfillment item's code and service or resource spec; null for an order task.
+    pub item_code: Option<String>,
+    pub spec: Option<String>,
+    pub task_code: String,
+    pub job_type: String,
+    /// Null when the technical catalog names no system for the task.
+    pub system: Option<FulfillmentSystem>,
+    /// Keys of the tasks that must finish first, in plan order.
+    pub depends_on: Vec<String>,
+    pub status: FulfillmentTaskStatus,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The last failure as the worker reported it.
+    #[schema(value_type = Option<Object>)]
+    pub last_error: Option<Value>,
+}
+
+/// An order's fulfillment plan (empty for an order converted before decomposition existed).
+#[derive(ToSchema)]
+pub struct FulfillmentPlan {
+    pub order_id: Uuid,
+    /// Every task, each after the tasks it depends on.
+    pub tasks: Vec<FulfillmentTask>,
+}
+
 /// An open approval task with its quote.
 #[derive(ToSchema)]
 pub struct ApprovalTask {

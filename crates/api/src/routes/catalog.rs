@@ -78,7 +78,7 @@ fn respond(v: CatalogVersion, created: bool) -> Result<CommandResponse, Error> {
 #[serde(deny_unknown_fields)]
 pub struct CreateCatalogVersion {
     pub label: String,
-    /// The whole version (offerings, rules, price_lists, promotions, tax_rates, technical).
+    /// The whole version (offerings, rules, price_lists, promotions, tax_rates, technical, order_tasks).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub document: CatalogDocument,
@@ -197,9 +197,9 @@ fn collection(caller: &Caller, name: &str) -> Result<Collection, Error> {
     Collection::parse(name)
 }
 
-/// Put one element (offering, rule, price list, promotion, tax rate, technical mapping) into a draft.
+/// Put one element (offering, rule, price list, promotion, tax rate, technical mapping, order task) into a draft.
 #[utoipa::path(put, path = "/v1/catalog/versions/{id}/{collection}/{key}", tag = "catalog", security(("bearer" = [])),
-    params(("id" = Uuid, Path), ("collection" = String, Path, description = "offerings, rules, price-lists, promotions, tax-rates or technical"), ("key" = String, Path), ("If-Match" = String, Header)),
+    params(("id" = Uuid, Path), ("collection" = String, Path, description = "offerings, rules, price-lists, promotions, tax-rates, technical or order-tasks"), ("key" = String, Path), ("If-Match" = String, Header)),
     request_body(content = Object),
     responses((status = 200, body = CatalogVersionView), (status = 422, body = Problem)))]
 pub async fn put_element(

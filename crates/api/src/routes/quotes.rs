@@ -1,5 +1,5 @@
 //! `/v1/quotes`: create, read, add and remove lines, price, submit, accept, revise, cancel and
-//! convert into an order (`/v1/orders/{id}`). Every change needs `If-Match`; lines are validated
+//! convert into an order (`/v1/orders/{id}`, its plan at `/v1/orders/{id}/fulfillment-plan`). Every change needs `If-Match`; lines are validated
 //! against the quote's catalog version. Approval tasks and the policy are in
 //! [`crate::routes::approvals`]. The operations are `cpq_application`'s
 //! ([`cpq_application::quotes`], [`cpq_application::orders`]).
@@ -7,7 +7,7 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
-use cpq_application::orders::{ConvertQuote, FetchOrder};
+use cpq_application::orders::{ConvertQuote, FetchFulfillmentPlan, FetchOrder};
 use cpq_application::quotes::{self as op, LineInput, QuoteWithApprovals};
 use cpq_application::Operation;
 use cpq_configuration::ConfigItem;
@@ -446,4 +446,15 @@ pub async fn order_fetch(
 ) -> Result<Response, ApiError> {
     let order = query(&state, &caller, FetchOrder(id)).await?;
     Ok(order_answer(order)?.into_response())
+}
+
+#[utoipa::path(get, path = "/v1/orders/{id}/fulfillment-plan", tag = "orders", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, description = "The order's fulfillment plan: every task, in plan order (each after the tasks it depends on), with its status, attempts, timings, system, job type and dependencies"), (status = 404, body = Problem)))]
+pub async fn fulfillment_plan(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let plan = query(&state, &caller, FetchFulfillmentPlan(id)).await?;
+    Ok(axum::Json(plan).into_response())
 }

@@ -538,6 +538,17 @@ async fn every_answer_of_the_sales_flow_and_the_workflow_api_is_the_documented_o
         &app,
         &mut c,
         &sales,
+        M::GET,
+        "/v1/orders/{id}/fulfillment-plan",
+        &format!("/v1/orders/{o}/fulfillment-plan"),
+        None,
+        None,
+    )
+    .await;
+    call(
+        &app,
+        &mut c,
+        &sales,
         M::POST,
         "/v1/quotes/{id}/convert",
         &format!("{q}/convert"),

@@ -258,6 +258,7 @@ async fn every_event_of_the_sales_flow_matches_its_checked_in_schema() {
         "quote.cancelled",
         "quote.expired",
         "order.created",
+        "order.decomposed",
         "customer-account.created",
         "customer-account.updated",
         "customer-account.closed",

@@ -10,6 +10,7 @@ mod contract;
 mod conversion;
 mod customer_accounts;
 mod events;
+mod fulfillment;
 mod health;
 mod helpers;
 mod idempotency;

@@ -6,7 +6,7 @@
 //! | import document (PUT) | — | 5 | 5 | envelope 2; `catalog_version_fetch_document_for_update` 1; `catalog_version_update_draft` 1; audit 1 |
 //! | put element (PUT) | — | 5 | 5 | the same: the draft's document locked, changed, written back |
 //! | delete element (DELETE) | — | 5 | 5 | the same |
-//! | publish | — | 8 | 8 | envelope 4; `catalog_version_fetch_document_for_update` 1; `catalog_version_publish` (status, hash, compiled form) 1; `catalog_offering_insert_all` (the search projection through `unnest`) 1; audit 1 |
+//! | publish | 8 | 9 | 9 | envelope 4; `process_definition_job_types` (what the deployed fulfillment process handles: the technical catalog's job types must be handled; issue 15) 1; `catalog_version_fetch_document_for_update` 1; `catalog_version_publish` (status, hash, compiled form) 1; `catalog_offering_insert_all` (the search projection through `unnest`) 1; audit 1 |
 //! | activate | — | 7 | 7 | envelope 4; `catalog_version_fetch` 1 (a published version is immutable: not locked); `catalog_activation_insert` 1; audit 1 |
 
 use serde_json::json;
@@ -19,7 +19,7 @@ pub const BUDGETS: &[Budget] = &[
     budget("import document (PUT)", 5, 5),
     budget("put element (PUT)", 5, 5),
     budget("delete element (DELETE)", 5, 5),
-    budget("publish", 8, 8),
+    budget("publish", 9, 9),
     budget("activate", 7, 7),
 ];
 
