@@ -226,18 +226,77 @@ pub struct WorkerConfig {
 pub enum JobHandlerKind {
     /// POST the job's variables to `url` with the job's idempotency key.
     Http,
+    /// A request to one of the external business systems (`{url}/systems/{system}/requests`),
+    /// with back-off, jitter and a circuit breaker per system: [`SystemHandlerConfig`].
+    System,
+}
+
+/// The external business systems fulfillment calls (simulated by `cpq-sim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExternalSystem {
+    Inventory,
+    Provisioning,
+    Billing,
+    Crm,
+    Notification,
+}
+
+impl ExternalSystem {
+    pub const ALL: [ExternalSystem; 5] = [
+        ExternalSystem::Inventory,
+        ExternalSystem::Provisioning,
+        ExternalSystem::Billing,
+        ExternalSystem::Crm,
+        ExternalSystem::Notification,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExternalSystem::Inventory => "inventory",
+            ExternalSystem::Provisioning => "provisioning",
+            ExternalSystem::Billing => "billing",
+            ExternalSystem::Crm => "crm",
+            ExternalSystem::Notification => "notification",
+        }
+    }
+}
+
+/// The settings of a `handler = "system"` job type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SystemHandlerConfig {
+    pub system: ExternalSystem,
+    /// Sent as the request's `operation`.
+    pub operation: String,
+    /// Sent as the request's `callback_url` (asynchronous systems call it back).
+    pub callback_url: Option<Url>,
+    /// Caps the job's retries (the BPMN's `retries`): after a transient failure a job keeps
+    /// `min(its retries, max_retries) - 1`. Unset: the job's retries alone decide.
+    pub max_retries: Option<u32>,
+    /// Cap of the exponential back-off that grows from `retry_backoff_ms`.
+    pub retry_backoff_max_ms: u64,
+    /// Consecutive transient failures of the system that open its circuit breaker.
+    pub breaker_failure_threshold: u32,
+    /// How long an open breaker refuses calls before one probe call (half-open).
+    pub breaker_open_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct JobTypeConfig {
     pub job_type: String,
     pub handler: JobHandlerKind,
+    /// `http`: the endpoint; `system`: the systems' base URL.
     pub url: Url,
     /// Jobs of this type in flight at once.
     pub max_active: u32,
     pub lease_ms: u64,
     /// Fallback poll when no notification arrives.
     pub poll_interval_ms: u64,
+    /// `http`: the retry delay; `system`: the base of the exponential back-off.
     pub retry_backoff_ms: u64,
     pub request_timeout_ms: u64,
+    /// `Some` exactly when `handler` is [`JobHandlerKind::System`]; dumped with the job type's
+    /// own keys, as the file spells them.
+    #[serde(flatten)]
+    pub system: Option<SystemHandlerConfig>,
 }

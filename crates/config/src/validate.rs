@@ -69,6 +69,59 @@ struct RawJobType {
     poll_interval_ms: Num,
     retry_backoff_ms: Num,
     request_timeout_ms: Num,
+    // handler = "system" only
+    system: Option<String>,
+    operation: Option<String>,
+    callback_url: Option<String>,
+    max_retries: Num,
+    retry_backoff_max_ms: Num,
+    breaker_failure_threshold: Num,
+    breaker_open_ms: Num,
+}
+
+/// The `handler = "system"` keys of a job type, taken out of it.
+#[derive(Debug, Default)]
+struct RawSystemPart {
+    system: Option<String>,
+    operation: Option<String>,
+    callback_url: Option<String>,
+    max_retries: Num,
+    retry_backoff_max_ms: Num,
+    breaker_failure_threshold: Num,
+    breaker_open_ms: Num,
+}
+
+impl RawSystemPart {
+    fn take(j: &mut RawJobType) -> RawSystemPart {
+        RawSystemPart {
+            system: j.system.take(),
+            operation: j.operation.take(),
+            callback_url: j.callback_url.take(),
+            max_retries: j.max_retries.take(),
+            retry_backoff_max_ms: j.retry_backoff_max_ms.take(),
+            breaker_failure_threshold: j.breaker_failure_threshold.take(),
+            breaker_open_ms: j.breaker_open_ms.take(),
+        }
+    }
+
+    /// The keys that are set, for refusing them on another handler.
+    fn keys_set(&self) -> Vec<&'static str> {
+        [
+            ("system", self.system.is_some()),
+            ("operation", self.operation.is_some()),
+            ("callback_url", self.callback_url.is_some()),
+            ("max_retries", self.max_retries.is_some()),
+            ("retry_backoff_max_ms", self.retry_backoff_max_ms.is_some()),
+            (
+                "breaker_failure_threshold",
+                self.breaker_failure_threshold.is_some(),
+            ),
+            ("breaker_open_ms", self.breaker_open_ms.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -498,15 +551,16 @@ pub(crate) fn validate(
         }
         let mut seen = std::collections::BTreeSet::new();
         let mut types = Vec::new();
-        for (i, j) in w.job_types.into_iter().enumerate() {
+        for (i, mut j) in w.job_types.into_iter().enumerate() {
             let at = |f: &str| format!("worker.job_types[{i}].{f}");
+            let system_part = RawSystemPart::take(&mut j);
             let job_type = c.text(&at("job_type"), j.job_type);
             if let Some(t) = &job_type {
                 if !seen.insert(t.clone()) {
                     c.problem(&at("job_type"), format!("\"{t}\" is configured twice"));
                 }
             }
-            let handler = c.choice(&at("handler"), j.handler, &[("http", JobHandlerKind::Http)]);
+            let handler = c.choice(&at("handler"), j.handler, &[("http", JobHandlerKind::Http), ("system", JobHandlerKind::System)]);
             let url = c.text(&at("url"), j.url).and_then(|u| c.url(&at("url"), &u, &["http", "https"]));
             let max_active = c.number(&at("max_active"), j.max_active.or(Some(Lenient::Typed(8))), 1..=1000);
             let lease_ms = c.number(&at("lease_ms"), j.lease_ms.or(Some(Lenient::Typed(30_000))), 100..=3_600_000);
@@ -518,6 +572,22 @@ pub(crate) fn validate(
                     c.problem(&at("request_timeout_ms"), format!("{req} must be shorter than lease_ms ({lease}), or a slow call outlives its lease"));
                 }
             }
+            let system = match handler {
+                Some(JobHandlerKind::System) => {
+                    let s = system_handler(&mut c, &at, system_part, retry_backoff_ms);
+                    if s.is_none() {
+                        types.push(None);
+                        continue;
+                    }
+                    s
+                }
+                _ => {
+                    for key in system_part.keys_set() {
+                        c.problem(&at(key), "only with handler = \"system\"");
+                    }
+                    None
+                }
+            };
             types.push((|| {
                 Some(JobTypeConfig {
                     job_type: job_type?,
@@ -528,9 +598,11 @@ pub(crate) fn validate(
                     poll_interval_ms: poll_interval_ms?,
                     retry_backoff_ms: retry_backoff_ms?,
                     request_timeout_ms: request_timeout_ms?,
+                    system,
                 })
             })());
         }
+        check_shared_breakers(&mut c, &types);
         (|| {
             Some(WorkerConfig {
                 group: group?,
@@ -601,4 +673,90 @@ pub(crate) fn validate(
     build().ok_or_else(|| {
         vec!["configuration incomplete without a reported problem (a bug)".to_owned()]
     })
+}
+
+/// The most a retry may wait (the job API's own limit, seven days).
+const MAX_BACKOFF_MS: u64 = 604_800_000;
+
+/// The settings of a `handler = "system"` job type; `None` after reporting each problem.
+fn system_handler(
+    c: &mut Checker,
+    at: &dyn Fn(&str) -> String,
+    j: RawSystemPart,
+    retry_backoff_ms: Option<u64>,
+) -> Option<SystemHandlerConfig> {
+    let systems: Vec<(&str, ExternalSystem)> = ExternalSystem::ALL
+        .iter()
+        .map(|s| (s.as_str(), *s))
+        .collect();
+    let system = c.choice(&at("system"), j.system, &systems);
+    let operation = c.text(&at("operation"), j.operation);
+    if let Some(op) = &operation {
+        if op.len() > 200 {
+            c.problem(&at("operation"), "must be at most 200 characters");
+        }
+    }
+    let callback_url = match &j.callback_url {
+        None => Some(None),
+        Some(u) => c.url(&at("callback_url"), u, &["http", "https"]).map(Some),
+    };
+    let max_retries = match j.max_retries {
+        None => Some(None),
+        Some(n) => c.number(&at("max_retries"), Some(n), 1..=100).map(Some),
+    };
+    let backoff_max: Option<u64> = c.number(
+        &at("retry_backoff_max_ms"),
+        j.retry_backoff_max_ms.or(Some(Lenient::Typed(60_000))),
+        0..=MAX_BACKOFF_MS,
+    );
+    if let (Some(base), Some(max)) = (retry_backoff_ms, backoff_max) {
+        if max < base {
+            c.problem(
+                &at("retry_backoff_max_ms"),
+                format!("{max} is smaller than retry_backoff_ms ({base})"),
+            );
+        }
+    }
+    let threshold = c.number(
+        &at("breaker_failure_threshold"),
+        j.breaker_failure_threshold.or(Some(Lenient::Typed(5))),
+        1..=1000,
+    );
+    let open_ms = c.number(
+        &at("breaker_open_ms"),
+        j.breaker_open_ms.or(Some(Lenient::Typed(30_000))),
+        100..=3_600_000,
+    );
+    Some(SystemHandlerConfig {
+        system: system?,
+        operation: operation?,
+        callback_url: callback_url?,
+        max_retries: max_retries?,
+        retry_backoff_max_ms: backoff_max?,
+        breaker_failure_threshold: threshold?,
+        breaker_open_ms: open_ms?,
+    })
+}
+
+/// A system's circuit breaker is shared by every job type calling it, so those job types must
+/// agree on its settings.
+fn check_shared_breakers(c: &mut Checker, types: &[Option<JobTypeConfig>]) {
+    let mut first: std::collections::BTreeMap<ExternalSystem, (usize, u32, u64)> =
+        Default::default();
+    for (i, t) in types.iter().enumerate() {
+        let Some(s) = t.as_ref().and_then(|t| t.system.as_ref()) else {
+            continue;
+        };
+        let mine = (i, s.breaker_failure_threshold, s.breaker_open_ms);
+        let (j, threshold, open_ms) = *first.entry(s.system).or_insert(mine);
+        if (threshold, open_ms) != (mine.1, mine.2) {
+            c.problem(
+                &format!("worker.job_types[{i}].breaker_failure_threshold"),
+                format!(
+                    "the {} circuit breaker is shared: breaker_failure_threshold and breaker_open_ms must equal worker.job_types[{j}]'s ({threshold}, {open_ms})",
+                    s.system.as_str()
+                ),
+            );
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use cpq_config::{load, Environment, JwksSource, Sources};
+use cpq_config::{load, Environment, ExternalSystem, JobHandlerKind, JwksSource, Sources};
 
 fn config_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config")
@@ -256,6 +256,139 @@ url = "http://x"
         "worker.job_types[0].url",
         "must be shorter than lease_ms",
         "worker.job_types[1].job_type: \"a\" is configured twice",
+    ] {
+        assert!(err.contains(needle), "{needle} missing in:\n{err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn the_shipped_worker_group_files_load() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = root.join("deploy/local/fulfillment-workers.toml");
+    let mut s = sources("local", &[]);
+    s.extra_files.push(file);
+    let w = load(&s).unwrap().worker.unwrap();
+    let systems: Vec<(&str, &str)> = w
+        .job_types
+        .iter()
+        .map(|j| {
+            assert_eq!(j.handler, JobHandlerKind::System);
+            let sys = j.system.as_ref().unwrap();
+            (j.job_type.as_str(), sys.system.as_str())
+        })
+        .collect();
+    assert_eq!(
+        systems,
+        [
+            ("reserve-inventory", "inventory"),
+            ("ship-equipment", "inventory"),
+            ("provision-service", "provisioning"),
+            ("activate-billing", "billing"),
+            ("update-crm", "crm"),
+            ("send-notification", "notification"),
+        ]
+    );
+}
+
+#[test]
+fn a_system_handler_is_validated_naming_each_field() {
+    let dir = std::env::temp_dir().join(format!("cpq-system-handler-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.toml");
+    std::fs::write(
+        &good,
+        r#"
+[worker]
+group = "fulfillment-workers"
+
+[[worker.job_types]]
+job_type = "provision-service"
+handler = "system"
+system = "provisioning"
+operation = "provision"
+url = "http://127.0.0.1:8090"
+callback_url = "http://127.0.0.1:8080/v1/callbacks/provisioning"
+max_retries = 4
+"#,
+    )
+    .unwrap();
+    let mut s = sources("local", &[]);
+    s.extra_files.push(good);
+    let w = load(&s).unwrap().worker.unwrap();
+    let sys = w.job_types[0].system.clone().unwrap();
+    assert_eq!(sys.system, ExternalSystem::Provisioning);
+    assert_eq!(sys.operation, "provision");
+    assert_eq!(sys.max_retries, Some(4));
+    assert_eq!(
+        (
+            sys.retry_backoff_max_ms,
+            sys.breaker_failure_threshold,
+            sys.breaker_open_ms
+        ),
+        (60_000, 5, 30_000),
+        "defaults"
+    );
+    assert!(sys.callback_url.is_some());
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(
+        &bad,
+        r#"
+[worker]
+group = "g"
+
+[[worker.job_types]]
+job_type = "a"
+handler = "system"
+system = "erp"
+operation = ""
+url = "http://127.0.0.1:8090"
+callback_url = "ftp://x"
+max_retries = 0
+retry_backoff_ms = 5000
+retry_backoff_max_ms = 100
+breaker_failure_threshold = 0
+breaker_open_ms = 10
+
+[[worker.job_types]]
+job_type = "b"
+handler = "http"
+url = "http://x"
+system = "crm"
+breaker_open_ms = 1000
+
+[[worker.job_types]]
+job_type = "c"
+handler = "system"
+system = "crm"
+operation = "x"
+url = "http://127.0.0.1:8090"
+
+[[worker.job_types]]
+job_type = "d"
+handler = "system"
+system = "crm"
+operation = "y"
+url = "http://127.0.0.1:8090"
+breaker_failure_threshold = 3
+"#,
+    )
+    .unwrap();
+    let mut s = sources("local", &[]);
+    s.extra_files.push(bad);
+    let err = load(&s).unwrap_err().to_string();
+    for needle in [
+        "worker.job_types[0].system: \"erp\" is not one of inventory, provisioning, billing, crm, notification",
+        "worker.job_types[0].operation: must not be empty",
+        "worker.job_types[0].callback_url",
+        "worker.job_types[0].max_retries: 0 is out of range",
+        "worker.job_types[0].retry_backoff_max_ms: 100 is smaller than retry_backoff_ms (5000)",
+        "worker.job_types[0].breaker_failure_threshold: 0 is out of range",
+        "worker.job_types[0].breaker_open_ms: 10 is out of range",
+        "worker.job_types[1].system: only with handler = \"system\"",
+        "worker.job_types[1].breaker_open_ms: only with handler = \"system\"",
+        "worker.job_types[3].breaker_failure_threshold: the crm circuit breaker is shared",
     ] {
         assert!(err.contains(needle), "{needle} missing in:\n{err}");
     }
