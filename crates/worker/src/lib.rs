@@ -8,15 +8,17 @@
 //! finish within `shutdown_grace_ms`; whatever does not finish is re-claimed after its lease.
 //! The timer scan also purges expired messages and message-id records.
 //!
-//! The HTTP handler records each external call as an attempt (in its own committed transaction)
-//! before making it, sends the job's stable idempotency key, and maps the answer: 2xx completes
-//! the job with the JSON object returned; 4xx with an `error_code` throws that BPMN error (with
-//! the body's `message` and `variables` object, if any); other
-//! 4xx fail the job without retries (an incident); 5xx, timeouts and connection errors fail it with
-//! one retry fewer after the configured back-off. Handlers are idempotent by contract: a job may
-//! be delivered twice after a lease expires, always with the same key.
+//! Handlers (`handler` in the job type's config): `http` POSTs the job to a URL; `system` sends a
+//! request to one of the external business systems with exponential back-off, jitter and a
+//! circuit breaker per system (see the `handler` module and its submodules). Both record each
+//! external call as an attempt (in its own committed transaction) before making it, send the
+//! job's stable idempotency key, make the call outside any transaction, and report the outcome
+//! in a new one. Handlers are idempotent by contract: a job may be delivered twice after a lease
+//! expires, always with the same key.
 
+mod breakers;
 mod handler;
+pub mod resilience;
 mod run;
 
 pub use run::{run, WorkerError};

@@ -17,6 +17,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::breakers::Breakers;
 use crate::handler;
 
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +78,8 @@ async fn heartbeat(cx: &Context, w: &WorkerConfig) {
 struct Context {
     services: Services,
     http: reqwest::Client,
+    /// One circuit breaker per external system, shared by the job types calling it.
+    breakers: Arc<Breakers>,
     worker: Principal,
     worker_name: String,
 }
@@ -136,7 +139,7 @@ async fn job_type_loop(
                         running.spawn(async move {
                             let id = job.job_id;
                             if let Err(e) =
-                                handler::handle(&cx.services, &cx.http, &cx.worker, &cfg, job).await
+                                handler::handle(&cx.services, &cx.http, &cx.breakers, &cx.worker, &cfg, job).await
                             {
                                 tracing::error!(error = %e, job = %id, "job handling failed; the job is re-claimed after its lease");
                             }
@@ -184,6 +187,7 @@ where
     let cx = Context {
         services,
         http,
+        breakers: Arc::new(Breakers::new(&w.job_types)),
         worker,
         worker_name,
     };
