@@ -5,7 +5,8 @@
 //! asynchronous acceptance, transient failures retried to success with one execution, a business
 //! rejection caught by an error boundary, retries exhausted into an incident, the circuit breaker
 //! opening while a system is down and closing when it is back, and a worker killed with SIGKILL
-//! during a slow call replaced by another with no duplicate execution.
+//! during a slow call replaced by another with no duplicate execution; and a garbage answer (a
+//! local server, since `cpq-sim` answers sensibly) taken as a failure, never as a success.
 //!
 //! `cpq-sim` is reached as a binary, never as a crate: build it first
 //! (`cargo build -p cpq-sim`, same target directory and profile).
@@ -362,7 +363,7 @@ fn temp_dir() -> PathBuf {
 }
 
 /// A `[[worker.job_types]]` entry of the `system` handler.
-fn job_type(job_type: &str, system: &str, sim: &Sim, extra: &str) -> String {
+fn job_type(job_type: &str, system: &str, base: &str, extra: &str) -> String {
     format!(
         r#"
 [[worker.job_types]]
@@ -370,7 +371,7 @@ job_type = "{job_type}"
 handler = "system"
 system = "{system}"
 operation = "{job_type}"
-url = "{}"
+url = "{base}"
 max_active = 4
 lease_ms = 5000
 poll_interval_ms = 100
@@ -378,8 +379,7 @@ retry_backoff_ms = 50
 retry_backoff_max_ms = 200
 request_timeout_ms = 2000
 {extra}
-"#,
-        sim.base
+"#
     )
 }
 
@@ -427,14 +427,14 @@ async fn results_acceptances_and_transient_failures_retried_to_one_execution() {
         .await;
     let callback = "http://127.0.0.1:9/v1/callbacks/provisioning";
     let types = [
-        job_type("reserve-inventory", "inventory", &sim, ""),
+        job_type("reserve-inventory", "inventory", &sim.base, ""),
         job_type(
             "provision-service",
             "provisioning",
-            &sim,
+            &sim.base,
             &format!("callback_url = \"{callback}\""),
         ),
-        job_type("send-notification", "notification", &sim, ""),
+        job_type("send-notification", "notification", &sim.base, ""),
     ]
     .concat();
     let (_worker, admin) = platform.worker(&dir, "fulfillment", &types);
@@ -541,10 +541,10 @@ async fn a_business_rejection_is_caught_and_exhausted_retries_raise_an_incident(
         job_type(
             "provision-service",
             "provisioning",
-            &sim,
+            &sim.base,
             "callback_url = \"http://127.0.0.1:9/v1/callbacks/provisioning\"",
         ),
-        job_type("activate-billing", "billing", &sim, ""),
+        job_type("activate-billing", "billing", &sim.base, ""),
     ]
     .concat();
     let (_worker, _admin) = platform.worker(&dir, "fulfillment", &types);
@@ -616,7 +616,7 @@ async fn the_breaker_opens_while_a_system_is_down_and_closes_when_it_is_back() {
     let types = job_type(
         "update-crm",
         "crm",
-        &sim,
+        &sim.base,
         "breaker_failure_threshold = 2\nbreaker_open_ms = 1000",
     );
     let (_worker, admin) = platform.worker(&dir, "crm-workers", &types);
@@ -674,7 +674,7 @@ async fn a_worker_killed_during_a_slow_call_is_replaced_without_a_duplicate_exec
         json!({"latency_p50_ms": 2500, "latency_p95_ms": 2500}),
     )
     .await;
-    let types = job_type("reserve-inventory", "inventory", &sim, "")
+    let types = job_type("reserve-inventory", "inventory", &sim.base, "")
         .replace("request_timeout_ms = 2000", "request_timeout_ms = 4000");
     let (mut first, _) = platform.worker(&dir, "inventory-workers", &types);
     let id = platform
@@ -721,5 +721,55 @@ async fn a_worker_killed_during_a_slow_call_is_replaced_without_a_duplicate_exec
     assert_eq!(attempts.last(), Some(&Some("success".to_owned())));
     let jobs = platform.jobs(id).await;
     assert_eq!(jobs[0].0, "completed");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A system that answers 200 with a body that is not JSON.
+async fn garbage_system() -> String {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/systems/{system}/requests",
+        post(|| async { "<html>all good</html>" }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_garbage_answer_is_a_failure_naming_the_system_never_a_success() {
+    let dir = temp_dir();
+    let base = garbage_system().await;
+    let platform = Platform::start(&[("reserve", "reserve-inventory", 2)]).await;
+    let types = job_type("reserve-inventory", "inventory", &base, "");
+    let (_worker, _) = platform.worker(&dir, "inventory-workers", &types);
+    let id = platform
+        .start_instance("reserve", json!({"order": "O-1"}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let incidents = loop {
+        let incidents = platform.incidents(id).await;
+        if !incidents.is_empty() {
+            break incidents;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no incident: {:?}",
+            platform.jobs(id).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        incidents[0]
+            .1
+            .contains("inventory answered 200 with a body that is not a JSON object"),
+        "{incidents:?}"
+    );
+    assert_eq!(platform.instance(id).await.0, "active");
+    assert_eq!(
+        platform.attempts(id).await,
+        [Some("failed".to_owned()), Some("failed".to_owned())]
+    );
     std::fs::remove_dir_all(dir).ok();
 }
