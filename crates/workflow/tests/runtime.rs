@@ -867,7 +867,7 @@ fn the_fulfillment_draft_runs_independent_tasks_in_parallel_and_dependants_when_
             plan_task("L1/reserve-port", "reserve-inventory", &[]),
             plan_task("L1/provision-access", "provision-service", &["L1/reserve-port"]),
             plan_task("L2/reserve-router", "reserve-inventory", &[]),
-            plan_task("order/notify-customer", "notify-customer", &["L1/provision-access", "L2/reserve-router"]),
+            plan_task("order/notify-customer", "send-notification", &["L1/provision-access", "L2/reserve-router"]),
         ]}),
     );
     // The two tasks without dependencies run at once; the others wait for their release.
@@ -899,7 +899,7 @@ fn the_fulfillment_draft_runs_independent_tasks_in_parallel_and_dependants_when_
     d.complete_task(
         "ProvisionService",
         "L1/provision-access",
-        json!({"callback_expected": true, "external_request_key": "job-7"}),
+        json!({"callback_expected": true, "external_idempotency_key": "job-7"}),
     );
     assert_eq!(d.waiting("external-callback"), ["job-7"]);
     d.complete_task(
@@ -973,7 +973,7 @@ fn the_fulfillment_draft_opens_fallout_on_a_business_error_a_failed_or_missing_c
     d.complete_task(
         "ProvisionService",
         "L1/provision-access",
-        json!({"callback_expected": true, "external_request_key": "job-9"}),
+        json!({"callback_expected": true, "external_idempotency_key": "job-9"}),
     );
     d.fire("CallbackTimeout");
     assert_eq!(d.waiting("external-callback"), Vec::<&str>::new());
@@ -987,7 +987,7 @@ fn the_fulfillment_draft_opens_fallout_on_a_business_error_a_failed_or_missing_c
     d.complete_task(
         "ProvisionService",
         "L1/provision-access",
-        json!({"callback_expected": true, "external_request_key": "job-10"}),
+        json!({"callback_expected": true, "external_idempotency_key": "job-10"}),
     );
     d.correlate(
         "external-callback",
