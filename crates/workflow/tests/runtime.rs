@@ -949,11 +949,7 @@ fn the_fulfillment_draft_opens_fallout_on_a_business_error_a_failed_or_missing_c
         ]}),
     );
     // A permanent business failure: fallout, then a retry runs the same job type again.
-    d.fail_task(
-        "ActivateBilling",
-        "L2/activate-billing",
-        "CREDIT_CHECK_FAILED",
-    );
+    d.fail_task("ActivateBilling", "L2/activate-billing", "business-failure");
     assert_eq!(d.open(), ["OpenFallout", "ProvisionService"]);
     d.complete_task("OpenFallout", "L2/activate-billing", json!({}));
     assert_eq!(
