@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    self, approvals, catalog, configuration, customer_accounts, health, jobs, processes, quotes,
-    search, user_tasks, workflow,
+    self, approvals, callbacks, catalog, configuration, customer_accounts, health, jobs, processes,
+    quotes, search, user_tasks, workflow,
 };
 use crate::state::AppState;
 use cpq_application::redis_link::RedisLink;
@@ -70,6 +70,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(processes::incidents))
         .routes(routes!(processes::resolve))
         .routes(routes!(processes::publish))
+        .routes(routes!(callbacks::receive))
         .routes(routes!(user_tasks::list))
         .routes(routes!(user_tasks::assign))
         .routes(routes!(user_tasks::complete))

@@ -15,8 +15,8 @@ mod validate;
 
 pub use layers::{load, ConfigError, Sources, ENV_PREFIX};
 pub use model::{
-    AuthConfig, Config, DatabaseConfig, Environment, ExternalSystem, HttpConfig, JobHandlerKind,
-    JobTypeConfig, JwksSource, KafkaConfig, KafkaSecurity, LogConfig, LogFormat, RedisConfig,
-    SystemHandlerConfig, TlsMode, WorkerConfig,
+    AuthConfig, CallbacksConfig, Config, DatabaseConfig, Environment, ExternalSystem, HttpConfig,
+    JobHandlerKind, JobTypeConfig, JwksSource, KafkaConfig, KafkaSecurity, LogConfig, LogFormat,
+    RedisConfig, SystemHandlerConfig, TlsMode, WorkerConfig,
 };
 pub use secret::Secret;

@@ -64,6 +64,23 @@ pub struct Config {
     pub worker: Option<WorkerConfig>,
     /// Only the event deployables (`cpq-relay`, `cpq-consumer`, `cpq-admin topics|replay`) need it.
     pub kafka: Option<KafkaConfig>,
+    /// The external systems' callback secrets (`POST /v1/callbacks/{system}`); none: every
+    /// callback is refused.
+    pub callbacks: CallbacksConfig,
+}
+
+/// `[callbacks.secrets]`: each external system that calls back, with the secret it signs its
+/// callbacks with (HMAC-SHA256 of the raw body).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallbacksConfig {
+    pub secrets: std::collections::BTreeMap<String, Secret<String>>,
+}
+
+impl CallbacksConfig {
+    /// The secret `system` signs with, when it may call back.
+    pub fn secret(&self, system: &str) -> Option<&Secret<String>> {
+        self.secrets.get(system)
+    }
 }
 
 impl Config {

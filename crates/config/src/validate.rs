@@ -33,6 +33,13 @@ pub(crate) struct RawConfig {
     log: RawLog,
     worker: Option<RawWorker>,
     kafka: Option<RawKafka>,
+    callbacks: RawCallbacks,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawCallbacks {
+    secrets: std::collections::BTreeMap<String, Secret<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -540,6 +547,25 @@ pub(crate) fn validate(
         })()
     });
 
+    for (system, secret) in &raw.callbacks.secrets {
+        let key = format!("callbacks.secrets.{system}");
+        if !ExternalSystem::ALL.iter().any(|s| s.as_str() == system) {
+            c.problem(
+                &key,
+                format!(
+                    "is not an external system (one of {})",
+                    ExternalSystem::ALL.map(|s| s.as_str()).join(", ")
+                ),
+            );
+        }
+        if secret.expose().trim().len() < 12 {
+            c.problem(&key, "must be at least 12 characters");
+        }
+    }
+    let callbacks = CallbacksConfig {
+        secrets: raw.callbacks.secrets,
+    };
+
     let worker = raw.worker.map(|w| {
         let group = c.text("worker.group", w.group);
         let admin_bind: Option<SocketAddr> = c.parsed("worker.admin_bind", w.admin_bind.or(Some("127.0.0.1:9091".into())), "an address:port");
@@ -668,6 +694,7 @@ pub(crate) fn validate(
                 None => None,
                 Some(k) => Some(k?),
             },
+            callbacks,
         })
     };
     build().ok_or_else(|| {

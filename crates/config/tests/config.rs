@@ -469,3 +469,56 @@ fn kafka_settings_are_checked_and_the_old_broker_workaround_keys_are_unknown() {
     );
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn callback_secrets_name_external_systems_are_long_enough_and_never_show() {
+    let config = load(&sources(
+        "staging",
+        &[
+            INJECTED_SECRETS.as_slice(),
+            &[(
+                "CPQ_CALLBACKS__SECRETS__PROVISIONING",
+                "provisioning-secret-from-store",
+            )],
+        ]
+        .concat(),
+    ))
+    .unwrap();
+    assert_eq!(
+        config.callbacks.secret("provisioning").unwrap().expose(),
+        "provisioning-secret-from-store"
+    );
+    assert!(config.callbacks.secret("billing").is_none());
+    assert!(!config.dump().contains("provisioning-secret-from-store"));
+    assert!(!format!("{config:?}").contains("provisioning-secret-from-store"));
+
+    let err = load(&sources(
+        "staging",
+        &[
+            INJECTED_SECRETS.as_slice(),
+            &[
+                (
+                    "CPQ_CALLBACKS__SECRETS__TELEPORTATION",
+                    "a-long-enough-secret",
+                ),
+                ("CPQ_CALLBACKS__SECRETS__BILLING", "short"),
+            ],
+        ]
+        .concat(),
+    ))
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("callbacks.secrets.teleportation: is not an external system"),
+        "{text}"
+    );
+    assert!(
+        text.contains("callbacks.secrets.billing: must be at least 12 characters"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("a-long-enough-secret") && !text.contains("short\""),
+        "{text}"
+    );
+    assert_eq!(err.problems.len(), 2, "{text}");
+}

@@ -1,4 +1,5 @@
 pub mod approvals;
+pub mod callbacks;
 pub mod catalog;
 pub mod configuration;
 pub mod customer_accounts;

@@ -5,6 +5,7 @@
 mod approvals;
 mod binary;
 mod budgets;
+mod callbacks;
 mod catalog;
 mod contract;
 mod conversion;

@@ -1,5 +1,6 @@
 //! Workflow: process definitions (deploy, list, version routing), worker groups, process
-//! instances (start, list, inspect, cancel), incidents, messages, jobs and user tasks.
+//! instances (start, list, inspect, cancel), incidents, messages, jobs, user tasks and callbacks
+//! from external systems.
 //!
 //! Each command or query is an [`crate::Operation`] that checks who may run it beyond its roles
 //! (a platform credential for what every tenant shares, a worker's tenant grants), validates its
@@ -7,6 +8,7 @@
 //! transactions, so it is a plain function ([`jobs::activate_jobs`]): the API's long poll and
 //! `cpq-worker`'s loops both claim through it. Nothing here knows HTTP.
 
+pub mod callbacks;
 pub mod definitions;
 pub mod incidents;
 pub mod instances;

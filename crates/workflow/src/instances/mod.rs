@@ -1,6 +1,7 @@
 //! Process instances in PostgreSQL: starting them and applying commands to them. One module per
 //! table holds that table's statements and the commands on it (`process_instance`, `history`,
-//! `job`, `timer`, `message`, `incident`, `user_task`, `external_call_attempt`; `definition` for
+//! `job`, `timer`, `message`, `incident`, `user_task`, `external_call_attempt`,
+//! `external_callback`; `definition` for
 //! what instances read of deployed processes; `activation` for claiming jobs with a wait). This
 //! module holds what they share and writes no SQL itself: starting an instance, and `step`, which
 //! applies a command under the instance's row lock through the pure runtime
@@ -27,6 +28,7 @@ use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
 mod activation;
 mod definition;
 mod external_call_attempt;
+mod external_callback;
 mod history;
 mod incident;
 mod job;
@@ -39,6 +41,7 @@ pub use activation::{activate_or_wait, JobWait};
 pub use external_call_attempt::{
     external_call_attempt_finish, external_call_attempt_insert, CallOutcome,
 };
+pub use external_callback::{external_call_tenant, external_callback_insert, NewCallback};
 pub use incident::{incident_list, resolve_incident};
 pub use job::{
     activate_jobs, complete_job, fail_job, job_tenant, throw_error, ActivatedJob, JobTenants,
