@@ -3,8 +3,9 @@
 # node) when absent, creates the database and its roles, builds, migrates (cpq-admin migrate),
 # loads the demo catalog (cpq-admin seed demo), deploys the platform's BPMN processes (cpq-admin deploy-bpmn
 # processes), applies the topic catalogue (cpq-admin topics apply), starts cpq-api on
-# 127.0.0.1:8080, cpq-relay, cpq-consumer and cpq-sim (the simulated external systems, on
-# 127.0.0.1:8090), and exercises them: a customer account, a catalog
+# 127.0.0.1:8080, cpq-relay, cpq-consumer, cpq-sim (the simulated external systems, on
+# 127.0.0.1:8090) and cpq-worker (the fulfillment worker group; timers and quote expiry), and
+# exercises them: a customer account, a catalog
 # search, a configuration validation, a priced cart, then the sales flow (a quote created, priced,
 # submitted into approval, approved by a manager, accepted and converted into an order) and the
 # quote search projection answering for it. Safe to run again: it restarts everything on the new
@@ -17,7 +18,7 @@ prepare_stack
 create_database
 
 log "building (release)"
-cargo build --release --locked -p cpq-api -p cpq-admin -p cpq-events -p cpq-sim
+cargo build --release --locked -p cpq-api -p cpq-admin -p cpq-events -p cpq-sim -p cpq-worker
 BIN="$CARGO_TARGET_DIR/release"
 export CPQ_ENV=local
 
@@ -50,6 +51,10 @@ restart cpq-consumer --instance-id cpq-consumer-0
 # The simulated external systems (inventory, provisioning, billing, crm, notification) on
 # 127.0.0.1:8090, in their own database cpq_sim (docs/simulators.md).
 restart cpq-sim --listen 127.0.0.1:8090
+# The fulfillment worker group (deploy/local/fulfillment-workers.toml: the job types the technical
+# catalog asks of the external systems, sent to cpq-sim); it also fires due timers (approval
+# reminders and escalations) and expires quotes past their validity.
+restart cpq-worker --worker-config deploy/local/fulfillment-workers.toml
 
 API=http://127.0.0.1:8080
 for _ in $(seq 1 100); do
@@ -130,6 +135,9 @@ echo "7. POST /v1/quotes/$QID/accept -> $(jq -r .status <<<"$Q") by $(jq -r .acc
 O=$(call POST "/v1/quotes/$QID/convert" "$TOKEN" "$(jq -r .version <<<"$Q")")
 OID=$(jq -r .order_id <<<"$O")
 echo "8. POST /v1/quotes/$QID/convert -> order $OID, $(jq -r .status <<<"$O"), $(jq '.items | length' <<<"$O") item(s), fulfillment instance $(jq -r .fulfillment_instance_id <<<"$O")"
+PLAN=$(call GET "/v1/orders/$OID/fulfillment-plan" "$TOKEN")
+echo "   GET /v1/orders/$OID/fulfillment-plan -> $(jq '.tasks | length' <<<"$PLAN") tasks (executing the plan is issue 15's next step):"
+jq -r '.tasks[] | "     \(.key) [\(.job_type) @ \(.system // "-")] \(.status)\(if (.depends_on | length) > 0 then " after " + (.depends_on | join(", ")) else "" end)"' <<<"$PLAN"
 AGAIN=$(curl -sS -X POST "$API/v1/quotes/$QID/convert" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -H "If-Match: \"$(jq -r .version <<<"$Q")\"" -d '{}')
 echo "9. POST /v1/quotes/$QID/convert again -> $(jq -r '"\(.status) \(.title): existing \(.existing)"' <<<"$AGAIN")"
 
