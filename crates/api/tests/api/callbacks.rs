@@ -80,7 +80,10 @@ async fn provisioning_requested(app: &TestApp) -> (String, String, String) {
     )
     .await;
     assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
-    let instance = started.body["process_instance_id"].as_str().unwrap().to_owned();
+    let instance = started.body["process_instance_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
     let activated = post(
         app,
@@ -91,7 +94,10 @@ async fn provisioning_requested(app: &TestApp) -> (String, String, String) {
     )
     .await;
     assert_eq!(activated.status, StatusCode::OK, "{}", activated.body);
-    let job = activated.body["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    let job = activated.body["jobs"][0]["job_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let key = format!("job-{job}");
     let pool = app.db.owner_pool().await;
     sqlx::query(
@@ -155,9 +161,16 @@ async fn a_signed_callback_reaches_the_waiting_process_once_and_a_redelivery_cha
     let again = signed(&app, "provisioning", &body).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
     assert_eq!(again.body["status"], "duplicate");
-    assert_eq!(count(&app, "SELECT count(*) FROM external_callback").await, 1);
     assert_eq!(
-        count(&app, "SELECT count(*) FROM audit_record WHERE action = 'external-callback.receive'").await,
+        count(&app, "SELECT count(*) FROM external_callback").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM audit_record WHERE action = 'external-callback.receive'"
+        )
+        .await,
         1
     );
 }
@@ -196,9 +209,13 @@ async fn unsigned_wrongly_signed_unknown_or_malformed_callbacks_are_refused_and_
     signed(&app, "teleportation", &body)
         .await
         .assert_problem(404, "not-found");
-    signed(&app, "provisioning", &succeeded("job-00000000-0000-0000-0000-000000000000"))
-        .await
-        .assert_problem(404, "not-found");
+    signed(
+        &app,
+        "provisioning",
+        &succeeded("job-00000000-0000-0000-0000-000000000000"),
+    )
+    .await
+    .assert_problem(404, "not-found");
     let mut bad = succeeded(&key);
     bad["outcome"] = json!("maybe");
     bad["system"] = json!("billing");
@@ -221,7 +238,10 @@ async fn unsigned_wrongly_signed_unknown_or_malformed_callbacks_are_refused_and_
     .await;
     answer.assert_problem(400, "malformed-request");
 
-    assert_eq!(count(&app, "SELECT count(*) FROM external_callback").await, 0);
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM external_callback").await,
+        0
+    );
     assert_eq!(count(&app, "SELECT count(*) FROM message").await, 0);
     assert_eq!(instance_status(&app, &instance).await, "active");
 }
