@@ -26,17 +26,7 @@ pub async fn deploy_platform_processes(app: &TestApp) {
     for file in ["quote-approval-v1.bpmn", "order-fulfillment-v1.bpmn"] {
         let xml =
             std::fs::read_to_string(cpq_testkit::repo_root().join("processes").join(file)).unwrap();
-        let deployed = Answer::from(
-            app.client
-                .post(app.url("/v1/process-definitions"))
-                .bearer_for(&operator)
-                .header("content-type", "application/xml")
-                .body(xml)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let deployed = deploy_bpmn(app, &operator, "", &xml).await;
         assert_eq!(
             deployed.status,
             StatusCode::CREATED,

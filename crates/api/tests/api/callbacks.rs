@@ -59,17 +59,7 @@ async fn signed(app: &TestApp, system: &str, body: &Value) -> Answer {
 /// the job with its idempotency key.
 async fn provisioning_requested(app: &TestApp) -> (String, String, String) {
     let operator = app.token("acme", &[Role::Operator]);
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(PROCESS)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deployed = deploy_bpmn(app, &operator, "?allow_unsupported_job_types=true", PROCESS).await;
     assert!(deployed.status.is_success(), "{}", deployed.body);
     let started = post(
         app,

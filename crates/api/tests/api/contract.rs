@@ -800,15 +800,11 @@ async fn every_answer_of_the_sales_flow_and_the_workflow_api_is_the_documented_o
 
     // The job API over a process with a service task: activate, fail into an incident, resolve,
     // activate again, complete; and a BPMN error.
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true&resource_name=contract.bpmn"))
-            .bearer_for(&ops)
-            .header("content-type", "application/xml")
-            .body(JOB_PROCESS)
-            .send()
-            .await
-            .unwrap(),
+    let deployed = deploy_bpmn(
+        &app,
+        &ops,
+        "?allow_unsupported_job_types=true&resource_name=contract.bpmn",
+        JOB_PROCESS,
     )
     .await;
     c.check(&M::POST, "/v1/process-definitions", &deployed);

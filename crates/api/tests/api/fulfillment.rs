@@ -406,15 +406,11 @@ async fn a_job_type_the_deployed_fulfillment_process_declares_may_be_published()
     );
 
     let operator = app.token("acme", &[Role::Operator]);
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(FULFILLMENT_WITH_INSTALL)
-            .send()
-            .await
-            .unwrap(),
+    let deployed = deploy_bpmn(
+        &app,
+        &operator,
+        "?allow_unsupported_job_types=true",
+        FULFILLMENT_WITH_INSTALL,
     )
     .await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);

@@ -128,3 +128,19 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
     pool.close().await;
     n
 }
+
+/// Deploys a BPMN document through the API as `token`; `query` is appended to the path (for
+/// example `?allow_unsupported_job_types=true`).
+pub async fn deploy_bpmn(app: &TestApp, token: &str, query: &str, xml: &str) -> Answer {
+    Answer::from(
+        app.client
+            .post(app.url(&format!("/v1/process-definitions{query}")))
+            .bearer_for(token)
+            .header("content-type", "application/xml")
+            .body(xml.to_owned())
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}

@@ -29,17 +29,7 @@ pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 async fn setup(app: &TestApp) -> (String, String) {
     let operator = app.token("acme", &[Role::Operator]);
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(PROCESS)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deployed = deploy_bpmn(app, &operator, "?allow_unsupported_job_types=true", PROCESS).await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
     (operator, app.token_for("worker-1", "acme", &[Role::Worker]))
 }
@@ -520,15 +510,11 @@ pub(crate) const WITH_HEADERS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 async fn custom_headers_are_an_object_and_a_thrown_error_carries_its_variables() {
     let app = TestApp::spawn().await;
     let (operator, worker) = setup(&app).await;
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(WITH_HEADERS)
-            .send()
-            .await
-            .unwrap(),
+    let deployed = deploy_bpmn(
+        &app,
+        &operator,
+        "?allow_unsupported_job_types=true",
+        WITH_HEADERS,
     )
     .await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
@@ -757,15 +743,11 @@ async fn numbers_out_of_range_are_refused_naming_the_field() {
         "backing off for a week"
     );
 
-    let deploy = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions?allow_unsupported_job_types=true&variable_schema_version=0"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(PROCESS)
-            .send()
-            .await
-            .unwrap(),
+    let deploy = deploy_bpmn(
+        &app,
+        &operator,
+        "?allow_unsupported_job_types=true&variable_schema_version=0",
+        PROCESS,
     )
     .await;
     deploy.assert_problem(422, "validation-failed");

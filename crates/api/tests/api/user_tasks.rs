@@ -26,17 +26,7 @@ pub(crate) const PROCESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 async fn a_task_offered_to_a_role_is_claimed_and_completed_by_its_candidate() {
     let app = TestApp::spawn().await;
     let operator = app.token("acme", &[Role::Operator]);
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(PROCESS)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deployed = deploy_bpmn(&app, &operator, "", PROCESS).await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
     let started = post(
         &app,
@@ -136,17 +126,7 @@ async fn a_task_offered_to_a_role_is_claimed_and_completed_by_its_candidate() {
 async fn another_tenants_user_task_is_not_found_whatever_the_callers_grant() {
     let app = TestApp::spawn().await;
     let operator = app.token("acme", &[Role::Operator]);
-    let deployed = Answer::from(
-        app.client
-            .post(app.url("/v1/process-definitions"))
-            .bearer_for(&operator)
-            .header("content-type", "application/xml")
-            .body(PROCESS)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let deployed = deploy_bpmn(&app, &operator, "", PROCESS).await;
     assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
     post(
         &app,
