@@ -21,9 +21,12 @@ pub mod redis_link;
 pub mod services;
 
 pub mod approvals;
+pub mod assets;
 pub mod catalog;
 pub mod configuration;
 pub mod customers;
+pub mod fallout;
+pub mod order_search;
 pub mod orders;
 pub mod quotes;
 pub mod search;

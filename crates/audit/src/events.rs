@@ -80,6 +80,11 @@ domain_events! {
     CustomerAccountClosed = ("customer-account.closed", 1), "customer-account", |e| e.customer_account_id;
     OrderCreated = ("order.created", 1), "order", |e| e.order_id;
     OrderDecomposed = ("order.decomposed", 1), "order", |e| e.order_id;
+    OrderTaskCompleted = ("order.task-completed", 1), "order", |e| e.order_id;
+    OrderInFallout = ("order.in-fallout", 1), "order", |e| e.order_id;
+    OrderFalloutResolved = ("order.fallout-resolved", 1), "order", |e| e.order_id;
+    OrderCompleted = ("order.completed", 1), "order", |e| e.order_id;
+    OrderCancelled = ("order.cancelled", 1), "order", |e| e.order_id;
     ProcessDefinitionDeployed = ("process-definition.deployed", 1), "process-definition", |e| e.process_definition_id;
     QuoteCreated = ("quote.created", 1), "quote", |e| e.quote_id;
     QuoteItemAdded = ("quote.item-added", 1), "quote", |e| e.quote_id;
@@ -243,6 +248,69 @@ pub struct OrderDecomposed {
     pub systems: Vec<String>,
     /// SHA-256 (hex) of the plan's canonical JSON: the same order, the same hash.
     pub plan_hash: String,
+}
+
+/// A plan task finished: done by its system (`completed`) or skipped by a repair (`skipped`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderTaskCompleted {
+    pub order_id: Uuid,
+    pub task_key: String,
+    pub job_type: String,
+    pub system: Option<String>,
+    /// `completed` or `skipped`.
+    pub status: String,
+    pub attempts: i32,
+    /// The dependants this made ready (their keys, sorted).
+    pub released: Vec<String>,
+}
+
+/// A plan task failed permanently or exhausted its retries: a fallout case is open and the order
+/// is `in-fallout`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderInFallout {
+    pub order_id: Uuid,
+    pub fallout_case_id: Uuid,
+    pub task_key: String,
+    pub system: Option<String>,
+    /// `business-failure`, `technical-failure`, `callback-failed` or `callback-timeout`.
+    pub category: String,
+    pub error_code: Option<String>,
+}
+
+/// A fallout case was repaired: `retry`, `skip` or `cancel-order`, with the reason given.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderFalloutResolved {
+    pub order_id: Uuid,
+    pub fallout_case_id: Uuid,
+    pub task_key: String,
+    pub action: String,
+    pub reason: String,
+}
+
+/// Every task of the order's plan is done: the order is `completed` and its items are the
+/// customer's assets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderCompleted {
+    pub order_id: Uuid,
+    pub customer_account_id: Uuid,
+    pub completed_at: DateTime<Utc>,
+    /// The assets made or updated, one per order item.
+    pub asset_ids: Vec<Uuid>,
+    /// Tasks skipped by a repair rather than done.
+    pub skipped_tasks: Vec<String>,
+}
+
+/// The order was cancelled (by a repair of its fallout): its fulfillment stopped.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderCancelled {
+    pub order_id: Uuid,
+    pub reason: String,
+    pub cancelled_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

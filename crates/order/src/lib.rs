@@ -8,8 +8,12 @@
 //! row is read and marked converted here) and on the pure catalog (the technical catalog), never
 //! the other way. Executing the plan lands here next.
 
+pub mod assets;
 pub mod commands;
+pub mod execution;
+pub mod fallout;
 pub mod model;
+pub mod search;
 pub mod store;
 
 pub use model::{Order, OrderItem, FULFILLMENT_PROCESS, ORDER_AGGREGATE};

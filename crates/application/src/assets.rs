@@ -1,0 +1,1 @@
+//! Assets: the customer's installed base.

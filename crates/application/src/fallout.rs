@@ -1,0 +1,1 @@
+//! Fallout cases: the worklist and its repairs (retry, skip, cancel-order).

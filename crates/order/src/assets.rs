@@ -1,0 +1,1 @@
+//! The customer's installed base: one asset per fulfilled order item.

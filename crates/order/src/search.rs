@@ -1,0 +1,1 @@
+//! The operational order search, and stuck fulfillment tasks.
