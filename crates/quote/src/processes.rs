@@ -10,7 +10,7 @@ use crate::store;
 /// The BPMN process id of `processes/quote-approval-v1.bpmn`, which submission starts.
 pub const APPROVAL_PROCESS: &str = "quote-approval";
 
-/// The BPMN process id of `processes/order-fulfillment-v1.bpmn`, which `cpq-order` starts on
+/// The BPMN process id of `processes/order-fulfillment-v2.bpmn`, which `cpq-order` starts on
 /// conversion (named here so that readiness lists it without this crate depending on orders).
 pub const FULFILLMENT_PROCESS: &str = "order-fulfillment";
 
@@ -32,7 +32,7 @@ pub const REQUIRED: [RequiredProcess; 2] = [
     RequiredProcess {
         bpmn_process_id: FULFILLMENT_PROCESS,
         needed_for: "convert a quote into an order",
-        remedy: "deploy processes/order-fulfillment-v1.bpmn (cpq-admin deploy-bpmn processes)",
+        remedy: "deploy processes/order-fulfillment-v2.bpmn (cpq-admin deploy-bpmn processes)",
     },
 ];
 

@@ -798,12 +798,12 @@ fn send_tasks_and_message_end_events_run_as_jobs_and_an_error_end_event_throws()
     assert_eq!(d.completed, 1);
 }
 
-// The draft plan-driven fulfillment process (issue 15): crates/workflow/tests/processes/.
+// The plan-driven fulfillment process (issue 15): processes/order-fulfillment-v2.bpmn.
 
 fn fulfillment_v2() -> Process {
     let xml = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/processes/order-fulfillment-v2.bpmn"),
+            .join("../../processes/order-fulfillment-v2.bpmn"),
     )
     .unwrap();
     read(&xml)
@@ -859,7 +859,7 @@ impl Driver<'_> {
 }
 
 #[test]
-fn the_fulfillment_draft_runs_independent_tasks_in_parallel_and_dependants_when_released() {
+fn the_fulfillment_process_runs_independent_tasks_in_parallel_and_dependants_when_released() {
     let p = fulfillment_v2();
     let mut d = Driver::start(
         &p,
@@ -938,7 +938,7 @@ fn the_fulfillment_draft_runs_independent_tasks_in_parallel_and_dependants_when_
 }
 
 #[test]
-fn the_fulfillment_draft_opens_fallout_on_a_business_error_a_failed_or_missing_callback_and_retries_or_skips_on_repair(
+fn the_fulfillment_process_opens_fallout_on_a_business_error_a_failed_or_missing_callback_and_retries_or_skips_on_repair(
 ) {
     let p = fulfillment_v2();
     let mut d = Driver::start(

@@ -23,7 +23,7 @@ pub async fn command(app: &TestApp, token: &str, path: &str, version: i64, body:
 /// Deploys the platform's BPMN processes, as `cpq-admin deploy-bpmn processes` does at release.
 pub async fn deploy_platform_processes(app: &TestApp) {
     let operator = app.token("acme", &[Role::Operator]);
-    for file in ["quote-approval-v1.bpmn", "order-fulfillment-v1.bpmn"] {
+    for file in ["quote-approval-v1.bpmn", "order-fulfillment-v2.bpmn"] {
         let xml =
             std::fs::read_to_string(cpq_testkit::repo_root().join("processes").join(file)).unwrap();
         let deployed = deploy_bpmn(app, &operator, "", &xml).await;

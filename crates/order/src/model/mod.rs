@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use plan::PlanItem;
 
-/// The BPMN process id of `processes/order-fulfillment-v1.bpmn` (named in `cpq_quote::processes`,
+/// The BPMN process id of `processes/order-fulfillment-v2.bpmn` (named in `cpq_quote::processes`,
 /// which lists the processes the platform needs without depending on this crate).
 pub use cpq_quote::processes::FULFILLMENT_PROCESS;
 
