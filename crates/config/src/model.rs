@@ -246,7 +246,18 @@ pub enum JobHandlerKind {
     /// A request to one of the external business systems (`{url}/systems/{system}/requests`),
     /// with back-off, jitter and a circuit breaker per system: [`SystemHandlerConfig`].
     System,
+    /// The fulfillment process's internal jobs (`fulfillment-task-done`, `fulfillment-fallout`,
+    /// `fulfillment-order-complete`), run in the platform through its application operations:
+    /// no URL, no external call.
+    Fulfillment,
 }
+
+/// The job types [`JobHandlerKind::Fulfillment`] runs.
+pub const FULFILLMENT_INTERNAL_JOB_TYPES: &[&str] = &[
+    "fulfillment-task-done",
+    "fulfillment-fallout",
+    "fulfillment-order-complete",
+];
 
 /// The external business systems fulfillment calls (simulated by `cpq-sim`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -302,8 +313,8 @@ pub struct SystemHandlerConfig {
 pub struct JobTypeConfig {
     pub job_type: String,
     pub handler: JobHandlerKind,
-    /// `http`: the endpoint; `system`: the systems' base URL.
-    pub url: Url,
+    /// `http`: the endpoint; `system`: the systems' base URL; none for `fulfillment`.
+    pub url: Option<Url>,
     /// Jobs of this type in flight at once.
     pub max_active: u32,
     pub lease_ms: u64,

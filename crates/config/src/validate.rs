@@ -586,8 +586,26 @@ pub(crate) fn validate(
                     c.problem(&at("job_type"), format!("\"{t}\" is configured twice"));
                 }
             }
-            let handler = c.choice(&at("handler"), j.handler, &[("http", JobHandlerKind::Http), ("system", JobHandlerKind::System)]);
-            let url = c.text(&at("url"), j.url).and_then(|u| c.url(&at("url"), &u, &["http", "https"]));
+            let handler = c.choice(
+                &at("handler"),
+                j.handler,
+                &[("http", JobHandlerKind::Http), ("system", JobHandlerKind::System), ("fulfillment", JobHandlerKind::Fulfillment)],
+            );
+            // The internal handler calls nothing: a URL would be a mistake; the others need one.
+            let url = if handler == Some(JobHandlerKind::Fulfillment) {
+                if j.url.is_some() {
+                    c.problem(&at("url"), "not with handler = \"fulfillment\" (it calls no external system)");
+                }
+                if let Some(t) = job_type.as_deref().filter(|t| !FULFILLMENT_INTERNAL_JOB_TYPES.contains(t)) {
+                    c.problem(
+                        &at("job_type"),
+                        format!("handler \"fulfillment\" runs {}, not \"{t}\"", FULFILLMENT_INTERNAL_JOB_TYPES.join(", ")),
+                    );
+                }
+                Some(None)
+            } else {
+                c.text(&at("url"), j.url).and_then(|u| c.url(&at("url"), &u, &["http", "https"])).map(Some)
+            };
             let max_active = c.number(&at("max_active"), j.max_active.or(Some(Lenient::Typed(8))), 1..=1000);
             let lease_ms = c.number(&at("lease_ms"), j.lease_ms.or(Some(Lenient::Typed(30_000))), 100..=3_600_000);
             let poll_interval_ms = c.number(&at("poll_interval_ms"), j.poll_interval_ms.or(Some(Lenient::Typed(1000))), 10..=60_000);

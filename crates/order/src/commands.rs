@@ -54,6 +54,7 @@ where
     variables.insert("order_id".into(), json!(order_id));
     variables.insert("quote_id".into(), json!(quote_id));
     variables.insert("customer_account_id".into(), json!(q.customer_account_id));
+    variables.insert("plan_tasks".into(), plan.process_tasks(order_id));
     let started = instances::start_instance(
         tx,
         &StartRequest {

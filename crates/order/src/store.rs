@@ -114,6 +114,7 @@ struct OrderRow {
     totals: Value,
     status: String,
     fulfillment_instance_id: Option<Uuid>,
+    completed_at: Option<DateTime<Utc>>,
     version: i64,
     created_at: DateTime<Utc>,
     created_by: String,
@@ -132,6 +133,7 @@ impl OrderRow {
             totals: self.totals,
             status: self.status,
             fulfillment_instance_id: self.fulfillment_instance_id,
+            completed_at: self.completed_at,
             version: self.version,
             created_at: self.created_at,
             created_by: self.created_by,
@@ -142,7 +144,7 @@ impl OrderRow {
 }
 
 const ORDER_COLUMNS: &str = "order_id, quote_id, quote_revision_no, customer_account_id, currency, snapshot_hash, totals, status, \
-     fulfillment_instance_id, version, created_at, created_by, updated_at";
+     fulfillment_instance_id, completed_at, version, created_at, created_by, updated_at";
 
 /// A plan task as the insert reads it (`jsonb_to_recordset`): the task and its first status.
 #[derive(serde::Serialize)]
@@ -178,7 +180,7 @@ pub async fn sales_order_insert_converting_quote(
            SELECT o.order_id, l.line_no, $2, l.offering_code, qi.configuration, l.price \
            FROM o CROSS JOIN unnest($13::integer[], $14::text[], $15::jsonb[]) AS l (line_no, offering_code, price) \
            JOIN quote_item qi ON qi.quote_id = o.quote_id AND qi.revision_no = o.quote_revision_no AND qi.line_no = l.line_no \
-           RETURNING line_no, offering_code, configuration, price), \
+           RETURNING line_no, status, offering_code, configuration, price), \
          t AS (\
            INSERT INTO fulfillment_task (order_id, task_key, tenant_id, position, line_no, item_code, spec, task_code, job_type, system, \
            depends_on, status, attempts, created_at) \
@@ -188,7 +190,7 @@ pub async fn sales_order_insert_converting_quote(
          q AS (\
            UPDATE quote SET status = $16, order_id = o.order_id, version = quote.version + 1, updated_at = $11, updated_by = $12 \
            FROM o WHERE quote.quote_id = o.quote_id) \
-         SELECT o.*, (SELECT coalesce(jsonb_agg(jsonb_build_object('line_no', i.line_no, 'offering_code', i.offering_code, \
+         SELECT o.*, (SELECT coalesce(jsonb_agg(jsonb_build_object('line_no', i.line_no, 'status', i.status, 'offering_code', i.offering_code, \
            'configuration', i.configuration, 'price', i.price) ORDER BY i.line_no), '[]') FROM i) AS items FROM o"
     );
     let tasks: Vec<TaskInsert<'_>> = o
@@ -266,9 +268,9 @@ pub async fn sales_order_fetch(tx: &mut Tx, tenant: &TenantId, id: Uuid) -> Resu
 
 /// An order's items in line order.
 async fn order_item_list(tx: &mut Tx, order_id: Uuid) -> Result<Vec<OrderItem>, Error> {
-    let rows: Vec<(i32, String, Value, Value)> = timed(
+    let rows: Vec<(i32, String, String, Value, Value)> = timed(
         "order_item_list",
-        sqlx::query_as("SELECT line_no, offering_code, configuration, price FROM order_item WHERE order_id = $1 ORDER BY line_no")
+        sqlx::query_as("SELECT line_no, status, offering_code, configuration, price FROM order_item WHERE order_id = $1 ORDER BY line_no")
             .bind(order_id)
             .fetch_all(&mut **tx),
     )
@@ -276,12 +278,15 @@ async fn order_item_list(tx: &mut Tx, order_id: Uuid) -> Result<Vec<OrderItem>, 
     .map_err(db_error)?;
     Ok(rows
         .into_iter()
-        .map(|(line_no, offering_code, configuration, price)| OrderItem {
-            line_no,
-            offering_code,
-            configuration,
-            price,
-        })
+        .map(
+            |(line_no, status, offering_code, configuration, price)| OrderItem {
+                line_no,
+                status,
+                offering_code,
+                configuration,
+                price,
+            },
+        )
         .collect())
 }
 
@@ -381,4 +386,218 @@ pub async fn process_definition_job_types(
     .await
     .map_err(db_error)?;
     Ok(rows.into_iter().flatten().collect())
+}
+
+// ---- Executing the plan ----------------------------------------------------------------------
+
+/// What executing the plan reads of an order under its row lock.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OrderLocked {
+    pub status: String,
+    pub customer_account_id: Uuid,
+    pub fulfillment_instance_id: Option<Uuid>,
+}
+
+/// Locks the order's row: the plan's task transitions of one order run one at a time, so that
+/// two dependencies finishing together both see each other done (the second releases).
+pub async fn sales_order_lock(
+    tx: &mut Tx,
+    tenant: &TenantId,
+    order_id: Uuid,
+) -> Result<OrderLocked, Error> {
+    let row: Option<OrderLocked> = timed(
+        "sales_order_lock",
+        sqlx::query_as(
+            "SELECT status, customer_account_id, fulfillment_instance_id FROM sales_order \
+             WHERE tenant_id = $1 AND order_id = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(order_id)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    row.ok_or_else(|| Error::not_found("order", order_id))
+}
+
+/// A call to the task's system is about to be made: the task runs, one attempt more, started at
+/// its first attempt. Nothing for a task that is not the order's (a job of another process).
+pub async fn fulfillment_task_attempt_start(
+    tx: &mut Tx,
+    order_id: Uuid,
+    task_key: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    timed(
+        "fulfillment_task_attempt_start",
+        sqlx::query(
+            "UPDATE fulfillment_task SET status = 'running', attempts = attempts + 1, started_at = coalesce(started_at, $3) \
+             WHERE order_id = $1 AND task_key = $2 AND status IN ('pending', 'ready', 'running', 'waiting-callback', 'failed')",
+        )
+        .bind(order_id)
+        .bind(task_key)
+        .bind(at)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// The attempt's outcome: waiting for the system's callback, and/or its error.
+pub async fn fulfillment_task_attempt_finish(
+    tx: &mut Tx,
+    order_id: Uuid,
+    task_key: &str,
+    waiting_callback: bool,
+    error: Option<&Value>,
+) -> Result<(), Error> {
+    timed(
+        "fulfillment_task_attempt_finish",
+        sqlx::query(
+            "UPDATE fulfillment_task SET status = CASE WHEN $3 THEN 'waiting-callback' ELSE status END, \
+             last_error = coalesce($4, last_error) WHERE order_id = $1 AND task_key = $2 AND status = 'running'",
+        )
+        .bind(order_id)
+        .bind(task_key)
+        .bind(waiting_callback)
+        .bind(error)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// A task finished (completed or skipped), with the dependants it made ready.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskFinished {
+    pub job_type: String,
+    pub system: Option<String>,
+    pub attempts: i32,
+    /// Keys of the pending dependants whose every dependency is now done, which are now ready.
+    pub released: Vec<String>,
+}
+
+/// Finishes the task as `status` (completed or skipped) and makes ready, in the same statement,
+/// every pending task of the order whose dependencies are now all done. `None` when the task was
+/// finished already. Run under the order's lock ([`sales_order_lock`]).
+pub async fn fulfillment_task_finish_releasing(
+    tx: &mut Tx,
+    order_id: Uuid,
+    task_key: &str,
+    status: TaskStatus,
+    at: DateTime<Utc>,
+) -> Result<Option<TaskFinished>, Error> {
+    timed(
+        "fulfillment_task_finish_releasing",
+        sqlx::query_as(
+            "WITH done AS (\
+               UPDATE fulfillment_task SET status = $3, completed_at = $4, started_at = coalesce(started_at, $4) \
+               WHERE order_id = $1 AND task_key = $2 AND status NOT IN ('completed', 'skipped', 'cancelled') \
+               RETURNING task_key, job_type, system, attempts), \
+             released AS (\
+               UPDATE fulfillment_task t SET status = 'ready' FROM done \
+               WHERE t.order_id = $1 AND t.status = 'pending' AND done.task_key = ANY (t.depends_on) \
+               AND NOT EXISTS (SELECT 1 FROM fulfillment_task d WHERE d.order_id = $1 AND d.task_key = ANY (t.depends_on) \
+                 AND d.task_key <> $2 AND d.status NOT IN ('completed', 'skipped')) \
+               RETURNING t.task_key) \
+             SELECT done.job_type, done.system, done.attempts, \
+               (SELECT coalesce(array_agg(task_key ORDER BY task_key), '{}') FROM released) AS released FROM done",
+        )
+        .bind(order_id)
+        .bind(task_key)
+        .bind(status.as_str())
+        .bind(at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// A fallout case to open.
+pub struct NewFalloutCase<'a> {
+    pub fallout_case_id: Uuid,
+    pub tenant: &'a TenantId,
+    pub order_id: Uuid,
+    pub task_key: &'a str,
+    pub category: &'a str,
+    pub error_code: Option<&'a str>,
+    pub last_error: &'a Value,
+    pub request: Option<&'a Value>,
+    pub process_instance_id: Uuid,
+    pub opened_by_job: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+/// The case opened, with the task's system.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FalloutOpened {
+    pub fallout_case_id: Uuid,
+    pub system: Option<String>,
+}
+
+/// Opens the case (the task's job type, system and attempts copied from its row), marks the task
+/// failed with the error and the order in fallout (from in-fulfillment), in one statement.
+/// `None` when this job opened its case already.
+pub async fn fallout_case_insert_failing_task(
+    tx: &mut Tx,
+    c: &NewFalloutCase<'_>,
+) -> Result<Option<FalloutOpened>, Error> {
+    timed(
+        "fallout_case_insert_failing_task",
+        sqlx::query_as(
+            "WITH c AS (\
+               INSERT INTO fallout_case (fallout_case_id, tenant_id, order_id, task_key, job_type, system, category, status, error_code, \
+               last_error, request, attempts, process_instance_id, opened_by_job, version, created_at, updated_at) \
+               SELECT $1, $2, t.order_id, t.task_key, t.job_type, t.system, $5, 'open', $6, $7, $8, t.attempts, $9, $10, 1, $11, $11 \
+               FROM fulfillment_task t WHERE t.order_id = $3 AND t.task_key = $4 \
+               ON CONFLICT (opened_by_job) DO NOTHING RETURNING fallout_case_id, system), \
+             t AS (\
+               UPDATE fulfillment_task SET status = 'failed', last_error = $7 FROM c WHERE order_id = $3 AND task_key = $4), \
+             o AS (\
+               UPDATE sales_order SET status = 'in-fallout', version = version + 1, updated_at = $11 FROM c \
+               WHERE sales_order.order_id = $3 AND sales_order.status = 'in-fulfillment') \
+             SELECT fallout_case_id, system FROM c",
+        )
+        .bind(c.fallout_case_id)
+        .bind(c.tenant.as_str())
+        .bind(c.order_id)
+        .bind(c.task_key)
+        .bind(c.category)
+        .bind(c.error_code)
+        .bind(c.last_error)
+        .bind(c.request)
+        .bind(c.process_instance_id)
+        .bind(c.opened_by_job)
+        .bind(c.at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// Completes the order and its items (from in-fulfillment); returns the keys of the tasks that
+/// were skipped rather than done. `None` when the order was not in fulfillment.
+pub async fn sales_order_complete(
+    tx: &mut Tx,
+    order_id: Uuid,
+    at: DateTime<Utc>,
+) -> Result<Option<Vec<String>>, Error> {
+    timed(
+        "sales_order_complete",
+        sqlx::query_scalar(
+            "WITH o AS (\
+               UPDATE sales_order SET status = 'completed', completed_at = $2, version = version + 1, updated_at = $2 \
+               WHERE order_id = $1 AND status = 'in-fulfillment' RETURNING order_id), \
+             i AS (UPDATE order_item SET status = 'completed' FROM o WHERE order_item.order_id = o.order_id) \
+             SELECT (SELECT coalesce(array_agg(task_key ORDER BY position), '{}') FROM fulfillment_task \
+               WHERE order_id = $1 AND status = 'skipped') FROM o",
+        )
+        .bind(order_id)
+        .bind(at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
 }

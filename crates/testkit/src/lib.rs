@@ -28,6 +28,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
 use tokio::sync::OnceCell;
 
 mod kafka;
+pub mod processes;
 pub use kafka::{kafka_home, kafka_tool, run_tool, PrivateKafka};
 
 pub fn repo_root() -> PathBuf {

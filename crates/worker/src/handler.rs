@@ -1,14 +1,21 @@
 //! Runs one job through its job type's handler ([`http`] or [`system`]): records the attempt in
 //! its own committed transaction, makes the call outside any transaction, and reports the outcome
 //! through the job API's own operations (complete, throw an error, fail), in the job's tenant, in
-//! a new transaction that also finishes the attempt.
+//! a new transaction that also finishes the attempt. A job of a fulfillment plan task (its
+//! variables name `order_id` and `task.key`) also moves the task: running with one attempt more
+//! when the attempt is recorded, waiting for its callback or failed with the error when the
+//! outcome is.
+//!
+//! [`fulfillment`] runs the fulfillment process's internal jobs: no call; the application
+//! operation and the job's completion commit together.
 
+mod fulfillment;
 mod http;
 mod system;
 
 use chrono::Utc;
 use cpq_application::workflow::jobs::{CompleteJob, FailJob, ThrowJobError};
-use cpq_application::{Call, Operation, Services};
+use cpq_application::{orders, Call, Operation, Services};
 use cpq_config::{JobHandlerKind, JobTypeConfig};
 use cpq_core::{Error, Principal, TenantId};
 use cpq_db::error::db_error;
@@ -44,7 +51,9 @@ async fn record_attempt(
     target: &str,
 ) -> Result<Uuid, Error> {
     let mut tx = tenant::begin(pool, tenant).await.map_err(db_error)?;
-    let id = external_call_attempt_insert(&mut tx, tenant, job, target, Utc::now()).await?;
+    let at = Utc::now();
+    let id = external_call_attempt_insert(&mut tx, tenant, job, target, at).await?;
+    orders::task_attempt_started(&mut tx, &job.variables, at).await?;
     timed("transaction_commit", tx.commit())
         .await
         .map_err(db_error)?;
@@ -95,6 +104,17 @@ async fn conclude(
         .map_err(db_error)?;
     if let Some((id, finished)) = attempt {
         external_call_attempt_finish(&mut tx, id, finished, c.meta.occurred_at).await?;
+        let (waiting, error) = match &outcome {
+            Outcome::Complete(v) => (v.get("callback_expected") == Some(&Value::Bool(true)), None),
+            Outcome::BusinessError { code, message, .. } => (
+                false,
+                Some(serde_json::json!({ "code": code, "detail": message })),
+            ),
+            Outcome::Fail { message, .. } => {
+                (false, Some(serde_json::json!({ "detail": message })))
+            }
+        };
+        orders::task_attempt_finished(&mut tx, &job.variables, waiting, error.as_ref()).await?;
     }
     let id = job.job_id;
     let reported = match outcome {
@@ -155,17 +175,27 @@ pub async fn handle(
     job: ActivatedJob,
 ) -> Result<(), Error> {
     let tenant = job_tenant(worker, &job)?;
-    match (cfg.handler, &cfg.system) {
-        (JobHandlerKind::System, Some(sys)) => {
-            system::handle(services, http, breakers, worker, &tenant, cfg, sys, job).await
+    let settings = |what: &str| {
+        Error::internal(format!(
+            "job type {} has handler {:?} without its {what}",
+            cfg.job_type, cfg.handler
+        ))
+    };
+    match (cfg.handler, &cfg.system, &cfg.url) {
+        (JobHandlerKind::Fulfillment, _, _) => {
+            fulfillment::handle(services, worker, &tenant, cfg, job).await
         }
-        (JobHandlerKind::System, None) => Err(Error::internal(format!(
-            "job type {} has handler \"system\" without its settings",
-            cfg.job_type
-        ))),
-        (JobHandlerKind::Http, _) => {
-            let attempt = record_attempt(&services.db, &tenant, &job, cfg.url.as_str()).await?;
-            let (outcome, label, status, detail) = http::call(http, cfg, &job).await;
+        (JobHandlerKind::System, Some(sys), Some(url)) => {
+            system::handle(
+                services, http, breakers, worker, &tenant, cfg, url, sys, job,
+            )
+            .await
+        }
+        (JobHandlerKind::System, _, _) => Err(settings("system settings")),
+        (JobHandlerKind::Http, _, None) => Err(settings("url")),
+        (JobHandlerKind::Http, _, Some(url)) => {
+            let attempt = record_attempt(&services.db, &tenant, &job, url.as_str()).await?;
+            let (outcome, label, status, detail) = http::call(http, cfg, url, &job).await;
             let finished = CallOutcome {
                 outcome: label,
                 status_code: status,

@@ -20,9 +20,32 @@ pub async fn command(app: &TestApp, token: &str, path: &str, version: i64, body:
     Answer::from(req.send().await.unwrap()).await
 }
 
-/// Deploys the platform's BPMN processes, as `cpq-admin deploy-bpmn processes` does at release.
+/// Deploys the platform's BPMN processes, as `cpq-admin deploy-bpmn processes` does at release,
+/// after the fulfillment worker group (`deploy/local/fulfillment-workers.toml`) has registered
+/// its job types, as `cpq-worker` does when it starts (a process deploys only when a worker
+/// group executes each of its job types).
 pub async fn deploy_platform_processes(app: &TestApp) {
     let operator = app.token("acme", &[Role::Operator]);
+    let workers = std::fs::read_to_string(
+        cpq_testkit::repo_root().join("deploy/local/fulfillment-workers.toml"),
+    )
+    .unwrap();
+    let job_types: Vec<&str> = workers
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("job_type = "))
+        .map(|t| t.trim_matches('"'))
+        .collect();
+    let heartbeat = Answer::from(
+        app.client
+            .put(app.url("/v1/worker-groups/fulfillment-workers"))
+            .bearer_for(&crate::jobs::platform_token(app, &[Role::Operator]))
+            .json(&serde_json::json!({ "job_types": job_types, "worker_version": "test" }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(heartbeat.status, StatusCode::OK, "{}", heartbeat.body);
     for file in ["quote-approval-v1.bpmn", "order-fulfillment-v2.bpmn"] {
         let xml =
             std::fs::read_to_string(cpq_testkit::repo_root().join("processes").join(file)).unwrap();

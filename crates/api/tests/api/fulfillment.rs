@@ -18,7 +18,7 @@ use crate::support::TestApp;
 
 /// Business internet twice, the SD-WAN bundle (two licences configured, the router included by
 /// default) and a mobile fleet.
-fn lines() -> Vec<Value> {
+pub(crate) fn lines() -> Vec<Value> {
     vec![
         json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } }),
         json!({ "offering": "SDWAN-BUNDLE", "characteristics": { "sites": "2" }, "components": [{ "offering": "SDWAN-LICENSE", "quantity": 2 }] }),
@@ -29,7 +29,7 @@ fn lines() -> Vec<Value> {
 
 /// The demo platform ([`sales_platform`]) with an approval policy that asks for no approval of
 /// these quotes (the demo's promotions discount mobile lines past the default policy's 15 %).
-async fn platform() -> (TestApp, String) {
+pub(crate) async fn platform() -> (TestApp, String) {
     let (app, sales) = sales_platform().await;
     let policy = json!({ "levels": ["manager"], "rules": [{ "code": "HUGE", "level": "manager", "condition": { "when": "deal_size_above", "value": "1000000000" } }] });
     let put = Answer::from(
@@ -48,6 +48,15 @@ async fn platform() -> (TestApp, String) {
 
 /// A converted order of [`lines`] for a new account: its id.
 async fn converted_order(app: &TestApp, sales: &str) -> String {
+    converted_order_of(app, sales, lines()).await.0
+}
+
+/// A converted order of `lines` (configurations) for a new account: (order id, account id).
+pub(crate) async fn converted_order_of(
+    app: &TestApp,
+    sales: &str,
+    lines: Vec<Value>,
+) -> (String, String) {
     let account = create_account(
         app,
         sales,
@@ -56,7 +65,9 @@ async fn converted_order(app: &TestApp, sales: &str) -> String {
     )
     .await
     .body["id"]
-        .clone();
+        .as_str()
+        .unwrap()
+        .to_owned();
     let quote = post(
         app,
         sales,
@@ -68,7 +79,7 @@ async fn converted_order(app: &TestApp, sales: &str) -> String {
     assert_eq!(quote.status, StatusCode::CREATED, "{}", quote.body);
     let q = format!("/v1/quotes/{}", quote.body["id"].as_str().unwrap());
     let mut version = 1;
-    for configuration in lines() {
+    for configuration in lines {
         let added = command(
             app,
             sales,
@@ -87,7 +98,7 @@ async fn converted_order(app: &TestApp, sales: &str) -> String {
     }
     let order = command(app, sales, &format!("{q}/convert"), version, json!({})).await;
     assert_eq!(order.status, StatusCode::CREATED, "{}", order.body);
-    order.body["order_id"].as_str().unwrap().to_owned()
+    (order.body["order_id"].as_str().unwrap().to_owned(), account)
 }
 
 fn task<'a>(plan: &'a Value, key: &str) -> &'a Value {

@@ -4,6 +4,7 @@
 //! decomposition of an order's items into its fulfillment plan. No I/O, no clock:
 //! [`crate::store`] reads and writes, [`crate::commands`] puts the two together.
 
+pub mod execution;
 pub mod plan;
 
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ pub const IN_FULFILLMENT: &str = "in-fulfillment";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderItem {
     pub line_no: i32,
+    /// `in-fulfillment`, `completed` (with its order) or `cancelled`.
+    pub status: String,
     pub offering_code: String,
     pub configuration: Value,
     /// The line as priced in the quote's snapshot (amounts, adjustments, explanation).
@@ -45,8 +48,11 @@ pub struct Order {
     pub currency: String,
     pub snapshot_hash: String,
     pub totals: Value,
+    /// `in-fulfillment`, `in-fallout` (a fallout case is open), `completed` or `cancelled`.
     pub status: String,
     pub fulfillment_instance_id: Option<Uuid>,
+    /// When the last plan task finished.
+    pub completed_at: Option<DateTime<Utc>>,
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub created_by: String,

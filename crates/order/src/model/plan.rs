@@ -135,7 +135,38 @@ pub struct FulfillmentPlan {
     pub tasks: Vec<PlannedTask>,
 }
 
+/// The message name that releases a task whose dependencies are all done, and the message name
+/// of a fallout case's repair; both are correlated on the task's [`ready_key`].
+pub const TASK_READY_MESSAGE: &str = "fulfillment-task-ready";
+pub const FALLOUT_RESOLVED_MESSAGE: &str = "fallout-resolved";
+
+/// The correlation key of a plan task's messages: `<order id>/<task key>`, unique in a tenant.
+pub fn ready_key(order_id: Uuid, task_key: &str) -> String {
+    format!("{order_id}/{task_key}")
+}
+
+/// A task as the fulfillment process reads it: one element of its `plan_tasks` variable.
+pub fn process_task(order_id: Uuid, task: &PlannedTask) -> Value {
+    serde_json::json!({
+        "key": task.key,
+        "job_type": task.job_type,
+        "system": task.system,
+        "depends_on": task.depends_on,
+        "ready_key": ready_key(order_id, &task.key),
+    })
+}
+
 impl FulfillmentPlan {
+    /// The process's `plan_tasks` variable: every task in plan order ([`process_task`]).
+    pub fn process_tasks(&self, order_id: Uuid) -> Value {
+        Value::Array(
+            self.tasks
+                .iter()
+                .map(|t| process_task(order_id, t))
+                .collect(),
+        )
+    }
+
     /// SHA-256 (hex) of the plan's canonical JSON: equal plans, equal hashes.
     pub fn hash(&self) -> Result<String, Error> {
         let value = serde_json::to_value(self).map_err(Error::internal)?;

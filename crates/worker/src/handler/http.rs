@@ -9,12 +9,14 @@ use std::time::Duration;
 use cpq_config::JobTypeConfig;
 use cpq_workflow::instances::ActivatedJob;
 use serde_json::{json, Value};
+use url::Url;
 
 use super::Outcome;
 
 pub(super) async fn call(
     http: &reqwest::Client,
     cfg: &JobTypeConfig,
+    url: &Url,
     job: &ActivatedJob,
 ) -> (Outcome, &'static str, Option<u16>, String) {
     let body = json!({
@@ -22,7 +24,7 @@ pub(super) async fn call(
         "tenant": job.tenant_id, "attempt": job.attempt, "custom_headers": job.headers, "variables": job.variables,
     });
     let sent = http
-        .post(cfg.url.clone())
+        .post(url.clone())
         .timeout(Duration::from_millis(cfg.request_timeout_ms))
         .header("Idempotency-Key", job.idempotency_key())
         .json(&body)
@@ -34,7 +36,7 @@ pub(super) async fn call(
             Outcome::Fail {
                 retries: retry,
                 back_off_ms: cfg.retry_backoff_ms,
-                message: format!("{}: {e}", cfg.url),
+                message: format!("{}: {e}", url),
             },
             "failed",
             None,
@@ -80,7 +82,7 @@ pub(super) async fn call(
                         Outcome::Fail {
                             retries: 0,
                             back_off_ms: 0,
-                            message: format!("{} refused the request ({status}): {text}", cfg.url),
+                            message: format!("{} refused the request ({status}): {text}", url),
                         },
                         "rejected",
                         Some(status.as_u16()),
@@ -92,7 +94,7 @@ pub(super) async fn call(
                     Outcome::Fail {
                         retries: retry,
                         back_off_ms: cfg.retry_backoff_ms,
-                        message: format!("{} answered {status}", cfg.url),
+                        message: format!("{} answered {status}", url),
                     },
                     "failed",
                     Some(status.as_u16()),

@@ -38,6 +38,9 @@ use crate::resilience::{backoff_ms, retries_after_failure, Admission, Signal};
 /// `business_error` variable, so that one error boundary event per task catches them all.
 pub const BUSINESS_ERROR_CODE: &str = "business-failure";
 
+/// The task header naming the BPMN error a job throws when its retries run out ([`exhausted`]).
+pub const RETRIES_EXHAUSTED_HEADER: &str = "retriesExhaustedErrorCode";
+
 /// The variable a 200's `result` is stored under unless the task header `resultVariable` names
 /// another.
 const RESULT_VARIABLE: &str = "result";
@@ -296,11 +299,11 @@ fn decide(
             }
         }
         Answer::Refused { status, detail } => Decision {
-            outcome: Outcome::Fail {
+            outcome: exhausted(job, sys, request, Some(status), &detail).unwrap_or(Outcome::Fail {
                 retries: 0,
                 back_off_ms: 0,
                 message: detail.clone(),
-            },
+            }),
             label: "rejected",
             signal: Signal::Healthy,
             metric: "refused",
@@ -339,12 +342,15 @@ fn decide(
             );
             let floor = retry_after_ms.unwrap_or(0).min(sys.retry_backoff_max_ms);
             let retries = retries_after_failure(job.retries, sys.max_retries);
+            let last = (retries == 0)
+                .then(|| exhausted(job, sys, request, status, &detail))
+                .flatten();
             Decision {
-                outcome: Outcome::Fail {
+                outcome: last.unwrap_or(Outcome::Fail {
                     retries,
                     back_off_ms: jittered.max(floor),
                     message: detail.clone(),
-                },
+                }),
                 label: "failed",
                 signal: Signal::Failed,
                 metric: kind,
@@ -353,6 +359,40 @@ fn decide(
             }
         }
     }
+}
+
+/// When the job's task header `retriesExhaustedErrorCode` names a BPMN error, a failure that
+/// leaves no retry (or a request refused as malformed) throws it, with the variable
+/// `technical_error: {system, status, detail, attempts, request}`, for the process to handle
+/// (the fulfillment process opens a fallout case); without the header it fails to an incident.
+fn exhausted(
+    job: &ActivatedJob,
+    sys: &SystemHandlerConfig,
+    request: &Value,
+    status: Option<u16>,
+    detail: &str,
+) -> Option<Outcome> {
+    let code = job
+        .headers
+        .get(RETRIES_EXHAUSTED_HEADER)
+        .and_then(Value::as_str)
+        .filter(|c| !c.trim().is_empty())?;
+    let system = sys.system.as_str();
+    let mut sent = request.clone();
+    sent["idempotency_key"] = Value::String(job.idempotency_key());
+    let mut variables = Map::new();
+    variables.insert(
+        "technical_error".into(),
+        json!({
+            "system": system, "status": status, "detail": detail,
+            "attempts": job.attempt, "request": sent,
+        }),
+    );
+    Some(Outcome::BusinessError {
+        code: code.to_owned(),
+        message: format!("{system} {}: no retry left: {detail}", sys.operation),
+        variables,
+    })
 }
 
 fn error_chain(e: &reqwest::Error) -> String {
@@ -423,6 +463,7 @@ pub(super) async fn handle(
     worker: &Principal,
     tenant: &TenantId,
     cfg: &JobTypeConfig,
+    url: &url::Url,
     sys: &SystemHandlerConfig,
     job: ActivatedJob,
 ) -> Result<(), Error> {
@@ -444,7 +485,7 @@ pub(super) async fn handle(
     }
     let target = format!(
         "{}/systems/{}/requests",
-        cfg.url.as_str().trim_end_matches('/'),
+        url.as_str().trim_end_matches('/'),
         system.as_str()
     );
     let attempt = match record_attempt(&services.db, tenant, &job, &target).await {
