@@ -8,7 +8,9 @@
 # exercises them: a customer account, a catalog
 # search, a configuration validation, a priced cart, then the sales flow (a quote created, priced,
 # submitted into approval, approved by a manager, accepted and converted into an order) and the
-# quote search projection answering for it. Safe to run again: it restarts everything on the new
+# quote search projection answering for it; the order fulfilled through the simulators (its plan and
+# the customer's assets printed), and a second order whose billing fails permanently, in fallout, repaired
+# with a retry and completed. Safe to run again: it restarts everything on the new
 # build. Stop them with: kill $(cat .run/*.pid)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +28,6 @@ log "migrating"
 "$BIN/cpq-admin" migrate
 log "loading the demo catalog (tenant demo)"
 "$BIN/cpq-admin" seed demo --tenant demo
-log "deploying the platform's processes (quote approval, order fulfillment)"
-"$BIN/cpq-admin" deploy-bpmn processes
 log "applying the topic catalogue to the local broker"
 "$BIN/cpq-admin" topics apply
 
@@ -55,6 +55,15 @@ restart cpq-sim --listen 127.0.0.1:8090
 # catalog asks of the external systems, sent to cpq-sim); it also fires due timers (approval
 # reminders and escalations) and expires quotes past their validity.
 restart cpq-worker --worker-config deploy/local/fulfillment-workers.toml
+# A process deploys only once a worker group executes each of its job types: cpq-worker registers
+# its group when it starts, so the processes are deployed after it (retried until it has).
+log "deploying the platform's processes (quote approval, order fulfillment)"
+for attempt in $(seq 1 40); do
+  if "$BIN/cpq-admin" deploy-bpmn processes >.run/deploy-bpmn.log 2>&1; then break; fi
+  [ "$attempt" = 40 ] && { cat .run/deploy-bpmn.log >&2; exit 1; }
+  sleep 0.5
+done
+cat .run/deploy-bpmn.log
 
 API=http://127.0.0.1:8080
 for _ in $(seq 1 100); do
@@ -119,8 +128,10 @@ Q=$(call POST /v1/quotes "$TOKEN" "" "{\"customer_account_id\":\"$ID\"}")
 QID=$(jq -r .id <<<"$Q")
 echo "1. POST /v1/quotes -> quote $QID, status $(jq -r .status <<<"$Q"), catalog version $(jq -r .catalog_version_id <<<"$Q")"
 Q=$(call POST "/v1/quotes/$QID/items" "$TOKEN" "$(jq -r .version <<<"$Q")" \
+  '{"configuration":{"offering":"BIZ-INTERNET","characteristics":{"bandwidth":"500"}}}')
+Q=$(call POST "/v1/quotes/$QID/items" "$TOKEN" "$(jq -r .version <<<"$Q")" \
   '{"configuration":{"offering":"CLOUD-BACKUP","characteristics":{"storage":"5TB"}},"manual_discount_percent":"20"}')
-echo "2. POST /v1/quotes/$QID/items -> line 1: CLOUD-BACKUP 5TB at 20 % off"
+echo "2. POST /v1/quotes/$QID/items -> line 1: BIZ-INTERNET 500 Mbit/s; line 2: CLOUD-BACKUP 5TB at 20 % off"
 Q=$(call POST "/v1/quotes/$QID/price" "$TOKEN" "$(jq -r .version <<<"$Q")")
 echo "3. POST /v1/quotes/$QID/price -> $(jq -c '.price_snapshot.totals' <<<"$Q"), snapshot $(jq -r .snapshot_hash <<<"$Q")"
 Q=$(call POST "/v1/quotes/$QID/submit" "$TOKEN" "$(jq -r .version <<<"$Q")")
@@ -135,9 +146,25 @@ echo "7. POST /v1/quotes/$QID/accept -> $(jq -r .status <<<"$Q") by $(jq -r .acc
 O=$(call POST "/v1/quotes/$QID/convert" "$TOKEN" "$(jq -r .version <<<"$Q")")
 OID=$(jq -r .order_id <<<"$O")
 echo "8. POST /v1/quotes/$QID/convert -> order $OID, $(jq -r .status <<<"$O"), $(jq '.items | length' <<<"$O") item(s), fulfillment instance $(jq -r .fulfillment_instance_id <<<"$O")"
-PLAN=$(call GET "/v1/orders/$OID/fulfillment-plan" "$TOKEN")
-echo "   GET /v1/orders/$OID/fulfillment-plan -> $(jq '.tasks | length' <<<"$PLAN") tasks (executing the plan is issue 15's next step):"
-jq -r '.tasks[] | "     \(.key) [\(.job_type) @ \(.system // "-")] \(.status)\(if (.depends_on | length) > 0 then " after " + (.depends_on | join(", ")) else "" end)"' <<<"$PLAN"
+# Waits until order $1 has status $2 (30 s at most) and prints its plan.
+wait_order() {
+  local o
+  for _ in $(seq 1 150); do
+    o=$(call GET "/v1/orders/$1" "$TOKEN")
+    [ "$(jq -r .status <<<"$o")" = "$2" ] && break
+    sleep 0.2
+  done
+  echo "   GET /v1/orders/$1 -> $(jq -r .status <<<"$o")$(jq -r 'if .completed_at then " at " + .completed_at else "" end' <<<"$o")"
+  [ "$(jq -r .status <<<"$o")" = "$2" ] || { echo "order $1 is not $2: see .run/cpq-worker.log" >&2; exit 1; }
+  PLAN=$(call GET "/v1/orders/$1/fulfillment-plan" "$TOKEN")
+  echo "   GET /v1/orders/$1/fulfillment-plan -> $(jq '.tasks | length' <<<"$PLAN") tasks:"
+  jq -r '.tasks[] | "     \(.key) [\(.job_type) @ \(.system // "-")] \(.status), \(.attempts) attempt(s)\(if (.depends_on | length) > 0 then " after " + (.depends_on | join(", ")) else "" end)"' <<<"$PLAN"
+}
+echo "   cpq-worker runs the plan against cpq-sim (provisioning calls back to POST /v1/callbacks/provisioning):"
+wait_order "$OID" completed
+ASSETS=$(call GET "/v1/customer-accounts/$ID/assets" "$TOKEN")
+echo "   GET /v1/customer-accounts/$ID/assets -> $(jq '.items | length' <<<"$ASSETS") asset(s):"
+jq -r '.items[] | "     \(.offering_code) \(.status), line \(.line_no) of order \(.order_id)"' <<<"$ASSETS"
 AGAIN=$(curl -sS -X POST "$API/v1/quotes/$QID/convert" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -H "If-Match: \"$(jq -r .version <<<"$Q")\"" -d '{}')
 echo "9. POST /v1/quotes/$QID/convert again -> $(jq -r '"\(.status) \(.title): existing \(.existing)"' <<<"$AGAIN")"
 
@@ -150,6 +177,27 @@ done
 echo "10. GET /v1/quote-search?status=converted (the projection cpq-relay and cpq-consumer built from the events) ->"
 echo "    ${HIT:-the quote has not reached the projection yet: see .run/cpq-relay.log and .run/cpq-consumer.log}"
 
+log "a second order whose billing fails permanently: fallout, then repaired with a retry"
+OPS=$("$BIN/cpq-admin" token --tenant demo --subject ops-1 --role order-operations)
+curl -fsS -X POST "$SIM/admin/systems/billing/force" -H "Content-Type: application/json" \
+  -d '{"outcome":"permanent:CREDIT_CHECK_FAILED","count":1}' >/dev/null
+Q=$(call POST /v1/quotes "$TOKEN" "" "{\"customer_account_id\":\"$ID\"}")
+QID=$(jq -r .id <<<"$Q")
+Q=$(call POST "/v1/quotes/$QID/items" "$TOKEN" "$(jq -r .version <<<"$Q")" \
+  '{"configuration":{"offering":"BIZ-INTERNET","characteristics":{"bandwidth":"250"}}}')
+for step in price submit accept; do Q=$(call POST "/v1/quotes/$QID/$step" "$TOKEN" "$(jq -r .version <<<"$Q")"); done
+O=$(call POST "/v1/quotes/$QID/convert" "$TOKEN" "$(jq -r .version <<<"$Q")")
+OID2=$(jq -r .order_id <<<"$O")
+echo "11. quote $QID accepted and converted -> order $OID2; billing is forced to refuse its next request"
+wait_order "$OID2" in-fallout
+CASES=$(call GET "/v1/fallout-cases?order_id=$OID2&status=open" "$OPS")
+CASE=$(jq -r '.items[0].id' <<<"$CASES")
+echo "12. GET /v1/fallout-cases?order_id=$OID2&status=open (as ops-1) -> $(jq -c '.items[0] | {id, task_key, system, category, error_code, attempts}' <<<"$CASES")"
+R=$(call POST "/v1/fallout-cases/$CASE/retry" "$OPS" "" '{"reason":"credit limit raised by finance"}')
+echo "13. POST /v1/fallout-cases/$CASE/retry -> case $(jq -r .status <<<"$R")"
+wait_order "$OID2" completed
+echo "14. GET $SIM/admin/stats -> $(curl -fsS "$SIM/admin/stats" | jq -c ".total | {requests, executions, duplicate_executions, permanent_failures_injected}")"
+
 cat <<EOT
 
 Next steps:
@@ -160,4 +208,5 @@ Next steps:
   curl -s $API/health/ready
   curl -s $API/metrics | grep http_request_duration
   curl -s http://127.0.0.1:8090/admin/stats        # cpq-sim: requests, executions, duplicates
+  curl -s "$API/v1/fallout-cases?status=open" -H "Authorization: Bearer \$($BIN/cpq-admin token --tenant demo --subject ops-1 --role order-operations)"
 EOT

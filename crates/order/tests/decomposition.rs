@@ -402,3 +402,25 @@ fn every_job_type_of_the_demo_catalog_is_one_the_fulfillment_process_will_handle
         vec![]
     );
 }
+
+/// Catalog publish accepts [`FULFILLMENT_JOB_TYPES`] before the fulfillment process is deployed:
+/// they must be exactly the job types of the platform's process that the technical catalog may
+/// name (every service task type but its internal `fulfillment-*` jobs).
+#[test]
+fn the_job_types_publish_accepts_are_those_of_the_platforms_fulfillment_process() {
+    let xml = include_str!("../../../processes/order-fulfillment-v2.bpmn");
+    let process = cpq_workflow::bpmn::read(xml)
+        .unwrap()
+        .processes
+        .remove(0);
+    let declared: BTreeSet<String> = process
+        .job_types()
+        .into_iter()
+        .filter(|t| !t.starts_with("fulfillment-"))
+        .collect();
+    let accepted: BTreeSet<String> = FULFILLMENT_JOB_TYPES
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+    assert_eq!(accepted, declared);
+}

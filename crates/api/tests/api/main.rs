@@ -17,6 +17,7 @@ mod helpers;
 mod idempotency;
 mod input;
 mod jobs;
+mod order_fulfillment;
 mod openapi;
 mod quote_search;
 mod quotes;

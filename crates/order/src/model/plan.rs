@@ -32,10 +32,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-/// The job types the coming fulfillment process (issue 15, item 2) will handle: until it is
-/// deployed, catalog publish accepts these besides the job types the deployed
-/// `order-fulfillment` process declares, so that a technical catalog can be authored before the
-/// process that runs it. One per kind of work on each system.
+/// The job types of the platform's fulfillment process (`processes/order-fulfillment-v2.bpmn`)
+/// that a technical catalog may name: catalog publish accepts these besides the job types every
+/// deployed `order-fulfillment` version declares, so that a catalog can be published before the
+/// process is deployed (a fresh environment seeds its catalog first). A test checks that they are
+/// exactly the process's. One per kind of work on each system.
 pub const FULFILLMENT_JOB_TYPES: &[&str] = &[
     // inventory
     "reserve-inventory",

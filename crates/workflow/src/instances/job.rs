@@ -314,38 +314,55 @@ pub async fn job_tenant(pool: &PgPool, job: Uuid) -> Result<TenantId, Error> {
         .map_err(|_| Error::internal(format!("job {job} has tenant \"{tenant}\"")))
 }
 
-/// Inserts the job a [`crate::runtime::Effect::CreateJob`] asks for, activatable at once, and
-/// announces it on [`JOB_CHANNEL`] with its type in the same statement (delivered on commit;
+/// A job a [`crate::runtime::Effect::CreateJob`] asks for.
+pub(super) struct NewJob<'a> {
+    pub element: u64,
+    pub element_id: &'a str,
+    pub job_type: &'a str,
+    pub retries: i32,
+    pub headers: &'a [(String, String)],
+    pub variables: &'a Map<String, Value>,
+}
+
+/// Inserts the jobs one command's effects ask for, activatable at once, in one statement, and
+/// announces each job type on [`JOB_CHANNEL`] in the same statement (delivered on commit;
 /// PostgreSQL delivers one notification for the same channel and payload per transaction).
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn job_insert(
+pub(super) async fn job_insert_many(
     tx: &mut Tx,
     scope: &Scope<'_>,
-    element: u64,
-    element_id: &str,
-    job_type: &str,
-    retries: i32,
-    headers: &[(String, String)],
-    variables: &Map<String, Value>,
+    jobs: &[NewJob<'_>],
 ) -> Result<(), Error> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            serde_json::json!({
+                "job_id": Uuid::now_v7(),
+                "element_key": j.element as i64,
+                "element_id": j.element_id,
+                "job_type": j.job_type,
+                "retries": j.retries,
+                "headers": Value::Object(headers_object(j.headers)),
+                "variables": Value::Object(j.variables.clone()),
+            })
+        })
+        .collect();
     timed(
         "job_insert",
         sqlx::query(
             "WITH j AS (INSERT INTO job (job_id, tenant_id, process_instance_id, element_key, element_id, job_type, status, \
              retries, retry_at, headers, variables, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'activatable', $7, $8, $9, $10, $8, $8) RETURNING job_type) \
-             SELECT pg_notify($11, j.job_type) FROM j",
+             SELECT r.job_id, $1, $2, r.element_key, r.element_id, r.job_type, 'activatable', r.retries, $3, r.headers, r.variables, $3, $3 \
+             FROM jsonb_to_recordset($4::jsonb) AS r (job_id uuid, element_key bigint, element_id text, job_type text, retries integer, \
+             headers jsonb, variables jsonb) RETURNING job_type) \
+             SELECT pg_notify($5, t.job_type) FROM (SELECT DISTINCT job_type FROM j) t",
         )
-        .bind(Uuid::now_v7())
         .bind(scope.tenant)
         .bind(scope.instance)
-        .bind(element as i64)
-        .bind(element_id)
-        .bind(job_type)
-        .bind(retries)
         .bind(scope.at)
-        .bind(Value::Object(headers_object(headers)))
-        .bind(Value::Object(variables.clone()))
+        .bind(Value::Array(rows))
         .bind(JOB_CHANNEL)
         .execute(&mut **tx),
     )

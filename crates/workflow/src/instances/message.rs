@@ -136,6 +136,7 @@ async fn claim_message_id(
 /// start event, else it is buffered for its time to live (dropped when that is zero).
 pub async fn publish_message(tx: &mut Tx, m: &Message<'_>) -> Result<Publication, Error> {
     let expires_at = message_expiry(m.at, m.time_to_live)?;
+    correlation_lock(tx, m.tenant.as_str(), &[(m.name, m.correlation_key)]).await?;
     let key = Uuid::now_v7();
     if let Some(id) = m.message_id {
         claim_message_id(tx, m, id, key, expires_at).await?;
@@ -265,66 +266,134 @@ async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, 
     Ok(None)
 }
 
-/// Opens the subscription a [`crate::runtime::Effect::OpenSubscription`] asks for, unless a
-/// buffered message already matches it: then that message is taken and the correlation is the
-/// command that follows at once.
-pub(super) async fn subscription_open(
-    tx: &mut Tx,
-    scope: &Scope<'_>,
-    element: u64,
-    catch_id: &str,
-    message_name: &str,
-    correlation_key: &str,
-) -> Result<Option<Command>, Error> {
-    let buffered: Option<(Uuid, Value)> = timed(
-        "message_take_buffered",
-        sqlx::query_as(
-            "SELECT message_key, variables FROM message WHERE tenant_id = $1 AND message_name = $2 AND correlation_key = $3 \
-             AND correlated_at IS NULL AND expires_at > $4 ORDER BY published_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+/// Serialises, per (tenant, message name, correlation key), a publication with the opening of a
+/// subscription for it: each takes this transaction-scoped lock first, so that the one that
+/// comes second sees what the first wrote (a message published while a subscription opens
+/// would otherwise be buffered unseen by the subscription, and wait forever). Locks are taken in
+/// key order, so that two transactions locking several never deadlock.
+async fn correlation_lock(tx: &mut Tx, tenant: &str, pairs: &[(&str, &str)]) -> Result<(), Error> {
+    let keys: Vec<String> = pairs
+        .iter()
+        .map(|(name, key)| format!("{tenant}\u{1f}{name}\u{1f}{key}"))
+        .collect();
+    timed(
+        "message_correlation_lock",
+        sqlx::query(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7401))) FROM \
+             (SELECT DISTINCT k FROM unnest($1::text[]) AS k ORDER BY k) AS s",
         )
-        .bind(scope.tenant)
-        .bind(message_name)
-        .bind(correlation_key)
-        .bind(scope.at)
-        .fetch_optional(&mut **tx),
+        .bind(&keys)
+        .execute(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    if let Some((key, variables)) = buffered {
+    Ok(())
+}
+
+/// A subscription a [`crate::runtime::Effect::OpenSubscription`] asks for.
+pub(super) struct NewSubscription<'a> {
+    pub element: u64,
+    pub catch_id: &'a str,
+    pub message_name: &'a str,
+    pub correlation_key: &'a str,
+}
+
+/// Opens the subscriptions one command's effects ask for, each unless a buffered message already
+/// matches it: then that message is taken and its correlation is a command that follows at once.
+/// At most four statements whatever their number: the correlation lock ([`correlation_lock`]),
+/// the buffered messages matching any of them, marking those taken, and inserting the rest.
+pub(super) async fn subscription_open_many(
+    tx: &mut Tx,
+    scope: &Scope<'_>,
+    subscriptions: &[NewSubscription<'_>],
+) -> Result<Vec<Command>, Error> {
+    if subscriptions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pairs: Vec<(&str, &str)> = subscriptions
+        .iter()
+        .map(|s| (s.message_name, s.correlation_key))
+        .collect();
+    correlation_lock(tx, scope.tenant, &pairs).await?;
+    let names: Vec<&str> = pairs.iter().map(|p| p.0).collect();
+    let keys: Vec<&str> = pairs.iter().map(|p| p.1).collect();
+    let buffered: Vec<(Uuid, String, String, Value)> = timed(
+        "message_take_buffered",
+        sqlx::query_as(
+            "SELECT message_key, message_name, correlation_key, variables FROM message WHERE tenant_id = $1 \
+             AND (message_name, correlation_key) IN (SELECT * FROM unnest($2::text[], $3::text[])) \
+             AND correlated_at IS NULL AND expires_at > $4 ORDER BY published_at FOR UPDATE SKIP LOCKED",
+        )
+        .bind(scope.tenant)
+        .bind(&names)
+        .bind(&keys)
+        .bind(scope.at)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    // Each subscription takes the oldest buffered message of its name and key not taken yet.
+    let mut available = buffered;
+    let mut taken = Vec::new();
+    let mut follow_ups = Vec::new();
+    let mut open = Vec::new();
+    for s in subscriptions {
+        let found = available
+            .iter()
+            .position(|(_, n, k, _)| n == s.message_name && k == s.correlation_key);
+        match found {
+            Some(i) => {
+                let (key, _, _, variables) = available.remove(i);
+                taken.push(key);
+                follow_ups.push(Command::CorrelateMessage {
+                    element: s.element,
+                    catch_id: s.catch_id.to_owned(),
+                    variables: variables.as_object().cloned().unwrap_or_default(),
+                });
+            }
+            None => open.push(s),
+        }
+    }
+    if !taken.is_empty() {
         timed(
             "message_mark_correlated",
-            sqlx::query("UPDATE message SET correlated_at = $2 WHERE message_key = $1")
-                .bind(key)
+            sqlx::query("UPDATE message SET correlated_at = $2 WHERE message_key = ANY($1)")
+                .bind(&taken)
                 .bind(scope.at)
                 .execute(&mut **tx),
         )
         .await
         .map_err(db_error)?;
-        return Ok(Some(Command::CorrelateMessage {
-            element,
-            catch_id: catch_id.to_owned(),
-            variables: variables.as_object().cloned().unwrap_or_default(),
-        }));
     }
-    timed(
-        "message_subscription_insert",
-        sqlx::query(
-            "INSERT INTO message_subscription (message_subscription_id, tenant_id, process_instance_id, element_key, catch_id, \
-             message_name, correlation_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    if !open.is_empty() {
+        let ids: Vec<Uuid> = open.iter().map(|_| Uuid::now_v7()).collect();
+        let elements: Vec<i64> = open.iter().map(|s| s.element as i64).collect();
+        let catches: Vec<&str> = open.iter().map(|s| s.catch_id).collect();
+        let names: Vec<&str> = open.iter().map(|s| s.message_name).collect();
+        let keys: Vec<&str> = open.iter().map(|s| s.correlation_key).collect();
+        timed(
+            "message_subscription_insert",
+            sqlx::query(
+                "INSERT INTO message_subscription (message_subscription_id, tenant_id, process_instance_id, element_key, catch_id, \
+                 message_name, correlation_key, created_at) \
+                 SELECT s.id, $1, $2, s.element_key, s.catch_id, s.message_name, s.correlation_key, $3 \
+                 FROM unnest($4::uuid[], $5::bigint[], $6::text[], $7::text[], $8::text[]) \
+                 AS s (id, element_key, catch_id, message_name, correlation_key)",
+            )
+            .bind(scope.tenant)
+            .bind(scope.instance)
+            .bind(scope.at)
+            .bind(&ids)
+            .bind(&elements)
+            .bind(&catches)
+            .bind(&names)
+            .bind(&keys)
+            .execute(&mut **tx),
         )
-        .bind(Uuid::now_v7())
-        .bind(scope.tenant)
-        .bind(scope.instance)
-        .bind(element as i64)
-        .bind(catch_id)
-        .bind(message_name)
-        .bind(correlation_key)
-        .bind(scope.at)
-        .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
-    Ok(None)
+        .await
+        .map_err(db_error)?;
+    }
+    Ok(follow_ups)
 }
 
 /// Closes the subscriptions of the elements that ended otherwise, in one statement.

@@ -294,6 +294,10 @@ async fn write_effects(
         at,
     };
     let mut follow_ups = Vec::new();
+    // New jobs go in one statement, written before any job is cancelled (and at the end);
+    // new subscriptions in at most four, at the end, before those closed.
+    let mut jobs = Vec::new();
+    let mut subscriptions = Vec::new();
     for e in effects {
         match e {
             Effect::CreateJob {
@@ -303,13 +307,16 @@ async fn write_effects(
                 retries,
                 headers,
                 variables,
-            } => {
-                job::job_insert(
-                    tx, &scope, *element, element_id, job_type, *retries, headers, variables,
-                )
-                .await?
-            }
+            } => jobs.push(job::NewJob {
+                element: *element,
+                element_id,
+                job_type,
+                retries: *retries,
+                headers,
+                variables,
+            }),
             Effect::CancelJob { element } => {
+                job::job_insert_many(tx, &scope, &std::mem::take(&mut jobs)).await?;
                 job::job_cancel_for_element(tx, instance, *element, at).await?
             }
             Effect::Incident {
@@ -342,17 +349,12 @@ async fn write_effects(
                 catch_id,
                 message_name,
                 correlation_key,
-            } => follow_ups.extend(
-                message::subscription_open(
-                    tx,
-                    &scope,
-                    *element,
-                    catch_id,
-                    message_name,
-                    correlation_key,
-                )
-                .await?,
-            ),
+            } => subscriptions.push(message::NewSubscription {
+                element: *element,
+                catch_id,
+                message_name,
+                correlation_key,
+            }),
             Effect::CreateUserTask {
                 element,
                 element_id,
@@ -381,6 +383,8 @@ async fn write_effects(
             Effect::InstanceCompleted | Effect::InstanceTerminated => {}
         }
     }
+    job::job_insert_many(tx, &scope, &jobs).await?;
+    follow_ups.extend(message::subscription_open_many(tx, &scope, &subscriptions).await?);
     if !closing.timers.is_empty() {
         timer::timer_delete_for_elements(tx, instance, &closing.timers).await?;
     }

@@ -6,11 +6,13 @@
 //! with its lines in one locked statement (`quote_fetch_for_update`), each change of the quote is
 //! one UPDATE (status, version and the command's fields) answering with the quote as written, and
 //! the commands that validate or price take the quote's catalog version from that locked read
-//! (the compiled catalog is cached). Conversion, whose issue target was 14, needs and is held to
-//! 11 whatever the number of lines (the envelope and its two audit records are 3 statements
-//! cheaper); decomposing the order into its fulfillment plan (issue 15) added none: the lines'
-//! configurations come with the locked read, the plan's tasks with the order's insert, the
-//! `order.decomposed` event with the order's audit record. The approval decisions sent 21 statements when their budgets were first set (the
+//! (the compiled catalog is cached). Conversion is held to the issue's 14 whatever the number of
+//! lines: decomposing the order into its fulfillment plan (issue 15) added no statement (the
+//! lines' configurations come with the locked read, the plan's tasks with the order's insert,
+//! the `order.decomposed` event with the order's audit record); starting the plan-driven
+//! fulfillment process (one subprocess per task, each waiting task subscribed to its release)
+//! adds its first jobs in one insert and its subscriptions in three (the correlation lock, the
+//! buffered messages, the insert), whatever the number of tasks. The approval decisions sent 21 statements when their budgets were first set (the
 //! "before" of reject and return): the task was locked twice, and the runtime deleted timers and
 //! subscriptions one element at a time for every element with a boundary event. They now lock
 //! the task once and delete the ended elements' timers in one statement, only for elements that
@@ -19,8 +21,8 @@
 //!
 //! | command | before | budget | needs | made of |
 //! | --- | --- | --- | --- | --- |
-//! | convert (1 line) | 26 | 11 | 11 | envelope 4; `quote_fetch_for_conversion` (locked, with the lines' configurations that decomposition reads) 1; `process_routing_fetch` 1 (the definition's model is cached); `process_instance_insert` (with its history) 1; `user_task_insert` 1; `sales_order_insert_converting_quote` (order, items through `unnest`, the fulfillment plan through `jsonb_to_recordset`, quote converted) 1; two audit records (`quote.convert`; `order.create` with `order.created` and `order.decomposed`) 2. Decomposition itself is pure, on the compiled catalog (cached) |
-//! | convert (10 lines) | 35 | 11 | 11 | the same: nothing grows with the lines (10 CLOUD-BACKUP lines make a plan of 22 tasks, written by the same statement) |
+//! | convert (1 line) | 26 | 14 | 14 | envelope 4; `quote_fetch_for_conversion` (locked, with the lines' configurations that decomposition reads) 1; `process_routing_fetch` 1 (the definition's model is cached); `process_instance_insert` (with its history) 1; the ready tasks' jobs (`job_insert`) 1; the waiting tasks' subscriptions (`message_correlation_lock`, `message_take_buffered`, `message_subscription_insert`) 3; `sales_order_insert_converting_quote` (order, items through `unnest`, the fulfillment plan through `jsonb_to_recordset`, quote converted) 1; two audit records (`quote.convert`; `order.create` with `order.created` and `order.decomposed`) 2. Decomposition itself is pure, on the compiled catalog (cached) |
+//! | convert (10 lines) | 35 | 14 | 14 | the same: nothing grows with the lines (10 CLOUD-BACKUP lines make a plan of 22 tasks, written by the same statement, their jobs and subscriptions by the same four) |
 //! | create quote | 12 | 8 | 8 | envelope 4; account (`customer_account_fetch_for_quote`) 1; catalog in force (`catalog_active_version`) 1; `quote_insert` (`RETURNING`) 1; audit 1 |
 //! | add item | 17 | 8 | 8 | envelope 4; locked read 1 (it gives the catalog version); `quote_item_insert` 1; `quote_update_status` (`RETURNING`) 1; audit 1 |
 //! | change item (PUT) | 15 | 6 | 6 | envelope 2; locked read 1; `quote_item_update` 1; `quote_update_status` 1; audit 1 |
@@ -47,8 +49,8 @@ use crate::catalog::{demo, publish, MANAGER};
 use crate::helpers::{create_account, SALES};
 
 pub const BUDGETS: &[Budget] = &[
-    budget("convert (1 line)", 11, 11),
-    budget("convert (10 lines)", 11, 11),
+    budget("convert (1 line)", 14, 14),
+    budget("convert (10 lines)", 14, 14),
     budget("create quote", 8, 8),
     budget("add item", 8, 8),
     budget("change item", 6, 6),
@@ -137,7 +139,7 @@ async fn accepted(api: &Isolated, sales: &str, account: &str, lines: i64) -> (St
 }
 
 #[tokio::test]
-async fn conversion_stays_within_11_statements_for_1_and_10_lines() {
+async fn conversion_stays_within_14_statements_for_1_and_10_lines() {
     let (api, sales, account, _app) = platform().await;
     let (id, v) = accepted(&api, &sales, &account, 1).await;
     api.ok(post(

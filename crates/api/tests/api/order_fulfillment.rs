@@ -1,0 +1,610 @@
+//! Orders fulfilled end to end: conversion starts `processes/order-fulfillment-v2.bpmn` with the
+//! order's plan; the real `cpq-worker` runs every plan task against the real `cpq-sim` over HTTP
+//! (asynchronous systems call back to this API's `POST /v1/callbacks/{system}`, signed) and the
+//! fulfillment process's internal jobs; the order completes and its items become the customer's
+//! assets. A permanent failure opens a fallout case and puts the order in fallout; a repair
+//! (retry) completes it. Every test checks that `cpq-sim` executed no request twice.
+//!
+//! `cpq-worker` and `cpq-sim` are reached as binaries in the same target directory (the
+//! workspace's `cargo test` builds them).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use cpq_testkit::processes::{sibling_binary, worker_process, SimProcess};
+use cpq_testkit::KillOnDrop;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::fulfillment::{converted_order_of, platform};
+use crate::helpers::*;
+use crate::support::TestApp;
+
+/// The systems' job types of the demo catalog (`deploy/local/fulfillment-workers.toml`'s), against
+/// `sim`, with callbacks to `app`, and the process's internal jobs: fast back-offs for tests.
+fn job_types(app: &TestApp, sim: &str) -> String {
+    let mut toml = String::new();
+    for (job_type, system, operation) in [
+        ("reserve-inventory", "inventory", "reserve"),
+        ("ship-equipment", "inventory", "ship"),
+        ("provision-service", "provisioning", "provision"),
+        ("activate-billing", "billing", "activate-subscription"),
+        ("update-crm", "crm", "record-order"),
+        ("send-notification", "notification", "notify-customer"),
+    ] {
+        toml.push_str(&format!(
+            r#"
+[[worker.job_types]]
+job_type = "{job_type}"
+handler = "system"
+system = "{system}"
+operation = "{operation}"
+url = "{sim}"
+callback_url = "{api}/v1/callbacks/{system}"
+max_active = 8
+lease_ms = 5000
+poll_interval_ms = 100
+retry_backoff_ms = 50
+retry_backoff_max_ms = 200
+request_timeout_ms = 2000
+breaker_failure_threshold = 50
+breaker_open_ms = 500
+"#,
+            api = app.address
+        ));
+    }
+    for job_type in [
+        "fulfillment-task-done",
+        "fulfillment-fallout",
+        "fulfillment-order-complete",
+    ] {
+        toml.push_str(&format!(
+            "\n[[worker.job_types]]\njob_type = \"{job_type}\"\nhandler = \"fulfillment\"\nmax_active = 8\npoll_interval_ms = 100\nretry_backoff_ms = 50\n"
+        ));
+    }
+    toml
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "cpq-order-fulfillment-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The test executable's own path: `cpq-worker` and `cpq-sim` are built next to it.
+fn here() -> PathBuf {
+    std::env::current_exe().unwrap()
+}
+
+/// The platform with the demo catalog, a simulator and a worker running every job type.
+struct Fulfillment {
+    app: TestApp,
+    sales: String,
+    sim: SimProcess,
+    http: reqwest::Client,
+    _worker: KillOnDrop,
+}
+
+impl Fulfillment {
+    async fn start() -> Fulfillment {
+        let (app, sales) = platform().await;
+        let dir = temp_dir();
+        let sim = SimProcess::start(&sibling_binary(&here(), "cpq-sim"), &dir, "").await;
+        let (worker, _) = worker_process(
+            &sibling_binary(&here(), "cpq-worker"),
+            &app.db,
+            &dir,
+            "fulfillment-test",
+            &job_types(&app, &sim.base),
+        );
+        Fulfillment {
+            app,
+            sales,
+            sim,
+            http: reqwest::Client::new(),
+            _worker: worker,
+        }
+    }
+
+    async fn sim(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut r = self
+            .http
+            .request(method, format!("{}{path}", self.sim.base));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        let r = r.send().await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn assert_no_duplicate_executions(&self) {
+        let d = self
+            .sim(
+                reqwest::Method::GET,
+                "/admin/executions?duplicates_only=true",
+                None,
+            )
+            .await;
+        assert_eq!(d["executions"], json!([]), "duplicate executions: {d}");
+    }
+
+    async fn order(&self, order: &str) -> Value {
+        let o = get(&self.app, &self.sales, &format!("/v1/orders/{order}")).await;
+        assert_eq!(o.status, StatusCode::OK, "{}", o.body);
+        o.body
+    }
+
+    /// Polls the order until its status is `status` (60 s at most), showing its plan otherwise.
+    async fn wait_for_status(&self, order: &str, status: &str) -> Value {
+        let started = Instant::now();
+        loop {
+            let o = self.order(order).await;
+            if o["status"] == status {
+                return o;
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let plan = self.plan(order).await;
+                let stats = self.sim(reqwest::Method::GET, "/admin/stats", None).await;
+                let owner = self.app.db.owner_pool().await;
+                let messages: Vec<(String, String, bool)> = sqlx::query_as(
+                    "SELECT message_name, correlation_key, correlated_at IS NOT NULL FROM message ORDER BY published_at",
+                )
+                .fetch_all(&owner)
+                .await
+                .unwrap();
+                let subscriptions: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT message_name, correlation_key FROM message_subscription ORDER BY created_at",
+                )
+                .fetch_all(&owner)
+                .await
+                .unwrap();
+                let callbacks: Vec<(String, String)> =
+                    sqlx::query_as("SELECT idempotency_key, outcome FROM external_callback")
+                        .fetch_all(&owner)
+                        .await
+                        .unwrap();
+                panic!(
+                    "order {order} is {} after 60 s, not {status}; plan: {plan:#}\nsim: {}\nmessages: {messages:?}\nsubscriptions: {subscriptions:?}\ncallbacks: {callbacks:?}",
+                    o["status"], stats["total"]
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn plan(&self, order: &str) -> Value {
+        let p = get(
+            &self.app,
+            &self.sales,
+            &format!("/v1/orders/{order}/fulfillment-plan"),
+        )
+        .await;
+        assert_eq!(p.status, StatusCode::OK, "{}", p.body);
+        p.body
+    }
+
+    /// (event type, count) of the order's events in the outbox.
+    async fn events(&self, order: &str) -> BTreeMap<String, i64> {
+        sqlx::query_as::<_, (String, i64)>(
+            "SELECT event_type, count(*) FROM outbox_event WHERE aggregate_id = $1::uuid GROUP BY event_type",
+        )
+        .bind(order)
+        .fetch_all(&self.app.db.owner_pool().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+    }
+}
+
+fn at(t: &Value, field: &str) -> DateTime<Utc> {
+    t[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("task {} has no {field}: {t}", t["key"]))
+        .parse()
+        .unwrap()
+}
+
+/// Every task is completed, after every task it depends on.
+fn assert_done_in_dependency_order(plan: &Value) {
+    let tasks = plan["tasks"].as_array().unwrap();
+    let by_key: BTreeMap<&str, &Value> = tasks
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap(), t))
+        .collect();
+    for t in tasks {
+        assert_eq!(t["status"], "completed", "{t}");
+        for dep in t["depends_on"].as_array().unwrap() {
+            let d = by_key[dep.as_str().unwrap()];
+            assert!(
+                at(d, "completed_at") <= at(t, "started_at"),
+                "{} started before its dependency {} finished: {t} / {d}",
+                t["key"],
+                d["key"]
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_order_is_fulfilled_through_the_simulators_in_dependency_order_and_becomes_assets() {
+    let f = Fulfillment::start().await;
+    let (order, account) = converted_order_of(&f.app, &f.sales, crate::fulfillment::lines()).await;
+    let done = f.wait_for_status(&order, "completed").await;
+    assert!(done["completed_at"].is_string(), "{done}");
+    assert!(
+        done["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "completed"),
+        "{done}"
+    );
+
+    let plan = f.plan(&order).await;
+    assert_done_in_dependency_order(&plan);
+    let tasks = plan["tasks"].as_array().unwrap();
+    // System tasks were called at least once; independent tasks ran side by side: some task
+    // started before another independent one finished.
+    for t in tasks.iter().filter(|t| !t["system"].is_null()) {
+        assert!(t["attempts"].as_i64().unwrap() >= 1, "{t}");
+    }
+
+    // Provisioning is asynchronous: its tasks completed through the callback.
+    let provisioned = f
+        .sim(
+            reqwest::Method::GET,
+            "/admin/executions?system=provisioning&limit=1000",
+            None,
+        )
+        .await;
+    let provisioning_tasks = tasks
+        .iter()
+        .filter(|t| t["system"] == "provisioning")
+        .count();
+    assert_eq!(
+        provisioned["executions"].as_array().unwrap().len(),
+        provisioning_tasks,
+        "{provisioned}"
+    );
+    let callbacks: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM external_callback WHERE system = 'provisioning'")
+            .fetch_one(&f.app.db.owner_pool().await)
+            .await
+            .unwrap();
+    assert_eq!(callbacks as usize, provisioning_tasks);
+
+    // Events: one task-completed per task, one completed; assets, one per item.
+    let events = f.events(&order).await;
+    assert_eq!(
+        events.get("order.task-completed").copied(),
+        Some(tasks.len() as i64),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.get("order.completed").copied(),
+        Some(1),
+        "{events:?}"
+    );
+    assert_eq!(events.get("order.in-fallout"), None, "{events:?}");
+    let assets = get(
+        &f.app,
+        &f.sales,
+        &format!("/v1/customer-accounts/{account}/assets"),
+    )
+    .await;
+    assert_eq!(assets.status, StatusCode::OK, "{}", assets.body);
+    let items = done["items"].as_array().unwrap();
+    let assets = assets.body["items"].as_array().unwrap().clone();
+    assert_eq!(assets.len(), items.len(), "{assets:?}");
+    for item in items {
+        let asset = assets
+            .iter()
+            .find(|a| a["line_no"] == item["line_no"])
+            .unwrap_or_else(|| panic!("no asset for line {}: {assets:?}", item["line_no"]));
+        assert_eq!(asset["offering_code"], item["offering_code"]);
+        assert_eq!(asset["order_id"], order.as_str());
+        assert_eq!(asset["status"], "active");
+        assert_eq!(asset["configuration"], item["configuration"]);
+    }
+    f.assert_no_duplicate_executions().await;
+}
+
+#[tokio::test]
+async fn a_permanent_failure_lands_in_fallout_and_a_retry_with_a_reason_completes_the_order() {
+    let f = Fulfillment::start().await;
+    // Billing refuses its next request with a business error, once.
+    f.sim(
+        reqwest::Method::POST,
+        "/admin/systems/billing/force",
+        Some(json!({ "outcome": "permanent:CREDIT_CHECK_FAILED", "count": 1 })),
+    )
+    .await;
+    let one_line =
+        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
+    let (order, _) = converted_order_of(&f.app, &f.sales, one_line).await;
+    f.wait_for_status(&order, "in-fallout").await;
+
+    let cases = get(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases?order_id={order}&status=open"),
+    )
+    .await;
+    assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
+    let cases = cases.body["items"].as_array().unwrap().clone();
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    let case = &cases[0];
+    assert_eq!(case["system"], "billing");
+    assert_eq!(case["category"], "business-failure");
+    assert_eq!(case["error_code"], "CREDIT_CHECK_FAILED");
+    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
+    let plan = f.plan(&order).await;
+    let failed: Vec<&Value> = plan["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{plan}");
+    assert_eq!(failed[0]["key"], case["task_key"]);
+    // Its dependants wait.
+    assert!(
+        plan["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["status"] == "pending"),
+        "{plan}"
+    );
+
+    let id = case["id"].as_str().unwrap();
+    let retried = post(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases/{id}/retry"),
+        &json!({ "reason": "credit limit raised by finance" }),
+        None,
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    f.wait_for_status(&order, "completed").await;
+    assert_done_in_dependency_order(&f.plan(&order).await);
+    let events = f.events(&order).await;
+    assert_eq!(
+        events.get("order.in-fallout").copied(),
+        Some(1),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.get("order.fallout-resolved").copied(),
+        Some(1),
+        "{events:?}"
+    );
+    assert_eq!(
+        events.get("order.completed").copied(),
+        Some(1),
+        "{events:?}"
+    );
+    let audit: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT action, reason FROM audit_record WHERE aggregate_id = $1::uuid ORDER BY occurred_at, action",
+    )
+    .bind(&order)
+    .fetch_all(&f.app.db.owner_pool().await)
+    .await
+    .unwrap();
+    assert!(
+        audit.iter().any(|(a, _)| a == "order.fallout-open"),
+        "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|(_, r)| r.as_deref() == Some("credit limit raised by finance")),
+        "{audit:?}"
+    );
+    f.assert_no_duplicate_executions().await;
+}
+
+impl Fulfillment {
+    /// A token of the order operations staff who work fallout.
+    fn sales_ops(&self) -> String {
+        self.app.token("acme", &[cpq_core::Role::OrderOperations])
+    }
+}
+
+/// Deploys, as the latest version of `order-fulfillment`, the platform's process with the
+/// callback timeout shortened to `timeout` (an operator's own version of it), so that a missing
+/// callback times out within the test.
+async fn deploy_with_callback_timeout(app: &TestApp, timeout: &str) {
+    let xml = std::fs::read_to_string(
+        cpq_testkit::repo_root().join("processes/order-fulfillment-v2.bpmn"),
+    )
+    .unwrap();
+    assert!(
+        xml.contains(">PT15M<"),
+        "the process's callback timeout moved"
+    );
+    let xml = xml.replace(">PT15M<", &format!(">{timeout}<"));
+    let operator = app.token("acme", &[cpq_core::Role::Operator]);
+    let deployed = deploy_bpmn(app, &operator, "", &xml).await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+}
+
+#[tokio::test]
+async fn a_missing_callback_times_out_into_fallout_and_a_skip_lets_the_dependants_proceed() {
+    let f = Fulfillment::start().await;
+    deploy_with_callback_timeout(&f.app, "PT1S").await;
+    // Provisioning accepts its next request and never calls back.
+    f.sim(
+        reqwest::Method::POST,
+        "/admin/systems/provisioning/force",
+        Some(json!({ "outcome": "callback_drop", "count": 1 })),
+    )
+    .await;
+    let one_line =
+        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
+    let (order, account) = converted_order_of(&f.app, &f.sales, one_line).await;
+    f.wait_for_status(&order, "in-fallout").await;
+    let cases = get(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases?order_id={order}"),
+    )
+    .await;
+    assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
+    let case = cases.body["items"][0].clone();
+    assert_eq!(case["category"], "callback-timeout", "{case}");
+    assert_eq!(case["system"], "provisioning", "{case}");
+    assert_eq!(
+        case["task_key"], "L1/access-line/provision-access",
+        "{case}"
+    );
+    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
+
+    // A repair needs a reason: refused, nothing changes.
+    let id = case["id"].as_str().unwrap();
+    let path = format!("/v1/fallout-cases/{id}/skip");
+    let refused = post(
+        &f.app,
+        &f.sales_ops(),
+        &path,
+        &json!({ "reason": " " }),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert_eq!(f.order(&order).await["status"], "in-fallout");
+
+    let skipped = post(
+        &f.app,
+        &f.sales_ops(),
+        &path,
+        &json!({ "reason": "line provisioned by hand by the field engineer" }),
+        None,
+    )
+    .await;
+    assert_eq!(skipped.status, StatusCode::OK, "{}", skipped.body);
+    f.wait_for_status(&order, "completed").await;
+    let plan = f.plan(&order).await;
+    for t in plan["tasks"].as_array().unwrap() {
+        let expected = if t["key"] == "L1/access-line/provision-access" {
+            "skipped"
+        } else {
+            "completed"
+        };
+        assert_eq!(t["status"], expected, "{t}");
+    }
+    let events = f.events(&order).await;
+    assert_eq!(
+        events.get("order.completed").copied(),
+        Some(1),
+        "{events:?}"
+    );
+    let assets = get(
+        &f.app,
+        &f.sales,
+        &format!("/v1/customer-accounts/{account}/assets"),
+    )
+    .await;
+    assert_eq!(
+        assets.body["items"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        assets.body
+    );
+    f.assert_no_duplicate_executions().await;
+}
+
+#[tokio::test]
+async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
+    let f = Fulfillment::start().await;
+    f.sim(
+        reqwest::Method::POST,
+        "/admin/systems/inventory/force",
+        Some(json!({ "outcome": "permanent:PORT_UNAVAILABLE", "count": 1 })),
+    )
+    .await;
+    let one_line =
+        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
+    let (order, account) = converted_order_of(&f.app, &f.sales, one_line).await;
+    let o = f.wait_for_status(&order, "in-fallout").await;
+    let cases = get(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases?order_id={order}"),
+    )
+    .await;
+    let case = cases.body["items"][0].clone();
+    assert_eq!(case["error_code"], "PORT_UNAVAILABLE", "{case}");
+    let id = case["id"].as_str().unwrap();
+    let cancelled = post(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases/{id}/cancel-order"),
+        &json!({ "reason": "customer withdrew: no port at the site" }),
+        None,
+    )
+    .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
+    let o2 = f.order(&order).await;
+    assert_eq!(o2["status"], "cancelled", "{o2}");
+    assert!(
+        o2["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["status"] == "cancelled"),
+        "{o2}"
+    );
+    // The process instance is cancelled: nothing more runs, no asset is made.
+    let instance = o["fulfillment_instance_id"].as_str().unwrap();
+    let status: String = sqlx::query_scalar(
+        "SELECT status FROM process_instance WHERE process_instance_id = $1::uuid",
+    )
+    .bind(instance)
+    .fetch_one(&f.app.db.owner_pool().await)
+    .await
+    .unwrap();
+    assert_eq!(status, "terminated");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let plan = f.plan(&order).await;
+    assert!(
+        plan["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["status"] == "cancelled"
+                || t["status"] == "failed"
+                || t["status"] == "completed"),
+        "{plan}"
+    );
+    let assets = get(
+        &f.app,
+        &f.sales,
+        &format!("/v1/customer-accounts/{account}/assets"),
+    )
+    .await;
+    assert_eq!(assets.body["items"], json!([]), "{}", assets.body);
+    let again = post(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases/{id}/retry"),
+        &json!({ "reason": "too late" }),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    f.assert_no_duplicate_executions().await;
+}
