@@ -11,15 +11,13 @@
 //! `cpq-sim` is reached as a binary, never as a crate: build it first
 //! (`cargo build -p cpq-sim`, same target directory and profile).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use cpq_core::TenantId;
 use cpq_db::tenant;
+use cpq_testkit::processes::{sibling_binary, worker_process, SimProcess};
 use cpq_testkit::{KillOnDrop, TestDb};
 use cpq_workflow::deployment::{deploy, DeployRequest};
 use cpq_workflow::instances::{start_instance, StartRequest};
@@ -48,106 +46,23 @@ fn process(id: &str, job_type: &str, retries: u32) -> String {
     )
 }
 
-/// The `cpq-sim` binary next to `cpq-worker`'s.
-fn sim_binary() -> PathBuf {
-    let bin = Path::new(env!("CARGO_BIN_EXE_cpq-worker"))
-        .parent()
-        .unwrap()
-        .join("cpq-sim");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `cargo build -p cpq-sim` first (same target directory and profile)",
-        bin.display()
-    );
-    bin
-}
-
-/// Reads a child's JSON log lines on a thread (so it never blocks on a full pipe) and returns the
-/// value of `field` of the first line whose message is `message`.
-fn wait_for_log(child: &mut Child, name: &str, message: &str, field: &str) -> String {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel::<String>();
-    let echo = std::env::var_os("WORKER_TEST_LOG").is_some();
-    let label = name.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if echo {
-                eprintln!("{label}: {line}");
-            }
-            let _ = tx.send(line);
-        }
-    });
-    let mut seen = Vec::new();
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("{name} did not start; it said:\n{}", seen.join("\n")));
-        let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if v["message"] == message {
-            return v[field].as_str().unwrap().to_owned();
-        }
-        seen.push(line);
-    }
-}
-
 struct Sim {
     base: String,
     client: reqwest::Client,
-    _child: KillOnDrop,
-    _db: TestDb,
+    _process: SimProcess,
 }
 
 impl Sim {
     async fn start(dir: &Path) -> Sim {
-        let db = TestDb::empty().await;
-        let c = db.config().database;
-        let url = format!(
-            "postgres://{}:{}@{}:{}/{}",
-            c.owner_user,
-            c.owner_password.expose(),
-            c.host,
-            c.port,
-            db.name
-        );
-        let systems = dir.join("systems.toml");
-        let mut file = String::new();
-        for s in [
-            "inventory",
-            "provisioning",
-            "billing",
-            "crm",
-            "notification",
-        ] {
-            file.push_str(&format!(
-                "[systems.{s}]\nlatency_p50_ms = 0\nlatency_p95_ms = 0\ncallback_delay_ms = 0\n\n"
-            ));
-        }
-        std::fs::write(&systems, file).unwrap();
-        let mut child = cpq_testkit::binary(sim_binary().to_str().unwrap())
-            .args(["--listen", "127.0.0.1:0", "--seed", "7"])
-            .args([
-                "--callback-retry-base-ms",
-                "100",
-                "--log-level",
-                "info,sqlx=warn",
-            ])
-            .arg("--systems-config")
-            .arg(&systems)
-            .arg("--database-url")
-            .arg(&url)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let addr = wait_for_log(&mut child, "cpq-sim", "cpq-sim serving", "addr");
+        let bin = sibling_binary(Path::new(env!("CARGO_BIN_EXE_cpq-worker")), "cpq-sim");
+        let process = SimProcess::start(&bin, dir, "").await;
         Sim {
-            base: format!("http://{addr}"),
+            base: process.base.clone(),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            _child: KillOnDrop(child),
-            _db: db,
+            _process: process,
         }
     }
 
@@ -328,31 +243,8 @@ impl Platform {
     /// A `cpq-worker` process for `job_types` (TOML of `[[worker.job_types]]`), and its admin
     /// address.
     fn worker(&self, dir: &Path, name: &str, job_types: &str) -> (KillOnDrop, String) {
-        let file = dir.join(format!("{name}.toml"));
-        std::fs::write(
-            &file,
-            format!(
-                "[worker]\ngroup = \"{name}\"\nadmin_bind = \"127.0.0.1:0\"\ntimer_scan_interval_ms = 100\n\n{job_types}"
-            ),
-        )
-        .unwrap();
-        let config = self.db.config();
-        let mut cmd = cpq_testkit::binary(env!("CARGO_BIN_EXE_cpq-worker"));
-        cmd.env("CPQ_ENV", "local")
-            .env("CPQ_DATABASE__NAME", &self.db.name)
-            .env("CPQ_DATABASE__HOST", &config.database.host)
-            .env(
-                "CPQ_DATABASE__APP_PASSWORD",
-                config.database.app_password.expose(),
-            )
-            .env("CPQ_LOG__LEVEL", "info,sqlx=warn")
-            .arg("--worker-config")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        let addr = wait_for_log(&mut child, name, "cpq-worker admin port", "addr");
-        (KillOnDrop(child), addr)
+        let bin = Path::new(env!("CARGO_BIN_EXE_cpq-worker"));
+        worker_process(bin, &self.db, dir, name, job_types)
     }
 }
 
