@@ -1,7 +1,7 @@
 //! Profile `interactive-sales` (seed part 055, section 4.1): sales reps working quotes by hand.
 //!
 //! Each goose user is one rep with its own customer account (created once, at start). One
-//! iteration is one quote, in nine steps, each its own goose transaction and request name so
+//! iteration is one quote, in eleven steps, each its own goose transaction and request name so
 //! that the report gives per-step percentiles (ids in URLs never split a step's figures):
 //!
 //! | step | request |
@@ -15,6 +15,8 @@
 //! | `7 modify: remove line` | `DELETE /v1/quotes/{id}/items/{line_no}` (the backup line) |
 //! | `8 re-price` | `POST /v1/quotes/{id}/price` |
 //! | `9 submit` | `POST /v1/quotes/{id}/submit`: `submitted` (approval-free under the default policy) |
+//! | `10 accept` | `POST /v1/quotes/{id}/accept`: `accepted` |
+//! | `11 convert` | `POST /v1/quotes/{id}/convert`: the order, decomposed into its plan (the internet line's three tasks and the two order tasks), its fulfillment process started |
 //!
 //! Changes send `If-Match` with the version the previous answer returned. A non-2xx answer is a
 //! failure, and so is a 2xx answer that says the wrong thing (an invalid configuration, a
@@ -41,6 +43,8 @@ const MODIFY_ADD: &str = "6 modify: add line";
 const MODIFY_REMOVE: &str = "7 modify: remove line";
 const REPRICE: &str = "8 re-price";
 const SUBMIT: &str = "9 submit";
+const ACCEPT: &str = "10 accept";
+const CONVERT: &str = "11 convert";
 
 /// Each step's method and route template as the API's `http_request_duration_seconds` labels
 /// them (two steps may share a route).
@@ -55,6 +59,8 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (MODIFY_REMOVE, "DELETE", "/v1/quotes/{id}/items/{line_no}"),
     (REPRICE, "POST", "/v1/quotes/{id}/price"),
     (SUBMIT, "POST", "/v1/quotes/{id}/submit"),
+    (ACCEPT, "POST", "/v1/quotes/{id}/accept"),
+    (CONVERT, "POST", "/v1/quotes/{id}/convert"),
 ];
 
 /// What every rep shares: the tokens to pick from and a run id that keeps account references
@@ -96,6 +102,8 @@ pub fn scenario(setup: Setup, think: (Duration, Duration)) -> Result<Scenario, G
         transaction!(modify_remove_line).set_name(MODIFY_REMOVE),
         transaction!(reprice).set_name(REPRICE),
         transaction!(submit).set_name(SUBMIT),
+        transaction!(accept).set_name(ACCEPT),
+        transaction!(convert).set_name(CONVERT),
     ];
     for (i, step) in steps.into_iter().enumerate() {
         s = s.register_transaction(step.set_sequence(i + 1));
@@ -492,8 +500,7 @@ async fn reprice(user: &mut GooseUser) -> TransactionResult {
 }
 
 async fn submit(user: &mut GooseUser) -> TransactionResult {
-    // Submitted is the end of this quote's story here: the next iteration starts a new one.
-    change(
+    let (quote, _) = change(
         user,
         SUBMIT,
         GooseMethod::Post,
@@ -502,5 +509,38 @@ async fn submit(user: &mut GooseUser) -> TransactionResult {
         "submitted",
     )
     .await?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn accept(user: &mut GooseUser) -> TransactionResult {
+    let (quote, _) = change(
+        user,
+        ACCEPT,
+        GooseMethod::Post,
+        "/accept",
+        Some(&json!({})),
+        "accepted",
+    )
+    .await?;
+    set_quote(user, Some(quote));
+    Ok(())
+}
+
+async fn convert(user: &mut GooseUser) -> TransactionResult {
+    // The order is the end of this quote's story: the next iteration starts a new quote.
+    let quote = open_quote(user, CONVERT)?;
+    set_quote(user, None);
+    let path = format!("/v1/quotes/{}/convert", quote.id);
+    let mut a = call(
+        user,
+        CONVERT,
+        GooseMethod::Post,
+        &path,
+        Some(quote.version),
+        Some(&json!({})),
+    )
+    .await?;
+    expect(user, CONVERT, &mut a, "status", &json!("in-fulfillment"))?;
     Ok(())
 }
