@@ -90,6 +90,8 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::convert))
         .routes(routes!(quotes::order_fetch))
         .routes(routes!(quotes::fulfillment_plan))
+        .routes(routes!(routes::orders::search))
+        .routes(routes!(routes::orders::stuck_tasks))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::reject))

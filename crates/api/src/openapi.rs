@@ -263,6 +263,16 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
         ),
         ("/v1/quotes", "status", reference("QuoteStatus")),
         (
+            "/v1/orders",
+            "system",
+            json!({ "type": "string", "enum": cpq_order::search::SYSTEMS }),
+        ),
+        (
+            "/v1/stuck-fulfillment-tasks",
+            "system",
+            json!({ "type": "string", "enum": cpq_order::search::SYSTEMS }),
+        ),
+        (
             "/v1/process-definitions",
             "variable_schema_version",
             json!({ "type": "integer", "minimum": 1, "maximum": i32::MAX }),

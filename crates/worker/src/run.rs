@@ -38,6 +38,8 @@ pub enum WorkerError {
 
 /// Quotes expire by date: scanning once a minute is plenty.
 const EXPIRY_SCAN_EVERY: Duration = Duration::from_secs(60);
+/// How often the stuck-task gauge is counted again.
+const STUCK_COUNT_EVERY: Duration = Duration::from_secs(30);
 
 /// The tenant the worker's own principal belongs to (worker groups are platform-wide).
 fn platform() -> Result<TenantId, cpq_core::Error> {
@@ -254,7 +256,7 @@ where
     {
         let (pool, interval, mut stop) = (pool.clone(), w.timer_scan_interval_ms, stop_rx.clone());
         tasks.spawn(async move {
-            let mut last_expiry = None;
+            let (mut last_expiry, mut last_stuck_count) = (None, None);
             loop {
                 instances::fire_due_timers(&pool, 200).await;
                 instances::fire_due_start_timers(&pool, 100).await;
@@ -265,6 +267,12 @@ where
                     last_expiry = Some(std::time::Instant::now());
                     if let Err(e) = cpq_quote::expiry::expire_due(&pool, Utc::now().date_naive(), 500).await {
                         tracing::warn!(error = %e, "quote expiry scan failed");
+                    }
+                }
+                if last_stuck_count.is_none_or(|t: std::time::Instant| t.elapsed() >= STUCK_COUNT_EVERY) {
+                    last_stuck_count = Some(std::time::Instant::now());
+                    if let Err(e) = cpq_application::order_search::publish_stuck_tasks(&pool).await {
+                        tracing::warn!(error = %e, "counting stuck fulfillment tasks failed");
                     }
                 }
                 tokio::select! { _ = tokio::time::sleep(Duration::from_millis(interval)) => {}, _ = stop.changed() => return }

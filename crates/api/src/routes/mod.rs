@@ -6,6 +6,7 @@ pub mod customer_accounts;
 pub mod health;
 pub mod jobs;
 pub mod metrics;
+pub mod orders;
 pub mod processes;
 pub mod quotes;
 pub mod search;
