@@ -48,6 +48,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(customer_accounts::create, customer_accounts::list))
         .routes(routes!(customer_accounts::fetch, customer_accounts::update))
         .routes(routes!(customer_accounts::close))
+        .routes(routes!(customer_accounts::list_assets))
         .routes(routes!(catalog::create, catalog::list))
         .routes(routes!(catalog::fetch))
         .routes(routes!(catalog::export, catalog::import))

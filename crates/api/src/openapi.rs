@@ -252,6 +252,11 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
             json!({ "type": "string", "enum": ["active", "closed"] }),
         ),
         (
+            "/v1/customer-accounts/{id}/assets",
+            "status",
+            json!({ "type": "string", "enum": cpq_order::assets::AssetStatus::ALL.map(|s| s.as_str()) }),
+        ),
+        (
             "/v1/process-instances",
             "status",
             json!({ "type": "string", "enum": ["active", "completed", "terminated"] }),
@@ -759,6 +764,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(lists, 10, "the paged lists");
+        assert_eq!(lists, 11, "the paged lists");
     }
 }

@@ -1,8 +1,10 @@
-//! `/v1/customer-accounts`: create, read, change (If-Match), list (filters, cursor), close.
+//! `/v1/customer-accounts`: create, read, change (If-Match), list (filters, cursor), close; the
+//! account's installed base (`/assets`).
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use cpq_application::assets::ListCustomerAssets;
 use cpq_application::customers::{
     CloseAccount, CreateAccount, FetchAccount, ListAccounts, UpdateAccount,
 };
@@ -10,7 +12,9 @@ use cpq_application::Operation;
 use cpq_core::{Error, FieldError};
 use cpq_customer::store::AccountFilter;
 use cpq_customer::{AccountInput, AccountPatch, AccountStatus, CustomerAccount};
+use cpq_order::assets::{Asset, AssetFilter, AssetPage, AssetStatus};
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -293,6 +297,125 @@ pub async fn list(
         &fingerprint,
         |a| a.id,
         CustomerAccountView::from,
+    );
+    Ok(axum::Json(page).into_response())
+}
+
+/// An asset of the customer's installed base: an offering in its configuration, made by the
+/// completion of the order item it names.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AssetView {
+    pub id: Uuid,
+    pub customer_account_id: Uuid,
+    pub offering_code: String,
+    /// The order item's configuration, as ordered.
+    #[schema(value_type = Object)]
+    pub configuration: Value,
+    /// `active`, `suspended` or `terminated`.
+    pub status: String,
+    /// The order that made it, and its item.
+    pub order_id: Uuid,
+    pub line_no: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Asset> for AssetView {
+    fn from(a: Asset) -> Self {
+        AssetView {
+            id: a.asset_id,
+            customer_account_id: a.customer_account_id,
+            offering_code: a.offering_code,
+            configuration: a.configuration,
+            status: a.status.as_str().to_owned(),
+            order_id: a.order_id,
+            line_no: a.line_no,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Filters for an account's assets.
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssetListQuery {
+    /// `active`, `suspended` or `terminated`.
+    pub status: Option<String>,
+    /// Exactly this offering code, e.g. `CLOUD-BACKUP`.
+    pub offering_code: Option<String>,
+    /// Page size, 1 to the configured maximum (default 50, maximum 200).
+    #[serde(skip_serializing)]
+    pub limit: Option<u32>,
+    /// From the previous page's `next_cursor`.
+    #[serde(skip_serializing)]
+    pub cursor: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CustomerAssetPage {
+    items: Vec<AssetView>,
+    next_cursor: Option<String>,
+}
+
+/// The account's installed base, newest first: one asset per order item its completed orders
+/// fulfilled.
+#[utoipa::path(get, path = "/v1/customer-accounts/{id}/assets", tag = "customer-accounts",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path), AssetListQuery),
+    responses((status = 200, body = CustomerAssetPage), (status = 400, body = Problem),
+              (status = 404, description = "No such account in the caller's tenant", body = Problem)))]
+pub async fn list_assets(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiQuery(q): ApiQuery<AssetListQuery>,
+) -> Result<Response, ApiError> {
+    // A caller who may not read accounts is refused before the query is checked.
+    caller.0.require_any(ListCustomerAssets::ROLES)?;
+    let limit = page_size(
+        q.limit,
+        state.config.http.default_page_size,
+        state.config.http.max_page_size,
+    )?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(AssetStatus::parse(s).ok_or_else(|| Error::Malformed {
+            detail: format!("status \"{s}\" is not active, suspended or terminated"),
+            errors: vec![FieldError::new(
+                "status",
+                "unknown-value",
+                "status must be active, suspended or terminated",
+            )],
+        })?),
+    };
+    // The cursor is bound to the account as well as to the filters.
+    let fingerprint = query_fingerprint(&(id, &q));
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
+        .transpose()?;
+    let list = ListCustomerAssets {
+        customer_account_id: id,
+        filter: AssetFilter {
+            status,
+            offering_code: q.offering_code.clone(),
+        },
+        page: AssetPage {
+            after,
+            limit: i64::from(limit) + 1,
+        },
+    };
+    let rows = query(&state, &caller, list).await?;
+    let page: Page<AssetView> = page(
+        rows,
+        limit,
+        &fingerprint,
+        |a| (a.created_at, a.asset_id),
+        AssetView::from,
     );
     Ok(axum::Json(page).into_response())
 }

@@ -3,6 +3,7 @@
 //! real Redis.
 
 mod approvals;
+mod assets;
 mod binary;
 mod budgets;
 mod callbacks;
