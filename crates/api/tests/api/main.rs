@@ -12,14 +12,15 @@ mod contract;
 mod conversion;
 mod customer_accounts;
 mod events;
+mod fallout;
 mod fulfillment;
 mod health;
 mod helpers;
 mod idempotency;
 mod input;
 mod jobs;
-mod order_fulfillment;
 mod openapi;
+mod order_fulfillment;
 mod quote_search;
 mod quotes;
 // The API's harness, shared with this crate's other test targets.
