@@ -608,3 +608,51 @@ async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     f.assert_no_duplicate_executions().await;
 }
+
+#[tokio::test]
+async fn a_task_that_exhausts_its_retries_falls_out_as_a_technical_failure_and_a_retry_completes_it() {
+    let f = Fulfillment::start().await;
+    // Billing answers 500 to its next five executions: the task's five tries (retries="5").
+    f.sim(
+        reqwest::Method::POST,
+        "/admin/systems/billing/force",
+        Some(json!({ "outcome": "transient", "count": 5 })),
+    )
+    .await;
+    let one_line =
+        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
+    let (order, _) = converted_order_of(&f.app, &f.sales, one_line).await;
+    f.wait_for_status(&order, "in-fallout").await;
+    let cases = get(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases?order_id={order}"),
+    )
+    .await;
+    let case = cases.body["items"][0].clone();
+    assert_eq!(case["category"], "technical-failure", "{case}");
+    assert_eq!(case["system"], "billing", "{case}");
+    assert_eq!(case["attempts"], 5, "{case}");
+    assert_eq!(case["error_code"], "500", "{case}");
+    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
+    let id = case["id"].as_str().unwrap();
+    let retried = post(
+        &f.app,
+        &f.sales_ops(),
+        &format!("/v1/fallout-cases/{id}/retry"),
+        &json!({ "reason": "billing is back" }),
+        None,
+    )
+    .await;
+    assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
+    f.wait_for_status(&order, "completed").await;
+    let plan = f.plan(&order).await;
+    let billing = plan["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["system"] == "billing")
+        .unwrap();
+    assert_eq!(billing["attempts"], 6, "{billing}");
+    f.assert_no_duplicate_executions().await;
+}
