@@ -610,7 +610,8 @@ async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
 }
 
 #[tokio::test]
-async fn a_task_that_exhausts_its_retries_falls_out_as_a_technical_failure_and_a_retry_completes_it() {
+async fn a_task_that_exhausts_its_retries_falls_out_as_a_technical_failure_and_a_retry_completes_it(
+) {
     let f = Fulfillment::start().await;
     // Billing answers 500 to its next five executions: the task's five tries (retries="5").
     f.sim(
