@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    self, approvals, callbacks, catalog, configuration, customer_accounts, health, jobs, processes,
-    quotes, search, user_tasks, workflow,
+    self, approvals, callbacks, catalog, configuration, customer_accounts, fallout, health, jobs,
+    processes, quotes, search, user_tasks, workflow,
 };
 use crate::state::AppState;
 use cpq_application::redis_link::RedisLink;
@@ -93,6 +93,11 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(quotes::fulfillment_plan))
         .routes(routes!(routes::orders::search))
         .routes(routes!(routes::orders::stuck_tasks))
+        .routes(routes!(fallout::list))
+        .routes(routes!(fallout::fetch))
+        .routes(routes!(fallout::retry))
+        .routes(routes!(fallout::skip))
+        .routes(routes!(fallout::cancel_order))
         .routes(routes!(approvals::list))
         .routes(routes!(approvals::approve))
         .routes(routes!(approvals::reject))

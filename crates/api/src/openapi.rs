@@ -80,11 +80,12 @@ pub const IF_MATCH_PATTERN: &str =
 pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]{1,255}$";
 
 /// Schemas whose instances are versioned resources: answers carrying one carry its `ETag`.
-const VERSIONED: [&str; 4] = [
+const VERSIONED: [&str; 5] = [
     "CustomerAccountView",
     "CatalogVersionView",
     "Quote",
     "Order",
+    "FalloutCase",
 ];
 
 /// The success answers of operations whose annotations name no schema: (method, path, status,
@@ -276,6 +277,21 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
             "/v1/stuck-fulfillment-tasks",
             "system",
             json!({ "type": "string", "enum": cpq_order::search::SYSTEMS }),
+        ),
+        (
+            "/v1/fallout-cases",
+            "status",
+            json!({ "type": "string", "enum": cpq_order::fallout::STATUSES }),
+        ),
+        (
+            "/v1/fallout-cases",
+            "system",
+            json!({ "type": "string", "enum": cpq_order::fallout::SYSTEMS }),
+        ),
+        (
+            "/v1/fallout-cases",
+            "category",
+            json!({ "type": "string", "enum": cpq_order::fallout::CATEGORIES }),
         ),
         (
             "/v1/process-definitions",
