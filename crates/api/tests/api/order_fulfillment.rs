@@ -320,78 +320,37 @@ async fn an_order_is_fulfilled_through_the_simulators_in_dependency_order_and_be
 async fn a_permanent_failure_lands_in_fallout_and_a_retry_with_a_reason_completes_the_order() {
     let f = Fulfillment::start().await;
     // Billing refuses its next request with a business error, once.
-    f.sim(
-        reqwest::Method::POST,
-        "/admin/systems/billing/force",
-        Some(json!({ "outcome": "permanent:CREDIT_CHECK_FAILED", "count": 1 })),
-    )
-    .await;
-    let one_line =
-        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
-    let (order, _) = converted_order_of(&f.app, &f.sales, one_line).await;
-    f.wait_for_status(&order, "in-fallout").await;
-
-    let cases = get(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases?order_id={order}&status=open"),
-    )
-    .await;
-    assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
-    let cases = cases.body["items"].as_array().unwrap().clone();
-    assert_eq!(cases.len(), 1, "{cases:?}");
-    let case = &cases[0];
+    f.force("billing", "permanent:CREDIT_CHECK_FAILED", 1).await;
+    let (order, _, case) = f.one_line_order_in_fallout().await;
     assert_eq!(case["system"], "billing");
     assert_eq!(case["category"], "business-failure");
     assert_eq!(case["error_code"], "CREDIT_CHECK_FAILED");
-    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
     let plan = f.plan(&order).await;
-    let failed: Vec<&Value> = plan["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|t| t["status"] == "failed")
-        .collect();
+    let tasks = plan["tasks"].as_array().unwrap();
+    let failed: Vec<&Value> = tasks.iter().filter(|t| t["status"] == "failed").collect();
     assert_eq!(failed.len(), 1, "{plan}");
     assert_eq!(failed[0]["key"], case["task_key"]);
     // Its dependants wait.
-    assert!(
-        plan["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["status"] == "pending"),
-        "{plan}"
-    );
+    assert!(tasks.iter().any(|t| t["status"] == "pending"), "{plan}");
 
-    let id = case["id"].as_str().unwrap();
-    let retried = post(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases/{id}/retry"),
-        &json!({ "reason": "credit limit raised by finance" }),
-        None,
-    )
-    .await;
+    let retried = f
+        .repair(&case, "retry", "credit limit raised by finance")
+        .await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     f.wait_for_status(&order, "completed").await;
     assert_done_in_dependency_order(&f.plan(&order).await);
     let events = f.events(&order).await;
-    assert_eq!(
-        events.get("order.in-fallout").copied(),
-        Some(1),
-        "{events:?}"
-    );
-    assert_eq!(
-        events.get("order.fallout-resolved").copied(),
-        Some(1),
-        "{events:?}"
-    );
-    assert_eq!(
-        events.get("order.completed").copied(),
-        Some(1),
-        "{events:?}"
-    );
+    for (event, count) in [
+        ("order.in-fallout", 1),
+        ("order.fallout-resolved", 1),
+        ("order.completed", 1),
+    ] {
+        assert_eq!(
+            events.get(event).copied(),
+            Some(count),
+            "{event}: {events:?}"
+        );
+    }
     let audit: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT action, reason FROM audit_record WHERE aggregate_id = $1::uuid ORDER BY occurred_at, action",
     )
@@ -403,16 +362,57 @@ async fn a_permanent_failure_lands_in_fallout_and_a_retry_with_a_reason_complete
         audit.iter().any(|(a, _)| a == "order.fallout-open"),
         "{audit:?}"
     );
+    let reason = Some("credit limit raised by finance");
     assert!(
-        audit
-            .iter()
-            .any(|(_, r)| r.as_deref() == Some("credit limit raised by finance")),
+        audit.iter().any(|(_, r)| r.as_deref() == reason),
         "{audit:?}"
     );
     f.assert_no_duplicate_executions().await;
 }
 
 impl Fulfillment {
+    /// Queues `outcome` for `system`'s next `count` executions in the simulator.
+    async fn force(&self, system: &str, outcome: &str, count: u32) {
+        let path = format!("/admin/systems/{system}/force");
+        let body = json!({ "outcome": outcome, "count": count });
+        self.sim(reqwest::Method::POST, &path, Some(body)).await;
+    }
+
+    /// A converted one-line order (business internet) that lands in fallout: (order, account,
+    /// its one open fallout case).
+    async fn one_line_order_in_fallout(&self) -> (String, String, Value) {
+        let line = json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } });
+        let (order, account) = converted_order_of(&self.app, &self.sales, vec![line]).await;
+        self.wait_for_status(&order, "in-fallout").await;
+        let path = format!("/v1/fallout-cases?order_id={order}&status=open");
+        let cases = get(&self.app, &self.sales_ops(), &path).await;
+        assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
+        let cases = cases.body["items"].as_array().unwrap().clone();
+        assert_eq!(cases.len(), 1, "{cases:?}");
+        assert!(
+            cases[0]["request"]["idempotency_key"].is_string(),
+            "{}",
+            cases[0]
+        );
+        (order, account, cases[0].clone())
+    }
+
+    /// `POST /v1/fallout-cases/{id}/{action}` with `reason`, as order operations.
+    async fn repair(&self, case: &Value, action: &str, reason: &str) -> Answer {
+        let path = format!(
+            "/v1/fallout-cases/{}/{action}",
+            case["id"].as_str().unwrap()
+        );
+        post(
+            &self.app,
+            &self.sales_ops(),
+            &path,
+            &json!({ "reason": reason }),
+            None,
+        )
+        .await
+    }
+
     /// A token of the order operations staff who work fallout.
     fn sales_ops(&self) -> String {
         self.app.token("acme", &[cpq_core::Role::OrderOperations])
@@ -442,43 +442,17 @@ async fn a_missing_callback_times_out_into_fallout_and_a_skip_lets_the_dependant
     let f = Fulfillment::start().await;
     deploy_with_callback_timeout(&f.app, "PT1S").await;
     // Provisioning accepts its next request and never calls back.
-    f.sim(
-        reqwest::Method::POST,
-        "/admin/systems/provisioning/force",
-        Some(json!({ "outcome": "callback_drop", "count": 1 })),
-    )
-    .await;
-    let one_line =
-        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
-    let (order, account) = converted_order_of(&f.app, &f.sales, one_line).await;
-    f.wait_for_status(&order, "in-fallout").await;
-    let cases = get(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases?order_id={order}"),
-    )
-    .await;
-    assert_eq!(cases.status, StatusCode::OK, "{}", cases.body);
-    let case = cases.body["items"][0].clone();
+    f.force("provisioning", "callback_drop", 1).await;
+    let (order, account, case) = f.one_line_order_in_fallout().await;
     assert_eq!(case["category"], "callback-timeout", "{case}");
     assert_eq!(case["system"], "provisioning", "{case}");
     assert_eq!(
         case["task_key"], "L1/access-line/provision-access",
         "{case}"
     );
-    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
 
     // A repair needs a reason: refused, nothing changes.
-    let id = case["id"].as_str().unwrap();
-    let path = format!("/v1/fallout-cases/{id}/skip");
-    let refused = post(
-        &f.app,
-        &f.sales_ops(),
-        &path,
-        &json!({ "reason": " " }),
-        None,
-    )
-    .await;
+    let refused = f.repair(&case, "skip", " ").await;
     assert_eq!(
         refused.status,
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -487,24 +461,18 @@ async fn a_missing_callback_times_out_into_fallout_and_a_skip_lets_the_dependant
     );
     assert_eq!(f.order(&order).await["status"], "in-fallout");
 
-    let skipped = post(
-        &f.app,
-        &f.sales_ops(),
-        &path,
-        &json!({ "reason": "line provisioned by hand by the field engineer" }),
-        None,
-    )
-    .await;
+    let reason = "line provisioned by hand by the field engineer";
+    let skipped = f.repair(&case, "skip", reason).await;
     assert_eq!(skipped.status, StatusCode::OK, "{}", skipped.body);
     f.wait_for_status(&order, "completed").await;
     let plan = f.plan(&order).await;
     for t in plan["tasks"].as_array().unwrap() {
-        let expected = if t["key"] == "L1/access-line/provision-access" {
-            "skipped"
-        } else {
-            "completed"
-        };
-        assert_eq!(t["status"], expected, "{t}");
+        let skipped = t["key"] == "L1/access-line/provision-access";
+        assert_eq!(
+            t["status"],
+            if skipped { "skipped" } else { "completed" },
+            "{t}"
+        );
     }
     let events = f.events(&order).await;
     assert_eq!(
@@ -530,43 +498,26 @@ async fn a_missing_callback_times_out_into_fallout_and_a_skip_lets_the_dependant
 #[tokio::test]
 async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
     let f = Fulfillment::start().await;
-    f.sim(
-        reqwest::Method::POST,
-        "/admin/systems/inventory/force",
-        Some(json!({ "outcome": "permanent:PORT_UNAVAILABLE", "count": 1 })),
-    )
-    .await;
-    let one_line =
-        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
-    let (order, account) = converted_order_of(&f.app, &f.sales, one_line).await;
-    let o = f.wait_for_status(&order, "in-fallout").await;
-    let cases = get(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases?order_id={order}"),
-    )
-    .await;
-    let case = cases.body["items"][0].clone();
+    f.force("inventory", "permanent:PORT_UNAVAILABLE", 1).await;
+    let (order, account, case) = f.one_line_order_in_fallout().await;
     assert_eq!(case["error_code"], "PORT_UNAVAILABLE", "{case}");
-    let id = case["id"].as_str().unwrap();
-    let cancelled = post(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases/{id}/cancel-order"),
-        &json!({ "reason": "customer withdrew: no port at the site" }),
-        None,
-    )
-    .await;
+    let cancelled = f
+        .repair(
+            &case,
+            "cancel-order",
+            "customer withdrew: no port at the site",
+        )
+        .await;
     assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.body);
-    let o2 = f.order(&order).await;
-    assert_eq!(o2["status"], "cancelled", "{o2}");
+    let o = f.order(&order).await;
+    assert_eq!(o["status"], "cancelled", "{o}");
     assert!(
-        o2["items"]
+        o["items"]
             .as_array()
             .unwrap()
             .iter()
             .all(|i| i["status"] == "cancelled"),
-        "{o2}"
+        "{o}"
     );
     // The process instance is cancelled: nothing more runs, no asset is made.
     let instance = o["fulfillment_instance_id"].as_str().unwrap();
@@ -580,14 +531,13 @@ async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
     assert_eq!(status, "terminated");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let plan = f.plan(&order).await;
+    let ended = ["cancelled", "failed", "completed"];
     assert!(
         plan["tasks"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|t| t["status"] == "cancelled"
-                || t["status"] == "failed"
-                || t["status"] == "completed"),
+            .all(|t| ended.contains(&t["status"].as_str().unwrap())),
         "{plan}"
     );
     let assets = get(
@@ -597,14 +547,7 @@ async fn cancelling_an_order_in_fallout_stops_its_fulfillment() {
     )
     .await;
     assert_eq!(assets.body["items"], json!([]), "{}", assets.body);
-    let again = post(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases/{id}/retry"),
-        &json!({ "reason": "too late" }),
-        None,
-    )
-    .await;
+    let again = f.repair(&case, "retry", "too late").await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     f.assert_no_duplicate_executions().await;
 }
@@ -614,46 +557,18 @@ async fn a_task_that_exhausts_its_retries_falls_out_as_a_technical_failure_and_a
 ) {
     let f = Fulfillment::start().await;
     // Billing answers 500 to its next five executions: the task's five tries (retries="5").
-    f.sim(
-        reqwest::Method::POST,
-        "/admin/systems/billing/force",
-        Some(json!({ "outcome": "transient", "count": 5 })),
-    )
-    .await;
-    let one_line =
-        vec![json!({ "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500" } })];
-    let (order, _) = converted_order_of(&f.app, &f.sales, one_line).await;
-    f.wait_for_status(&order, "in-fallout").await;
-    let cases = get(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases?order_id={order}"),
-    )
-    .await;
-    let case = cases.body["items"][0].clone();
+    f.force("billing", "transient", 5).await;
+    let (order, _, case) = f.one_line_order_in_fallout().await;
     assert_eq!(case["category"], "technical-failure", "{case}");
     assert_eq!(case["system"], "billing", "{case}");
     assert_eq!(case["attempts"], 5, "{case}");
     assert_eq!(case["error_code"], "500", "{case}");
-    assert!(case["request"]["idempotency_key"].is_string(), "{case}");
-    let id = case["id"].as_str().unwrap();
-    let retried = post(
-        &f.app,
-        &f.sales_ops(),
-        &format!("/v1/fallout-cases/{id}/retry"),
-        &json!({ "reason": "billing is back" }),
-        None,
-    )
-    .await;
+    let retried = f.repair(&case, "retry", "billing is back").await;
     assert_eq!(retried.status, StatusCode::OK, "{}", retried.body);
     f.wait_for_status(&order, "completed").await;
     let plan = f.plan(&order).await;
-    let billing = plan["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["system"] == "billing")
-        .unwrap();
+    let tasks = plan["tasks"].as_array().unwrap();
+    let billing = tasks.iter().find(|t| t["system"] == "billing").unwrap();
     assert_eq!(billing["attempts"], 6, "{billing}");
     f.assert_no_duplicate_executions().await;
 }
