@@ -355,14 +355,18 @@ fn order_search_query<'q>(
         q.push(" AND o.created_at < ").push_bind(t);
     }
     if let Some(t) = f.stuck_before {
+        // Driven from the stuck tasks (few: a subset of the tasks in flight, read from their
+        // partial index once), not by probing the tasks of every order newest first, which
+        // reads every order when the stuck ones are few and old.
         q.push(
-            " AND EXISTS (SELECT 1 FROM fulfillment_task t WHERE t.order_id = o.order_id AND t.tenant_id = o.tenant_id \
-             AND t.status IN ",
+            " AND o.order_id = ANY (ARRAY(SELECT t.order_id FROM fulfillment_task t WHERE t.tenant_id = ",
         )
+        .push_bind(tenant.as_str())
+        .push(" AND t.status IN ")
         .push(IN_FLIGHT)
         .push(" AND t.started_at < ")
         .push_bind(t)
-        .push(")");
+        .push("))");
     }
     if let Some(s) = &f.system {
         q.push(
