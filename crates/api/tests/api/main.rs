@@ -21,6 +21,7 @@ mod input;
 mod jobs;
 mod openapi;
 mod order_fulfillment;
+mod order_search;
 mod quote_search;
 mod quotes;
 // The API's harness, shared with this crate's other test targets.
