@@ -22,7 +22,7 @@ use crate::support::TestApp;
 const OPS: &[Role] = &[Role::OrderOperations];
 
 /// A converted order of tenant `acme`: (order id, fulfillment instance id, plan).
-async fn converted_order(app: &TestApp, sales: &str) -> (String, String, Value) {
+pub(crate) async fn converted_order(app: &TestApp, sales: &str) -> (String, String, Value) {
     let (id, v) = priced_quote(app, sales, "5").await;
     let q = format!("/v1/quotes/{id}");
     let submitted = command(app, sales, &format!("{q}/submit"), v, json!({})).await;
@@ -47,7 +47,7 @@ async fn converted_order(app: &TestApp, sales: &str) -> (String, String, Value) 
 }
 
 /// The plan's task keys, in plan order.
-fn task_keys(plan: &Value) -> Vec<String> {
+pub(crate) fn task_keys(plan: &Value) -> Vec<String> {
     plan["tasks"]
         .as_array()
         .unwrap()
@@ -57,13 +57,13 @@ fn task_keys(plan: &Value) -> Vec<String> {
 }
 
 /// What a fallout case is opened with.
-struct Opening<'a> {
-    category: &'a str,
-    status: &'a str,
+pub(crate) struct Opening<'a> {
+    pub category: &'a str,
+    pub status: &'a str,
     /// How long ago, in hours.
-    age_hours: i64,
+    pub age_hours: i64,
     /// The fallout job that opened it (any id when no engine job stands behind it).
-    job: Uuid,
+    pub job: Uuid,
 }
 
 impl Default for Opening<'_> {
@@ -79,7 +79,12 @@ impl Default for Opening<'_> {
 
 /// Writes a fallout case of `order`'s task `task_key` as the `fulfillment-fallout` job does (an
 /// open case also fails the task and puts the order in fallout): its id.
-async fn open_case(app: &TestApp, order: &str, task_key: &str, o: Opening<'_>) -> String {
+pub(crate) async fn open_case(
+    app: &TestApp,
+    order: &str,
+    task_key: &str,
+    o: Opening<'_>,
+) -> String {
     let pool = app.db.owner_pool().await;
     let id = Uuid::now_v7();
     let order: Uuid = order.parse().unwrap();
@@ -264,13 +269,24 @@ async fn refused_repairs_answer_problems_and_change_nothing() {
     assert_eq!(shown.header("etag"), Some("\"1\""));
 }
 
-#[tokio::test]
-async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_returns_to_fulfillment(
-) {
-    let (app, sales) = sales_platform().await;
-    let ops = app.token_for("ops-1", "acme", OPS);
-    let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
-    let (order, instance, plan) = converted_order(&app, &sales).await;
+/// Jobs of `job_type` activated by `worker`.
+pub(crate) async fn activate(app: &TestApp, worker: &str, job_type: &str) -> Vec<Value> {
+    let body = json!({ "job_type": job_type, "worker": "w1", "timeout_ms": 30000, "max_jobs": 10 });
+    let a = post(app, worker, "/v1/jobs/activation", &body, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    a.body["jobs"].as_array().unwrap().clone()
+}
+
+/// Drives the fulfillment process of `order` into fallout on the real engine: the job of its
+/// first task that waits for nothing throws a business failure, the `fulfillment-fallout` job
+/// runs (the case written as it writes it) and the task's subprocess waits for its repair.
+/// (case id, task key, job type).
+pub(crate) async fn fall_out(
+    app: &TestApp,
+    worker: &str,
+    order: &str,
+    plan: &Value,
+) -> (String, String, String) {
     // A task that starts at once: its job is there to be activated.
     let first = plan["tasks"]
         .as_array()
@@ -283,24 +299,17 @@ async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_ret
         first["key"].as_str().unwrap().to_owned(),
         first["job_type"].as_str().unwrap().to_owned(),
     );
-    let activate = |job_type: String| {
-        let (app, worker) = (&app, &worker);
-        async move {
-            let body = json!({ "job_type": job_type, "worker": "w1", "timeout_ms": 30000, "max_jobs": 10 });
-            let a = post(app, worker, "/v1/jobs/activation", &body, None).await;
-            assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-            a.body["jobs"].as_array().unwrap().clone()
-        }
-    };
-    let jobs = activate(job_type.clone()).await;
+    let jobs = activate(app, worker, &job_type).await;
     let job = jobs
         .iter()
-        .find(|j| j["variables"]["task"]["key"] == task.as_str())
+        .find(|j| {
+            j["variables"]["task"]["key"] == task.as_str() && j["variables"]["order_id"] == order
+        })
         .unwrap_or_else(|| panic!("no job of {task}: {jobs:?}"));
     // The system refuses the request: a business failure.
     let thrown = post(
-        &app,
-        &worker,
+        app,
+        worker,
         &format!("/v1/jobs/{}/error", job["job_id"].as_str().unwrap()),
         &json!({ "error_code": "business-failure", "error_message": "no free port", "variables": { "business_error": { "code": "PORT-UNAVAILABLE" } } }),
         None,
@@ -308,12 +317,12 @@ async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_ret
     .await;
     assert_eq!(thrown.status, StatusCode::OK, "{}", thrown.body);
     // The fallout job runs (the case is written as it writes it) and the subprocess waits.
-    let fallout_jobs = activate("fulfillment-fallout".to_owned()).await;
+    let fallout_jobs = activate(app, worker, "fulfillment-fallout").await;
     assert_eq!(fallout_jobs.len(), 1, "{fallout_jobs:?}");
     let fallout_job = fallout_jobs[0]["job_id"].as_str().unwrap().to_owned();
     let case = open_case(
-        &app,
-        &order,
+        app,
+        order,
         &task,
         Opening {
             job: fallout_job.parse().unwrap(),
@@ -322,14 +331,25 @@ async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_ret
     )
     .await;
     let completed = post(
-        &app,
-        &worker,
+        app,
+        worker,
         &format!("/v1/jobs/{fallout_job}/completion"),
         &json!({ "variables": {} }),
         None,
     )
     .await;
     assert_eq!(completed.status, StatusCode::OK, "{}", completed.body);
+    (case, task, job_type)
+}
+
+#[tokio::test]
+async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_returns_to_fulfillment(
+) {
+    let (app, sales) = sales_platform().await;
+    let ops = app.token_for("ops-1", "acme", OPS);
+    let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
+    let (order, instance, plan) = converted_order(&app, &sales).await;
+    let (case, task, job_type) = fall_out(&app, &worker, &order, &plan).await;
     assert_eq!(order_status(&app, &sales, &order).await, "in-fallout");
 
     let shown = get(&app, &ops, &format!("/v1/fallout-cases/{case}")).await;
@@ -371,7 +391,7 @@ async fn a_retry_with_corrected_input_reaches_the_waiting_task_and_the_order_ret
     assert_eq!(c["publication"]["process_instance_id"], instance.as_str());
 
     // The task's job runs again, with the task's corrected input.
-    let again = activate(job_type.clone()).await;
+    let again = activate(&app, &worker, &job_type).await;
     let rerun = again
         .iter()
         .find(|j| j["variables"]["task"]["key"] == task.as_str())

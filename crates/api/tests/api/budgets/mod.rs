@@ -25,6 +25,7 @@
 //! - [`quotes`]: quotes, approval decisions and policy, conversion to an order;
 //! - [`customers`]: customer accounts;
 //! - [`catalog`]: catalog versions;
+//! - [`fallout`]: the fallout repairs (retry, skip, cancel-order);
 //! - [`workflow`]: process definitions, worker groups, routing, instances, messages, incidents,
 //!   jobs and user tasks.
 //!
@@ -37,6 +38,7 @@
 
 mod catalog;
 mod customers;
+mod fallout;
 mod quotes;
 mod workflow;
 
@@ -351,6 +353,7 @@ fn the_tables_are_consistent() {
         customers::BUDGETS,
         catalog::BUDGETS,
         workflow::BUDGETS,
+        fallout::BUDGETS,
     ] {
         for (i, b) in table.iter().enumerate() {
             assert!(b.budget >= b.needs, "{}: budget below its need", b.command);
