@@ -188,18 +188,11 @@ fn parse_system(r: &mut Refusals, raw: Option<&str>) -> Option<String> {
     }
 }
 
-/// A duration as `<n>s`, `<n>m`, `<n>h` or `<n>d`.
+/// An ISO 8601 duration of days and time (`PT15M`, `PT2H`, `P1D`, `P1DT12H`), as the fallout
+/// worklist's `older_than` takes it; `None` for anything else (years and months included).
 pub fn parse_duration(raw: &str) -> Option<Duration> {
-    let unit = raw.chars().last()?;
-    let n: i64 = raw[..raw.len() - unit.len_utf8()].parse().ok()?;
-    if n < 0 || !raw.starts_with(|c: char| c.is_ascii_digit()) {
-        return None;
-    }
-    match unit {
-        's' => Duration::try_seconds(n),
-        'm' => Duration::try_minutes(n),
-        'h' => Duration::try_hours(n),
-        'd' => Duration::try_days(n),
+    match cpq_workflow::feel::parse_duration(raw) {
+        Ok(cpq_workflow::feel::Value::Duration(d)) => Some(d),
         _ => None,
     }
 }
@@ -214,7 +207,7 @@ fn parse_older_than(r: &mut Refusals, raw: Option<&str>, now: DateTime<Utc>) -> 
             r.malformed(
                 "older_than",
                 "invalid-duration",
-                "a duration such as 90s, 15m, 2h or 1d",
+                "an ISO 8601 duration of days and time, such as PT15M, PT2H or P1D",
             );
             now - DEFAULT_STUCK_AFTER
         }
@@ -222,7 +215,7 @@ fn parse_older_than(r: &mut Refusals, raw: Option<&str>, now: DateTime<Utc>) -> 
             r.refused(
                 "older_than",
                 "out-of-range",
-                "between 1 minute (1m) and 30 days (30d)",
+                "between 1 minute (PT1M) and 30 days (P30D)",
             );
             now - DEFAULT_STUCK_AFTER
         }
@@ -618,7 +611,7 @@ mod tests {
         let f = OrderFilter::parse(
             OrderParams {
                 stuck: Some("true"),
-                older_than: Some("2h"),
+                older_than: Some("PT2H"),
                 ..Default::default()
             },
             now(),
@@ -646,7 +639,7 @@ mod tests {
                 in_fallout: Some("yes"),
                 stuck: Some("1"),
                 system: Some("erp"),
-                older_than: Some("15 minutes"),
+                older_than: Some("15m"),
                 ..Default::default()
             },
             now(),
@@ -669,7 +662,7 @@ mod tests {
             OrderParams {
                 created_from: Some("2026-12-02T00:00:00Z"),
                 created_to: Some("2026-12-01T00:00:00+01:00"),
-                older_than: Some("30s"),
+                older_than: Some("PT30S"),
                 ..Default::default()
             },
             now(),
@@ -680,14 +673,14 @@ mod tests {
     }
 
     #[test]
-    fn durations_take_one_unit() {
-        assert_eq!(parse_duration("90s"), Some(Duration::seconds(90)));
-        assert_eq!(parse_duration("15m"), Some(Duration::minutes(15)));
-        assert_eq!(parse_duration("1d"), Some(Duration::days(1)));
-        for bad in ["", "m", "-5m", "+5m", "5", "5 m", "5w", "1.5h"] {
+    fn durations_are_iso_8601_days_and_time() {
+        assert_eq!(parse_duration("PT90S"), Some(Duration::seconds(90)));
+        assert_eq!(parse_duration("PT15M"), Some(Duration::minutes(15)));
+        assert_eq!(parse_duration("P1DT12H"), Some(Duration::hours(36)));
+        for bad in ["", "15m", "P", "P1M", "P1Y", "PT", "5", "PT5 M"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
         assert!(StuckFilter::parse(None, Some("billing"), now()).is_ok());
-        assert!(StuckFilter::parse(Some("31d"), None, now()).is_err());
+        assert!(StuckFilter::parse(Some("P31D"), None, now()).is_err());
     }
 }

@@ -207,7 +207,7 @@ async fn the_order_search_uses_its_indexes_at_one_million_orders() {
             "stuck for an hour",
             OrderParams {
                 stuck: Some("true"),
-                older_than: Some("1h"),
+                older_than: Some("PT1H"),
                 ..Default::default()
             },
         ),

@@ -7,7 +7,7 @@
 //! the longest stuck first (key `(started_at, order_id, task_key)`). A parameter that is not
 //! valid is named in the problem's `errors`: 400 when it cannot be read (an unknown status or
 //! system, a malformed id, timestamp, boolean or duration), 422 when the values do not fit
-//! together (`created_to` not after `created_from`, `older_than` outside 1m..30d or without
+//! together (`created_to` not after `created_from`, `older_than` outside PT1M..P30D or without
 //! `stuck=true`).
 
 use axum::extract::State;
@@ -53,8 +53,9 @@ pub struct OrderSearchQuery {
     #[param(value_type = Option<bool>)]
     pub stuck: Option<String>,
     /// With `stuck=true`: how long a task may be in flight before it counts as stuck, as
-    /// `<n>s`, `<n>m`, `<n>h` or `<n>d`, 1m to 30d (default 15m).
-    #[param(example = "15m")]
+    /// an ISO 8601 duration of days and time (`PT15M`, `PT2H`, `P1D`), from 1 minute to 30 days
+    /// (default `PT15M`).
+    #[param(example = "PT15M")]
     pub older_than: Option<String>,
     /// Only orders with a task on this system that is not finished yet (pending, ready, running,
     /// waiting-callback or failed): `inventory`, `provisioning`, `billing`, `crm`, `notification`.
@@ -169,8 +170,9 @@ pub async fn search(
 #[into_params(parameter_in = Query)]
 pub struct StuckTaskQuery {
     /// How long a task may be running or waiting for a callback before it counts as stuck, as
-    /// `<n>s`, `<n>m`, `<n>h` or `<n>d`, 1m to 30d (default 15m).
-    #[param(example = "15m")]
+    /// an ISO 8601 duration of days and time (`PT15M`, `PT2H`, `P1D`), from 1 minute to 30 days
+    /// (default `PT15M`).
+    #[param(example = "PT15M")]
     pub older_than: Option<String>,
     /// Only tasks on this system: `inventory`, `provisioning`, `billing`, `crm`, `notification`.
     pub system: Option<String>,
@@ -229,7 +231,7 @@ pub struct StuckTaskPage {
 #[utoipa::path(get, path = "/v1/stuck-fulfillment-tasks", tag = "orders", security(("bearer" = [])),
     params(StuckTaskQuery),
     responses((status = 200, description = "A page of stuck tasks, the longest stuck first", body = StuckTaskPage),
-        (status = 422, description = "`older_than` is outside 1m..30d")))]
+        (status = 422, description = "`older_than` is outside PT1M..P30D")))]
 pub async fn stuck_tasks(
     State(state): State<AppState>,
     caller: Caller,

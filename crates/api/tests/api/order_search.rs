@@ -132,10 +132,10 @@ async fn each_filter_finds_its_orders_and_pages_cover_them_once() {
         // Stuck: in flight since before 15 minutes ago by default, or older_than.
         (q("stuck=true"), newest_first(&orders, &[2])),
         (
-            q("stuck=true&older_than=2m"),
+            q("stuck=true&older_than=PT2M"),
             newest_first(&orders, &[2, 3]),
         ),
-        (q("stuck=true&older_than=2h"), vec![]),
+        (q("stuck=true&older_than=PT2H"), vec![]),
         (q("stuck=false"), all.clone()),
         (
             q("stuck=true&status=in-fulfillment,completed"),
@@ -215,10 +215,10 @@ async fn each_filter_finds_its_orders_and_pages_cover_them_once() {
     let globex = app.token("globex", OPERATIONS);
     assert_eq!(all_pages(&app, &globex, "", 50).await, Vec::<String>::new());
     assert_eq!(
-        all_pages(&app, &globex, "stuck=true&older_than=1m", 50).await,
+        all_pages(&app, &globex, "stuck=true&older_than=PT1M", 50).await,
         Vec::<String>::new()
     );
-    let none = get(&app, &globex, "/v1/stuck-fulfillment-tasks?older_than=1m").await;
+    let none = get(&app, &globex, "/v1/stuck-fulfillment-tasks?older_than=PT1M").await;
     assert_eq!(none.body["items"], json!([]), "{}", none.body);
 }
 
@@ -285,9 +285,9 @@ async fn stuck_tasks_are_listed_longest_stuck_first_and_paged() {
     }
     assert_eq!(paged, tasks(&default.body));
 
-    let shorter = get(&app, &ops, "/v1/stuck-fulfillment-tasks?older_than=2m").await;
+    let shorter = get(&app, &ops, "/v1/stuck-fulfillment-tasks?older_than=PT2M").await;
     assert_eq!(tasks(&shorter.body).len(), 4, "{}", shorter.body);
-    let longer = get(&app, &ops, "/v1/stuck-fulfillment-tasks?older_than=2h").await;
+    let longer = get(&app, &ops, "/v1/stuck-fulfillment-tasks?older_than=PT2H").await;
     assert_eq!(tasks(&longer.body), [(o0.clone(), "running".to_owned())]);
     if let Some(system) = &system {
         let on = get(
@@ -368,18 +368,18 @@ async fn bad_filters_are_problems_naming_the_parameter() {
             "created_to",
         ),
         (
-            "stuck=true&older_than=30s",
+            "stuck=true&older_than=PT30S",
             422,
             "validation-failed",
             "older_than",
         ),
         (
-            "stuck=true&older_than=31d",
+            "stuck=true&older_than=P31D",
             422,
             "validation-failed",
             "older_than",
         ),
-        ("older_than=1h", 422, "validation-failed", "older_than"),
+        ("older_than=PT1H", 422, "validation-failed", "older_than"),
     ] {
         let answer = get(&app, &ops, &format!("/v1/orders?{query}")).await;
         answer.assert_problem(status, slug);
@@ -406,7 +406,7 @@ async fn bad_filters_are_problems_naming_the_parameter() {
 
     for (query, status, field) in [
         ("older_than=soon", 400, "older_than"),
-        ("older_than=0m", 422, "older_than"),
+        ("older_than=PT0M", 422, "older_than"),
         ("system=erp", 400, "system"),
         ("stuck=true", 400, "query"),
     ] {
