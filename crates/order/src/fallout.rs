@@ -28,12 +28,10 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
+use crate::model::plan::{ready_key, FALLOUT_RESOLVED_MESSAGE};
 use crate::model::ORDER_AGGREGATE;
 
 // ---- The pure part ---------------------------------------------------------------------------
-
-/// The message that tells a task's subprocess waiting in "Wait for repair" what to do.
-pub const FALLOUT_RESOLVED_MESSAGE: &str = "fallout-resolved";
 
 /// How long the repair message waits for its subscription. The fallout job opens the case and
 /// moves its instance to "Wait for repair" in one transaction, so the subscription exists while
@@ -87,12 +85,6 @@ impl RepairAction {
             RepairAction::CancelOrder => "cancelled",
         }
     }
-}
-
-/// The correlation key of a plan task's messages: `<order id>/<task key>` (the `ready_key` the
-/// fulfillment process's `plan_tasks` carry).
-pub fn task_ready_key(order_id: Uuid, task_key: &str) -> String {
-    format!("{order_id}/{task_key}")
 }
 
 /// A fallout case as the worklist and the case's page show it.
@@ -500,7 +492,7 @@ async fn resolve(
     let resolved = fallout_case_resolve(tx, &case, repair.action, resolution, at)
         .await?
         .ok_or_else(|| Error::conflict(format!("fallout case {} is no longer open", case.id)))?;
-    let ready_key = task_ready_key(case.order_id, &case.task_key);
+    let key = ready_key(case.order_id, &case.task_key);
     let mut variables = Map::new();
     let mut message_repair = json!({ "action": repair.action.as_str(), "reason": reason });
     if let Some(input) = &repair.input {
@@ -513,7 +505,7 @@ async fn resolve(
                 "job_type": case.job_type,
                 "system": case.system,
                 "depends_on": depends_on,
-                "ready_key": ready_key,
+                "ready_key": key,
                 "input": input,
             }),
         );
@@ -525,7 +517,7 @@ async fn resolve(
         &Message {
             tenant: &meta.tenant,
             name: FALLOUT_RESOLVED_MESSAGE,
-            correlation_key: &ready_key,
+            correlation_key: &key,
             time_to_live: REPAIR_MESSAGE_TTL,
             message_id: Some(&message_id),
             variables,
