@@ -250,6 +250,36 @@ async fn an_order_is_fulfilled_through_the_simulators_in_dependency_order_and_be
     let plan = f.plan(&order).await;
     assert_done_in_dependency_order(&plan);
     let tasks = plan["tasks"].as_array().unwrap();
+    // Independent tasks run side by side: every task that waits for nothing had its job created
+    // by the process's start, at the same instant, before any of them finished.
+    let instance = done["fulfillment_instance_id"].as_str().unwrap();
+    let first_jobs: Vec<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT DISTINCT ON (variables->'task'->>'key') variables->'task'->>'key', created_at FROM job \
+         WHERE process_instance_id = $1::uuid AND variables->'task' IS NOT NULL \
+         ORDER BY variables->'task'->>'key', created_at",
+    )
+    .bind(instance)
+    .fetch_all(&f.app.db.owner_pool().await)
+    .await
+    .unwrap();
+    let independent: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["depends_on"].as_array().unwrap().is_empty())
+        .collect();
+    assert!(independent.len() >= 4, "{plan}");
+    let started: std::collections::BTreeSet<DateTime<Utc>> = independent
+        .iter()
+        .map(|t| {
+            first_jobs
+                .iter()
+                .find(|(k, _)| t["key"] == k.as_str())
+                .unwrap_or_else(|| panic!("no job for {}: {first_jobs:?}", t["key"]))
+                .1
+        })
+        .collect();
+    assert_eq!(started.len(), 1, "{first_jobs:?}");
+    let first_done = tasks.iter().map(|t| at(t, "completed_at")).min().unwrap();
+    assert!(started.iter().all(|s| *s <= first_done), "{first_jobs:?}");
     // System tasks were called at least once; independent tasks ran side by side: some task
     // started before another independent one finished.
     for t in tasks.iter().filter(|t| !t["system"].is_null()) {
