@@ -16,7 +16,7 @@ mod validate;
 pub use layers::{load, ConfigError, Sources, ENV_PREFIX};
 pub use model::{
     AuthConfig, CallbacksConfig, Config, DatabaseConfig, Environment, ExternalSystem, HttpConfig,
-    JobHandlerKind, JobTypeConfig, JwksSource, FULFILLMENT_INTERNAL_JOB_TYPES, KafkaConfig, KafkaSecurity, LogConfig, LogFormat,
-    RedisConfig, SystemHandlerConfig, TlsMode, WorkerConfig,
+    JobHandlerKind, JobTypeConfig, JwksSource, KafkaConfig, KafkaSecurity, LogConfig, LogFormat,
+    RedisConfig, SystemHandlerConfig, TlsMode, WorkerConfig, FULFILLMENT_INTERNAL_JOB_TYPES,
 };
 pub use secret::Secret;

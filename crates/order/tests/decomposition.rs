@@ -409,10 +409,7 @@ fn every_job_type_of_the_demo_catalog_is_one_the_fulfillment_process_will_handle
 #[test]
 fn the_job_types_publish_accepts_are_those_of_the_platforms_fulfillment_process() {
     let xml = include_str!("../../../processes/order-fulfillment-v2.bpmn");
-    let process = cpq_workflow::bpmn::read(xml)
-        .unwrap()
-        .processes
-        .remove(0);
+    let process = cpq_workflow::bpmn::read(xml).unwrap().processes.remove(0);
     let declared: BTreeSet<String> = process
         .job_types()
         .into_iter()
