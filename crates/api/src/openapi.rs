@@ -79,6 +79,11 @@ pub const IF_MATCH_PATTERN: &str =
 /// `Idempotency-Key`: 1 to 255 printable ASCII characters, no spaces.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]{1,255}$";
 
+/// The order search's `status`: a comma-separated list of order statuses.
+const ORDER_STATUS_LIST: &str = "^(in-fulfillment|in-fallout|completed|cancelled)(,(in-fulfillment|in-fallout|completed|cancelled))*$";
+/// An ISO 8601 duration of days and time (`PT15M`, `P1DT12H`).
+const DAY_TIME_DURATION: &str = r"^P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$";
+
 /// Schemas whose instances are versioned resources: answers carrying one carry its `ETag`.
 const VERSIONED: [&str; 5] = [
     "CustomerAccountView",
@@ -272,6 +277,21 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
             "/v1/orders",
             "system",
             json!({ "type": "string", "enum": cpq_order::search::SYSTEMS }),
+        ),
+        (
+            "/v1/orders",
+            "status",
+            json!({ "type": "string", "pattern": ORDER_STATUS_LIST }),
+        ),
+        (
+            "/v1/orders",
+            "older_than",
+            json!({ "type": "string", "pattern": DAY_TIME_DURATION }),
+        ),
+        (
+            "/v1/stuck-fulfillment-tasks",
+            "older_than",
+            json!({ "type": "string", "pattern": DAY_TIME_DURATION }),
         ),
         (
             "/v1/stuck-fulfillment-tasks",
