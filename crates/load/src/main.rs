@@ -31,6 +31,7 @@
 //! from goose's microsecond histograms) and exits 1 if any request failed.
 
 mod accounts;
+mod backlog;
 mod sales;
 mod server;
 
@@ -51,6 +52,10 @@ enum Profile {
     /// One `POST /v1/customer-accounts` per iteration, each with its own Idempotency-Key: the
     /// physical-limit workload that scripts/physical-limit.sh compares with pgbench.
     CreateAccounts,
+    /// Seed section 19: N orders of eight fulfillment tasks created through the API, drained by
+    /// cpq-worker against cpq-sim (p95 2 s, 5 % transient, 1 % permanent, provisioning down for
+    /// 60 s); not a goose run (see the "Backlog profile" options).
+    Backlog,
 }
 
 #[derive(Parser)]
@@ -114,6 +119,8 @@ struct Cli {
     #[arg(long, default_value_t = 0, help_heading = "CPQ")]
     think_max_ms: u64,
     #[command(flatten)]
+    backlog: backlog::BacklogArgs,
+    #[command(flatten)]
     goose: GooseConfiguration,
 }
 
@@ -142,6 +149,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .map(|d| d.as_millis())
         .unwrap_or_default()
         .to_string();
+    if let Profile::Backlog = cli.profile {
+        let host = cli.goose.host.clone().filter(|h| !h.is_empty());
+        let host = host.unwrap_or_else(|| "http://127.0.0.1:8080".to_owned());
+        return backlog::run(cli.backlog, host, tokens).await;
+    }
     let think = (
         Duration::from_millis(cli.think_min_ms),
         Duration::from_millis(cli.think_max_ms.max(cli.think_min_ms)),
@@ -149,6 +161,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let scenario = match cli.profile {
         Profile::InteractiveSales => sales::scenario(sales::Setup { tokens, run_id }, think)?,
         Profile::CreateAccounts => accounts::scenario(sales::Setup { tokens, run_id })?,
+        Profile::Backlog => unreachable!("the backlog profile returned above"),
     };
     let host = cli
         .goose
@@ -159,6 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let routes = match cli.profile {
         Profile::InteractiveSales => sales::ROUTES,
         Profile::CreateAccounts => accounts::ROUTES,
+        Profile::Backlog => &[],
     };
     let before = if informational {
         None
