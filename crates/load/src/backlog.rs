@@ -151,8 +151,12 @@ pub async fn run(args: BacklogArgs, host: String, tokens: Vec<String>) -> anyhow
         base: args.sim.trim_end_matches('/').to_owned(),
     };
     let config = config()?;
-    let db = owner_pool(&config.database).await?;
-    let app = cpq_db::pool::app_pool(&config.database, "cpq-load-backlog");
+    // The machine is busy with the run itself (two cores): connecting may take a while.
+    let mut database = config.database.clone();
+    database.acquire_timeout_ms = database.acquire_timeout_ms.max(30_000);
+    database.statement_timeout_ms = database.statement_timeout_ms.max(30_000);
+    let db = owner_pool(&database).await?;
+    let app = cpq_db::pool::app_pool(&database, "cpq-load-backlog");
     let knobs_before = sim.get("/admin/systems").await?;
     sim.set_knobs(&args).await?;
     let outcome = run_phases(&args, &host, &tokens, &http, &sim, (&db, &app)).await;
@@ -871,9 +875,23 @@ async fn drain(
     let mut sessions = Vec::new();
     let mut drained_at = None;
     let mut last;
+    let mut misses = 0;
     loop {
         let now = Instant::now();
-        let s = standing(db, orders).await?;
+        // A report that fails (the database busy) is taken again; ten in a row end the run.
+        let s = match standing(db, orders).await {
+            Ok(s) => {
+                misses = 0;
+                s
+            }
+            Err(e) if misses < 10 => {
+                misses += 1;
+                eprintln!("backlog: reading the orders' standing failed ({e:#}); again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         sessions.push(worker_sessions(app).await);
         let sample = pid.and_then(proc_sample);
         if let Some((_, rss, hwm)) = sample {
@@ -1186,11 +1204,33 @@ async fn drain(
         "db_query_duration_seconds_count",
         "query",
     );
+    let statements = worker_db.values().sum::<f64>();
     println!(
-        "worker statements: {:.0} ({:.0}/s)",
-        worker_db.values().sum::<f64>(),
-        worker_db.values().sum::<f64>() / secs
+        "worker statements: {statements:.0} ({:.0}/s, {:.1} per plan task done)",
+        statements / secs,
+        statements / last.done().max(1) as f64
     );
+    // Where the worker's database time goes: its statements by total time.
+    let worker_db_secs = delta_by(
+        &metrics_before,
+        &metrics_after,
+        "db_query_duration_seconds_sum",
+        "query",
+    );
+    let mut by_time: Vec<(&String, &f64)> = worker_db_secs.iter().collect();
+    by_time.sort_by(|a, b| b.1.total_cmp(a.1));
+    if !by_time.is_empty() {
+        println!();
+        println!("| worker statement (top 12 by total time) | count | total (s) | mean (ms) |");
+        println!("| --- | ---: | ---: | ---: |");
+        for (query, total_s) in by_time.into_iter().take(12) {
+            let n = worker_db.get(query).copied().unwrap_or(0.0);
+            println!(
+                "| {query} | {n:.0} | {total_s:.1} | {:.2} |",
+                total_s * 1000.0 / n.max(1.0)
+            );
+        }
+    }
 
     // Incidents, fallout, events, duplicates.
     println!();
