@@ -6,14 +6,15 @@
 #      fulfillment tasks, each made through the API (account, quote, two BIZ-INTERNET lines, price,
 #      submit, accept, convert), their ids in .run/backlog-orders.txt;
 #   3. starts cpq-worker with the throughput group deploy/local/backlog-workers.toml and a pool of
-#      WORKER_POOL connections (default 24; CPQ_DATABASE__MAX_CONNECTIONS);
+#      WORKER_POOL connections (default 32; CPQ_DATABASE__MAX_CONNECTIONS);
 #   4. cpq-load --profile backlog --backlog-phase drain: sets cpq-sim's knobs (p50 500 ms, p95 2 s,
 #      5 % transient, 1 % permanent failures), takes provisioning down for 60 s once half the tasks
 #      are done, waits until the backlog is drained and prints the report (also in
 #      .run/backlog-report.txt); cpq-load puts cpq-sim's knobs back afterwards;
 #   5. whatever happened, restarts cpq-worker as up.sh runs it (deploy/local/fulfillment-workers.toml)
 #      and makes sure provisioning is up.
-# Environment: ORDERS, CREATE_CONCURRENCY (8), WORKER_POOL (24), DRAIN_TIMEOUT_SECS (1800),
+# Environment: ORDERS, SKIP_CREATE (set: drain .run/backlog-orders.txt's orders again, e.g. after
+# an interrupted drain), CREATE_CONCURRENCY (8), WORKER_POOL (32), DRAIN_TIMEOUT_SECS (1800),
 # OUTAGE_SECS (60), BACKLOG_ARGS (more cpq-load options), CPQ_LOAD_BIN (a prebuilt cpq-load;
 # default: cpq-load, cpq-admin and cpq-worker are built in release here).
 set -euo pipefail
@@ -24,7 +25,7 @@ export CPQ_ENV=local
 
 ORDERS=${ORDERS:-10000}
 CREATE_CONCURRENCY=${CREATE_CONCURRENCY:-8}
-WORKER_POOL=${WORKER_POOL:-24}
+WORKER_POOL=${WORKER_POOL:-32}
 DRAIN_TIMEOUT_SECS=${DRAIN_TIMEOUT_SECS:-1800}
 OUTAGE_SECS=${OUTAGE_SECS:-60}
 API=http://127.0.0.1:8080
@@ -64,11 +65,15 @@ trap restore EXIT
 log "stopping cpq-worker: the orders pile up"
 stop_worker
 
-log "creating $ORDERS orders through the API ($CREATE_CONCURRENCY at a time)"
-# shellcheck disable=SC2086
-"$CPQ_LOAD_BIN" --profile backlog --backlog-phase create --orders "$ORDERS" \
-  --create-concurrency "$CREATE_CONCURRENCY" --orders-file .run/backlog-orders.txt \
-  -H "$API" --sim "$SIM" ${BACKLOG_ARGS:-} | tee .run/backlog-create.txt
+if [ -n "${SKIP_CREATE:-}" ]; then
+  log "SKIP_CREATE: draining the orders of .run/backlog-orders.txt again (what is left of them)"
+else
+  log "creating $ORDERS orders through the API ($CREATE_CONCURRENCY at a time)"
+  # shellcheck disable=SC2086
+  "$CPQ_LOAD_BIN" --profile backlog --backlog-phase create --orders "$ORDERS" \
+    --create-concurrency "$CREATE_CONCURRENCY" --orders-file .run/backlog-orders.txt \
+    -H "$API" --sim "$SIM" ${BACKLOG_ARGS:-} | tee .run/backlog-create.txt
+fi
 
 log "starting cpq-worker with deploy/local/backlog-workers.toml (pool of $WORKER_POOL connections)"
 DRAIN_START=$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)

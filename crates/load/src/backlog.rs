@@ -1204,6 +1204,26 @@ async fn drain(
         "db_query_duration_seconds_count",
         "query",
     );
+    // `transaction_begin` is the pool's acquire plus BEGIN (crates/db/src/tenant.rs): what it
+    // takes beyond one round trip is the wait for a connection.
+    let begins = worker_db.get("transaction_begin").copied().unwrap_or(0.0);
+    if begins > 0.0 {
+        let begin_s = delta_by(
+            &metrics_before,
+            &metrics_after,
+            "db_query_duration_seconds_sum",
+            "query",
+        )
+        .get("transaction_begin")
+        .copied()
+        .unwrap_or(0.0);
+        println!(
+            "pool waits (the worker's transaction_begin: acquire a connection + BEGIN): {begins:.0} transactions, \
+             mean {:.1} ms, {begin_s:.0} s in all ({:.1} transactions waiting on average)",
+            begin_s * 1000.0 / begins,
+            begin_s / secs
+        );
+    }
     let statements = worker_db.values().sum::<f64>();
     println!(
         "worker statements: {statements:.0} ({:.0}/s, {:.1} per plan task done)",
