@@ -176,8 +176,8 @@ async fn run_phases(
     sim: &Sim,
     (db, app): (&PgPool, &PgPool),
 ) -> anyhow::Result<()> {
-    let sim_before = sim.get("/admin/stats").await?;
     let started = Utc::now();
+    let sim_before = sim.get("/admin/stats").await?;
     let orders = match args.backlog_phase {
         Phase::All | Phase::Create => {
             let created = create_orders(args, host, tokens, http).await?;
@@ -206,7 +206,8 @@ async fn run_phases(
         (_, Some(at)) => at,
         (_, None) => Utc::now(),
     };
-    drain(args, sim, (db, app), &orders, drain_started, &sim_before).await
+    let since = (started, &sim_before);
+    drain(args, sim, (db, app), &orders, drain_started, since).await
 }
 
 /// cpq-sim's admin endpoints.
@@ -838,7 +839,10 @@ async fn drain(
     (db, app): (&PgPool, &PgPool),
     orders: &[Uuid],
     started: DateTime<Utc>,
-    sim_before: &Value,
+    // When cpq-sim's records were read before the run, and what they said: the fallout cases
+    // compared with its permanent failures are those opened since (a drain of orders that an
+    // earlier, interrupted drain left has cases from before).
+    (sim_read_at, sim_before): (DateTime<Utc>, &Value),
 ) -> anyhow::Result<()> {
     let total = orders.len() as i64 * TASKS_PER_ORDER;
     let pid = worker_pid(args);
@@ -971,9 +975,11 @@ async fn drain(
 
     // The run's fallout cases and incidents.
     let cases: Vec<(String, String, i64)> = sqlx::query_as(
-        "SELECT category, status, count(*) FROM fallout_case WHERE order_id = ANY($1) GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT category, status, count(*) FROM fallout_case WHERE order_id = ANY($1) AND created_at >= $2 \
+         GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .bind(orders)
+    .bind(sim_read_at)
     .fetch_all(db)
     .await?;
     let incidents: Vec<(String, i64)> = sqlx::query_as(
@@ -1267,12 +1273,13 @@ async fn drain(
         }
     );
     println!(
-        "fallout cases of the run's orders: {fallout} ({}); cpq-sim's permanent failures over the run: {permanent}",
+        "fallout cases of the run's orders: {fallout} ({}; opened since {}); cpq-sim's permanent failures over the run: {permanent}",
         cases
             .iter()
             .map(|(c, s, n)| format!("{c}/{s} {n}"))
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", "),
+        sim_read_at.format("%H:%M:%S")
     );
     println!(
         "cpq-sim over the run: {} requests, {} executions, {} transient failures, {} permanent failures, {} callbacks delivered",

@@ -90,12 +90,12 @@ system = "{system}"
 operation = "{operation}"
 url = "{sim}"
 callback_url = "{api}/v1/callbacks/{system}"
-max_active = 32
+max_active = 16
 lease_ms = 20000
 poll_interval_ms = 100
 request_timeout_ms = 10000
-retry_backoff_ms = 1000
-retry_backoff_max_ms = 4000
+retry_backoff_ms = 2000
+retry_backoff_max_ms = 8000
 breaker_failure_threshold = 5
 breaker_open_ms = 2000
 "#
