@@ -140,6 +140,10 @@ impl Breaker {
     /// Records what a call (admitted earlier) said, at `now_ms`.
     pub fn record(&mut self, signal: Signal, now_ms: u64) {
         self.phase = match (self.phase, signal) {
+            // A success admitted before the breaker opened (a slow call answering after the
+            // failures that opened it) proves nothing about now: only the half-open probe closes
+            // an open breaker.
+            (open @ Phase::Open { .. }, Signal::Healthy) => open,
             (_, Signal::Healthy) => Phase::Closed { failures: 0 },
             (Phase::Closed { failures }, Signal::Failed) => {
                 let failures = failures.saturating_add(1);
@@ -317,5 +321,20 @@ mod tests {
         assert_eq!(retries_after_failure(3, None), 2);
         assert_eq!(retries_after_failure(3, Some(2)), 1);
         assert_eq!(retries_after_failure(1, Some(5)), 0);
+    }
+
+    #[test]
+    fn a_slow_success_from_before_the_opening_leaves_the_breaker_open() {
+        let mut b = Breaker::new(1, 1_000);
+        assert_eq!(b.admit(0), Admission::Call); // slow call, answers late
+        assert_eq!(b.admit(10), Admission::Call); // fails at once
+        b.record(Signal::Failed, 20);
+        assert_eq!(b.state(), BreakerState::Open);
+        b.record(Signal::Healthy, 500);
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(b.admit(600), Admission::Refuse { retry_in_ms: 420 });
+        assert_eq!(b.admit(1_020), Admission::Probe);
+        b.record(Signal::Healthy, 1_100);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }
