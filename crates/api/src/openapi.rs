@@ -800,6 +800,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(lists, 11, "the paged lists");
+        assert_eq!(lists, 14, "the paged lists");
     }
 }
