@@ -272,12 +272,23 @@ fn the_shipped_worker_group_files_load() {
     let systems: Vec<(&str, &str)> = w
         .job_types
         .iter()
+        .filter(|j| j.handler == JobHandlerKind::System)
         .map(|j| {
-            assert_eq!(j.handler, JobHandlerKind::System);
             let sys = j.system.as_ref().unwrap();
             (j.job_type.as_str(), sys.system.as_str())
         })
         .collect();
+    // The fulfillment process's internal jobs: no URL, no system settings.
+    let internal: Vec<&str> = w
+        .job_types
+        .iter()
+        .filter(|j| j.handler == JobHandlerKind::Fulfillment)
+        .map(|j| {
+            assert!(j.url.is_none() && j.system.is_none(), "{}", j.job_type);
+            j.job_type.as_str()
+        })
+        .collect();
+    assert_eq!(internal, cpq_config::FULFILLMENT_INTERNAL_JOB_TYPES);
     assert_eq!(
         systems,
         [
