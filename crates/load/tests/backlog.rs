@@ -72,45 +72,13 @@ fn admin(db: &TestDb, args: &[&str]) {
 /// internal jobs: deploy/local/backlog-workers.toml with the test's addresses and back-offs
 /// scaled to its faster systems and shorter outage.
 fn job_types(api: &str, sim: &str) -> String {
-    let mut toml = String::new();
-    for (job_type, system, operation) in [
-        ("reserve-inventory", "inventory", "reserve"),
-        ("ship-equipment", "inventory", "ship"),
-        ("provision-service", "provisioning", "provision"),
-        ("activate-billing", "billing", "activate-subscription"),
-        ("update-crm", "crm", "record-order"),
-        ("send-notification", "notification", "notify-customer"),
-    ] {
-        toml.push_str(&format!(
-            r#"
-[[worker.job_types]]
-job_type = "{job_type}"
-handler = "system"
-system = "{system}"
-operation = "{operation}"
-url = "{sim}"
-callback_url = "{api}/v1/callbacks/{system}"
-max_active = 16
-lease_ms = 20000
-poll_interval_ms = 100
-request_timeout_ms = 10000
-retry_backoff_ms = 2000
-retry_backoff_max_ms = 8000
-breaker_failure_threshold = 5
-breaker_open_ms = 2000
-"#
-        ));
-    }
-    for (job_type, max_active) in [
-        ("fulfillment-task-done", 16),
-        ("fulfillment-fallout", 4),
-        ("fulfillment-order-complete", 8),
-    ] {
-        toml.push_str(&format!(
-            "\n[[worker.job_types]]\njob_type = \"{job_type}\"\nhandler = \"fulfillment\"\nmax_active = {max_active}\npoll_interval_ms = 100\nretry_backoff_ms = 200\n"
-        ));
-    }
-    toml
+    cpq_testkit::processes::fulfillment_job_types(
+        api,
+        sim,
+        "max_active = 16\nlease_ms = 20000\npoll_interval_ms = 100\nrequest_timeout_ms = 10000\n\
+         retry_backoff_ms = 2000\nretry_backoff_max_ms = 8000\nbreaker_failure_threshold = 5\nbreaker_open_ms = 2000",
+        "max_active = 16\npoll_interval_ms = 100\nretry_backoff_ms = 200",
+    )
 }
 
 /// Runs `cpq-load --profile backlog` with `args`; prints what it said.

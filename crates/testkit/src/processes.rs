@@ -155,3 +155,39 @@ pub fn worker_process(
     let addr = wait_for_log(&mut child, name, "cpq-worker admin port", "addr");
     (KillOnDrop(child), addr)
 }
+
+/// The `[[worker.job_types]]` of the demo catalog's systems (as `deploy/local/fulfillment-workers.toml`
+/// has them) against the simulator at `sim`, with callbacks to the API at `api`, each with the
+/// `system_settings` lines (max_active, lease, back-offs, breaker), and the fulfillment process's
+/// internal jobs, each with `internal_settings`.
+pub fn fulfillment_job_types(
+    api: &str,
+    sim: &str,
+    system_settings: &str,
+    internal_settings: &str,
+) -> String {
+    let mut toml = String::new();
+    for (job_type, system, operation) in [
+        ("reserve-inventory", "inventory", "reserve"),
+        ("ship-equipment", "inventory", "ship"),
+        ("provision-service", "provisioning", "provision"),
+        ("activate-billing", "billing", "activate-subscription"),
+        ("update-crm", "crm", "record-order"),
+        ("send-notification", "notification", "notify-customer"),
+    ] {
+        toml.push_str(&format!(
+            "\n[[worker.job_types]]\njob_type = \"{job_type}\"\nhandler = \"system\"\nsystem = \"{system}\"\n\
+             operation = \"{operation}\"\nurl = \"{sim}\"\ncallback_url = \"{api}/v1/callbacks/{system}\"\n{system_settings}\n"
+        ));
+    }
+    for job_type in [
+        "fulfillment-task-done",
+        "fulfillment-fallout",
+        "fulfillment-order-complete",
+    ] {
+        toml.push_str(&format!(
+            "\n[[worker.job_types]]\njob_type = \"{job_type}\"\nhandler = \"fulfillment\"\n{internal_settings}\n"
+        ));
+    }
+    toml
+}

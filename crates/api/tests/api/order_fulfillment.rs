@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use cpq_testkit::processes::{sibling_binary, worker_process, SimProcess};
+use cpq_testkit::processes::{fulfillment_job_types, sibling_binary, worker_process, SimProcess};
 use cpq_testkit::KillOnDrop;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -25,46 +25,13 @@ use crate::support::TestApp;
 /// The systems' job types of the demo catalog (`deploy/local/fulfillment-workers.toml`'s), against
 /// `sim`, with callbacks to `app`, and the process's internal jobs: fast back-offs for tests.
 fn job_types(app: &TestApp, sim: &str) -> String {
-    let mut toml = String::new();
-    for (job_type, system, operation) in [
-        ("reserve-inventory", "inventory", "reserve"),
-        ("ship-equipment", "inventory", "ship"),
-        ("provision-service", "provisioning", "provision"),
-        ("activate-billing", "billing", "activate-subscription"),
-        ("update-crm", "crm", "record-order"),
-        ("send-notification", "notification", "notify-customer"),
-    ] {
-        toml.push_str(&format!(
-            r#"
-[[worker.job_types]]
-job_type = "{job_type}"
-handler = "system"
-system = "{system}"
-operation = "{operation}"
-url = "{sim}"
-callback_url = "{api}/v1/callbacks/{system}"
-max_active = 8
-lease_ms = 5000
-poll_interval_ms = 100
-retry_backoff_ms = 50
-retry_backoff_max_ms = 200
-request_timeout_ms = 2000
-breaker_failure_threshold = 50
-breaker_open_ms = 500
-"#,
-            api = app.address
-        ));
-    }
-    for job_type in [
-        "fulfillment-task-done",
-        "fulfillment-fallout",
-        "fulfillment-order-complete",
-    ] {
-        toml.push_str(&format!(
-            "\n[[worker.job_types]]\njob_type = \"{job_type}\"\nhandler = \"fulfillment\"\nmax_active = 8\npoll_interval_ms = 100\nretry_backoff_ms = 50\n"
-        ));
-    }
-    toml
+    fulfillment_job_types(
+        &app.address,
+        sim,
+        "max_active = 8\nlease_ms = 5000\npoll_interval_ms = 100\nretry_backoff_ms = 50\nretry_backoff_max_ms = 200\n\
+         request_timeout_ms = 2000\nbreaker_failure_threshold = 50\nbreaker_open_ms = 500",
+        "max_active = 8\npoll_interval_ms = 100\nretry_backoff_ms = 50",
+    )
 }
 
 fn temp_dir() -> PathBuf {
