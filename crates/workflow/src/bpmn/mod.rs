@@ -11,8 +11,10 @@
 //! annotations and attributes of other namespaces are ignored. Any other element inside a process
 //! makes [`read`] fail with one [`DeployError::Unsupported`] that names each by id and type.
 
+mod check;
 mod model;
 mod read;
 
+pub use check::element_type;
 pub use model::*;
 pub use read::{read, DeployError, USER_TASK_JOB_TYPE};

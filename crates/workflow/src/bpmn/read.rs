@@ -1,10 +1,13 @@
 use roxmltree::{Document, Node};
 use sha2::{Digest, Sha256};
 
+use super::check;
 use super::model::*;
 
 pub const BPMN: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
 pub const ZEEBE: &str = "http://camunda.org/schema/zeebe/1.0";
+/// Camunda 7's extension namespace: a file using it and not `zeebe:` was modelled for Camunda 7.
+pub const CAMUNDA7: &str = "http://camunda.org/schema/1.0/bpmn";
 /// The job type Zeebe gives job-based user tasks.
 pub const USER_TASK_JOB_TYPE: &str = "io.camunda.zeebe:userTask";
 
@@ -20,9 +23,9 @@ pub enum DeployError {
     Invalid(Vec<String>),
 }
 
-/// Elements with no execution semantics: skipped wherever they appear.
+/// Elements with no execution semantics: skipped wherever they appear, as Zeebe does.
 /// (Loop characteristics belong to their activity and are read with it.)
-const IGNORED: [&str; 12] = [
+const IGNORED: &[&str] = &[
     "multiInstanceLoopCharacteristics",
     "standardLoopCharacteristics",
     "extensionElements",
@@ -33,8 +36,15 @@ const IGNORED: [&str; 12] = [
     "textAnnotation",
     "association",
     "group",
+    "dataObject",
     "dataObjectReference",
+    "dataStore",
     "dataStoreReference",
+    "dataInputAssociation",
+    "dataOutputAssociation",
+    "category",
+    "property",
+    "ioSpecification",
 ];
 
 struct Reader {
@@ -470,7 +480,20 @@ fn check(process: &Process, invalid: &mut Vec<String>) {
     }
 }
 
-/// Reads a BPMN file. Fails with every unsupported element, or with every structural problem.
+/// A file written for Camunda 7: the `camunda:` namespace used and `zeebe:` nowhere.
+fn camunda7(doc: &Document) -> bool {
+    let uses = |ns: &str| {
+        doc.root_element().namespaces().any(|n| n.uri() == ns)
+            || doc.descendants().filter(|n| n.is_element()).any(|n| {
+                n.tag_name().namespace() == Some(ns)
+                    || n.attributes().any(|a| a.namespace() == Some(ns))
+            })
+    };
+    uses(CAMUNDA7) && !uses(ZEEBE)
+}
+
+/// Reads a BPMN file. Fails with every unsupported element, or with every structural and
+/// expression problem of its executable processes.
 pub fn read(xml: &str) -> Result<Definitions, DeployError> {
     let doc = Document::parse(xml).map_err(|e| DeployError::Xml(e.to_string()))?;
     let root = doc.root_element();
@@ -478,6 +501,15 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
         return Err(DeployError::Xml(
             "the root element is not bpmn:definitions".into(),
         ));
+    }
+    if camunda7(&doc) {
+        return Err(DeployError::Invalid(vec![
+            "this is a Camunda 7 model (camunda: extensions, namespace \
+             http://camunda.org/schema/1.0/bpmn): the engine runs Camunda 8 models, whose tasks, \
+             messages and mappings are configured with zeebe: extensions; migrate the file or \
+             model it again for Camunda 8"
+                .into(),
+        ]));
     }
     let mut r = Reader {
         unsupported: Vec::new(),
@@ -500,15 +532,34 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
         });
     }
     let mut processes = Vec::new();
-    for p in root.children().filter(|c| bpmn(c, "process")) {
+    for (i, p) in root.children().filter(|c| bpmn(c, "process")).enumerate() {
+        let executable = p.attribute("isExecutable") != Some("false");
         let mut process = Process {
             id: id_of(p),
             name: attr(p, "name"),
-            executable: p.attribute("isExecutable") != Some("false"),
+            executable,
             elements: Vec::new(),
             flows: Vec::new(),
         };
-        r.container(p, None, &mut process);
+        if executable {
+            if p.attribute("id").is_none_or(|id| id.trim().is_empty()) {
+                r.invalid.push(format!(
+                    "process #{} ({}) has no id: an executable process needs one",
+                    i + 1,
+                    attr(p, "name").map_or_else(|| "no name".into(), |n| format!("name \"{n}\"")),
+                ));
+            }
+            r.container(p, None, &mut process);
+        } else {
+            // A non-executable pool is documentation: read for completeness, never refused.
+            let mut scratch = Reader {
+                unsupported: Vec::new(),
+                invalid: Vec::new(),
+                messages: r.messages.clone(),
+                errors: r.errors.clone(),
+            };
+            scratch.container(p, None, &mut process);
+        }
         processes.push(process);
     }
     if !r.unsupported.is_empty() {
@@ -521,6 +572,11 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
     }
     for p in executable {
         check(p, &mut r.invalid);
+        check::subprocess_starts(p, &mut r.invalid);
+        check::process_expressions(p, &mut r.invalid);
+    }
+    for m in &r.messages {
+        check::message_expressions(m, &mut r.invalid);
     }
     if !r.invalid.is_empty() {
         return Err(DeployError::Invalid(r.invalid));

@@ -1,0 +1,247 @@
+//! Deploy-time checks on a read process, as Zeebe 8's deployment validation makes them: every
+//! expression parses as FEEL, attributes that must be expressions are not static values, mapping
+//! targets are variable paths, embedded subprocesses have exactly one none start event.
+//!
+//! Each problem names the element id, its type and the attribute, so that a refused file can be
+//! fixed in one pass. Pure: reads the model, returns messages, never evaluates an expression.
+
+use crate::feel::Expression;
+
+use super::model::*;
+use super::MessageDef;
+
+/// How an attribute's text is read.
+#[derive(Clone, Copy)]
+enum Form {
+    /// Must be FEEL (`=...`): Zeebe refuses a static value (conditions, output sources,
+    /// correlation keys, multi-instance collections and elements).
+    Expression,
+    /// FEEL when it starts with `=`, otherwise a static value taken as written.
+    ExpressionOrStatic,
+}
+
+/// The BPMN element type of a model element, as the XML names it.
+pub fn element_type(kind: &ElementKind) -> &'static str {
+    match kind {
+        ElementKind::StartEvent { .. } => "startEvent",
+        ElementKind::EndEvent { .. } => "endEvent",
+        ElementKind::IntermediateCatchEvent { .. } => "intermediateCatchEvent",
+        ElementKind::IntermediateThrowEvent { .. } => "intermediateThrowEvent",
+        ElementKind::BoundaryEvent { .. } => "boundaryEvent",
+        ElementKind::ServiceTask { .. } => "serviceTask",
+        ElementKind::SendTask { .. } => "sendTask",
+        ElementKind::UserTask { .. } => "userTask",
+        ElementKind::ReceiveTask { .. } => "receiveTask",
+        ElementKind::ExclusiveGateway { .. } => "exclusiveGateway",
+        ElementKind::ParallelGateway => "parallelGateway",
+        ElementKind::SubProcess => "subProcess",
+    }
+}
+
+struct Problems<'a> {
+    out: &'a mut Vec<String>,
+}
+
+impl Problems<'_> {
+    fn expression(&mut self, id: &str, kind: &str, attribute: &str, text: &str, form: Form) {
+        let trimmed = text.trim();
+        let what = format!("{id} ({kind}) {attribute}");
+        if trimmed.is_empty() {
+            if matches!(form, Form::Expression) {
+                self.out
+                    .push(format!("{what}: Expected expression but not found."));
+            }
+            return;
+        }
+        if !trimmed.starts_with('=') {
+            if matches!(form, Form::Expression) {
+                self.out.push(format!(
+                    "{what}: Expected expression but found static value '{trimmed}'. \
+                     An expression must start with '=' (e.g. '={trimmed}')."
+                ));
+            }
+            return;
+        }
+        if let Err(e) = Expression::parse(trimmed) {
+            self.out.push(format!(
+                "{what}: failed to parse expression '{trimmed}': {e}"
+            ));
+        }
+    }
+
+    /// Zeebe's mapping targets: a variable name or a dotted path of names.
+    fn path(&mut self, id: &str, kind: &str, attribute: &str, text: &str) {
+        let what = format!("{id} ({kind}) {attribute}");
+        if text.trim().is_empty() {
+            self.out
+                .push(format!("{what}: Expected path expression but not found."));
+            return;
+        }
+        let name = |s: &str| {
+            let mut chars = s.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if !text.split('.').all(name) {
+            self.out.push(format!(
+                "{what}: Expected path expression '{text}' but doesn't match the pattern \
+                 '[a-zA-Z_][a-zA-Z0-9_]*(\\.[a-zA-Z_][a-zA-Z0-9_]*)*'."
+            ));
+        }
+    }
+
+    fn job(&mut self, id: &str, kind: &str, job: &JobDefinition) {
+        use Form::ExpressionOrStatic as S;
+        self.expression(id, kind, "zeebe:taskDefinition type", &job.job_type, S);
+        self.expression(id, kind, "zeebe:taskDefinition retries", &job.retries, S);
+    }
+
+    fn timer(&mut self, id: &str, kind: &str, timer: &Timer) {
+        let (attribute, text) = match timer {
+            Timer::Date(t) => ("timeDate", t),
+            Timer::Duration(t) => ("timeDuration", t),
+            Timer::Cycle(t) => ("timeCycle", t),
+        };
+        self.expression(id, kind, attribute, text, Form::ExpressionOrStatic);
+    }
+
+    fn trigger(&mut self, id: &str, kind: &str, trigger: &Trigger) {
+        if let Trigger::Timer(t) = trigger {
+            self.timer(id, kind, t);
+        }
+    }
+
+    fn element(&mut self, e: &Element) {
+        use Form::{Expression as X, ExpressionOrStatic as S};
+        let (id, kind) = (e.id.as_str(), element_type(&e.kind));
+        for m in &e.inputs {
+            self.expression(id, kind, "zeebe:input source", &m.source, S);
+            self.path(id, kind, "zeebe:input target", &m.target);
+        }
+        for m in &e.outputs {
+            self.expression(id, kind, "zeebe:output source", &m.source, X);
+            self.path(id, kind, "zeebe:output target", &m.target);
+        }
+        if let Some(mi) = &e.multi_instance {
+            let at = "zeebe:loopCharacteristics";
+            // An empty inputCollection is reported by the structural checks.
+            if !mi.input_collection.trim().is_empty() {
+                self.expression(
+                    id,
+                    kind,
+                    &format!("{at} inputCollection"),
+                    &mi.input_collection,
+                    X,
+                );
+            }
+            if let Some(o) = &mi.output_element {
+                self.expression(id, kind, &format!("{at} outputElement"), o, X);
+            }
+            for (attribute, path) in [
+                ("inputElement", &mi.input_element),
+                ("outputCollection", &mi.output_collection),
+            ] {
+                if let Some(p) = path {
+                    self.path(id, kind, &format!("{at} {attribute}"), p);
+                }
+            }
+        }
+        if let Some(job) = e.kind.job() {
+            self.job(id, kind, job);
+        }
+        match &e.kind {
+            ElementKind::StartEvent { trigger }
+            | ElementKind::IntermediateCatchEvent { trigger }
+            | ElementKind::BoundaryEvent { trigger, .. } => self.trigger(id, kind, trigger),
+            ElementKind::UserTask {
+                assignee,
+                candidate_groups,
+                due_date,
+                ..
+            } => {
+                for (attribute, value) in [
+                    ("zeebe:assignmentDefinition assignee", assignee),
+                    (
+                        "zeebe:assignmentDefinition candidateGroups",
+                        candidate_groups,
+                    ),
+                    ("zeebe:taskSchedule dueDate", due_date),
+                ] {
+                    if let Some(v) = value {
+                        self.expression(id, kind, attribute, v, S);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The expression problems of a message definition (its `zeebe:subscription` correlation key).
+pub fn message_expressions(m: &MessageDef, out: &mut Vec<String>) {
+    if let Some(key) = &m.correlation_key {
+        Problems { out }.expression(
+            &m.id,
+            "message",
+            "zeebe:subscription correlationKey",
+            key,
+            Form::Expression,
+        );
+    }
+}
+
+/// The expression problems of every element and sequence flow of an executable process.
+pub fn process_expressions(process: &Process, out: &mut Vec<String>) {
+    let mut problems = Problems { out };
+    for f in &process.flows {
+        if let Some(c) = &f.condition {
+            problems.expression(
+                &f.id,
+                "sequenceFlow",
+                "conditionExpression",
+                c,
+                Form::Expression,
+            );
+        }
+    }
+    for e in &process.elements {
+        problems.element(e);
+    }
+}
+
+/// Zeebe: an embedded subprocess has exactly one start event, and it is a none start event.
+pub fn subprocess_starts(process: &Process, out: &mut Vec<String>) {
+    for sub in process
+        .elements
+        .iter()
+        .filter(|e| matches!(e.kind, ElementKind::SubProcess))
+    {
+        let starts: Vec<&Element> = process
+            .elements
+            .iter()
+            .filter(|e| e.parent.as_deref() == Some(sub.id.as_str()))
+            .filter(|e| matches!(e.kind, ElementKind::StartEvent { .. }))
+            .collect();
+        let none = starts
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    ElementKind::StartEvent {
+                        trigger: Trigger::None
+                    }
+                )
+            })
+            .count();
+        if starts.len() != 1 || none != 1 {
+            out.push(format!(
+                "{} (subProcess): Must have exactly one none start event, found {} start event(s) \
+                 of which {none} none",
+                sub.id,
+                starts.len()
+            ));
+        }
+    }
+}
