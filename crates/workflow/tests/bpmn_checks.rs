@@ -1,0 +1,475 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The reader's deploy-time checks, as Zeebe 8 makes them: each refused file lists every problem
+//! with the element id, its type and the attribute; files Zeebe deploys are read.
+
+use cpq_workflow::bpmn::{read, DeployError, ElementKind};
+
+const HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">"#;
+
+fn file(body: &str) -> String {
+    format!("{HEAD}\n{body}\n</bpmn:definitions>")
+}
+
+/// One executable process `p` with `inner` between a start event `s` and an end event `e`
+/// (`inner` supplies its own flows from `s` and to `e`).
+fn process(inner: &str) -> String {
+    file(&format!(
+        r#"<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  {inner}
+  <bpmn:endEvent id="e" />
+</bpmn:process>"#
+    ))
+}
+
+fn problems(xml: &str) -> Vec<String> {
+    match read(xml) {
+        Err(DeployError::Invalid(p)) => p,
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+const TASK: &str = r#"<bpmn:serviceTask id="t"><bpmn:extensionElements><zeebe:taskDefinition type="work" /></bpmn:extensionElements></bpmn:serviceTask>"#;
+
+// ---- 1. every FEEL expression parses, each bad one is named --------------------------------
+
+#[test]
+fn good_expressions_everywhere_deploy() {
+    let xml = process(
+        r#"<bpmn:serviceTask id="t">
+    <bpmn:extensionElements>
+      <zeebe:taskDefinition type="=&quot;work_&quot; + kind" retries="=2 + 1" />
+      <zeebe:ioMapping>
+        <zeebe:input source="=order.total" target="total" />
+        <zeebe:input source="static text" target="note" />
+        <zeebe:output source="=result" target="order.result" />
+      </zeebe:ioMapping>
+    </bpmn:extensionElements>
+    <bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:extensionElements>
+        <zeebe:loopCharacteristics inputCollection="=items" inputElement="item" outputCollection="results" outputElement="=item.price" />
+      </bpmn:extensionElements>
+    </bpmn:multiInstanceLoopCharacteristics>
+  </bpmn:serviceTask>
+  <bpmn:exclusiveGateway id="g" default="f3" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="g" />
+  <bpmn:sequenceFlow id="f3" sourceRef="g" targetRef="e" />
+  <bpmn:sequenceFlow id="f4" sourceRef="g" targetRef="e"><bpmn:conditionExpression>=total &gt; 100</bpmn:conditionExpression></bpmn:sequenceFlow>"#,
+    );
+    let defs = read(&xml).unwrap();
+    assert_eq!(defs.processes[0].id, "p");
+}
+
+#[test]
+fn every_bad_expression_is_listed_with_element_type_and_attribute() {
+    let xml = file(
+        r#"<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  <bpmn:serviceTask id="t">
+    <bpmn:extensionElements>
+      <zeebe:taskDefinition type="=a &amp; b" retries="=(" />
+      <zeebe:ioMapping>
+        <zeebe:input source="=1 +" target="x" />
+        <zeebe:output source="=)" target="y" />
+      </zeebe:ioMapping>
+    </bpmn:extensionElements>
+    <bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:extensionElements>
+        <zeebe:loopCharacteristics inputCollection="=[1," outputCollection="out" outputElement="=}" />
+      </bpmn:extensionElements>
+    </bpmn:multiInstanceLoopCharacteristics>
+  </bpmn:serviceTask>
+  <bpmn:intermediateCatchEvent id="wait">
+    <bpmn:timerEventDefinition><bpmn:timeDuration>=duration(</bpmn:timeDuration></bpmn:timerEventDefinition>
+  </bpmn:intermediateCatchEvent>
+  <bpmn:receiveTask id="r" messageRef="m" />
+  <bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="wait" />
+  <bpmn:sequenceFlow id="f3" sourceRef="wait" targetRef="r" />
+  <bpmn:sequenceFlow id="f4" sourceRef="r" targetRef="e"><bpmn:conditionExpression>=a &lt;</bpmn:conditionExpression></bpmn:sequenceFlow>
+</bpmn:process>
+<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="=order id +" /></bpmn:extensionElements></bpmn:message>"#,
+    );
+    let found = problems(&xml);
+    let expected = [
+        "t (serviceTask) zeebe:taskDefinition type: failed to parse expression '=a & b'",
+        "t (serviceTask) zeebe:taskDefinition retries: failed to parse expression '=('",
+        "t (serviceTask) zeebe:input source: failed to parse expression '=1 +'",
+        "t (serviceTask) zeebe:output source: failed to parse expression '=)'",
+        "t (serviceTask) zeebe:loopCharacteristics inputCollection: failed to parse expression '=[1,'",
+        "t (serviceTask) zeebe:loopCharacteristics outputElement: failed to parse expression '=}'",
+        "wait (intermediateCatchEvent) timeDuration: failed to parse expression '=duration('",
+        "f4 (sequenceFlow) conditionExpression: failed to parse expression '=a <'",
+        "m (message) zeebe:subscription correlationKey: failed to parse expression '=order id +'",
+    ];
+    for prefix in expected {
+        assert!(
+            found.iter().any(|p| p.starts_with(prefix)),
+            "{prefix}\nnot in:\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+    // The parse error itself follows the expression.
+    assert!(found.iter().all(|p| p.len() > p.find("': ").unwrap() + 3));
+}
+
+#[test]
+fn the_refusal_lists_the_expressions_as_the_api_reports_them() {
+    let xml = process(
+        r#"<bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e"><bpmn:conditionExpression>=(</bpmn:conditionExpression></bpmn:sequenceFlow>"#,
+    );
+    let message = read(&xml).unwrap_err().to_string();
+    assert!(
+        message.starts_with(
+            "invalid process: f1 (sequenceFlow) conditionExpression: failed to parse expression '=('"
+        ),
+        "{message}"
+    );
+}
+
+#[test]
+fn mapping_targets_must_be_variable_paths() {
+    let xml = process(
+        r#"<bpmn:serviceTask id="t"><bpmn:extensionElements><zeebe:taskDefinition type="work" /><zeebe:ioMapping><zeebe:input source="=1" target="a ? b" /><zeebe:output source="=1" target="" /></zeebe:ioMapping></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />"#,
+    );
+    let found = problems(&xml);
+    assert_eq!(
+        found,
+        [
+            "t (serviceTask) zeebe:input target: Expected path expression 'a ? b' but doesn't match the pattern '[a-zA-Z_][a-zA-Z0-9_]*(\\.[a-zA-Z_][a-zA-Z0-9_]*)*'.",
+            "t (serviceTask) zeebe:output target: Expected path expression but not found.",
+        ]
+    );
+}
+
+// ---- 2. static values where Zeebe wants an expression ---------------------------------------
+
+#[test]
+fn a_static_condition_is_refused_naming_the_flow() {
+    let xml = process(
+        r#"<bpmn:exclusiveGateway id="g" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="g" />
+  <bpmn:sequenceFlow id="approved" sourceRef="g" targetRef="e"><bpmn:conditionExpression>order == true</bpmn:conditionExpression></bpmn:sequenceFlow>"#,
+    );
+    assert_eq!(
+        problems(&xml),
+        ["approved (sequenceFlow) conditionExpression: Expected expression but found static value 'order == true'. An expression must start with '=' (e.g. '=order == true')."]
+    );
+}
+
+#[test]
+fn static_output_sources_collections_and_correlation_keys_are_refused() {
+    let xml = file(
+        r#"<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  <bpmn:serviceTask id="t">
+    <bpmn:extensionElements>
+      <zeebe:taskDefinition type="work" retries="5" />
+      <zeebe:ioMapping><zeebe:input source="kept as text" target="x" /><zeebe:output source="x" target="y" /></zeebe:ioMapping>
+    </bpmn:extensionElements>
+    <bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:extensionElements><zeebe:loopCharacteristics inputCollection="items" /></bpmn:extensionElements>
+    </bpmn:multiInstanceLoopCharacteristics>
+  </bpmn:serviceTask>
+  <bpmn:receiveTask id="r" messageRef="m" />
+  <bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="r" />
+  <bpmn:sequenceFlow id="f3" sourceRef="r" targetRef="e" />
+</bpmn:process>
+<bpmn:message id="m" name="paid"><bpmn:extensionElements><zeebe:subscription correlationKey="orderId" /></bpmn:extensionElements></bpmn:message>"#,
+    );
+    let found = problems(&xml);
+    let starts: Vec<&str> = found
+        .iter()
+        .map(|p| {
+            &p[..p
+                .find(": Expected expression but found static value")
+                .unwrap()]
+        })
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "t (serviceTask) zeebe:output source",
+            "t (serviceTask) zeebe:loopCharacteristics inputCollection",
+            "m (message) zeebe:subscription correlationKey",
+        ]
+    );
+}
+
+// ---- 3. a process needs an id ---------------------------------------------------------------
+
+#[test]
+fn an_executable_process_without_id_is_refused_naming_it() {
+    let xml = file(
+        r#"<bpmn:process name="Order intake" isExecutable="true">
+  <bpmn:startEvent id="s" /><bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="e" />
+</bpmn:process>"#,
+    );
+    assert_eq!(
+        problems(&xml),
+        ["process #1 (name \"Order intake\") has no id: an executable process needs one"]
+    );
+}
+
+// ---- 4. embedded subprocess: exactly one none start event -----------------------------------
+
+fn subprocess(inner: &str) -> String {
+    process(&format!(
+        r#"<bpmn:subProcess id="sub">
+    {inner}
+    <bpmn:endEvent id="sub_e" />
+  </bpmn:subProcess>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="sub" />
+  <bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="e" />"#
+    ))
+}
+
+#[test]
+fn a_subprocess_with_one_none_start_event_deploys() {
+    let xml = subprocess(
+        r#"<bpmn:startEvent id="sub_s" /><bpmn:sequenceFlow id="sf" sourceRef="sub_s" targetRef="sub_e" />"#,
+    );
+    let defs = read(&xml).unwrap();
+    assert!(defs.processes[0]
+        .elements
+        .iter()
+        .any(|e| e.id == "sub_s" && e.parent.as_deref() == Some("sub")));
+}
+
+#[test]
+fn a_subprocess_without_or_with_two_or_a_timer_start_event_is_refused_naming_it() {
+    let none = subprocess("");
+    assert_eq!(
+        problems(&none),
+        ["sub (subProcess): Must have exactly one none start event, found 0 start event(s) of which 0 none"]
+    );
+    let two = subprocess(r#"<bpmn:startEvent id="a" /><bpmn:startEvent id="b" />"#);
+    assert_eq!(
+        problems(&two),
+        ["sub (subProcess): Must have exactly one none start event, found 2 start event(s) of which 2 none"]
+    );
+    let timer = subprocess(
+        r#"<bpmn:startEvent id="a"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1M</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>"#,
+    );
+    assert_eq!(
+        problems(&timer),
+        ["sub (subProcess): Must have exactly one none start event, found 1 start event(s) of which 0 none"]
+    );
+}
+
+// ---- 5. elements that do not execute are ignored --------------------------------------------
+
+#[test]
+fn data_objects_stores_annotations_groups_and_categories_are_ignored() {
+    let xml = file(
+        r#"<bpmn:category id="cat"><bpmn:categoryValue id="cv" value="Billing" /></bpmn:category>
+<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  <bpmn:serviceTask id="t">
+    <bpmn:extensionElements><zeebe:taskDefinition type="work" /></bpmn:extensionElements>
+    <bpmn:dataInputAssociation id="di"><bpmn:sourceRef>dor</bpmn:sourceRef><bpmn:targetRef>t</bpmn:targetRef></bpmn:dataInputAssociation>
+    <bpmn:dataOutputAssociation id="do"><bpmn:targetRef>dsr</bpmn:targetRef></bpmn:dataOutputAssociation>
+  </bpmn:serviceTask>
+  <bpmn:endEvent id="e" />
+  <bpmn:dataObject id="obj" />
+  <bpmn:dataObjectReference id="dor" dataObjectRef="obj" />
+  <bpmn:dataStoreReference id="dsr" />
+  <bpmn:textAnnotation id="note"><bpmn:text>why</bpmn:text></bpmn:textAnnotation>
+  <bpmn:association id="as" sourceRef="t" targetRef="note" />
+  <bpmn:group id="grp" categoryValueRef="cv" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />
+</bpmn:process>"#,
+    );
+    let defs = read(&xml).unwrap();
+    let ids: Vec<&str> = defs.processes[0]
+        .elements
+        .iter()
+        .map(|e| e.id.as_str())
+        .collect();
+    assert_eq!(ids, ["s", "t", "e"]);
+}
+
+#[test]
+fn a_collaboration_deploys_its_executable_process_and_ignores_the_other_pool() {
+    let xml = file(&format!(
+        r#"<bpmn:collaboration id="c">
+  <bpmn:participant id="customer" name="Customer" processRef="ext" />
+  <bpmn:participant id="shop" name="Shop" processRef="p" />
+  <bpmn:messageFlow id="mf" sourceRef="customer" targetRef="shop" />
+</bpmn:collaboration>
+<bpmn:process id="ext" isExecutable="false">
+  <bpmn:task id="think" />
+  <bpmn:callActivity id="phone" />
+  <bpmn:startEvent id="x"><bpmn:signalEventDefinition /></bpmn:startEvent>
+  <bpmn:sequenceFlow id="xf" sourceRef="think" targetRef="nowhere" />
+</bpmn:process>
+<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  {TASK}
+  <bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+  <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />
+</bpmn:process>"#
+    ));
+    let defs = read(&xml).unwrap();
+    let executable: Vec<&str> = defs
+        .processes
+        .iter()
+        .filter(|p| p.executable)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(executable, ["p"]);
+}
+
+#[test]
+fn unsupported_elements_in_the_executable_process_are_still_refused() {
+    let xml = process(
+        r#"<bpmn:dataObject id="obj" /><bpmn:task id="plain" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="plain" />
+  <bpmn:sequenceFlow id="f2" sourceRef="plain" targetRef="e" />"#,
+    );
+    assert_eq!(
+        read(&xml).unwrap_err(),
+        DeployError::Unsupported(vec![("plain".into(), "task".into())])
+    );
+}
+
+#[test]
+fn only_non_executable_pools_deploy_nothing() {
+    let xml = file(
+        r#"<bpmn:process id="ext" isExecutable="false"><bpmn:task id="think" /></bpmn:process>"#,
+    );
+    assert_eq!(problems(&xml), ["the file holds no executable process"]);
+}
+
+// ---- 6. Camunda 7 models ----------------------------------------------------------------------
+
+#[test]
+fn a_camunda_7_model_is_refused_with_one_message_saying_so() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="t" camunda:class="com.example.Charge" />
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let found = problems(xml);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("Camunda 7 model"), "{}", found[0]);
+    assert!(found[0].contains("zeebe:"), "{}", found[0]);
+    assert!(!found[0].contains("taskDefinition"), "{}", found[0]);
+}
+
+#[test]
+fn stray_camunda_7_attributes_in_a_zeebe_model_are_ignored() {
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="p" isExecutable="true" camunda:versionTag="1">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="t"><bpmn:extensionElements><zeebe:taskDefinition type="charge" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="t" />
+    <bpmn:sequenceFlow id="f2" sourceRef="t" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+    let defs = read(xml).unwrap();
+    assert!(matches!(
+        defs.processes[0].element("t").unwrap().kind,
+        ElementKind::ServiceTask { .. }
+    ));
+}
+
+// ---- no input crashes the reader --------------------------------------------------------------
+
+fn fixture_texts() -> Vec<(String, String)> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/bpmn-modeler");
+    let mut texts: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("bpmn"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    texts.sort();
+    assert_eq!(texts.len(), 7);
+    texts
+}
+
+/// Every fixture cut at every 61st character, and with each expression-bearing attribute's
+/// text garbled: `read` answers (Ok or Err), it never panics.
+#[test]
+fn truncated_and_garbled_fixtures_never_panic() {
+    let mut runs = 0;
+    for (name, text) in fixture_texts() {
+        for (cut, _) in text.char_indices().step_by(61) {
+            let _ = read(&text[..cut]);
+            runs += 1;
+        }
+        for (from, to) in [
+            ("=", "=("),
+            ("=", "=[1,"),
+            ("=", ""),
+            ("\"", ""),
+            ("id=\"", "idx=\""),
+            ("isExecutable=\"true\"", "isExecutable=\"false\""),
+            ("zeebe/1.0", "zeebe/9.9"),
+            ("<bpmn:startEvent", "<bpmn:task"),
+            ("</bpmn:subProcess>", ""),
+        ] {
+            let mut at = 0;
+            while let Some(i) = text[at..].find(from) {
+                let pos = at + i;
+                let garbled = format!("{}{to}{}", &text[..pos], &text[pos + from.len()..]);
+                let _ = read(&garbled);
+                runs += 1;
+                at = pos + from.len();
+                if runs % 7 == 0 {
+                    at += 200.min(text.len() - at);
+                }
+            }
+        }
+        assert!(runs > 0, "{name}");
+    }
+    assert!(runs > 1000, "only {runs} variants read");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+    /// Random splices of fixture text (a range deleted and arbitrary text inserted) never panic.
+    #[test]
+    fn spliced_fixtures_never_panic(
+        file in 0usize..7,
+        start in 0.0f64..1.0,
+        len in 0usize..400,
+        insert in "[<>=\"/a-z:. ]{0,20}",
+    ) {
+        static TEXTS: std::sync::OnceLock<Vec<(String, String)>> = std::sync::OnceLock::new();
+        let text = &TEXTS.get_or_init(fixture_texts)[file].1;
+        let mut from = (start * text.len() as f64) as usize;
+        while !text.is_char_boundary(from) {
+            from -= 1;
+        }
+        let mut to = (from + len).min(text.len());
+        while !text.is_char_boundary(to) {
+            to += 1;
+        }
+        let spliced = format!("{}{insert}{}", &text[..from], &text[to..]);
+        let _ = read(&spliced);
+    }
+}
