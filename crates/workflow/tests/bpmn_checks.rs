@@ -473,3 +473,55 @@ proptest::proptest! {
         let _ = read(&spliced);
     }
 }
+
+#[test]
+fn static_timers_are_checked_at_deploy() {
+    let timer = |id: &str, def: &str| {
+        format!(
+            r#"<bpmn:intermediateCatchEvent id="{id}"><bpmn:timerEventDefinition>{def}</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#
+        )
+    };
+    let good = process(&format!(
+        r#"{}{}{}
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="a" />
+  <bpmn:sequenceFlow id="f2" sourceRef="a" targetRef="b" />
+  <bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="c" />
+  <bpmn:sequenceFlow id="f4" sourceRef="c" targetRef="e" />"#,
+        timer("a", "<bpmn:timeDuration>PT15M</bpmn:timeDuration>"),
+        timer("b", "<bpmn:timeDate>2026-12-24T18:00:00Z</bpmn:timeDate>"),
+        timer("c", "<bpmn:timeCycle>=\"R3/PT10M\"</bpmn:timeCycle>"),
+    ));
+    read(&good).unwrap();
+    let bad = good
+        .replace("PT15M", "15 minutes")
+        .replace("2026-12-24T18:00:00Z", "Christmas")
+        .replace("=\"R3/PT10M\"", "every 10 minutes");
+    let found = problems(&bad);
+    let starts: Vec<&str> = found
+        .iter()
+        .map(|p| &p[..p.find(": Expected static value to be").unwrap()])
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "a (intermediateCatchEvent) timeDuration",
+            "b (intermediateCatchEvent) timeDate",
+            "c (intermediateCatchEvent) timeCycle",
+        ]
+    );
+}
+
+/// The platform's own processes pass every deploy-time check.
+#[test]
+fn the_repository_processes_pass_the_checks() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../processes");
+    let mut read_files = 0;
+    for path in std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()) {
+        if path.extension().and_then(|e| e.to_str()) == Some("bpmn") {
+            let xml = std::fs::read_to_string(&path).unwrap();
+            read(&xml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            read_files += 1;
+        }
+    }
+    assert!(read_files >= 2);
+}

@@ -5,7 +5,9 @@
 //! Each problem names the element id, its type and the attribute, so that a refused file can be
 //! fixed in one pass. Pure: reads the model, returns messages, never evaluates an expression.
 
-use crate::feel::Expression;
+use chrono::DateTime;
+
+use crate::feel::{parse_duration, Expression};
 
 use super::model::*;
 use super::MessageDef;
@@ -36,6 +38,17 @@ pub fn element_type(kind: &ElementKind) -> &'static str {
         ElementKind::ParallelGateway => "parallelGateway",
         ElementKind::SubProcess => "subProcess",
     }
+}
+
+/// `R/PT10M`, `R3/PT10M`: what the runtime's timer reads.
+fn static_cycle(text: &str) -> bool {
+    let Some((reps, interval)) = text.split_once('/') else {
+        return false;
+    };
+    let count = reps
+        .strip_prefix('R')
+        .is_some_and(|n| n.is_empty() || n.parse::<u32>().is_ok());
+    count && parse_duration(interval).is_ok()
 }
 
 struct Problems<'a> {
@@ -105,6 +118,27 @@ impl Problems<'_> {
             Timer::Cycle(t) => ("timeCycle", t),
         };
         self.expression(id, kind, attribute, text, Form::ExpressionOrStatic);
+        let text = text.trim();
+        if text.starts_with('=') || text.is_empty() {
+            return;
+        }
+        // A static timer is checked now, as Zeebe does, rather than raising an incident later.
+        let problem = match timer {
+            Timer::Duration(_) => parse_duration(text)
+                .err()
+                .map(|_| "a duration (ISO 8601, e.g. 'PT15M')"),
+            Timer::Date(_) => DateTime::parse_from_rfc3339(text)
+                .err()
+                .map(|_| "a date-time (ISO 8601 with offset, e.g. '2026-12-24T18:00:00Z')"),
+            Timer::Cycle(_) => {
+                (!static_cycle(text)).then_some("a cycle (ISO 8601, e.g. 'R3/PT10M')")
+            }
+        };
+        if let Some(expected) = problem {
+            self.out.push(format!(
+                "{id} ({kind}) {attribute}: Expected static value to be {expected}, but found '{text}'"
+            ));
+        }
     }
 
     fn trigger(&mut self, id: &str, kind: &str, trigger: &Trigger) {
