@@ -1,0 +1,279 @@
+//! DMN decisions for the platform: reads a `.dmn` file (DMN 1.1 to 1.5, as Camunda Modeler
+//! writes it), lists its decisions and evaluates one of them against JSON input, returning JSON.
+//! Decision tables with every hit policy, literal expressions, boxed expressions, business
+//! knowledge models, decision services and requirement graphs all evaluate.
+//!
+//! What this crate owns: the boundary between the platform and the DMN engine. Nothing outside
+//! it names an engine type; values cross as [`DecisionValue`] or `serde_json::Value`, failures as
+//! [`DecisionError`]. It does no I/O, reads no clock and never panics on any input: the engine is
+//! third-party code, so every call into it runs under `catch_unwind` and a panic becomes an error.
+//!
+//! Why the engine is Decision Toolkit (`dsntk`, MIT OR Apache-2.0) rather than our own: it
+//! passes 3,374 of the 3,390 official DMN TCK cases (Camunda's own engine 2,854), it is
+//! maintained, pure Rust with no `unsafe` in our path, and we only take its library crates
+//! (model reader, model evaluator, FEEL parser and evaluator), not its CLI or server. Writing a
+//! full FEEL and DMN engine of that conformance would be months of work; the TCK runner in
+//! `tests/tck.rs` holds dsntk to its figure on every test run.
+
+mod value;
+
+use dsntk_feel::context::FeelContext;
+use dsntk_feel::values::Value;
+use dsntk_feel::FeelScope;
+use dsntk_model::{DmnElement, NamedElement};
+use dsntk_model_evaluator::ModelEvaluator;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+pub use value::DecisionValue;
+
+/// What went wrong, with the element or input it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecisionError {
+    /// The file is not a DMN model the engine accepts (XML, schema or model rules).
+    #[error("DMN model refused: {message}")]
+    Model { message: String },
+    /// No decision, business knowledge model or decision service with that id or name.
+    #[error("no decision, business knowledge model or decision service with id or name '{name}' in the model")]
+    UnknownDecision { name: String },
+    /// The input could not be turned into FEEL values.
+    #[error("invalid input for '{decision}': {message}")]
+    Input { decision: String, message: String },
+    /// The evaluation failed (the engine panicked, or the result has no JSON form).
+    #[error("evaluation of '{decision}' failed: {message}")]
+    Evaluation { decision: String, message: String },
+    /// A FEEL expression that does not parse.
+    #[error("FEEL expression '{expression}' does not parse: {message}")]
+    Expression { expression: String, message: String },
+}
+
+/// Kind of invocable element in a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecisionKind {
+    Decision,
+    BusinessKnowledgeModel,
+    DecisionService,
+}
+
+/// One invocable element of a model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionInfo {
+    pub id: String,
+    pub name: String,
+    pub kind: DecisionKind,
+}
+
+/// A parsed, checked DMN model ready to evaluate. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct DecisionModel {
+    evaluator: Arc<ModelEvaluator>,
+    namespace: String,
+    name: String,
+    invocables: Vec<DecisionInfo>,
+}
+
+impl std::fmt::Debug for DecisionModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionModel")
+            .field("namespace", &self.namespace)
+            .field("name", &self.name)
+            .field("invocables", &self.invocables)
+            .finish()
+    }
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the DMN engine panicked".to_string())
+}
+
+impl DecisionModel {
+    /// Reads one DMN file.
+    pub fn parse(xml: &str) -> Result<Self, DecisionError> {
+        Self::parse_with_imports(xml, &[])
+    }
+
+    /// Reads a DMN file together with the DMN files it imports (matched by namespace).
+    pub fn parse_with_imports(xml: &str, imports: &[&str]) -> Result<Self, DecisionError> {
+        let run = || -> Result<Self, DecisionError> {
+            let refused = |e: dsntk_common::DsntkError| DecisionError::Model {
+                message: e.to_string(),
+            };
+            let main = dsntk_model::parse(xml).map_err(refused)?;
+            let mut all = vec![main];
+            for import in imports {
+                all.push(dsntk_model::parse(import).map_err(refused)?);
+            }
+            let main = &all[0];
+            let mut invocables = Vec::new();
+            for d in main.decisions() {
+                invocables.push(info(d.id(), d.name(), DecisionKind::Decision));
+            }
+            for b in main.business_knowledge_models() {
+                invocables.push(info(b.id(), b.name(), DecisionKind::BusinessKnowledgeModel));
+            }
+            for s in main.decision_services() {
+                invocables.push(info(s.id(), s.name(), DecisionKind::DecisionService));
+            }
+            let (namespace, name) = (main.namespace().to_string(), main.name().to_string());
+            let evaluator = ModelEvaluator::new(&all).map_err(refused)?;
+            Ok(Self {
+                evaluator,
+                namespace,
+                name,
+                invocables,
+            })
+        };
+        catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| {
+            Err(DecisionError::Model {
+                message: panic_message(p),
+            })
+        })
+    }
+
+    /// The model's name (the `name` of `<definitions>`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Decisions, business knowledge models and decision services, in file order by kind.
+    pub fn decisions(&self) -> &[DecisionInfo] {
+        &self.invocables
+    }
+
+    fn resolve(&self, id_or_name: &str) -> Result<&DecisionInfo, DecisionError> {
+        self.invocables
+            .iter()
+            .find(|d| d.id == id_or_name)
+            .or_else(|| self.invocables.iter().find(|d| d.name == id_or_name))
+            .ok_or_else(|| DecisionError::UnknownDecision {
+                name: id_or_name.to_string(),
+            })
+    }
+
+    /// Evaluates a decision (or business knowledge model or decision service) by id or name.
+    /// `input` is a JSON object whose keys are the model's input data names.
+    pub fn evaluate(
+        &self,
+        decision_id_or_name: &str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, DecisionError> {
+        let input = match DecisionValue::from_json(input) {
+            DecisionValue::Context(entries) => entries,
+            DecisionValue::Null => Vec::new(),
+            _ => {
+                return Err(DecisionError::Input {
+                    decision: decision_id_or_name.to_string(),
+                    message: "the input must be a JSON object".to_string(),
+                })
+            }
+        };
+        Ok(self.evaluate_value(decision_id_or_name, &input)?.to_json())
+    }
+
+    /// Evaluates with typed input values (dates, durations and exact numbers as such).
+    pub fn evaluate_value(
+        &self,
+        decision_id_or_name: &str,
+        input: &[(String, DecisionValue)],
+    ) -> Result<DecisionValue, DecisionError> {
+        let target = self.resolve(decision_id_or_name)?;
+        let decision = decision_id_or_name.to_string();
+        let ctx = value::context_to_engine(input).map_err(|message| DecisionError::Input {
+            decision: decision.clone(),
+            message,
+        })?;
+        let run = || {
+            self.evaluator
+                .evaluate_invocable(&self.namespace, &self.name, &target.name, &ctx)
+        };
+        let result =
+            catch_unwind(AssertUnwindSafe(run)).map_err(|p| DecisionError::Evaluation {
+                decision: decision.clone(),
+                message: panic_message(p),
+            })?;
+        DecisionValue::from_engine(&result)
+            .map_err(|message| DecisionError::Evaluation { decision, message })
+    }
+}
+
+fn info(id: &str, name: &str, kind: DecisionKind) -> DecisionInfo {
+    DecisionInfo {
+        id: id.to_string(),
+        name: name.to_string(),
+        kind,
+    }
+}
+
+/// A FEEL expression parsed once and evaluated many times (a gateway condition, a job type).
+pub struct FeelExpression {
+    text: String,
+    evaluator: dsntk_feel::Evaluator,
+}
+
+impl std::fmt::Debug for FeelExpression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeelExpression")
+            .field("text", &self.text)
+            .finish()
+    }
+}
+
+impl FeelExpression {
+    /// Parses a FEEL expression; `names` are the variable names it may use (FEEL needs them to
+    /// read names with spaces).
+    pub fn parse(text: &str, names: &[&str]) -> Result<Self, DecisionError> {
+        let run = || {
+            let scope = FeelScope::default();
+            let mut ctx = FeelContext::default();
+            for name in names {
+                ctx.set_entry(&(*name).into(), Value::Null(None));
+            }
+            scope.push(ctx);
+            dsntk_feel_parser::parse_expression(&scope, text, false)
+                .map(|node| dsntk_feel_evaluator::prepare(&node))
+                .map_err(|e| e.to_string())
+        };
+        let evaluator = catch_unwind(AssertUnwindSafe(run))
+            .unwrap_or_else(|p| Err(panic_message(p)))
+            .map_err(|message| DecisionError::Expression {
+                expression: text.to_string(),
+                message,
+            })?;
+        Ok(Self {
+            text: text.to_string(),
+            evaluator,
+        })
+    }
+
+    /// Evaluates against JSON variables (an object).
+    pub fn evaluate(
+        &self,
+        variables: &serde_json::Value,
+    ) -> Result<serde_json::Value, DecisionError> {
+        let failed = |message: String| DecisionError::Evaluation {
+            decision: self.text.clone(),
+            message,
+        };
+        let entries = match DecisionValue::from_json(variables) {
+            DecisionValue::Context(entries) => entries,
+            _ => Vec::new(),
+        };
+        let ctx = value::context_to_engine(&entries).map_err(failed)?;
+        let run = || {
+            let scope = FeelScope::default();
+            scope.push(ctx);
+            (self.evaluator)(&scope)
+        };
+        let result = catch_unwind(AssertUnwindSafe(run)).map_err(|p| failed(panic_message(p)))?;
+        Ok(DecisionValue::from_engine(&result)
+            .map_err(failed)?
+            .to_json())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! Unit tests: decision tables with the UNIQUE, FIRST and COLLECT/SUM hit policies, a literal
+//! expression, JSON in and out, and refusals that name what is wrong.
+
+use super::*;
+use serde_json::json;
+
+fn table(hit_policy: &str, aggregation: &str, rules: &[(&str, &str, &str)]) -> String {
+    let rules: String = rules
+        .iter()
+        .map(|(segment, value, out)| {
+            format!(
+                r#"<rule><inputEntry><text>{segment}</text></inputEntry><inputEntry><text>{value}</text></inputEntry><outputEntry><text>{out}</text></outputEntry></rule>"#
+            )
+        })
+        .collect();
+    format!(
+        r##"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="discounts" name="Discounts" namespace="http://cpq/discounts">
+  <decision id="discount" name="Discount">
+    <variable name="Discount" typeRef="number"/>
+    <informationRequirement><requiredInput href="#segment"/></informationRequirement>
+    <informationRequirement><requiredInput href="#orderValue"/></informationRequirement>
+    <decisionTable hitPolicy="{hit_policy}" {aggregation}>
+      <input label="Segment"><inputExpression typeRef="string"><text>Segment</text></inputExpression></input>
+      <input label="Order value"><inputExpression typeRef="number"><text>Order value</text></inputExpression></input>
+      <output name="discount" typeRef="number"/>
+      {rules}
+    </decisionTable>
+  </decision>
+  <inputData id="segment" name="Segment"><variable name="Segment" typeRef="string"/></inputData>
+  <inputData id="orderValue" name="Order value"><variable name="Order value" typeRef="number"/></inputData>
+</definitions>"##
+    )
+}
+
+fn discounts(hit_policy: &str, aggregation: &str) -> DecisionModel {
+    let xml = table(
+        hit_policy,
+        aggregation,
+        &[
+            (r#""enterprise""#, "&gt;= 10000", "0.15"),
+            (r#""enterprise""#, "&lt; 10000", "0.1"),
+            (r#""small-business""#, "-", "0.05"),
+            ("-", "&gt;= 50000", "0.02"),
+        ],
+    );
+    match DecisionModel::parse(&xml) {
+        Ok(model) => model,
+        Err(e) => panic!("model refused: {e}"),
+    }
+}
+
+fn eval(model: &DecisionModel, input: serde_json::Value) -> serde_json::Value {
+    match model.evaluate("discount", &input) {
+        Ok(v) => v,
+        Err(e) => panic!("evaluation failed: {e}"),
+    }
+}
+
+#[test]
+fn lists_decisions_by_id_and_name() {
+    let model = discounts("UNIQUE", "");
+    assert_eq!(model.name(), "Discounts");
+    assert_eq!(
+        model.decisions(),
+        &[DecisionInfo {
+            id: "discount".into(),
+            name: "Discount".into(),
+            kind: DecisionKind::Decision
+        }]
+    );
+}
+
+#[test]
+fn unique_hit_policy_matches_one_rule_by_id_or_name() {
+    let model = discounts("UNIQUE", "");
+    let input = json!({"Segment": "enterprise", "Order value": 12000});
+    assert_eq!(eval(&model, input.clone()), json!(0.15));
+    assert_eq!(model.evaluate("Discount", &input), Ok(json!(0.15)));
+    let small = json!({"Segment": "enterprise", "Order value": 500});
+    assert_eq!(eval(&model, small), json!(0.1));
+    // Two rules match (enterprise >= 10000 and any >= 50000): UNIQUE yields null.
+    let overlap = json!({"Segment": "enterprise", "Order value": 60000});
+    assert_eq!(eval(&model, overlap), json!(null));
+    // No rule matches.
+    let none = json!({"Segment": "consumer", "Order value": 10});
+    assert_eq!(eval(&model, none), json!(null));
+}
+
+#[test]
+fn first_hit_policy_takes_the_first_match_in_rule_order() {
+    let model = discounts("FIRST", "");
+    let overlap = json!({"Segment": "enterprise", "Order value": 60000});
+    assert_eq!(eval(&model, overlap), json!(0.15));
+    let only_last = json!({"Segment": "consumer", "Order value": 60000});
+    assert_eq!(eval(&model, only_last), json!(0.02));
+}
+
+#[test]
+fn collect_sum_adds_every_matching_output_exactly() {
+    let model = discounts("COLLECT", r#"aggregation="SUM""#);
+    let overlap = json!({"Segment": "enterprise", "Order value": 60000});
+    // 0.15 + 0.02 in decimal arithmetic, not 0.16999999999999998.
+    assert_eq!(eval(&model, overlap), json!(0.17));
+    let input = vec![
+        (
+            "Segment".to_string(),
+            DecisionValue::String("small-business".into()),
+        ),
+        (
+            "Order value".to_string(),
+            DecisionValue::Number("50000".into()),
+        ),
+    ];
+    assert_eq!(
+        model.evaluate_value("discount", &input),
+        Ok(DecisionValue::Number("0.07".into()))
+    );
+}
+
+const LITERAL: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="terms" name="Terms" namespace="http://cpq/terms">
+  <decision id="renewal" name="Renewal date">
+    <variable name="Renewal date" typeRef="date"/>
+    <informationRequirement><requiredInput href="#start"/></informationRequirement>
+    <informationRequirement><requiredInput href="#months"/></informationRequirement>
+    <literalExpression><text>date(Start) + duration("P" + string(Months) + "M")</text></literalExpression>
+  </decision>
+  <decision id="total" name="Total">
+    <variable name="Total" typeRef="number"/>
+    <literalExpression><text>1/3 * 3 + 0.1 + 0.2</text></literalExpression>
+  </decision>
+  <inputData id="start" name="Start"><variable name="Start" typeRef="string"/></inputData>
+  <inputData id="months" name="Months"><variable name="Months" typeRef="number"/></inputData>
+</definitions>"##;
+
+#[test]
+fn literal_expression_returns_dates_as_iso_strings_and_exact_decimals() {
+    let model = match DecisionModel::parse(LITERAL) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    let input = json!({"Start": "2026-12-05", "Months": 14});
+    assert_eq!(model.evaluate("renewal", &input), Ok(json!("2028-02-05")));
+    let total = model.evaluate("total", &json!({}));
+    assert_eq!(total, Ok(json!(1.3)));
+}
+
+#[test]
+fn refusals_name_what_is_wrong_and_never_panic() {
+    let bad_xml = DecisionModel::parse("<definitions");
+    assert!(
+        matches!(bad_xml, Err(DecisionError::Model { .. })),
+        "{bad_xml:?}"
+    );
+    let not_dmn = DecisionModel::parse("<html/>");
+    assert!(
+        matches!(not_dmn, Err(DecisionError::Model { .. })),
+        "{not_dmn:?}"
+    );
+    let model = discounts("UNIQUE", "");
+    assert_eq!(
+        model.evaluate("nope", &json!({})),
+        Err(DecisionError::UnknownDecision {
+            name: "nope".into()
+        })
+    );
+    let wrong = model.evaluate("discount", &json!([1]));
+    assert!(
+        matches!(wrong, Err(DecisionError::Input { .. })),
+        "{wrong:?}"
+    );
+    // Every prefix of a valid model is refused or read, never a panic.
+    let xml = table("UNIQUE", "", &[("-", "-", "1")]);
+    for end in (0..xml.len()).filter(|i| xml.is_char_boundary(*i)) {
+        let _ = DecisionModel::parse(&xml[..end]);
+    }
+}
+
+#[test]
+fn feel_expression_evaluates_conditions_against_json() {
+    let condition = match FeelExpression::parse(
+        "order value > 1000 and segment in [\"a\",\"b\"]",
+        &["order value", "segment"],
+    ) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let vars = json!({"order value": 1500, "segment": "b"});
+    assert_eq!(condition.evaluate(&vars), Ok(json!(true)));
+    let vars = json!({"order value": 15, "segment": "b"});
+    assert_eq!(condition.evaluate(&vars), Ok(json!(false)));
+    let bad = FeelExpression::parse("1 +", &[]);
+    assert!(
+        matches!(bad, Err(DecisionError::Expression { .. })),
+        "{bad:?}"
+    );
+}
