@@ -102,10 +102,13 @@ impl DecisionModel {
             let refused = |e: dsntk_common::DsntkError| DecisionError::Model {
                 message: e.to_string(),
             };
-            let main = dsntk_model::parse(xml).map_err(refused)?;
+            for file in std::iter::once(&xml).chain(imports) {
+                refuse_external_functions(file)?;
+            }
+            let main = dsntk_model::parse(&feel_type_names(xml)).map_err(refused)?;
             let mut all = vec![main];
             for import in imports {
-                all.push(dsntk_model::parse(import).map_err(refused)?);
+                all.push(dsntk_model::parse(&feel_type_names(import)).map_err(refused)?);
             }
             let main = &all[0];
             let mut invocables = Vec::new();
@@ -182,22 +185,88 @@ impl DecisionModel {
     ) -> Result<DecisionValue, DecisionError> {
         let target = self.resolve(decision_id_or_name)?;
         let decision = decision_id_or_name.to_string();
-        let ctx = value::context_to_engine(input).map_err(|message| DecisionError::Input {
-            decision: decision.clone(),
-            message,
-        })?;
         let run = || {
-            self.evaluator
-                .evaluate_invocable(&self.namespace, &self.name, &target.name, &ctx)
+            let ctx = value::context_to_engine(input).map_err(|message| DecisionError::Input {
+                decision: decision.clone(),
+                message,
+            })?;
+            Ok(self
+                .evaluator
+                .evaluate_invocable(&self.namespace, &self.name, &target.name, &ctx))
         };
-        let result =
-            catch_unwind(AssertUnwindSafe(run)).map_err(|p| DecisionError::Evaluation {
+        let result = catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| {
+            Err(DecisionError::Evaluation {
                 decision: decision.clone(),
                 message: panic_message(p),
-            })?;
+            })
+        })?;
         DecisionValue::from_engine(&result)
             .map_err(|message| DecisionError::Evaluation { decision, message })
     }
+}
+
+/// dsntk 0.3.0 resolves the DMN 1.1 type names (`dateTime`, `dayTimeDuration`,
+/// `yearMonthDuration`) in a `typeRef` but not their FEEL names, which DMN 1.2 and later files
+/// use; a value of such a type then becomes null. The two spellings mean the same type, so the
+/// FEEL names are rewritten to the ones dsntk reads (TCK 0036 depends on it).
+fn feel_type_names(xml: &str) -> std::borrow::Cow<'_, str> {
+    const NAMES: [(&str, &str); 3] = [
+        ("date and time", "dateTime"),
+        ("days and time duration", "dayTimeDuration"),
+        ("years and months duration", "yearMonthDuration"),
+    ];
+    if !NAMES.iter().any(|(feel, _)| xml.contains(feel)) {
+        return std::borrow::Cow::Borrowed(xml);
+    }
+    let mut out = xml.to_string();
+    for (feel, legacy) in NAMES {
+        out = out
+            .replace(
+                &format!("typeRef=\"{feel}\""),
+                &format!("typeRef=\"{legacy}\""),
+            )
+            .replace(&format!("typeRef>{feel}</"), &format!("typeRef>{legacy}</"));
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Refuses external (Java or PMML) functions: dsntk evaluates a Java one by an HTTP call to a
+/// local RPC server (127.0.0.1:22023), which a tenant's model must never be able to trigger.
+fn refuse_external_functions(xml: &str) -> Result<(), DecisionError> {
+    // Not XML: dsntk's own reader reports it.
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return Ok(());
+    };
+    for node in doc.descendants().filter(|n| n.is_element()) {
+        let kind = node.attribute("kind").unwrap_or("");
+        let external_kind = node.tag_name().name() == "functionDefinition"
+            && (kind.eq_ignore_ascii_case("java") || kind.eq_ignore_ascii_case("pmml"));
+        let external_feel =
+            node.tag_name().name() == "text" && node.text().is_some_and(has_external_function);
+        if external_kind || external_feel {
+            let owner = node
+                .ancestors()
+                .find(|n| n.attribute("id").is_some())
+                .map(|n| (n.tag_name().name(), n.attribute("id").unwrap_or("")))
+                .unwrap_or(("definitions", ""));
+            return Err(DecisionError::Model {
+                message: format!(
+                    "{} '{}': external (Java or PMML) functions are not supported",
+                    owner.0, owner.1
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// FEEL `function(..) external {..}`: the keyword after a parameter list's `)`.
+fn has_external_function(feel: &str) -> bool {
+    feel.match_indices(')').any(|(i, _)| {
+        let rest = feel[i + 1..].trim_start();
+        rest.strip_prefix("external")
+            .is_some_and(|r| r.trim_start().starts_with('{'))
+    })
 }
 
 fn info(id: &str, name: &str, kind: DecisionKind) -> DecisionInfo {

@@ -196,3 +196,17 @@ fn feel_expression_evaluates_conditions_against_json() {
         "{bad:?}"
     );
 }
+
+#[test]
+fn external_functions_are_refused_with_their_element() {
+    let java = LITERAL.replace(
+        "1/3 * 3 + 0.1 + 0.2",
+        r#"{ max: function(a, b) external { java: { class: "java.lang.Math", method signature: "max(double, double)" } }, r: max(1, 2) }.r"#,
+    );
+    assert_eq!(
+        DecisionModel::parse(&java).map(|_| ()),
+        Err(DecisionError::Model {
+            message: "decision 'total': external (Java or PMML) functions are not supported".into()
+        })
+    );
+}

@@ -90,6 +90,14 @@ impl DecisionValue {
         })
     }
 
+    /// The engine's canonical form of this value (a date re-printed as the engine prints it, a
+    /// number without redundant digits), or why the text is not a valid value of its type.
+    pub fn canonical(&self) -> Result<DecisionValue, String> {
+        let run = || DecisionValue::from_engine(&self.to_engine()?);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+            .unwrap_or_else(|_| Err("the DMN engine panicked on this value".to_string()))
+    }
+
     /// From JSON: numbers keep their exact text; strings stay strings (a FEEL expression that
     /// needs a date converts with `date(x)`, as in Camunda).
     pub fn from_json(json: &serde_json::Value) -> Self {
