@@ -7,6 +7,11 @@
 //! it names an engine type; values cross as [`DecisionValue`] or `serde_json::Value`, failures as
 //! [`DecisionError`]. It does no I/O, reads no clock and never panics on any input: the engine is
 //! third-party code, so every call into it runs under `catch_unwind` and a panic becomes an error.
+//! A stack overflow is not a panic: it aborts the process. So input deep enough to overflow
+//! dsntk's recursive parser and evaluator (brackets, operator chains, XML nesting, nested input
+//! values) is refused first (`limits`). Still open: a FEEL function or business knowledge model
+//! that recurses without end overflows the stack at run time (dsntk has no call-depth limit);
+//! until that is bounded, do not evaluate untrusted models in a process that must stay up.
 //!
 //! Why the engine is Decision Toolkit (`dsntk`, MIT OR Apache-2.0) rather than our own: it
 //! passes 3,374 of the 3,390 official DMN TCK cases (Camunda's own engine 2,854), it is
@@ -15,6 +20,7 @@
 //! full FEEL and DMN engine of that conformance would be months of work; the TCK runner in
 //! `tests/tck.rs` holds dsntk to its figure on every test run.
 
+mod limits;
 mod value;
 
 use dsntk_feel::context::FeelContext;
@@ -103,7 +109,7 @@ impl DecisionModel {
                 message: e.to_string(),
             };
             for file in std::iter::once(&xml).chain(imports) {
-                refuse_external_functions(file)?;
+                check_model_text(file)?;
             }
             let main = dsntk_model::parse(&feel_type_names(xml)).map_err(refused)?;
             let mut all = vec![main];
@@ -185,6 +191,18 @@ impl DecisionModel {
     ) -> Result<DecisionValue, DecisionError> {
         let target = self.resolve(decision_id_or_name)?;
         let decision = decision_id_or_name.to_string();
+        if let Some((name, _)) = input
+            .iter()
+            .find(|(_, v)| v.depth() > limits::MAX_VALUE_DEPTH)
+        {
+            return Err(DecisionError::Input {
+                decision,
+                message: format!(
+                    "input '{name}' is nested more than {} deep",
+                    limits::MAX_VALUE_DEPTH
+                ),
+            });
+        }
         let run = || {
             let ctx = value::context_to_engine(input).map_err(|message| DecisionError::Input {
                 decision: decision.clone(),
@@ -230,9 +248,10 @@ fn feel_type_names(xml: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// Refuses external (Java or PMML) functions: dsntk evaluates a Java one by an HTTP call to a
-/// local RPC server (127.0.0.1:22023), which a tenant's model must never be able to trigger.
-fn refuse_external_functions(xml: &str) -> Result<(), DecisionError> {
+/// Refuses what dsntk must not see: external (Java or PMML) functions, since dsntk evaluates a
+/// Java one by an HTTP call to a local RPC server (127.0.0.1:22023), which a tenant's model must
+/// never be able to trigger; and nesting deep enough to overflow its stack (see `limits`).
+fn check_model_text(xml: &str) -> Result<(), DecisionError> {
     // Not XML: dsntk's own reader reports it.
     let Ok(doc) = roxmltree::Document::parse(xml) else {
         return Ok(());
@@ -241,19 +260,27 @@ fn refuse_external_functions(xml: &str) -> Result<(), DecisionError> {
         let kind = node.attribute("kind").unwrap_or("");
         let external_kind = node.tag_name().name() == "functionDefinition"
             && (kind.eq_ignore_ascii_case("java") || kind.eq_ignore_ascii_case("pmml"));
-        let external_feel =
-            node.tag_name().name() == "text" && node.text().is_some_and(has_external_function);
-        if external_kind || external_feel {
+        let text = (node.tag_name().name() == "text")
+            .then(|| node.text())
+            .flatten();
+        let problem = if external_kind || text.is_some_and(has_external_function) {
+            Some("external (Java or PMML) functions are not supported".to_string())
+        } else if node.ancestors().count() > limits::MAX_XML_DEPTH {
+            Some(format!(
+                "elements nested more than {} deep",
+                limits::MAX_XML_DEPTH
+            ))
+        } else {
+            text.and_then(|t| limits::check_feel(t).err())
+        };
+        if let Some(problem) = problem {
             let owner = node
                 .ancestors()
                 .find(|n| n.attribute("id").is_some())
                 .map(|n| (n.tag_name().name(), n.attribute("id").unwrap_or("")))
                 .unwrap_or(("definitions", ""));
             return Err(DecisionError::Model {
-                message: format!(
-                    "{} '{}': external (Java or PMML) functions are not supported",
-                    owner.0, owner.1
-                ),
+                message: format!("{} '{}': {problem}", owner.0, owner.1),
             });
         }
     }
@@ -295,6 +322,12 @@ impl FeelExpression {
     /// Parses a FEEL expression; `names` are the variable names it may use (FEEL needs them to
     /// read names with spaces).
     pub fn parse(text: &str, names: &[&str]) -> Result<Self, DecisionError> {
+        if let Err(message) = limits::check_feel(text) {
+            return Err(DecisionError::Expression {
+                expression: text.to_string(),
+                message,
+            });
+        }
         let run = || {
             let scope = FeelScope::default();
             let mut ctx = FeelContext::default();

@@ -210,3 +210,61 @@ fn external_functions_are_refused_with_their_element() {
         })
     );
 }
+
+#[test]
+fn expressions_too_deep_for_the_engine_are_refused_not_crashed() {
+    // Each of these, unchecked, overflows the engine's stack (an abort no catch_unwind stops).
+    let depth = 100_000;
+    let shapes = [
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth)),
+        format!("{}1{}", "{a:".repeat(depth), "}".repeat(depth)),
+        format!("{}1", "- ".repeat(depth)),
+        format!("{}1{}", "not(".repeat(depth), ")".repeat(depth)),
+        format!(
+            "{}1{}",
+            "if true then ".repeat(depth),
+            " else 0".repeat(depth)
+        ),
+        format!("1{}", " + 1".repeat(depth)),
+        format!("1{}", " and true".repeat(depth)),
+    ];
+    for text in &shapes {
+        let refused = FeelExpression::parse(text, &[]);
+        assert!(
+            matches!(&refused, Err(DecisionError::Expression { message, .. }) if message.contains("too deep") || message.contains("too many")),
+            "{:?}",
+            refused.map(|_| ())
+        );
+    }
+    // Strings do not count: brackets and operators inside a literal are text.
+    let quoted = format!("\"{}\" != null", "(+".repeat(1000));
+    assert!(FeelExpression::parse(&quoted, &[]).is_ok());
+
+    let nested = LITERAL.replace("1/3 * 3 + 0.1 + 0.2", &shapes[5]);
+    let refused = DecisionModel::parse(&nested);
+    assert!(
+        matches!(&refused, Err(DecisionError::Model { message }) if message.starts_with("decision 'total': FEEL expression has too many operators")),
+        "{refused:?}"
+    );
+    let deep_xml = format!(
+        "<definitions xmlns=\"https://www.omg.org/spec/DMN/20191111/MODEL/\">{}{}</definitions>",
+        "<context>".repeat(10_000),
+        "</context>".repeat(10_000)
+    );
+    assert!(matches!(
+        DecisionModel::parse(&deep_xml),
+        Err(DecisionError::Model { .. })
+    ));
+
+    // JSON parsed by serde_json is at most 128 deep; deeper than our 64 is refused.
+    let mut input = json!(1);
+    for _ in 0..100 {
+        input = json!([input]);
+    }
+    let model = discounts("UNIQUE", "");
+    let refused = model.evaluate("discount", &json!({ "Segment": input }));
+    assert!(
+        matches!(refused, Err(DecisionError::Input { .. })),
+        "{refused:?}"
+    );
+}

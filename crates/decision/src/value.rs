@@ -90,6 +90,24 @@ impl DecisionValue {
         })
     }
 
+    /// Nesting depth: 1 for a scalar, one more per list or context level (iterative, so any
+    /// depth is measured without recursion).
+    pub fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((value, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            match value {
+                DecisionValue::List(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+                DecisionValue::Context(entries) => {
+                    stack.extend(entries.iter().map(|(_, v)| (v, depth + 1)))
+                }
+                _ => {}
+            }
+        }
+        deepest
+    }
+
     /// The engine's canonical form of this value (a date re-printed as the engine prints it, a
     /// number without redundant digits), or why the text is not a valid value of its type.
     pub fn canonical(&self) -> Result<DecisionValue, String> {

@@ -1,0 +1,86 @@
+//! Limits that keep input away from dsntk's recursion. Its parser and evaluator recurse once
+//! per nesting level or chained operator; past a few hundred levels (on a 2 MiB thread stack, in
+//! debug) the thread overflows its stack, and a stack overflow aborts the whole process, which
+//! `catch_unwind` cannot stop. The DMN TCK's deepest FEEL text nests 5 brackets and chains 14
+//! operators, its deepest model 12 elements, so these limits leave real models untouched.
+//!
+//! Not covered: recursion at run time (a FEEL function or business knowledge model that calls
+//! itself without end) still overflows; dsntk has no depth limit for calls.
+
+/// Brackets (`(`, `[`, `{`) open at once in one FEEL text.
+pub(crate) const MAX_FEEL_NESTING: usize = 64;
+/// Operators and operator keywords in one FEEL text (each chains one more level).
+pub(crate) const MAX_FEEL_OPERATORS: usize = 128;
+/// Element nesting in a DMN file.
+pub(crate) const MAX_XML_DEPTH: usize = 64;
+/// Nesting of lists and contexts in an input value (our own conversion recurses too).
+pub(crate) const MAX_VALUE_DEPTH: usize = 64;
+
+const KEYWORDS: [&str; 13] = [
+    "and",
+    "or",
+    "not",
+    "if",
+    "then",
+    "else",
+    "for",
+    "return",
+    "some",
+    "every",
+    "satisfies",
+    "in",
+    "between",
+];
+
+/// Checks one FEEL text against the limits; string literals do not count.
+pub(crate) fn check_feel(text: &str) -> Result<(), String> {
+    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => {
+                while let Some((_, c)) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' | '<' | '>' | '=' => operators += 1,
+            c if c.is_alphabetic() || c == '_' => {
+                let mut end = i + c.len_utf8();
+                while let Some((j, c)) = chars.peek() {
+                    if c.is_alphanumeric() || *c == '_' {
+                        end = j + c.len_utf8();
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+                if KEYWORDS.contains(&&text[i..end]) {
+                    operators += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if deepest > MAX_FEEL_NESTING {
+        return Err(format!(
+            "FEEL expression nests brackets too deep ({deepest} levels, at most {MAX_FEEL_NESTING})"
+        ));
+    }
+    if operators > MAX_FEEL_OPERATORS {
+        return Err(format!(
+            "FEEL expression has too many operators ({operators}, at most {MAX_FEEL_OPERATORS})"
+        ));
+    }
+    Ok(())
+}
