@@ -105,8 +105,17 @@ impl DecisionModel {
     /// Reads a DMN file together with the DMN files it imports (matched by namespace).
     pub fn parse_with_imports(xml: &str, imports: &[&str]) -> Result<Self, DecisionError> {
         let run = || -> Result<Self, DecisionError> {
-            let refused = |e: dsntk_common::DsntkError| DecisionError::Model {
-                message: e.to_string(),
+            let refused = |e: dsntk_common::DsntkError| {
+                let message = e.to_string();
+                let owner = std::iter::once(&xml)
+                    .chain(imports)
+                    .find_map(|file| owner_of_text_in(file, &message));
+                DecisionError::Model {
+                    message: match owner {
+                        Some((tag, id)) => format!("{tag} '{id}': {message}"),
+                        None => message,
+                    },
+                }
             };
             for file in std::iter::once(&xml).chain(imports) {
                 check_model_text(file)?;
@@ -246,6 +255,29 @@ fn feel_type_names(xml: &str) -> std::borrow::Cow<'_, str> {
             .replace(&format!("typeRef>{feel}</"), &format!("typeRef>{legacy}</"));
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// dsntk's FEEL errors quote the expression but not its element: finds the element (type and
+/// id) that owns the quoted text, so the refusal names it.
+fn owner_of_text_in(xml: &str, message: &str) -> Option<(String, String)> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let text = doc.descendants().find(|n| {
+        n.has_tag_name("text")
+            && n.text()
+                .map(str::trim)
+                .is_some_and(|t| t.len() >= 3 && message.contains(t))
+    })?;
+    let owner = text.ancestors().find(|n| {
+        n.attribute("id").is_some()
+            && matches!(
+                n.tag_name().name(),
+                "decision" | "businessKnowledgeModel" | "decisionService" | "inputData"
+            )
+    })?;
+    Some((
+        owner.tag_name().name().to_string(),
+        owner.attribute("id").unwrap_or("").to_string(),
+    ))
 }
 
 /// Refuses what dsntk must not see: external (Java or PMML) functions, since dsntk evaluates a

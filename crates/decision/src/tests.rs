@@ -268,3 +268,38 @@ fn expressions_too_deep_for_the_engine_are_refused_not_crashed() {
         "{refused:?}"
     );
 }
+
+#[test]
+fn a_bad_feel_expression_is_refused_naming_its_decision() {
+    let bad = LITERAL.replace("1/3 * 3 + 0.1 + 0.2", "1 + * 2 (");
+    match DecisionModel::parse(&bad) {
+        Err(DecisionError::Model { message }) => {
+            assert!(message.starts_with("decision 'total': "), "{message}")
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+#[test]
+fn one_model_evaluates_on_several_threads_at_once() {
+    let model = discounts("FIRST", "");
+    let answers: Vec<serde_json::Value> = std::thread::scope(|scope| {
+        let handles: Vec<_> = [500, 12000, 60000]
+            .into_iter()
+            .map(|value| {
+                let model = &model;
+                scope.spawn(move || {
+                    eval(
+                        model,
+                        json!({"Segment": "enterprise", "Order value": value}),
+                    )
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(json!("thread panicked")))
+            .collect()
+    });
+    assert_eq!(answers, vec![json!(0.1), json!(0.15), json!(0.15)]);
+}
