@@ -303,3 +303,25 @@ fn one_model_evaluates_on_several_threads_at_once() {
     });
     assert_eq!(answers, vec![json!(0.1), json!(0.15), json!(0.15)]);
 }
+
+#[test]
+fn numbers_become_json_numbers_only_when_exact() {
+    let cases = [
+        ("10 ** 30", json!(1e30)),
+        ("1 / 10 ** 12", json!(1e-12)),
+        ("-0.5", json!(-0.5)),
+        // Trailing zeros are scale, not value: 100.00 is the JSON number 100.
+        ("100.00", json!(100)),
+        ("decimal(1, 2)", json!(1)),
+        // No f64 holds these: the exact decimal text instead.
+        ("1/3", json!("0.3333333333333333333333333333333333")),
+        (
+            "0.1 + 0.2 + 0.0000000000000000000001",
+            json!("0.3000000000000000000001"),
+        ),
+    ];
+    for (text, expected) in cases {
+        let value = FeelExpression::parse(text, &[]).and_then(|e| e.evaluate(&json!({})));
+        assert_eq!(value, Ok(expected), "{text}");
+    }
+}

@@ -12,7 +12,7 @@ use dsntk_feel::Name;
 pub enum DecisionValue {
     Null,
     Boolean(bool),
-    /// Exact decimal text, e.g. `"0.1"`, `"-12"`, `"1.5E+3"` is never produced.
+    /// Exact decimal text as the engine prints it, e.g. `"0.1"`, `"-12"`, `"100.00"`.
     Number(String),
     String(String),
     /// `2026-12-05`
@@ -136,7 +136,7 @@ impl DecisionValue {
     }
 
     /// To JSON: a number becomes a JSON number when that is exact (an integer, or a decimal
-    /// whose shortest `f64` form is the same text), otherwise its decimal text; dates, times
+    /// whose shortest `f64` form is the same value), otherwise its exact decimal text; dates, times
     /// and durations become ISO 8601 strings.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
@@ -176,6 +176,12 @@ pub(crate) fn context_to_engine(
 }
 
 fn exact_json_number(text: &str) -> Option<serde_json::Value> {
+    // Trailing fractional zeros are scale, not value.
+    let text = if text.contains('.') && !text.contains(['e', 'E']) {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    };
     if let Ok(i) = text.parse::<i64>() {
         return Some(i.into());
     }
