@@ -302,6 +302,10 @@ fn check_model_text(xml: &str) -> Result<(), DecisionError> {
                 "elements nested more than {} deep",
                 limits::MAX_XML_DEPTH
             ))
+        } else if let Some(f) = text.and_then(limits::recursive_context_function) {
+            Some(format!(
+                "recursive function '{f}' is not supported (the engine has no call-depth limit)"
+            ))
         } else {
             text.and_then(|t| limits::check_feel(t).err())
         };
@@ -313,6 +317,64 @@ fn check_model_text(xml: &str) -> Result<(), DecisionError> {
                 .unwrap_or(("definitions", ""));
             return Err(DecisionError::Model {
                 message: format!("{} '{}': {problem}", owner.0, owner.1),
+            });
+        }
+    }
+    check_recursion(&doc)
+}
+
+/// Refuses business knowledge models and decision services that invoke themselves, directly
+/// (by name in their own FEEL) or through a cycle of knowledge requirements: dsntk has no limit
+/// on call depth, so a recursion that does not end (or meets an input it did not expect)
+/// overflows the stack and aborts the process.
+fn check_recursion(doc: &roxmltree::Document) -> Result<(), DecisionError> {
+    let invocables: Vec<roxmltree::Node> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("businessKnowledgeModel") || n.has_tag_name("decisionService"))
+        .collect();
+    let requires = |node: &roxmltree::Node| -> Vec<String> {
+        node.descendants()
+            .filter(|n| n.has_tag_name("requiredKnowledge") || n.has_tag_name("requiredDecision"))
+            .filter_map(|n| n.attribute("href"))
+            .map(|h| h.rsplit('#').next().unwrap_or(h).to_string())
+            .collect()
+    };
+    let graph: std::collections::BTreeMap<&str, Vec<String>> = invocables
+        .iter()
+        .map(|n| (n.attribute("id").unwrap_or(""), requires(n)))
+        .collect();
+    for node in &invocables {
+        let id = node.attribute("id").unwrap_or("");
+        let name = node.attribute("name").unwrap_or("");
+        let self_call = node
+            .descendants()
+            .filter(|n| n.has_tag_name("text"))
+            .filter_map(|n| n.text())
+            .any(|t| limits::calls(t, name));
+        // Depth-first walk of the requirements, looking for a way back to `id`.
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<&str> = graph
+            .get(id)
+            .map(|r| r.iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let mut cycle = false;
+        while let Some(next) = stack.pop() {
+            if next == id {
+                cycle = true;
+                break;
+            }
+            if seen.insert(next) {
+                if let Some(more) = graph.get(next) {
+                    stack.extend(more.iter().map(String::as_str));
+                }
+            }
+        }
+        if self_call || cycle {
+            return Err(DecisionError::Model {
+                message: format!(
+                    "{} '{id}': recursive invocation of '{name}' is not supported (the engine has no call-depth limit)",
+                    node.tag_name().name()
+                ),
             });
         }
     }

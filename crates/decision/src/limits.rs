@@ -84,3 +84,62 @@ pub(crate) fn check_feel(text: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// FEEL words after which a name starts a new operand.
+const OPERAND_AFTER: [&str; 10] = [
+    "and",
+    "or",
+    "not",
+    "then",
+    "else",
+    "return",
+    "in",
+    "satisfies",
+    "if",
+    "between",
+];
+
+/// Whether `text` calls the function `name` (`name(`, as a whole FEEL name: FEEL names may hold
+/// spaces, so `single encode to hex(` does not call `to hex`).
+pub(crate) fn calls(text: &str, name: &str) -> bool {
+    let name = name.trim();
+    if name.is_empty() {
+        return false;
+    }
+    text.match_indices(name).any(|(at, _)| {
+        let after = text[at + name.len()..].trim_start();
+        if !after.starts_with('(') {
+            return false;
+        }
+        let before = text[..at].trim_end();
+        match before.chars().last() {
+            None => true,
+            Some(c) if "([{,+-*/=<>:!".contains(c) => true,
+            Some(c) if c.is_alphanumeric() || c == '_' => {
+                let word_start = before
+                    .rfind(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .map_or(0, |i| i + 1);
+                OPERAND_AFTER.contains(&&before[word_start..])
+            }
+            Some(_) => false,
+        }
+    })
+}
+
+/// The first recursive function found in one FEEL text: a context entry `f: function(..) ..`
+/// whose text afterwards calls `f`.
+pub(crate) fn recursive_context_function(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(at) = rest.find("function") {
+        let before = rest[..at].trim_end();
+        if let Some(head) = before.strip_suffix(':') {
+            let start = head.rfind(['{', ',']).map_or(0, |i| i + 1);
+            let name = head[start..].trim().trim_matches('"');
+            if !name.is_empty() && calls(&rest[at..], name) {
+                return Some(name.to_string());
+            }
+        }
+        rest = &rest[at + "function".len()..];
+    }
+    None
+}

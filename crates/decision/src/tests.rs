@@ -325,3 +325,36 @@ fn numbers_become_json_numbers_only_when_exact() {
         assert_eq!(value, Ok(expected), "{text}");
     }
 }
+
+#[test]
+fn recursion_is_refused_because_the_engine_cannot_bound_it() {
+    let feel = LITERAL.replace(
+        "1/3 * 3 + 0.1 + 0.2",
+        "{ count down: function(n) if n = 0 then 0 else count down(n - 1), r: count down(3) }.r",
+    );
+    match DecisionModel::parse(&feel) {
+        Err(DecisionError::Model { message }) => assert_eq!(
+            message,
+            "decision 'total': recursive function 'count down' is not supported (the engine has no call-depth limit)"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    let bkm = r##"<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="r" name="R" namespace="http://cpq/r">
+  <businessKnowledgeModel id="fact" name="factorial">
+    <encapsulatedLogic><formalParameter name="n" typeRef="number"/>
+      <literalExpression><text>if n &lt;= 1 then 1 else n * factorial(n - 1)</text></literalExpression>
+    </encapsulatedLogic>
+  </businessKnowledgeModel>
+</definitions>"##;
+    match DecisionModel::parse(bkm) {
+        Err(DecisionError::Model { message }) => assert_eq!(
+            message,
+            "businessKnowledgeModel 'fact': recursive invocation of 'factorial' is not supported (the engine has no call-depth limit)"
+        ),
+        other => panic!("not refused: {other:?}"),
+    }
+    // A longer name that ends with another function's name is not a call of it.
+    assert!(!limits::calls("single encode to hex(n)", "to hex"));
+    assert!(limits::calls("then to hex(n)", "to hex"));
+    assert!(limits::calls("1 + to hex (n)", "to hex"));
+}
