@@ -9,9 +9,11 @@
 //! third-party code, so every call into it runs under `catch_unwind` and a panic becomes an error.
 //! A stack overflow is not a panic: it aborts the process. So input deep enough to overflow
 //! dsntk's recursive parser and evaluator (brackets, operator chains, XML nesting, nested input
-//! values) is refused first (`limits`). Still open: a FEEL function or business knowledge model
-//! that recurses without end overflows the stack at run time (dsntk has no call-depth limit);
-//! until that is bounded, do not evaluate untrusted models in a process that must stay up.
+//! values) is refused first (`limits`), and so is recursion, which dsntk cannot bound (it has no
+//! call-depth limit): a business knowledge model or decision service that invokes itself, by
+//! name or through a cycle of knowledge requirements, and a FEEL context function that calls
+//! itself. Still open: recursion the reader cannot see (a function passed as an argument and
+//! called through its parameter) can still overflow at run time.
 //!
 //! Why the engine is Decision Toolkit (`dsntk`, MIT OR Apache-2.0) rather than our own: it
 //! passes 3,374 of the 3,390 official DMN TCK cases (Camunda's own engine 2,854), it is

@@ -4,8 +4,8 @@
 //! `catch_unwind` cannot stop. The DMN TCK's deepest FEEL text nests 5 brackets and chains 14
 //! operators, its deepest model 12 elements, so these limits leave real models untouched.
 //!
-//! Not covered: recursion at run time (a FEEL function or business knowledge model that calls
-//! itself without end) still overflows; dsntk has no depth limit for calls.
+//! Recursion is found here too (`calls`, `recursive_context_function`; the model-level check is
+//! in lib.rs); recursion through a function passed as an argument is not.
 
 /// Brackets (`(`, `[`, `{`) open at once in one FEEL text.
 pub(crate) const MAX_FEEL_NESTING: usize = 64;
