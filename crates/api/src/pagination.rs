@@ -71,6 +71,53 @@ pub fn page_size(requested: Option<u32>, default: u32, max: u32) -> Result<u32, 
     }
 }
 
+/// A list request's paging: the page size (the configured default, or the caller's `limit`
+/// within the configured maximum), the fingerprint of the filters that select its rows, and the
+/// sort key it continues after (from a cursor issued for the same filters). Every keyset-paged
+/// list reads its request through this and builds its answer with [`PageRequest::page`].
+#[derive(Debug)]
+pub struct PageRequest<K> {
+    pub limit: u32,
+    pub fingerprint: String,
+    pub after: Option<K>,
+}
+
+impl<K: Serialize + for<'de> Deserialize<'de>> PageRequest<K> {
+    /// `filters`: everything that selects the rows (not the limit or the cursor).
+    pub fn new<F: Serialize>(
+        http: &cpq_config::HttpConfig,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+        filters: &F,
+    ) -> Result<Self, Error> {
+        let limit = page_size(limit, http.default_page_size, http.max_page_size)?;
+        let fingerprint = query_fingerprint(filters);
+        let after = cursor
+            .map(|c| decode_cursor::<K>(c, &fingerprint))
+            .transpose()?;
+        Ok(PageRequest {
+            limit,
+            fingerprint,
+            after,
+        })
+    }
+
+    /// Rows to fetch: one more than the page, which only says that another page follows.
+    pub fn fetch(&self) -> i64 {
+        i64::from(self.limit) + 1
+    }
+
+    /// The page of up to [`PageRequest::fetch`] `rows`, each keyed by `key` and shown as `view`.
+    pub fn page<R, T>(
+        &self,
+        rows: Vec<R>,
+        key: impl Fn(&R) -> K,
+        view: impl Fn(R) -> T,
+    ) -> Page<T> {
+        page(rows, self.limit, &self.fingerprint, key, view)
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::routes::user_tasks::TaskQuery;
@@ -33,24 +33,19 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     // A caller who is no approver is refused before the query is checked, as always.
     caller.0.require_any(ListApprovalTasks::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     // Each approver has their own list: a cursor is only good for the caller it was made for.
-    let fingerprint = query_fingerprint(&(&q, &caller.0.subject));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<Uuid>::new(
+        &state.config.http,
+        q.limit,
+        q.cursor.as_deref(),
+        &(&q, &caller.0.subject),
+    )?;
     let tasks = ListApprovalTasks {
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, tasks).await?;
-    let p: Page<ApprovalTask> = page(rows, limit, &fingerprint, |t| t.task_id, |t| t);
+    let p: Page<ApprovalTask> = paging.page(rows, |t| t.task_id, |t| t);
     Ok(axum::Json(p).into_response())
 }
 

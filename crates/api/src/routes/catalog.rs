@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -131,29 +131,13 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     // A caller who may not read versions is refused before the query is checked.
     caller.0.require_any(ListVersions::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListVersions {
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<CatalogVersionView> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |v| v.id,
-        CatalogVersionView::from,
-    );
+    let p: Page<CatalogVersionView> = paging.page(rows, |v| v.id, CatalogVersionView::from);
     Ok(axum::Json(p).into_response())
 }
 

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -258,11 +258,6 @@ pub async fn list(
 ) -> Result<Response, ApiError> {
     // A caller who may not read accounts is refused before the query is checked.
     caller.0.require_any(ListAccounts::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(AccountStatus::parse(s).ok_or_else(|| Error::Malformed {
@@ -279,25 +274,14 @@ pub async fn list(
         name_prefix: q.name_prefix.clone().filter(|p| !p.is_empty()),
         external_ref: q.external_ref.clone(),
     };
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListAccounts {
         filter,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let page: Page<CustomerAccountView> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |a| a.id,
-        CustomerAccountView::from,
-    );
+    let page: Page<CustomerAccountView> = paging.page(rows, |a| a.id, CustomerAccountView::from);
     Ok(axum::Json(page).into_response())
 }
 
@@ -375,11 +359,6 @@ pub async fn list_assets(
 ) -> Result<Response, ApiError> {
     // A caller who may not read accounts is refused before the query is checked.
     caller.0.require_any(ListCustomerAssets::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     let status = match q.status.as_deref() {
         None => None,
         Some(s) => Some(AssetStatus::parse(s).ok_or_else(|| Error::Malformed {
@@ -392,12 +371,12 @@ pub async fn list_assets(
         })?),
     };
     // The cursor is bound to the account as well as to the filters.
-    let fingerprint = query_fingerprint(&(id, &q));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<(DateTime<Utc>, Uuid)>::new(
+        &state.config.http,
+        q.limit,
+        q.cursor.as_deref(),
+        &(id, &q),
+    )?;
     let list = ListCustomerAssets {
         customer_account_id: id,
         filter: AssetFilter {
@@ -405,17 +384,11 @@ pub async fn list_assets(
             offering_code: q.offering_code.clone(),
         },
         page: AssetPage {
-            after,
-            limit: i64::from(limit) + 1,
+            after: paging.after.clone(),
+            limit: paging.fetch(),
         },
     };
     let rows = query(&state, &caller, list).await?;
-    let page: Page<AssetView> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |a| (a.created_at, a.asset_id),
-        AssetView::from,
-    );
+    let page: Page<AssetView> = paging.page(rows, |a| (a.created_at, a.asset_id), AssetView::from);
     Ok(axum::Json(page).into_response())
 }

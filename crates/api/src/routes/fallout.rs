@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -151,25 +151,19 @@ pub async fn list(
             .map(|o| opened_before(o, Utc::now()))
             .transpose()?,
     };
-    let limit = page_size(
+    let paging = PageRequest::<(DateTime<Utc>, Uuid)>::new(
+        &state.config.http,
         q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
+        q.cursor.as_deref(),
+        &q,
     )?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
-        .transpose()?;
     let list = ListFalloutCases {
         filter,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<model::FalloutCase> =
-        page(rows, limit, &fingerprint, |c| (c.created_at, c.id), |c| c);
+    let p: Page<model::FalloutCase> = paging.page(rows, |c| (c.created_at, c.id), |c| c);
     Ok(axum::Json(p).into_response())
 }
 

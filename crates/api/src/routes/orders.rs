@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::command::query;
 use crate::extract::{ApiQuery, Caller};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -127,11 +127,6 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     // A caller who may not read orders is refused before the query is checked.
     caller.0.require_any(SearchOrders::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     let params = OrderParams {
         status: q.status.as_deref(),
         customer_account_id: q.customer_account_id.as_deref(),
@@ -143,25 +138,20 @@ pub async fn search(
         system: q.system.as_deref(),
     };
     let filter = OrderFilter::parse(params, Utc::now())?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<(DateTime<Utc>, Uuid)>::new(
+        &state.config.http,
+        q.limit,
+        q.cursor.as_deref(),
+        &q,
+    )?;
     let search = SearchOrders {
         filter,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, search).await?;
-    let p: Page<OrderSearchRow> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |r| (r.created_at, r.order_id),
-        OrderSearchRow::from,
-    );
+    let p: Page<OrderSearchRow> =
+        paging.page(rows, |r| (r.created_at, r.order_id), OrderSearchRow::from);
     Ok(axum::Json(p).into_response())
 }
 
@@ -238,28 +228,17 @@ pub async fn stuck_tasks(
     ApiQuery(q): ApiQuery<StuckTaskQuery>,
 ) -> Result<Response, ApiError> {
     caller.0.require_any(ListStuckTasks::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     let filter = StuckFilter::parse(q.older_than.as_deref(), q.system.as_deref(), Utc::now())?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<StuckKey>(c, &fingerprint))
-        .transpose()?;
+    let paging =
+        PageRequest::<StuckKey>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListStuckTasks {
         filter,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<StuckTaskRow> = page(
+    let p: Page<StuckTaskRow> = paging.page(
         rows,
-        limit,
-        &fingerprint,
         |r| (r.started_at, r.order_id, r.task_key.clone()),
         StuckTaskRow::from,
     );

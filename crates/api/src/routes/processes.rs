@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -100,25 +100,14 @@ pub async fn list(
             .into());
         }
     }
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListInstances {
         status: q.status.clone(),
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<InstanceSummary> =
-        page(rows, limit, &fingerprint, |i| i.process_instance_id, |i| i);
+    let p: Page<InstanceSummary> = paging.page(rows, |i| i.process_instance_id, |i| i);
     Ok(axum::Json(p).into_response())
 }
 
@@ -194,21 +183,11 @@ pub async fn incidents(
             .into())
         }
     };
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListIncidents {
         open_only,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
     let key = |v: &Value| {
@@ -217,7 +196,7 @@ pub async fn incidents(
             .and_then(|s| s.parse::<Uuid>().ok())
             .unwrap_or_default()
     };
-    let p: Page<Value> = page(rows, limit, &fingerprint, key, |v| v);
+    let p: Page<Value> = paging.page(rows, key, |v| v);
     Ok(axum::Json(p).into_response())
 }
 

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, IfMatch, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -266,17 +266,12 @@ pub async fn list(
             })?,
         ),
     };
-    let limit = page_size(
+    let paging = PageRequest::<(DateTime<Utc>, Uuid)>::new(
+        &state.config.http,
         q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
+        q.cursor.as_deref(),
+        &q,
     )?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
-        .transpose()?;
     let list = op::ListQuotes {
         filter: Worklist {
             status,
@@ -284,17 +279,11 @@ pub async fn list(
             customer_account_id: q.customer,
             updated_before: q.updated_before,
         },
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<QuoteSummary> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |r| (r.updated_at, r.quote_id),
-        |r| r,
-    );
+    let p: Page<QuoteSummary> = paging.page(rows, |r| (r.updated_at, r.quote_id), |r| r);
     Ok(axum::Json(p).into_response())
 }
 

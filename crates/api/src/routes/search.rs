@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::command::query;
 use crate::extract::{ApiQuery, Caller};
 use crate::openapi::schemas::QuoteStatus;
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -96,30 +96,20 @@ pub async fn quote_search(
 ) -> Result<Response, ApiError> {
     // A caller who may not read quotes is refused before the query is checked.
     caller.0.require_any(SearchQuotes::ROLES)?;
-    let limit = page_size(
-        q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
-    )?;
     let filter = SearchFilter::parse(q.status.as_deref(), q.customer)?;
-    let fingerprint = query_fingerprint(&q);
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<(DateTime<Utc>, Uuid)>(c, &fingerprint))
-        .transpose()?;
+    let paging = PageRequest::<(DateTime<Utc>, Uuid)>::new(
+        &state.config.http,
+        q.limit,
+        q.cursor.as_deref(),
+        &q,
+    )?;
     let search = SearchQuotes {
         filter,
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, search).await?;
-    let p: Page<QuoteSearchRow> = page(
-        rows,
-        limit,
-        &fingerprint,
-        |r| (r.updated_at, r.quote_id),
-        QuoteSearchRow::from,
-    );
+    let p: Page<QuoteSearchRow> =
+        paging.page(rows, |r| (r.updated_at, r.quote_id), QuoteSearchRow::from);
     Ok(axum::Json(p).into_response())
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::command::{command, query};
 use crate::extract::{ApiPath, ApiQuery, Caller, JsonBody, RequestContext};
-use crate::pagination::{decode_cursor, page, page_size, query_fingerprint, Page};
+use crate::pagination::{Page, PageRequest};
 use crate::problem::{ApiError, Problem};
 use crate::response::CommandResponse;
 use crate::state::AppState;
@@ -36,23 +36,18 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<TaskQuery>,
 ) -> Result<Response, ApiError> {
-    let limit = page_size(
+    let paging = PageRequest::<Uuid>::new(
+        &state.config.http,
         q.limit,
-        state.config.http.default_page_size,
-        state.config.http.max_page_size,
+        q.cursor.as_deref(),
+        &(&q, &caller.0.subject),
     )?;
-    let fingerprint = query_fingerprint(&(&q, &caller.0.subject));
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| decode_cursor::<Uuid>(c, &fingerprint))
-        .transpose()?;
     let list = ListUserTasks {
-        after,
-        limit: i64::from(limit) + 1,
+        after: paging.after.clone(),
+        limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
-    let p: Page<UserTask> = page(rows, limit, &fingerprint, |t| t.user_task_id, |t| t);
+    let p: Page<UserTask> = paging.page(rows, |t| t.user_task_id, |t| t);
     Ok(axum::Json(p).into_response())
 }
 
