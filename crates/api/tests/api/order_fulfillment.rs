@@ -34,7 +34,7 @@ fn job_types(app: &TestApp, sim: &str) -> String {
     )
 }
 
-fn temp_dir() -> PathBuf {
+pub(crate) fn temp_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "cpq-order-fulfillment-{}",
         uuid::Uuid::new_v4().simple()

@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use cpq_core::Role;
+use cpq_testkit::processes::{sibling_binary, worker_process};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -321,6 +322,44 @@ async fn stuck_tasks_are_listed_longest_stuck_first_and_paged() {
     // The order search agrees.
     let stuck_orders = get(&app, &ops, "/v1/orders?stuck=true").await;
     assert_eq!(ids(&stuck_orders), [o1, o0]);
+
+    // And a real cpq-worker publishes the counts as `fulfillment_tasks_stuck{system}` on its
+    // admin port's /metrics (its timer scan counts at start, then every 30 s). Its one job type
+    // has no job ready here, so it changes nothing.
+    let dir = crate::order_fulfillment::temp_dir();
+    let (_worker, addr) = worker_process(
+        &sibling_binary(&std::env::current_exe().unwrap(), "cpq-worker"),
+        &app.db,
+        &dir,
+        "stuck-gauge-workers",
+        "[[worker.job_types]]\njob_type = \"fulfillment-order-complete\"\nhandler = \"fulfillment\"\n",
+    );
+    let expected: Vec<String> = counts
+        .iter()
+        .map(|(s, n)| format!("fulfillment_tasks_stuck{{system=\"{s}\"}} {n}"))
+        .collect();
+    let mut exposition = String::new();
+    for _ in 0..100 {
+        exposition = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if expected
+            .iter()
+            .all(|line| exposition.lines().any(|l| l == line))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for line in &expected {
+        assert!(
+            exposition.lines().any(|l| l == line),
+            "{line} missing from cpq-worker's /metrics:\n{exposition}"
+        );
+    }
 }
 
 #[tokio::test]
