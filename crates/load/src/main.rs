@@ -111,6 +111,11 @@ struct Cli {
     /// How many distinct sales subjects (load-rep-1..N) to mint tokens for.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), help_heading = "CPQ")]
     subjects: u16,
+    /// interactive-sales: lines of each quote when it is submitted and converted (step 6 adds
+    /// the first, step 6b the others): 10 measures conversion and decomposition of a 10-item
+    /// order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=50), help_heading = "CPQ")]
+    order_lines: u16,
     /// Think time: pause after each step, at least this long (ms).
     #[arg(long, default_value_t = 0, help_heading = "CPQ")]
     think_min_ms: u64,
@@ -159,8 +164,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Duration::from_millis(cli.think_max_ms.max(cli.think_min_ms)),
     );
     let scenario = match cli.profile {
-        Profile::InteractiveSales => sales::scenario(sales::Setup { tokens, run_id }, think)?,
-        Profile::CreateAccounts => accounts::scenario(sales::Setup { tokens, run_id })?,
+        Profile::InteractiveSales => sales::scenario(
+            sales::Setup {
+                tokens,
+                run_id,
+                order_lines: cli.order_lines,
+            },
+            think,
+        )?,
+        Profile::CreateAccounts => accounts::scenario(sales::Setup {
+            tokens,
+            run_id,
+            order_lines: 1,
+        })?,
         Profile::Backlog => unreachable!("the backlog profile returned above"),
     };
     let host = cli

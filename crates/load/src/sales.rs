@@ -12,6 +12,7 @@
 //! | `4 add item` | `POST /v1/quotes/{id}/items` (CLOUD-BACKUP 5TB, 5 % off) |
 //! | `5 price` | `POST /v1/quotes/{id}/price` |
 //! | `6 modify: add line` | `POST /v1/quotes/{id}/items` (BIZ-INTERNET 500 Mbit/s, gold): price stale |
+//! | `6b more lines` | only with `--order-lines N` above 1: N - 1 more BIZ-INTERNET lines, one `POST /v1/quotes/{id}/items` each, so that the order converted in step 11 has N lines (decomposition of a 10-item order: `--order-lines 10`) |
 //! | `7 modify: remove line` | `DELETE /v1/quotes/{id}/items/{line_no}` (the backup line) |
 //! | `8 re-price` | `POST /v1/quotes/{id}/price` |
 //! | `9 submit` | `POST /v1/quotes/{id}/submit`: `submitted` (approval-free under the default policy) |
@@ -40,6 +41,7 @@ const CREATE: &str = "3 create quote";
 const ADD_ITEM: &str = "4 add item";
 const PRICE: &str = "5 price";
 const MODIFY_ADD: &str = "6 modify: add line";
+const MORE_LINES: &str = "6b more lines";
 const MODIFY_REMOVE: &str = "7 modify: remove line";
 const REPRICE: &str = "8 re-price";
 const SUBMIT: &str = "9 submit";
@@ -56,6 +58,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (ADD_ITEM, "POST", "/v1/quotes/{id}/items"),
     (PRICE, "POST", "/v1/quotes/{id}/price"),
     (MODIFY_ADD, "POST", "/v1/quotes/{id}/items"),
+    (MORE_LINES, "POST", "/v1/quotes/{id}/items"),
     (MODIFY_REMOVE, "DELETE", "/v1/quotes/{id}/items/{line_no}"),
     (REPRICE, "POST", "/v1/quotes/{id}/price"),
     (SUBMIT, "POST", "/v1/quotes/{id}/submit"),
@@ -68,6 +71,9 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
 pub struct Setup {
     pub tokens: Vec<String>,
     pub run_id: String,
+    /// How many lines each quote has when it is submitted and converted (1: the internet line
+    /// of step 6 only).
+    pub order_lines: u16,
 }
 
 static SETUP: OnceLock<Setup> = OnceLock::new();
@@ -89,22 +95,28 @@ struct OpenQuote {
 
 /// The scenario, its steps in order. `think` is the pause after each step (min, max).
 pub fn scenario(setup: Setup, think: (Duration, Duration)) -> Result<Scenario, GooseError> {
+    let more_lines = setup.order_lines > 1;
     install(setup, SCENARIO)?;
     let mut s = scenario!(SCENARIO)
         .register_transaction(transaction!(open_account).set_name(ACCOUNT).set_on_start());
-    let steps = [
+    let mut steps = vec![
         transaction!(search_catalog).set_name(SEARCH),
         transaction!(validate_configuration).set_name(VALIDATE),
         transaction!(create_quote).set_name(CREATE),
         transaction!(add_item).set_name(ADD_ITEM),
         transaction!(price).set_name(PRICE),
         transaction!(modify_add_line).set_name(MODIFY_ADD),
+    ];
+    if more_lines {
+        steps.push(transaction!(add_more_lines).set_name(MORE_LINES));
+    }
+    steps.extend([
         transaction!(modify_remove_line).set_name(MODIFY_REMOVE),
         transaction!(reprice).set_name(REPRICE),
         transaction!(submit).set_name(SUBMIT),
         transaction!(accept).set_name(ACCEPT),
         transaction!(convert).set_name(CONVERT),
-    ];
+    ]);
     for (i, step) in steps.into_iter().enumerate() {
         s = s.register_transaction(step.set_sequence(i + 1));
     }
@@ -467,6 +479,27 @@ async fn modify_add_line(user: &mut GooseUser) -> TransactionResult {
     .await?;
     expect(user, MODIFY_ADD, &mut a, "price_stale", &json!(true))?;
     set_quote(user, Some(quote));
+    Ok(())
+}
+
+/// Lines 2 to N of the order (`--order-lines N`), one request each.
+async fn add_more_lines(user: &mut GooseUser) -> TransactionResult {
+    let more = SETUP.get().map_or(0, |s| s.order_lines.saturating_sub(1));
+    let body = json!({
+        "configuration": { "offering": "BIZ-INTERNET", "characteristics": { "bandwidth": "500", "sla": "gold" } },
+    });
+    for _ in 0..more {
+        let (quote, _) = change(
+            user,
+            MORE_LINES,
+            GooseMethod::Post,
+            "/items",
+            Some(&body),
+            "draft",
+        )
+        .await?;
+        set_quote(user, Some(quote));
+    }
     Ok(())
 }
 
