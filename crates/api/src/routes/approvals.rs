@@ -41,7 +41,7 @@ pub async fn list(
         &(&q, &caller.0.subject),
     )?;
     let tasks = ListApprovalTasks {
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, tasks).await?;

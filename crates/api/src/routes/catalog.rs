@@ -133,7 +133,7 @@ pub async fn list(
     caller.0.require_any(ListVersions::ROLES)?;
     let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListVersions {
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

@@ -277,7 +277,7 @@ pub async fn list(
     let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListAccounts {
         filter,
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
@@ -384,7 +384,7 @@ pub async fn list_assets(
             offering_code: q.offering_code.clone(),
         },
         page: AssetPage {
-            after: paging.after.clone(),
+            after: paging.after,
             limit: paging.fetch(),
         },
     };

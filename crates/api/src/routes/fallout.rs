@@ -159,7 +159,7 @@ pub async fn list(
     )?;
     let list = ListFalloutCases {
         filter,
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

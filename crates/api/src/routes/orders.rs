@@ -146,7 +146,7 @@ pub async fn search(
     )?;
     let search = SearchOrders {
         filter,
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, search).await?;
@@ -229,11 +229,11 @@ pub async fn stuck_tasks(
 ) -> Result<Response, ApiError> {
     caller.0.require_any(ListStuckTasks::ROLES)?;
     let filter = StuckFilter::parse(q.older_than.as_deref(), q.system.as_deref(), Utc::now())?;
-    let paging =
+    let mut paging =
         PageRequest::<StuckKey>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListStuckTasks {
         filter,
-        after: paging.after.clone(),
+        after: paging.after.take(),
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

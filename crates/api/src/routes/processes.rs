@@ -103,7 +103,7 @@ pub async fn list(
     let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListInstances {
         status: q.status.clone(),
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
@@ -186,7 +186,7 @@ pub async fn incidents(
     let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListIncidents {
         open_only,
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

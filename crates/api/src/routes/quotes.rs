@@ -279,7 +279,7 @@ pub async fn list(
             customer_account_id: q.customer,
             updated_before: q.updated_before,
         },
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

@@ -105,7 +105,7 @@ pub async fn quote_search(
     )?;
     let search = SearchQuotes {
         filter,
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, search).await?;

@@ -43,7 +43,7 @@ pub async fn list(
         &(&q, &caller.0.subject),
     )?;
     let list = ListUserTasks {
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;

@@ -158,7 +158,7 @@ pub async fn list(
     caller.0.require_any(ListProcessDefinitions::ROLES)?;
     let paging = PageRequest::<Uuid>::new(&state.config.http, q.limit, q.cursor.as_deref(), &q)?;
     let list = ListProcessDefinitions {
-        after: paging.after.clone(),
+        after: paging.after,
         limit: paging.fetch(),
     };
     let rows = query(&state, &caller, list).await?;
