@@ -36,6 +36,11 @@ pub struct ElementInstance {
 /// Bookkeeping of a multi-instance body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MultiBody {
+    /// The input collection, kept only when sequential (the inner instances not yet started
+    /// take their item from it); a parallel body hands every inner instance its item at once
+    /// and keeps none (the collection may be large: an order's whole fulfillment plan).
+    /// `outputs` has one slot per item either way.
+    #[serde(default)]
     pub items: Vec<Json>,
     pub sequential: bool,
     /// Index of the next inner instance to start (sequential).
@@ -319,10 +324,14 @@ impl<'p> Run<'p> {
                 None => break,
             }
         }
-        let mut out = self.state.variables.clone();
-        for vars in chain.into_iter().rev().chain(local) {
+        // Innermost first, each name copied once: a value shadowed by an inner scope (the
+        // fulfillment plan that each task's scope maps to null) is never cloned.
+        let mut out = local.cloned().unwrap_or_default();
+        for vars in chain.into_iter().chain([&self.state.variables]) {
             for (k, v) in vars {
-                out.insert(k.clone(), v.clone());
+                if !out.contains_key(k) {
+                    out.insert(k.clone(), v.clone());
+                }
             }
         }
         out
@@ -478,10 +487,11 @@ impl<'p> Run<'p> {
         };
         let n = items.len();
         let first = if mi.sequential { n.min(1) } else { n };
+        let starting: Vec<Json> = items.iter().take(first).cloned().collect();
         if let Some(body) = self.state.active.get_mut(&key) {
             body.multi = Some(MultiBody {
                 outputs: vec![Json::Null; n],
-                items,
+                items: if mi.sequential { items } else { Vec::new() },
                 sequential: mi.sequential,
                 next: first,
                 done: 0,
@@ -492,22 +502,15 @@ impl<'p> Run<'p> {
             self.queue.push_back(Step::Complete { key });
             return;
         }
-        for i in 0..first {
-            self.activate_inner(key, element, i);
+        for (i, item) in starting.into_iter().enumerate() {
+            self.activate_inner(key, element, i, item);
         }
     }
 
-    fn activate_inner(&mut self, body: Key, element: &'p Element, index: usize) {
+    fn activate_inner(&mut self, body: Key, element: &'p Element, index: usize, item: Json) {
         let Some(mi) = element.multi_instance.as_ref() else {
             return;
         };
-        let item = self
-            .state
-            .active
-            .get(&body)
-            .and_then(|b| b.multi.as_ref())
-            .and_then(|m| m.items.get(index).cloned())
-            .unwrap_or(Json::Null);
         let key = self.new_instance(&element.id, Some(body));
         let mut locals = Map::new();
         if let Some(name) = &mi.input_element {
@@ -1143,16 +1146,17 @@ impl<'p> Run<'p> {
                     *slot = v;
                 }
                 m.done += 1;
-                let next = (m.sequential && m.next < m.items.len()).then(|| {
+                let next = (m.sequential && m.next < m.outputs.len()).then(|| {
                     m.next += 1;
-                    m.next - 1
+                    let i = m.next - 1;
+                    (i, m.items.get(i).cloned().unwrap_or(Json::Null))
                 });
-                (next, m.done == m.items.len())
+                (next, m.done == m.outputs.len())
             }
             None => (None, false),
         };
-        if let Some(i) = next {
-            self.activate_inner(body, element, i);
+        if let Some((i, item)) = next {
+            self.activate_inner(body, element, i, item);
         } else if all_done {
             self.queue.push_back(Step::Complete { key: body });
         }
