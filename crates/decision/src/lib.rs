@@ -77,7 +77,10 @@ pub struct DecisionModel {
     evaluator: Arc<ModelEvaluator>,
     namespace: String,
     name: String,
+    id: String,
     invocables: Vec<DecisionInfo>,
+    /// Each decision's directly required decisions, by id.
+    requirements: Vec<(String, Vec<String>)>,
 }
 
 impl std::fmt::Debug for DecisionModel {
@@ -140,11 +143,14 @@ impl DecisionModel {
             }
             let (namespace, name) = (main.namespace().to_string(), main.name().to_string());
             let evaluator = ModelEvaluator::new(&all).map_err(refused)?;
+            let (id, requirements) = definitions_and_requirements(xml);
             Ok(Self {
                 evaluator,
                 namespace,
                 name,
+                id,
                 invocables,
+                requirements,
             })
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| {
@@ -181,16 +187,7 @@ impl DecisionModel {
         decision_id_or_name: &str,
         input: &serde_json::Value,
     ) -> Result<serde_json::Value, DecisionError> {
-        let input = match DecisionValue::from_json(input) {
-            DecisionValue::Context(entries) => entries,
-            DecisionValue::Null => Vec::new(),
-            _ => {
-                return Err(DecisionError::Input {
-                    decision: decision_id_or_name.to_string(),
-                    message: "the input must be a JSON object".to_string(),
-                })
-            }
-        };
+        let input = json_input(decision_id_or_name, input)?;
         Ok(self.evaluate_value(decision_id_or_name, &input)?.to_json())
     }
 
@@ -199,6 +196,15 @@ impl DecisionModel {
         &self,
         decision_id_or_name: &str,
         input: &[(String, DecisionValue)],
+    ) -> Result<DecisionValue, DecisionError> {
+        self.evaluate_engine(decision_id_or_name, input, false)
+    }
+
+    fn evaluate_engine(
+        &self,
+        decision_id_or_name: &str,
+        input: &[(String, DecisionValue)],
+        strict: bool,
     ) -> Result<DecisionValue, DecisionError> {
         let target = self.resolve(decision_id_or_name)?;
         let decision = decision_id_or_name.to_string();
@@ -229,8 +235,75 @@ impl DecisionModel {
                 message: panic_message(p),
             })
         })?;
+        if strict {
+            // The engine reports a hit policy violation (several rules match a UNIQUE table,
+            // ANY rules disagree) as a null carrying an `err_` message; strict callers get it
+            // as the error it is, as Camunda does. A table no rule matches is a plain null.
+            if let Value::Null(Some(message)) = &result {
+                if message.starts_with("err_") {
+                    return Err(DecisionError::Evaluation {
+                        decision,
+                        message: message.trim_start_matches("err_").replace('_', " "),
+                    });
+                }
+            }
+        }
         DecisionValue::from_engine(&result)
             .map_err(|message| DecisionError::Evaluation { decision, message })
+    }
+
+    /// Like [`DecisionModel::evaluate`], but a hit policy violation (several rules match a
+    /// UNIQUE table, matching rules of an ANY table disagree) is an error, not a null: what a
+    /// platform caller (an API client, a business rule task) should see.
+    pub fn evaluate_strict(
+        &self,
+        decision_id_or_name: &str,
+        input: &serde_json::Value,
+    ) -> Result<serde_json::Value, DecisionError> {
+        let input = json_input(decision_id_or_name, input)?;
+        Ok(self
+            .evaluate_engine(decision_id_or_name, &input, true)?
+            .to_json())
+    }
+
+    /// The model's id (the `id` of `<definitions>`; empty when it has none).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The ids of the decisions `decision_id` requires directly (its `requiredDecision`s), in
+    /// file order; empty for an unknown id.
+    pub fn required_decisions(&self, decision_id: &str) -> &[String] {
+        self.requirements
+            .iter()
+            .find(|(id, _)| id == decision_id)
+            .map(|(_, r)| r.as_slice())
+            .unwrap_or_default()
+    }
+
+    /// `decision_id` and every decision it requires, directly or not, each once, required
+    /// decisions before the decisions that need them (the order they evaluate in).
+    pub fn requirement_graph(&self, decision_id: &str) -> Vec<String> {
+        let mut order: Vec<String> = Vec::new();
+        // Iterative post-order walk (a model's graph has no cycles; `seen` bounds it anyway).
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![(decision_id.to_string(), false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if expanded {
+                if !order.contains(&id) {
+                    order.push(id);
+                }
+                continue;
+            }
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            stack.push((id.clone(), true));
+            for r in self.required_decisions(&id).iter().rev() {
+                stack.push((r.clone(), false));
+            }
+        }
+        order
     }
 }
 
@@ -390,6 +463,60 @@ fn has_external_function(feel: &str) -> bool {
         rest.strip_prefix("external")
             .is_some_and(|r| r.trim_start().starts_with('{'))
     })
+}
+
+fn json_input(
+    decision: &str,
+    input: &serde_json::Value,
+) -> Result<Vec<(String, DecisionValue)>, DecisionError> {
+    match DecisionValue::from_json(input) {
+        DecisionValue::Context(entries) => Ok(entries),
+        DecisionValue::Null => Ok(Vec::new()),
+        _ => Err(DecisionError::Input {
+            decision: decision.to_string(),
+            message: "the input must be a JSON object".to_string(),
+        }),
+    }
+}
+
+/// True when `xml`'s root element is a DMN `<definitions>` (any DMN version's namespace,
+/// `https://www.omg.org/spec/DMN/...` or the older `http://` form): how a deployment tells a
+/// `.dmn` file from BPMN. Anything that is not XML is not DMN.
+pub fn is_dmn(xml: &str) -> bool {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return false;
+    };
+    let root = doc.root_element();
+    root.tag_name().name() == "definitions"
+        && root.tag_name().namespace().is_some_and(|ns| {
+            ns.starts_with("https://www.omg.org/spec/DMN/")
+                || ns.starts_with("http://www.omg.org/spec/DMN/")
+        })
+}
+
+/// The `<definitions>` id and each decision's required decisions (by id), from the XML.
+fn definitions_and_requirements(xml: &str) -> (String, Vec<(String, Vec<String>)>) {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return (String::new(), Vec::new());
+    };
+    let id = doc.root_element().attribute("id").unwrap_or("").to_string();
+    let requirements = doc
+        .root_element()
+        .children()
+        .filter(|n| n.has_tag_name("decision"))
+        .map(|d| {
+            let required = d
+                .children()
+                .filter(|n| n.has_tag_name("informationRequirement"))
+                .flat_map(|n| n.children())
+                .filter(|n| n.has_tag_name("requiredDecision"))
+                .filter_map(|n| n.attribute("href"))
+                .map(|h| h.rsplit('#').next().unwrap_or(h).to_string())
+                .collect();
+            (d.attribute("id").unwrap_or("").to_string(), required)
+        })
+        .collect();
+    (id, requirements)
 }
 
 fn info(id: &str, name: &str, kind: DecisionKind) -> DecisionInfo {

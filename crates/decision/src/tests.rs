@@ -358,3 +358,47 @@ fn recursion_is_refused_because_the_engine_cannot_bound_it() {
     assert!(limits::calls("then to hex(n)", "to hex"));
     assert!(limits::calls("1 + to hex (n)", "to hex"));
 }
+
+#[test]
+fn strict_evaluation_reports_a_hit_policy_violation_and_keeps_a_plain_null() {
+    let model = discounts("UNIQUE", "");
+    let overlap = json!({"Segment": "enterprise", "Order value": 60000});
+    match model.evaluate_strict("discount", &overlap) {
+        Err(DecisionError::Evaluation { decision, message }) => {
+            assert_eq!(decision, "discount");
+            assert_eq!(message, "multiple rules match in unique hit policy");
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+    // No rule matches: null, as Camunda answers, not an error.
+    let none = json!({"Segment": "consumer", "Order value": 10});
+    assert_eq!(model.evaluate_strict("discount", &none), Ok(json!(null)));
+    let one = json!({"Segment": "enterprise", "Order value": 500});
+    assert_eq!(model.evaluate_strict("discount", &one), Ok(json!(0.1)));
+}
+
+#[test]
+fn the_requirement_graph_lists_required_decisions_before_their_dependants() {
+    let xml = r##"<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="drg" name="DRG" namespace="http://cpq/drg">
+  <decision id="c" name="C"><informationRequirement><requiredDecision href="#a"/></informationRequirement>
+    <informationRequirement><requiredDecision href="#b"/></informationRequirement>
+    <literalExpression><text>A + B</text></literalExpression></decision>
+  <decision id="b" name="B"><informationRequirement><requiredDecision href="#a"/></informationRequirement>
+    <literalExpression><text>A * 2</text></literalExpression></decision>
+  <decision id="a" name="A"><literalExpression><text>1</text></literalExpression></decision>
+</definitions>"##;
+    let model = match DecisionModel::parse(xml) {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(is_dmn(xml));
+    assert!(!is_dmn(
+        "<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\"/>"
+    ));
+    assert!(!is_dmn("not xml"));
+    assert_eq!(model.id(), "drg");
+    assert_eq!(model.required_decisions("c"), ["a", "b"]);
+    assert_eq!(model.requirement_graph("c"), ["a", "b", "c"]);
+    assert_eq!(model.requirement_graph("a"), ["a"]);
+    assert_eq!(model.evaluate_strict("c", &json!({})), Ok(json!(3)));
+}
