@@ -21,6 +21,7 @@
 //! event. A Camunda 7 file (`camunda:` extensions, no `zeebe:`) is refused with one message saying so.
 
 mod check;
+mod limits;
 mod model;
 mod read;
 

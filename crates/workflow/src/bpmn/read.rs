@@ -495,6 +495,7 @@ fn camunda7(doc: &Document) -> bool {
 /// Reads a BPMN file. Fails with every unsupported element, or with every structural and
 /// expression problem of its executable processes.
 pub fn read(xml: &str) -> Result<Definitions, DeployError> {
+    super::limits::check_depth(xml).map_err(DeployError::Xml)?;
     let doc = Document::parse(xml).map_err(|e| DeployError::Xml(e.to_string()))?;
     let root = doc.root_element();
     if !bpmn(&root, "definitions") {
