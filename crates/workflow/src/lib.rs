@@ -3,6 +3,7 @@
 //! refuses anything else with one error naming each unsupported element by id and type.
 
 pub mod bpmn;
+pub mod decisions;
 pub mod deployment;
 pub mod feel;
 pub mod instances;

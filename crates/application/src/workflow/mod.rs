@@ -9,6 +9,7 @@
 //! `cpq-worker`'s loops both claim through it. Nothing here knows HTTP.
 
 pub mod callbacks;
+pub mod decisions;
 pub mod definitions;
 pub mod incidents;
 pub mod instances;

@@ -1,0 +1,404 @@
+//! DMN decision definitions: deploying a `.dmn` file as Camunda Modeler writes it (a new version
+//! of each decision in a changed file, versions per decision id; none for a file deployed before,
+//! by checksum), reading them, and evaluating a decision with the decisions it requires.
+//!
+//! Like process definitions, decision definitions carry no tenant: they are deployed with a
+//! release and the same for every tenant.
+//!
+//! Evaluating reads only the small row of the version asked for; the parsed model of each
+//! definition is kept in memory by its key (a definition never changes once deployed), so the
+//! file is read and parsed once per process, not per evaluation. [`evaluate_latest`] is what a
+//! business rule task calls: the latest version of a decision id, JSON variables in, the output
+//! and each evaluated decision's output out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chrono::{DateTime, Utc};
+use cpq_core::{Error, FieldError};
+use cpq_db::error::db_error;
+use cpq_db::{timed, Tx};
+use cpq_decision::{DecisionError, DecisionKind, DecisionModel};
+use serde::Serialize;
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+#[derive(Debug, Clone)]
+pub struct DecisionDeployRequest<'a> {
+    pub resource_name: &'a str,
+    pub xml: &'a str,
+    pub deployed_by: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// One deployed version of one decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+pub struct DecisionDefinition {
+    /// The key of this version.
+    pub decision_definition_id: Uuid,
+    /// The decision's `id` in the file.
+    pub decision_id: String,
+    pub version: i32,
+    pub name: String,
+    /// The `<definitions>` (decision requirements graph) the decision belongs to.
+    pub decision_requirements_id: String,
+    pub decision_requirements_name: String,
+    pub checksum: String,
+    pub resource_name: String,
+    pub deployed_at: DateTime<Utc>,
+    pub deployed_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeployedDecision {
+    pub definition: DecisionDefinition,
+    /// False when this exact file was deployed before: no new version.
+    pub created: bool,
+}
+
+const COLUMNS: &str =
+    "decision_definition_id, decision_id, version, name, decision_requirements_id, \
+    decision_requirements_name, checksum, resource_name, deployed_at, deployed_by";
+
+/// A file the DMN reader refuses, as a field problem naming the element and what is wrong.
+pub fn model_error(e: DecisionError) -> Error {
+    let message = match e {
+        DecisionError::Model { message } => message,
+        other => other.to_string(),
+    };
+    Error::validation(vec![FieldError::new("dmn", "invalid-dmn", message)])
+}
+
+/// Deploys every decision of a DMN file: a new version of each when the file changed, none when
+/// this exact file was deployed before. A file the reader refuses, or one with no decision, is
+/// refused before anything is written.
+pub async fn deploy(
+    tx: &mut Tx,
+    req: &DecisionDeployRequest<'_>,
+) -> Result<Vec<DeployedDecision>, Error> {
+    let model = DecisionModel::parse(req.xml).map_err(model_error)?;
+    let decisions: Vec<_> = model
+        .decisions()
+        .iter()
+        .filter(|d| d.kind == DecisionKind::Decision)
+        .collect();
+    if decisions.is_empty() {
+        return Err(Error::validation(vec![FieldError::new(
+            "dmn",
+            "no-decision",
+            "the file has no <decision> to deploy",
+        )]));
+    }
+    if model.id().is_empty() {
+        return Err(Error::validation(vec![FieldError::new(
+            "dmn",
+            "invalid-dmn",
+            "<definitions> has no id",
+        )]));
+    }
+    let checksum = hex::encode(Sha256::digest(req.xml.as_bytes()));
+    let mut out = Vec::new();
+    for d in decisions {
+        // One deployer at a time per decision id: versions are gap-free and unique.
+        timed(
+            "decision_definition_lock",
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dmn:' || $1))")
+                .bind(&d.id)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        let existing: Option<DecisionDefinition> = timed(
+            "decision_definition_fetch_by_checksum",
+            sqlx::query_as(&format!(
+                "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 AND checksum = $2"
+            ))
+            .bind(&d.id)
+            .bind(&checksum)
+            .fetch_optional(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        if let Some(definition) = existing {
+            out.push(DeployedDecision {
+                definition,
+                created: false,
+            });
+            continue;
+        }
+        // Under the lock, the insert takes the next version itself.
+        let definition: DecisionDefinition = timed(
+            "decision_definition_insert",
+            sqlx::query_as(&format!(
+                "INSERT INTO decision_definition (decision_definition_id, decision_id, version, name, \
+                 decision_requirements_id, decision_requirements_name, checksum, resource_name, dmn_xml, \
+                 deployed_at, deployed_by) \
+                 VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM decision_definition WHERE decision_id = $2), \
+                 $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+            ))
+            .bind(Uuid::now_v7())
+            .bind(&d.id)
+            .bind(&d.name)
+            .bind(model.id())
+            .bind(model.name())
+            .bind(&checksum)
+            .bind(req.resource_name)
+            .bind(req.xml)
+            .bind(req.at)
+            .bind(req.deployed_by)
+            .fetch_one(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+        out.push(DeployedDecision {
+            definition,
+            created: true,
+        });
+    }
+    Ok(out)
+}
+
+/// Every deployed version, in deployment order, after `after` (keyset on the key).
+pub async fn list(
+    tx: &mut Tx,
+    after: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DecisionDefinition>, Error> {
+    timed(
+        "decision_definition_list",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM decision_definition WHERE ($1::uuid IS NULL OR decision_definition_id > $1) \
+             ORDER BY decision_definition_id LIMIT $2"
+        ))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// One version by its key.
+pub async fn fetch(tx: &mut Tx, key: Uuid) -> Result<DecisionDefinition, Error> {
+    timed(
+        "decision_definition_fetch",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM decision_definition WHERE decision_definition_id = $1"
+        ))
+        .bind(key)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?
+    .ok_or_else(|| Error::not_found("decision definition", key.to_string()))
+}
+
+/// The version `version` of decision `decision_id`, or its latest when `None`.
+pub async fn fetch_version(
+    tx: &mut Tx,
+    decision_id: &str,
+    version: Option<i32>,
+) -> Result<DecisionDefinition, Error> {
+    timed(
+        "decision_definition_fetch_version",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 \
+             AND ($2::int4 IS NULL OR version = $2) ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(decision_id)
+        .bind(version)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?
+    .ok_or_else(|| {
+        let id = match version {
+            Some(v) => format!("{decision_id} version {v}"),
+            None => decision_id.to_string(),
+        };
+        Error::not_found("decision definition", id)
+    })
+}
+
+/// A parsed definition and the keys and versions of the decisions deployed with it.
+struct Loaded {
+    model: DecisionModel,
+    /// decision id -> (key, version, name) of the rows deployed from the same file.
+    siblings: HashMap<String, (Uuid, i32, String)>,
+}
+
+/// Parsed models by definition key. Definitions never change, so an entry is never stale; the
+/// map is emptied when it reaches its bound (a deployment a day keeps it far below).
+const CACHED_MODELS: usize = 256;
+
+fn cache() -> &'static Mutex<HashMap<Uuid, Arc<Loaded>>> {
+    static CACHE: OnceLock<Mutex<HashMap<Uuid, Arc<Loaded>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+async fn load(tx: &mut Tx, definition: &DecisionDefinition) -> Result<Arc<Loaded>, Error> {
+    let key = definition.decision_definition_id;
+    if let Some(hit) = cache().lock().map_err(Error::internal)?.get(&key) {
+        return Ok(hit.clone());
+    }
+    let xml: String = timed(
+        "decision_definition_fetch_xml",
+        sqlx::query_scalar(
+            "SELECT dmn_xml FROM decision_definition WHERE decision_definition_id = $1",
+        )
+        .bind(key)
+        .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    #[derive(sqlx::FromRow)]
+    struct Sibling {
+        decision_id: String,
+        decision_definition_id: Uuid,
+        version: i32,
+        name: String,
+    }
+    let siblings: Vec<Sibling> = timed(
+        "decision_definition_siblings",
+        sqlx::query_as(
+            "SELECT decision_id, decision_definition_id, version, name FROM decision_definition \
+             WHERE checksum = $1 AND decision_requirements_id = $2",
+        )
+        .bind(&definition.checksum)
+        .bind(&definition.decision_requirements_id)
+        .fetch_all(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    // It was read when deployed, so a refusal now is a bug (an engine upgrade), not bad input.
+    let model = DecisionModel::parse(&xml).map_err(Error::internal)?;
+    let loaded = Arc::new(Loaded {
+        model,
+        siblings: siblings
+            .into_iter()
+            .map(|s| (s.decision_id, (s.decision_definition_id, s.version, s.name)))
+            .collect(),
+    });
+    let mut map = cache().lock().map_err(Error::internal)?;
+    if map.len() >= CACHED_MODELS {
+        map.clear();
+    }
+    map.insert(key, loaded.clone());
+    Ok(loaded)
+}
+
+/// One decision evaluated on the way to the result: the required ones first, the asked one last.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvaluatedDecision {
+    pub decision_id: String,
+    pub decision_name: String,
+    /// The key and version of the deployed decision (deployed from the same file).
+    pub decision_definition_id: Option<Uuid>,
+    pub version: Option<i32>,
+    pub output: Json,
+}
+
+/// The answer of an evaluation (Camunda 8's evaluate-decision response, in snake case).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub decision_definition_id: Uuid,
+    pub decision_id: String,
+    pub decision_name: String,
+    pub version: i32,
+    pub decision_requirements_id: String,
+    /// The decision's result (`null` when no rule of a table matched).
+    pub output: Json,
+    pub evaluated_decisions: Vec<EvaluatedDecision>,
+}
+
+/// Evaluates `definition` (with the decisions it requires) against `variables` (a JSON object of
+/// input data by name). An input the engine cannot read or an evaluation that fails (a hit policy
+/// violated) is a field problem naming the decision.
+pub async fn evaluate_definition(
+    tx: &mut Tx,
+    definition: &DecisionDefinition,
+    variables: &Json,
+) -> Result<Evaluation, Error> {
+    let loaded = load(tx, definition).await?;
+    let failed = |e: DecisionError| {
+        let (field, message) = match e {
+            DecisionError::Input { decision, message } => (decision, message),
+            DecisionError::Evaluation { decision, message } => (decision, message),
+            other => (definition.decision_id.clone(), other.to_string()),
+        };
+        Error::validation(vec![FieldError::new(
+            field,
+            "decision-evaluation-failed",
+            message,
+        )])
+    };
+    let mut evaluated = Vec::new();
+    for id in loaded.model.requirement_graph(&definition.decision_id) {
+        let output = loaded
+            .model
+            .evaluate_strict(&id, variables)
+            .map_err(failed)?;
+        let sibling = loaded.siblings.get(&id);
+        evaluated.push(EvaluatedDecision {
+            decision_name: sibling
+                .map(|s| s.2.clone())
+                .or_else(|| {
+                    loaded
+                        .model
+                        .decisions()
+                        .iter()
+                        .find(|d| d.id == id)
+                        .map(|d| d.name.clone())
+                })
+                .unwrap_or_default(),
+            decision_definition_id: sibling.map(|s| s.0),
+            version: sibling.map(|s| s.1),
+            decision_id: id,
+            output,
+        });
+    }
+    let output = evaluated
+        .last()
+        .map(|d| d.output.clone())
+        .unwrap_or(Json::Null);
+    Ok(Evaluation {
+        decision_definition_id: definition.decision_definition_id,
+        decision_id: definition.decision_id.clone(),
+        decision_name: definition.name.clone(),
+        version: definition.version,
+        decision_requirements_id: definition.decision_requirements_id.clone(),
+        output,
+        evaluated_decisions: evaluated,
+    })
+}
+
+/// Evaluates version `version` of decision `decision_id` (its latest when `None`): 404 for a
+/// decision (or version) never deployed.
+pub async fn evaluate(
+    tx: &mut Tx,
+    decision_id: &str,
+    version: Option<i32>,
+    variables: &Json,
+) -> Result<Evaluation, Error> {
+    let definition = fetch_version(tx, decision_id, version).await?;
+    evaluate_definition(tx, &definition, variables).await
+}
+
+/// The latest version of decision `decision_id` evaluated against `variables`: what a business
+/// rule task calls.
+pub async fn evaluate_latest(
+    tx: &mut Tx,
+    decision_id: &str,
+    variables: &Json,
+) -> Result<Evaluation, Error> {
+    evaluate(tx, decision_id, None, variables).await
+}
+
+/// Whether a deployed file is DMN rather than BPMN: its root element is a DMN `<definitions>`
+/// (any DMN version's namespace), or its name ends in `.dmn` (so a broken `.dmn` file is refused
+/// as DMN, naming what the DMN reader found).
+pub fn is_dmn(resource_name: Option<&str>, xml: &str) -> bool {
+    resource_name.is_some_and(|n| n.to_ascii_lowercase().ends_with(".dmn"))
+        || cpq_decision::is_dmn(xml)
+}
