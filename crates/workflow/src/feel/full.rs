@@ -1,0 +1,618 @@
+//! FEEL through the dsntk engine (parser and evaluator), with Zeebe's conventions on top: JSON
+//! variables in, our [`Value`] out, `null` for a missing variable, `now()` and `today()` read the
+//! instant in [`Env`], and Camunda's extension functions (see [`EXTENSIONS`]).
+//!
+//! dsntk's types stay in this module. Every call into dsntk is guarded against panics.
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use chrono::{DateTime, Datelike, NaiveDate};
+use dsntk_feel::closure::Closure;
+use dsntk_feel::context::FeelContext;
+use dsntk_feel::values::Value as Dv;
+use dsntk_feel::{FeelNumber, FeelScope, FeelType, FunctionBody, Name};
+use rust_decimal::Decimal;
+
+use super::{limits, parse_duration, Env, FeelError, Value};
+
+/// A FEEL text parsed and prepared for evaluation.
+pub(super) struct Compiled {
+    evaluator: dsntk_feel::Evaluator,
+    /// The extension functions the text may call (only those whose name it contains).
+    functions: FeelContext,
+    /// Whether the text may read the instant (`now()`, `today()`).
+    clock: bool,
+}
+
+/// The hidden variable that holds [`Env::now`]; `@` cannot start or continue a FEEL name.
+const NOW: &str = "@now";
+
+thread_local! {
+    /// A failed `assert(..)`: FEEL has no exceptions, so the evaluation's error waits here.
+    static FAILURE: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "the FEEL engine panicked".to_owned())
+}
+
+/// Whether `text` holds `name` as a FEEL name (not inside a longer word).
+fn mentions(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let word = |c: char| c.is_alphanumeric() || c == '_';
+        !text[..at].ends_with(word) && !text[at + name.len()..].starts_with(word)
+    })
+}
+
+pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
+    limits::check_feel(feel).map_err(FeelError)?;
+    if let Some(name) = limits::recursive_context_function(feel) {
+        return Err(FeelError(format!(
+            "the function '{name}' calls itself: recursion is not allowed"
+        )));
+    }
+    if has_external_function(feel) {
+        return Err(FeelError(
+            "external functions (`function(..) external {..}`) are not supported".to_owned(),
+        ));
+    }
+    let used: Vec<&Extension> = EXTENSIONS
+        .iter()
+        .filter(|e| mentions(feel, e.name))
+        .collect();
+    let run = || {
+        let scope = FeelScope::default();
+        let mut names = FeelContext::default();
+        for e in &used {
+            names.set_entry(&Name::from(e.name), Dv::Null(None));
+        }
+        // dsntk reads names (and paths on them) by the names in scope at parse time; Zeebe's
+        // variables are not known at deploy, so every plain word of the text is declared.
+        for word in words(feel) {
+            if !KEYWORDS.contains(&word)
+                && !BUILT_IN_WORDS.contains(&word)
+                && !names.contains_entry(&Name::from(word))
+            {
+                names.set_entry(&Name::from(word), Dv::Null(None));
+            }
+        }
+        scope.push(names);
+        dsntk_feel_parser::parse_expression(&scope, feel, false)
+            .map(|node| dsntk_feel_evaluator::prepare(&node))
+            .map_err(|e| e.to_string())
+    };
+    let evaluator = catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|p| Err(panic_message(p)))
+        .map_err(FeelError)?;
+    let mut functions = FeelContext::default();
+    for e in &used {
+        functions.set_entry(&Name::from(e.name), e.definition());
+    }
+    Ok(Compiled {
+        evaluator,
+        functions,
+        clock: used.iter().any(|e| e.clock),
+    })
+}
+
+const KEYWORDS: [&str; 21] = [
+    "and",
+    "or",
+    "not",
+    "if",
+    "then",
+    "else",
+    "for",
+    "return",
+    "some",
+    "every",
+    "satisfies",
+    "in",
+    "between",
+    "instance",
+    "of",
+    "function",
+    "external",
+    "true",
+    "false",
+    "null",
+    "item",
+];
+
+/// Words of DMN's built-in function and type names: declaring one as a name would hide the
+/// built-in (`string` in `string length`, `sort`).
+const BUILT_IN_WORDS: &[&str] = &[
+    "abs",
+    "after",
+    "all",
+    "any",
+    "append",
+    "before",
+    "ceiling",
+    "coincides",
+    "concatenate",
+    "contains",
+    "context",
+    "merge",
+    "put",
+    "count",
+    "date",
+    "time",
+    "day",
+    "week",
+    "month",
+    "year",
+    "decimal",
+    "distinct",
+    "values",
+    "duration",
+    "during",
+    "ends",
+    "starts",
+    "with",
+    "even",
+    "exp",
+    "finished",
+    "by",
+    "finishes",
+    "flatten",
+    "floor",
+    "get",
+    "entries",
+    "value",
+    "includes",
+    "index",
+    "insert",
+    "is",
+    "list",
+    "replace",
+    "log",
+    "lower",
+    "upper",
+    "case",
+    "matches",
+    "max",
+    "mean",
+    "median",
+    "meets",
+    "met",
+    "min",
+    "mode",
+    "modulo",
+    "now",
+    "number",
+    "odd",
+    "overlaps",
+    "product",
+    "range",
+    "remove",
+    "reverse",
+    "round",
+    "up",
+    "down",
+    "half",
+    "sort",
+    "split",
+    "sqrt",
+    "stddev",
+    "string",
+    "join",
+    "length",
+    "sublist",
+    "substring",
+    "sum",
+    "today",
+    "union",
+    "years",
+    "months",
+    "boolean",
+    "days",
+    "and",
+    "trim",
+    "extract",
+    "uuid",
+    "partition",
+    "duplicate",
+    "blank",
+    "empty",
+    "defined",
+    "assert",
+    "random",
+    "last",
+    "base64",
+    "to",
+    "or",
+    "else",
+    "Any",
+    "Null",
+    "function",
+];
+
+/// The plain words (`[A-Za-z_][A-Za-z0-9_]*`) of a FEEL text outside string literals.
+fn words(feel: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut chars = feel.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '"' {
+            while let Some((_, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+        } else if c.is_alphabetic() || c == '_' {
+            let mut end = i + c.len_utf8();
+            while let Some((j, c)) = chars.peek() {
+                if c.is_alphanumeric() || *c == '_' {
+                    end = j + c.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            out.push(&feel[i..end]);
+        } else if c.is_ascii_digit() {
+            while chars.peek().is_some_and(|(_, c)| c.is_alphanumeric()) {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+/// FEEL `function(..) external {..}`: the keyword after a parameter list's `)`.
+fn has_external_function(feel: &str) -> bool {
+    feel.match_indices(')').any(|(i, _)| {
+        let rest = feel[i + 1..].trim_start();
+        rest.strip_prefix("external")
+            .is_some_and(|r| r.trim_start().starts_with('{'))
+    })
+}
+
+pub(super) fn evaluate(compiled: &Compiled, feel: &str, env: &Env) -> Result<Value, FeelError> {
+    // Only the variables the text names are converted (a job's variables may hold a whole
+    // order; a condition reads two of them).
+    let mut variables = FeelContext::default();
+    for (name, value) in env.variables {
+        if mentions(feel, name) {
+            variables.set_entry(&Name::from(name.as_str()), from_json(value));
+        }
+    }
+    if compiled.clock {
+        let now = Dv::try_from_xsd_date_time(&env.now.to_rfc3339()).unwrap_or(Dv::Null(None));
+        variables.set_entry(&Name::from(NOW), now);
+    }
+    let run = || {
+        let scope = FeelScope::new();
+        if !compiled.functions.is_empty() {
+            scope.push(compiled.functions.clone());
+        }
+        scope.push(variables);
+        FAILURE.with(|f| f.borrow_mut().take());
+        let result = (compiled.evaluator)(&scope);
+        match FAILURE.with(|f| f.borrow_mut().take()) {
+            Some(failure) => Err(FeelError(failure)),
+            None => to_value(&result),
+        }
+    };
+    catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| Err(FeelError(panic_message(p))))
+}
+
+/// JSON into FEEL: numbers keep their exact decimal text; strings stay strings (`date(x)`
+/// converts, as in Zeebe).
+pub(super) fn from_json(json: &serde_json::Value) -> Dv {
+    match json {
+        serde_json::Value::Null => Dv::Null(None),
+        serde_json::Value::Bool(b) => Dv::Boolean(*b),
+        serde_json::Value::Number(n) => FeelNumber::from_str(&n.to_string())
+            .map(Dv::Number)
+            .unwrap_or(Dv::Null(None)),
+        serde_json::Value::String(s) => Dv::String(s.clone()),
+        serde_json::Value::Array(items) => Dv::List(items.iter().map(from_json).collect()),
+        serde_json::Value::Object(map) => {
+            let mut ctx = FeelContext::default();
+            for (k, v) in map {
+                ctx.set_entry(&Name::from(k.as_str()), from_json(v));
+            }
+            Dv::Context(ctx)
+        }
+    }
+}
+
+/// FEEL into our value. A number past `rust_decimal`'s 28 digits is rounded; one out of its
+/// range is `null`. Times, and dates and date-times that chrono cannot hold (a zone id, a year
+/// past 9999), become their ISO 8601 text, which is their JSON form anyway.
+pub(super) fn to_value(v: &Dv) -> Result<Value, FeelError> {
+    Ok(match v {
+        Dv::Null(_) => Value::Null,
+        Dv::Boolean(b) => Value::Bool(*b),
+        Dv::Number(n) => {
+            let text = n.to_string();
+            Decimal::from_str(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .map(Value::Number)
+                .unwrap_or(Value::Null)
+        }
+        Dv::String(s) => Value::String(s.clone()),
+        Dv::List(items) => Value::List(items.iter().map(to_value).collect::<Result<_, _>>()?),
+        Dv::Context(ctx) => Value::Context(
+            ctx.iter()
+                .map(|(k, v)| Ok((k.to_string(), to_value(v)?)))
+                .collect::<Result<_, FeelError>>()?,
+        ),
+        Dv::Date(d) => {
+            let text = d.to_string();
+            NaiveDate::from_str(&text)
+                .map(Value::Date)
+                .unwrap_or(Value::String(text))
+        }
+        Dv::DateTime(d) => {
+            let text = d.to_string();
+            DateTime::parse_from_rfc3339(&text)
+                .or_else(|_| DateTime::parse_from_rfc3339(&format!("{text}Z")))
+                .map(Value::DateTime)
+                .unwrap_or(Value::String(text))
+        }
+        Dv::Time(t) => Value::String(t.to_string()),
+        Dv::DaysAndTimeDuration(d) => {
+            parse_duration(&d.to_string()).unwrap_or(Value::String(d.to_string()))
+        }
+        Dv::YearsAndMonthsDuration(d) => match parse_duration(&d.to_string()) {
+            Ok(Value::Duration(z)) if z.is_zero() => Value::Months(0),
+            Ok(v) => v,
+            Err(_) => Value::String(d.to_string()),
+        },
+        other => {
+            return Err(FeelError(format!(
+                "the result is a {}, which has no JSON form",
+                other.type_of()
+            )))
+        }
+    })
+}
+
+/// A Camunda extension function (feel-scala's built-ins beyond DMN 1.5's), implemented in Rust
+/// and put in scope as a FEEL function value.
+pub(super) struct Extension {
+    pub(super) name: &'static str,
+    params: &'static [&'static str],
+    /// Reads the instant.
+    clock: bool,
+    body: fn(&[Dv]) -> Dv,
+}
+
+impl Extension {
+    fn definition(&self) -> Dv {
+        let names: Vec<Name> = self.params.iter().map(|p| Name::from(*p)).collect();
+        let body = self.body;
+        let clock = self.clock;
+        let params = names.clone();
+        let evaluator: dsntk_feel::Evaluator = Box::new(move |scope: &FeelScope| {
+            let mut args: Vec<Dv> = params
+                .iter()
+                .map(|p| scope.get_value(p).unwrap_or(Dv::Null(None)))
+                .collect();
+            if clock {
+                args.push(scope.get_value(&Name::from(NOW)).unwrap_or(Dv::Null(None)));
+            }
+            body(&args)
+        });
+        Dv::FunctionDefinition(
+            names.into_iter().map(|n| (n, FeelType::Any)).collect(),
+            FunctionBody::LiteralExpression(Arc::new(evaluator)),
+            false,
+            Closure::default(),
+            FeelContext::default(),
+            FeelType::Any,
+        )
+    }
+}
+
+fn null() -> Dv {
+    Dv::Null(None)
+}
+
+fn number(text: &str) -> Dv {
+    FeelNumber::from_str(text)
+        .map(Dv::Number)
+        .unwrap_or(Dv::Null(None))
+}
+
+/// A count or size argument as a positive integer.
+fn size(v: &Dv) -> Option<usize> {
+    match v {
+        Dv::Number(n) if n.is_integer() && n.is_positive() => n.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+fn fail(message: String) -> Dv {
+    FAILURE.with(|f| *f.borrow_mut() = Some(message));
+    null()
+}
+
+/// The instant as a date (the `clock` argument's date part).
+fn date_of(now: &Dv) -> Dv {
+    match now {
+        Dv::DateTime(d) => {
+            let text = d.to_string();
+            Dv::try_from_xsd_date(text.get(..10).unwrap_or("")).unwrap_or(null())
+        }
+        _ => null(),
+    }
+}
+
+/// Camunda's extension functions that DMN's library lacks (feel-scala 1.18, Camunda 8.8), and
+/// `now()` / `today()` reading [`Env::now`] instead of the clock.
+pub(super) const EXTENSIONS: &[Extension] = &[
+    Extension {
+        name: "now",
+        params: &[],
+        clock: true,
+        body: |a| a[0].clone(),
+    },
+    Extension {
+        name: "today",
+        params: &[],
+        clock: true,
+        body: |a| date_of(&a[0]),
+    },
+    Extension {
+        // An existing variable or entry, even `null`: a missing one evaluates to a null that
+        // carries dsntk's "no value for key" trace, a JSON null to a bare null.
+        name: "is defined",
+        params: &["value"],
+        clock: false,
+        body: |a| Dv::Boolean(!matches!(&a[0], Dv::Null(Some(_)))),
+    },
+    Extension {
+        name: "get or else",
+        params: &["value", "default"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::Null(_) => a[1].clone(),
+            v => v.clone(),
+        },
+    },
+    Extension {
+        name: "assert",
+        params: &["value", "condition"],
+        clock: false,
+        body: |a| match &a[1] {
+            Dv::Boolean(true) => a[0].clone(),
+            _ => fail(format!(
+                "Assertion failure on evaluate the expression: {}",
+                a[0]
+            )),
+        },
+    },
+    Extension {
+        name: "is blank",
+        params: &["string"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::String(s) => Dv::Boolean(s.trim().is_empty()),
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "trim",
+        params: &["string"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::String(s) => Dv::String(s.trim().to_owned()),
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "extract",
+        params: &["string", "pattern"],
+        clock: false,
+        body: |a| match (&a[0], &a[1]) {
+            (Dv::String(s), Dv::String(p)) => match regex::Regex::new(p) {
+                Ok(re) => Dv::List(
+                    re.find_iter(s)
+                        .map(|m| Dv::String(m.as_str().to_owned()))
+                        .collect(),
+                ),
+                Err(_) => null(),
+            },
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "uuid",
+        params: &[],
+        clock: false,
+        body: |_| Dv::String(uuid::Uuid::new_v4().to_string()),
+    },
+    Extension {
+        name: "to base64",
+        params: &["value"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::String(s) => {
+                Dv::String(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
+            }
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "random number",
+        params: &[],
+        clock: false,
+        body: |_| {
+            // 53 random bits (from a v4 UUID's random bytes) as a number in [0, 1).
+            let bits = uuid::Uuid::new_v4().as_u128() as u64 >> 11;
+            number(&format!("{}", bits as f64 / (1u64 << 53) as f64))
+        },
+    },
+    Extension {
+        name: "is empty",
+        params: &["list"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::List(items) => Dv::Boolean(items.is_empty()),
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "duplicate values",
+        params: &["list"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::List(items) => {
+                let mut out: Vec<Dv> = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    if items[..i].contains(v) && !out.contains(v) {
+                        out.push(v.clone());
+                    }
+                }
+                Dv::List(out)
+            }
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "partition",
+        params: &["list", "size"],
+        clock: false,
+        body: |a| match (&a[0], size(&a[1])) {
+            (Dv::List(items), Some(n)) => {
+                Dv::List(items.chunks(n).map(|c| Dv::List(c.to_vec())).collect())
+            }
+            _ => null(),
+        },
+    },
+    Extension {
+        name: "last day of month",
+        params: &["date"],
+        clock: false,
+        body: |a| {
+            let text = match &a[0] {
+                Dv::Date(d) => d.to_string(),
+                Dv::DateTime(d) => d.to_string().get(..10).unwrap_or("").to_owned(),
+                _ => return null(),
+            };
+            NaiveDate::from_str(&text)
+                .ok()
+                .and_then(|d| {
+                    let first = d.with_day(1)?;
+                    first.checked_add_months(chrono::Months::new(1))?.pred_opt()
+                })
+                .and_then(|d| Dv::try_from_xsd_date(&d.to_string()).ok())
+                .unwrap_or(null())
+        },
+    },
+];
