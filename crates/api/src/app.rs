@@ -19,8 +19,8 @@ use utoipa_axum::routes;
 use crate::middleware;
 use crate::openapi::ApiDoc;
 use crate::routes::{
-    self, approvals, callbacks, catalog, configuration, customer_accounts, fallout, health, jobs,
-    processes, quotes, search, user_tasks, workflow,
+    self, approvals, callbacks, catalog, configuration, customer_accounts, decisions, fallout,
+    health, jobs, processes, quotes, search, user_tasks, workflow,
 };
 use crate::state::AppState;
 use cpq_application::redis_link::RedisLink;
@@ -61,6 +61,9 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(workflow::deploy, workflow::list))
         .routes(routes!(workflow::heartbeat))
         .routes(routes!(workflow::routing))
+        .routes(routes!(decisions::list))
+        .routes(routes!(decisions::fetch))
+        .routes(routes!(decisions::evaluate))
         .routes(routes!(jobs::activate))
         .routes(routes!(jobs::complete))
         .routes(routes!(jobs::fail))

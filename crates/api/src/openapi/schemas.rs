@@ -69,6 +69,11 @@ page!(
 );
 page!(IncidentPage, Incident, "A page of incidents.");
 page!(
+    DecisionDefinitionPage,
+    DecisionDefinition,
+    "A page of deployed decision versions."
+);
+page!(
     ProcessDefinitionPage,
     ProcessDefinition,
     "A page of deployed process versions."
@@ -569,10 +574,64 @@ pub struct Deployed {
     pub created: bool,
 }
 
-/// One entry per executable process of the file.
+/// A BPMN file: one entry in `deployments` per executable process (`decisions` empty); a DMN file:
+/// one entry in `decisions` per decision (`deployments` empty).
 #[derive(ToSchema)]
 pub struct Deployments {
     pub deployments: Vec<Deployed>,
+    pub decisions: Vec<DeployedDecision>,
+}
+
+/// One deployed version of one DMN decision.
+#[derive(ToSchema)]
+pub struct DecisionDefinition {
+    /// The key of this version.
+    pub decision_definition_id: Uuid,
+    /// The decision's `id` in the DMN file.
+    pub decision_id: String,
+    pub version: i32,
+    pub name: String,
+    /// The `<definitions>` (decision requirements graph) the decision belongs to.
+    pub decision_requirements_id: String,
+    pub decision_requirements_name: String,
+    /// SHA-256 of the file (hex).
+    pub checksum: String,
+    pub resource_name: String,
+    pub deployed_at: DateTime<Utc>,
+    pub deployed_by: String,
+}
+
+#[derive(ToSchema)]
+pub struct DeployedDecision {
+    pub definition: DecisionDefinition,
+    /// False when this exact file was deployed before: no new version.
+    pub created: bool,
+}
+
+/// One decision evaluated on the way to the result.
+#[derive(ToSchema)]
+pub struct EvaluatedDecision {
+    pub decision_id: String,
+    pub decision_name: String,
+    /// The deployed version's key and number (deployed from the same file).
+    pub decision_definition_id: Option<Uuid>,
+    pub version: Option<i32>,
+    /// Any JSON value.
+    pub output: Value,
+}
+
+/// A decision's evaluation (Camunda 8's evaluate-decision response, in snake case).
+#[derive(ToSchema)]
+pub struct DecisionEvaluation {
+    pub decision_definition_id: Uuid,
+    pub decision_id: String,
+    pub decision_name: String,
+    pub version: i32,
+    pub decision_requirements_id: String,
+    /// The decision's result, any JSON value (`null` when no rule of a table matched).
+    pub output: Value,
+    /// Required decisions first, the evaluated decision last.
+    pub evaluated_decisions: Vec<EvaluatedDecision>,
 }
 
 #[derive(ToSchema)]

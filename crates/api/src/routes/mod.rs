@@ -3,6 +3,7 @@ pub mod callbacks;
 pub mod catalog;
 pub mod configuration;
 pub mod customer_accounts;
+pub mod decisions;
 pub mod fallout;
 pub mod health;
 pub mod jobs;

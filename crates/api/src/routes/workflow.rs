@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use cpq_application::workflow::decisions::DeployDecisions;
 use cpq_application::workflow::definitions::{
     DeployProcesses, ListProcessDefinitions, ReplaceRouting,
 };
@@ -48,13 +49,16 @@ pub struct DeployQuery {
     pub allow_unsupported_job_types: bool,
 }
 
-/// Deploy a BPMN file (the XML as the body). One entry per executable process: `created` false
-/// when this exact file was deployed before (no new version).
+/// Deploy a BPMN or a DMN file (the XML as the body). A file whose root is a DMN `<definitions>`
+/// (or whose `resource_name` ends in `.dmn`) deploys decisions: one entry in `decisions` per
+/// decision of the file; otherwise one entry in `deployments` per executable process.
+/// `created` is false when this exact file was deployed before (no new version). `release_id`,
+/// `source_commit`, `variable_schema_version` and `allow_unsupported_job_types` concern BPMN.
 #[utoipa::path(post, path = "/v1/process-definitions", tag = "workflow", security(("bearer" = [])),
     params(DeployQuery, ("Idempotency-Key" = Option<String>, Header)),
-    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 XML"),
+    request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 or DMN 1.1-1.5 XML"),
     responses((status = 201, description = "At least one new version"), (status = 200, description = "Already deployed"),
-              (status = 422, description = "unsupported elements (each by id), invalid process, job types no worker executes, or variable_schema_version below 1", body = Problem)))]
+              (status = 422, description = "unsupported elements (each by id), invalid process, job types no worker executes, variable_schema_version below 1, or a DMN file the reader refuses (`invalid-dmn` naming the element and what is wrong) or without a decision", body = Problem)))]
 pub async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,7 +84,7 @@ pub async fn deploy(
         Some("application/xml" | "text/xml" | "application/bpmn+xml")
     ) {
         return Err(Error::Malformed {
-            detail: "the body must be BPMN XML (Content-Type: application/xml)".into(),
+            detail: "the body must be BPMN or DMN XML (Content-Type: application/xml)".into(),
             errors: vec![],
         }
         .into());
@@ -115,6 +119,25 @@ pub async fn deploy(
         method: Method::POST.to_string(),
         path: "/v1/process-definitions".into(),
     };
+    if cpq_workflow::decisions::is_dmn(body.value.0.resource_name.as_deref(), &body.value.1) {
+        let deploy = |(q, xml): (DeployQuery, String)| DeployDecisions {
+            resource_name: q.resource_name,
+            xml,
+        };
+        return command(&state, &caller, &ctx, body, deploy, |deployed| {
+            let created = deployed.iter().any(|d| d.created);
+            let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
+            Ok(CommandResponse {
+                status: if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                ..CommandResponse::ok(json!({ "deployments": [], "decisions": body }))
+            })
+        })
+        .await;
+    }
     let deploy = |(q, xml): (DeployQuery, String)| DeployProcesses {
         resource_name: q.resource_name,
         xml,
@@ -132,7 +155,7 @@ pub async fn deploy(
             } else {
                 StatusCode::OK
             },
-            ..CommandResponse::ok(json!({ "deployments": body }))
+            ..CommandResponse::ok(json!({ "deployments": body, "decisions": [] }))
         })
     })
     .await

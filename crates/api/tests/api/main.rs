@@ -11,6 +11,7 @@ mod catalog;
 mod contract;
 mod conversion;
 mod customer_accounts;
+mod decisions;
 mod events;
 mod fallout;
 mod fulfillment;
