@@ -27,7 +27,9 @@ fn variables() -> serde_json::Map<String, J> {
         "due": "2026-12-01",
         "name": "  Jane Doe ",
         "tags": ["a", "b", "a", "c", "b"],
-        "empty": []
+        "empty": [],
+        "count": 3,
+        "sum": 10
     })
     .as_object()
     .unwrap()
@@ -76,6 +78,12 @@ fn golden() -> Vec<(&'static str, J)> {
         ("=customer.name", json!("ACME")),
         ("=customer.address.city", json!("Berlin")),
         ("=missing", J::Null),
+        // Variables named like built-in functions are variables where they are not called.
+        ("=count + 1", json!(4)),
+        ("=if sum > 5 then sum else 0", json!(10)),
+        ("=count(numbers)", json!(5)),
+        ("=sum(numbers)", json!(15)),
+        ("={count: count}.count", json!(3)),
         ("=missing.path", J::Null),
         ("=customer.missing", J::Null),
         ("=nothing", J::Null),

@@ -26,6 +26,9 @@ pub(super) struct Compiled {
     functions: FeelContext,
     /// Whether the text may read the instant (`now()`, `today()`).
     clock: bool,
+    /// Built-in names the text calls and never reads as variables: a variable of that name
+    /// (`count`) stays out of scope, where dsntk would take it for the function.
+    calls_only: Vec<String>,
 }
 
 /// The hidden variable that holds [`Env::now`]; `@` cannot start or continue a FEEL name.
@@ -78,7 +81,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         // variables are not known at deploy, so every plain word of the text is declared.
         for word in words(feel) {
             if !KEYWORDS.contains(&word)
-                && !BUILT_IN_WORDS.contains(&word)
+                && (!BUILT_IN_WORDS.contains(&word) || used_as_variable(feel, word))
                 && !names.contains_entry(&Name::from(word))
             {
                 names.set_entry(&Name::from(word), Dv::Null(None));
@@ -89,6 +92,19 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
             .map(|node| dsntk_feel_evaluator::prepare(&node))
             .map_err(|e| e.to_string())
     };
+    let mut calls_only: Vec<String> = Vec::new();
+    let mut read: Vec<&str> = Vec::new();
+    for word in words(feel)
+        .into_iter()
+        .filter(|w| BUILT_IN_WORDS.contains(w))
+    {
+        if used_as_variable(feel, word) {
+            read.push(word);
+        } else if !calls_only.iter().any(|c| c == word) {
+            calls_only.push(word.to_owned());
+        }
+    }
+    calls_only.retain(|c| !read.contains(&c.as_str()));
     let evaluator = catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|p| Err(panic_message(p)))
         .map_err(FeelError)?;
@@ -100,6 +116,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         evaluator,
         functions,
         clock: used.iter().any(|e| e.clock),
+        calls_only,
     })
 }
 
@@ -237,6 +254,45 @@ const BUILT_IN_WORDS: &[&str] = &[
 ];
 
 /// The plain words (`[A-Za-z_][A-Za-z0-9_]*`) of a FEEL text outside string literals.
+/// Whether a built-in's word (`count`, `sum`, `date`) stands as a variable where it occurs:
+/// not called (`count(`), not the first word of a built-in's longer name (`string length`,
+/// `date and time`) nor a type (`instance of number`), but followed by an operator, a path, a bracket, the end or a keyword that
+/// ends an operand (`count + 1`, `if sum > 0 then sum else 0`). Zeebe's variables often carry
+/// such names, and the Scala engine reads them as variables there.
+fn used_as_variable(feel: &str, word: &str) -> bool {
+    const ENDS_OPERAND: [&str; 8] = [
+        "then",
+        "else",
+        "return",
+        "satisfies",
+        "between",
+        "or",
+        "in",
+        "instance",
+    ];
+    let start = word.as_ptr() as usize - feel.as_ptr() as usize;
+    if feel[..start].contains("instance of") {
+        return false; // a type: `instance of number`, `instance of context<a: string>`
+    }
+    let rest = feel[start + word.len()..].trim_start();
+    match rest.chars().next() {
+        None => true,
+        Some('(' | ':') => false, // a call, or a named argument (`string length(string: x)`)
+        Some(c) if c.is_alphabetic() || c == '_' => {
+            let next: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            ENDS_OPERAND.contains(&next.as_str())
+                || (next == "and" && {
+                    let after = rest["and".len()..].trim_start();
+                    !after.starts_with("time") && !after.starts_with("months")
+                })
+        }
+        Some(_) => true,
+    }
+}
+
 fn words(feel: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut chars = feel.char_indices().peekable();
@@ -285,7 +341,7 @@ pub(super) fn evaluate(compiled: &Compiled, feel: &str, env: &Env) -> Result<Val
     // order; a condition reads two of them).
     let mut variables = FeelContext::default();
     for (name, value) in env.variables {
-        if mentions(feel, name) {
+        if mentions(feel, name) && !compiled.calls_only.contains(name) {
             variables.set_entry(&Name::from(name.as_str()), from_json(value));
         }
     }
