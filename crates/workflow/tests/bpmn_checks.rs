@@ -334,13 +334,29 @@ fn a_collaboration_deploys_its_executable_process_and_ignores_the_other_pool() {
 #[test]
 fn unsupported_elements_in_the_executable_process_are_still_refused() {
     let xml = process(
-        r#"<bpmn:dataObject id="obj" /><bpmn:task id="plain" />
-  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="plain" />
-  <bpmn:sequenceFlow id="f2" sourceRef="plain" targetRef="e" />"#,
+        r#"<bpmn:dataObject id="obj" /><bpmn:complexGateway id="cx" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="cx" />
+  <bpmn:sequenceFlow id="f2" sourceRef="cx" targetRef="e" />"#,
     );
     assert_eq!(
         read(&xml).unwrap_err(),
-        DeployError::Unsupported(vec![("plain".into(), "task".into())])
+        DeployError::Unsupported(vec![("cx".into(), "complexGateway".into())])
+    );
+}
+
+#[test]
+fn execution_listeners_are_refused_by_element_rather_than_skipped() {
+    let xml = process(
+        r#"<bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /><zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="ship" />
+  <bpmn:sequenceFlow id="f2" sourceRef="ship" targetRef="e" />"#,
+    );
+    assert_eq!(
+        read(&xml).unwrap_err(),
+        DeployError::Unsupported(vec![(
+            "ship".into(),
+            "serviceTask with zeebe:executionListeners".into()
+        )])
     );
 }
 

@@ -7,6 +7,9 @@ use cpq_workflow::runtime::{apply, Command, Effect, InstanceState, InstanceStatu
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+#[path = "runtime/elements.rs"]
+mod elements;
+
 fn process(body: &str) -> Process {
     let xml = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -44,6 +47,8 @@ struct Driver<'p> {
     completed: usize,
     timers: Vec<(Key, String, chrono::DateTime<Utc>, Option<Repeat>)>,
     subscriptions: Vec<(Key, String, String, String)>,
+    /// Call activities whose child instance was cancelled.
+    cancelled_children: Vec<Key>,
 }
 
 impl<'p> Driver<'p> {
@@ -56,6 +61,7 @@ impl<'p> Driver<'p> {
             completed: 0,
             timers: vec![],
             subscriptions: vec![],
+            cancelled_children: vec![],
         };
         d.send(Command::Start {
             variables: vars(variables),
@@ -117,6 +123,22 @@ impl<'p> Driver<'p> {
                     self.jobs.push((element, element_id, label, variables))
                 }
                 Effect::CancelUserTask { element } => self.jobs.retain(|j| j.0 != element),
+                Effect::StartChildInstance {
+                    element,
+                    element_id,
+                    process_id,
+                    variables,
+                    ..
+                } => self.jobs.push((
+                    element,
+                    element_id,
+                    format!("child:{process_id}"),
+                    variables,
+                )),
+                Effect::CancelChildInstance { element } => {
+                    self.jobs.retain(|j| j.0 != element);
+                    self.cancelled_children.push(element);
+                }
             }
         }
     }

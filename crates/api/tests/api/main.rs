@@ -5,6 +5,7 @@
 mod approvals;
 mod assets;
 mod binary;
+mod bpmn_elements;
 mod budgets;
 mod callbacks;
 mod catalog;

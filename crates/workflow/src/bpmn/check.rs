@@ -36,7 +36,14 @@ pub fn element_type(kind: &ElementKind) -> &'static str {
         ElementKind::ReceiveTask { .. } => "receiveTask",
         ElementKind::ExclusiveGateway { .. } => "exclusiveGateway",
         ElementKind::ParallelGateway => "parallelGateway",
+        ElementKind::InclusiveGateway { .. } => "inclusiveGateway",
+        ElementKind::EventBasedGateway => "eventBasedGateway",
         ElementKind::SubProcess => "subProcess",
+        ElementKind::PassThroughTask { tag } if tag == "manualTask" => "manualTask",
+        ElementKind::PassThroughTask { .. } => "task",
+        ElementKind::ScriptTask { .. } => "scriptTask",
+        ElementKind::BusinessRuleTask { .. } => "businessRuleTask",
+        ElementKind::CallActivity { .. } => "callActivity",
     }
 }
 
@@ -208,7 +215,149 @@ impl Problems<'_> {
                     }
                 }
             }
+            ElementKind::ScriptTask {
+                script: Some(script),
+                ..
+            } => {
+                self.expression(id, kind, "zeebe:script expression", &script.expression, X);
+                self.path(
+                    id,
+                    kind,
+                    "zeebe:script resultVariable",
+                    &script.result_variable,
+                );
+            }
+            ElementKind::BusinessRuleTask {
+                decision: Some(d), ..
+            } => {
+                self.expression(
+                    id,
+                    kind,
+                    "zeebe:calledDecision decisionId",
+                    &d.decision_id,
+                    S,
+                );
+                if d.decision_id.trim().is_empty() {
+                    self.out.push(format!(
+                        "{id} ({kind}) zeebe:calledDecision decisionId: Expected a decision id but not found."
+                    ));
+                }
+                self.path(
+                    id,
+                    kind,
+                    "zeebe:calledDecision resultVariable",
+                    &d.result_variable,
+                );
+            }
+            ElementKind::CallActivity { called } => {
+                self.expression(
+                    id,
+                    kind,
+                    "zeebe:calledElement processId",
+                    &called.process_id,
+                    S,
+                );
+                if called.process_id.trim().is_empty() {
+                    self.out.push(format!(
+                        "{id} ({kind}) zeebe:calledElement processId: Expected a process id but not found."
+                    ));
+                }
+                match called.binding.as_str() {
+                    "latest" | "deployment" => {}
+                    "versionTag" => self.out.push(format!(
+                        "{id} ({kind}) zeebe:calledElement bindingType: binding type versionTag is not \
+                         supported yet (deployed versions carry no version tag here); use latest or deployment"
+                    )),
+                    other => self.out.push(format!(
+                        "{id} ({kind}) zeebe:calledElement bindingType: '{other}' is not one of latest, deployment, versionTag"
+                    )),
+                }
+            }
             _ => {}
+        }
+    }
+}
+
+/// Event-based gateways lead only to message and timer catch events (two or more); every link
+/// throw has exactly one catch of its name in its scope.
+pub fn gateways_and_links(process: &Process, out: &mut Vec<String>) {
+    for g in process
+        .elements
+        .iter()
+        .filter(|e| matches!(e.kind, ElementKind::EventBasedGateway))
+    {
+        let targets: Vec<&str> = process
+            .flows
+            .iter()
+            .filter(|f| f.source == g.id)
+            .map(|f| f.target.as_str())
+            .collect();
+        if targets.len() < 2 {
+            out.push(format!(
+                "{} (eventBasedGateway): Event-based gateway must have at least 2 outgoing sequence flows, found {}",
+                g.id,
+                targets.len()
+            ));
+        }
+        for t in targets {
+            let ok = process.element(t).is_some_and(|e| {
+                matches!(
+                    e.kind,
+                    ElementKind::IntermediateCatchEvent {
+                        trigger: Trigger::Message { .. } | Trigger::Timer(_)
+                    }
+                )
+            });
+            if !ok {
+                out.push(format!(
+                    "{} (eventBasedGateway): Event-based gateway must not have an outgoing sequence flow to other elements than message or timer intermediate catch events: {t}",
+                    g.id
+                ));
+            }
+        }
+    }
+    let link = |e: &Element, catch: bool| -> Option<String> {
+        match &e.kind {
+            ElementKind::IntermediateCatchEvent {
+                trigger: Trigger::Link { name },
+            } if catch => Some(name.clone()),
+            ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Link { name },
+                ..
+            } if !catch => Some(name.clone()),
+            _ => None,
+        }
+    };
+    for throw in &process.elements {
+        let Some(name) = link(throw, false) else {
+            continue;
+        };
+        let catches = process
+            .elements
+            .iter()
+            .filter(|c| c.parent == throw.parent && link(c, true).as_deref() == Some(&name))
+            .count();
+        if catches != 1 {
+            out.push(format!(
+                "{} (intermediateThrowEvent): link '{name}' needs exactly one link catch event of that name in its scope, found {catches}",
+                throw.id
+            ));
+        }
+    }
+    for catch in &process.elements {
+        let Some(name) = link(catch, true) else {
+            continue;
+        };
+        let same = process
+            .elements
+            .iter()
+            .filter(|c| c.parent == catch.parent && link(c, true).as_deref() == Some(&name))
+            .count();
+        if same > 1 {
+            out.push(format!(
+                "{} (intermediateCatchEvent): Multiple intermediate catch link event definitions with the same name '{name}' are not allowed",
+                catch.id
+            ));
         }
     }
 }

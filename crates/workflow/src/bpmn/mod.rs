@@ -1,13 +1,19 @@
 //! BPMN 2.0 XML as Camunda Modeler writes it for Camunda 8, read into the engine's model.
 //!
-//! Supported: none, message and timer start events; none, error, terminate and message end
-//! events; service, send and user tasks (native `zeebe:userTask` and the older job-based form);
-//! receive tasks; message and timer intermediate catch events; none and message intermediate
-//! throw events; timer, error and message boundary events (interrupting or not); exclusive
-//! gateways (conditions, default flow); parallel gateways; embedded subprocesses; parallel and
-//! sequential multi-instance (`zeebe:loopCharacteristics`) on tasks and subprocesses; the zeebe
-//! extensions `taskDefinition`, `taskHeaders`, `ioMapping`, `subscription`, `userTask`,
-//! `assignmentDefinition`, `taskSchedule`. Diagram interchange, collaboration pools, data objects
+//! Supported: none, message and timer start events; none, error, terminate, message and
+//! escalation end events; service, send, script (FEEL `zeebe:script` or job-based), business rule
+//! (`zeebe:calledDecision` or job-based), manual, plain and user tasks (native `zeebe:userTask` and
+//! the older job-based form); receive tasks; call activities (`zeebe:calledElement`, binding
+//! `latest` or `deployment`; `versionTag` is refused); message, timer and link intermediate catch
+//! events; none, message, link and escalation intermediate throw events; timer, error, message and
+//! escalation boundary events (interrupting or not); exclusive and inclusive gateways (conditions,
+//! default flow), parallel gateways, event-based gateways (to message and timer catch events);
+//! embedded subprocesses; parallel and sequential multi-instance (`zeebe:loopCharacteristics`) on
+//! tasks, subprocesses and call activities; the zeebe
+//! extensions `taskDefinition` (type and retries may be FEEL, evaluated when the job is created),
+//! `taskHeaders`, `ioMapping`, `subscription`, `userTask`, `assignmentDefinition`, `taskSchedule`,
+//! `script`, `calledDecision`, `calledElement`. Not yet: event subprocesses, signal and
+//! compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
 //! and stores and their associations, text annotations, groups, categories, attributes of other
 //! namespaces, and every process marked `isExecutable="false"` are ignored. Any other element
 //! inside an executable process makes [`read`] fail with one [`DeployError::Unsupported`] that

@@ -111,6 +111,15 @@ pub enum Trigger {
         code: Option<String>,
     },
     Terminate,
+    /// An intermediate link event: a throw jumps to the catch of the same name in its scope.
+    Link {
+        name: String,
+    },
+    /// Escalation throw (intermediate or end) and catch (boundary): a catch without a code
+    /// catches every escalation.
+    Escalation {
+        code: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,8 +168,60 @@ pub enum ElementKind {
     ExclusiveGateway {
         default: Option<String>,
     },
+    /// Takes every outgoing flow whose condition is true (the default when none is); as a join,
+    /// waits until no further token can reach it.
+    InclusiveGateway {
+        default: Option<String>,
+    },
+    /// Waits for the first of the events its outgoing flows lead to (message and timer catch
+    /// events); that one continues, the others are never entered.
+    EventBasedGateway,
     ParallelGateway,
     SubProcess,
+    /// A manual task or a task of no type: passes through at once, as in Zeebe.
+    PassThroughTask {
+        /// `manualTask` or `task`.
+        tag: String,
+    },
+    /// `zeebe:script` (a FEEL expression and its result variable), or job-based.
+    ScriptTask {
+        script: Option<Script>,
+        job: Option<JobDefinition>,
+    },
+    /// `zeebe:calledDecision` (a DMN decision and its result variable), or job-based.
+    BusinessRuleTask {
+        decision: Option<CalledDecision>,
+        job: Option<JobDefinition>,
+    },
+    /// `zeebe:calledElement`: runs another process as a child instance.
+    CallActivity {
+        called: CalledElement,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    pub expression: String,
+    pub result_variable: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalledDecision {
+    pub decision_id: String,
+    pub result_variable: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalledElement {
+    /// The called process's BPMN id, or a FEEL expression for it.
+    pub process_id: String,
+    /// `latest` (the default), `deployment` or `versionTag`.
+    pub binding: String,
+    pub version_tag: Option<String>,
+    /// Whether every variable of the caller is copied into the child (Zeebe's default: true).
+    pub propagate_all_parent_variables: bool,
+    /// Whether every variable of the child is copied back on completion (default: true).
+    pub propagate_all_child_variables: bool,
 }
 
 impl ElementKind {
@@ -169,7 +230,9 @@ impl ElementKind {
             ElementKind::ServiceTask { job } | ElementKind::SendTask { job } => Some(job),
             ElementKind::EndEvent { job, .. }
             | ElementKind::IntermediateThrowEvent { job, .. }
-            | ElementKind::UserTask { job, .. } => job.as_ref(),
+            | ElementKind::UserTask { job, .. }
+            | ElementKind::ScriptTask { job, .. }
+            | ElementKind::BusinessRuleTask { job, .. } => job.as_ref(),
             _ => None,
         }
     }
@@ -182,6 +245,10 @@ impl ElementKind {
                 | ElementKind::UserTask { .. }
                 | ElementKind::ReceiveTask { .. }
                 | ElementKind::SubProcess
+                | ElementKind::PassThroughTask { .. }
+                | ElementKind::ScriptTask { .. }
+                | ElementKind::BusinessRuleTask { .. }
+                | ElementKind::CallActivity { .. }
         )
     }
 }

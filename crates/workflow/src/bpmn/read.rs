@@ -52,6 +52,8 @@ struct Reader {
     invalid: Vec<String>,
     messages: Vec<MessageDef>,
     errors: Vec<ErrorDef>,
+    /// Escalation definitions: (id, escalationCode).
+    escalations: Vec<(String, Option<String>)>,
 }
 
 fn bpmn(node: &Node, name: &str) -> bool {
@@ -89,6 +91,23 @@ fn mappings(node: Node, kind: &str) -> Vec<Mapping> {
         .unwrap_or_default()
 }
 
+/// `zeebe:taskHeaders`: (key, value) in document order.
+fn task_headers(node: Node) -> Vec<(String, String)> {
+    zeebe(node, "taskHeaders")
+        .map(|h| {
+            h.children()
+                .filter(|c| c.is_element())
+                .map(|c| {
+                    (
+                        attr(c, "key").unwrap_or_default(),
+                        attr(c, "value").unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn text_of(node: Node) -> Option<String> {
     node.text()
         .map(|t| t.trim().to_owned())
@@ -105,23 +124,10 @@ impl Reader {
                 id_of(node)
             ));
         }
-        let headers = zeebe(node, "taskHeaders")
-            .map(|h| {
-                h.children()
-                    .filter(|c| c.is_element())
-                    .map(|c| {
-                        (
-                            attr(c, "key").unwrap_or_default(),
-                            attr(c, "value").unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         Some(JobDefinition {
             job_type,
             retries: attr(def, "retries").unwrap_or_else(|| "3".into()),
-            headers,
+            headers: task_headers(node),
         })
     }
 
@@ -243,6 +249,41 @@ impl Reader {
                 Trigger::Error { error_ref, code }
             }
             "terminate" => Trigger::Terminate,
+            "link" => {
+                let name = attr(*def, "name").unwrap_or_default();
+                if name.trim().is_empty() {
+                    self.invalid.push(format!(
+                        "{} ({}): a link event needs a name",
+                        id_of(node),
+                        node.tag_name().name()
+                    ));
+                }
+                Trigger::Link { name }
+            }
+            "escalation" => {
+                let escalation_ref = attr(*def, "escalationRef");
+                let code = match &escalation_ref {
+                    Some(r) => match self.escalations.iter().find(|(id, _)| id == r) {
+                        Some((_, code)) => code.clone(),
+                        None => {
+                            self.invalid.push(format!(
+                                "{} refers to escalation \"{r}\", which is not defined",
+                                id_of(node)
+                            ));
+                            None
+                        }
+                    },
+                    None => None,
+                };
+                if code.is_none() && node.tag_name().name() != "boundaryEvent" {
+                    self.invalid.push(format!(
+                        "{} ({}): a thrown escalation needs an escalation with an escalationCode",
+                        id_of(node),
+                        node.tag_name().name()
+                    ));
+                }
+                Trigger::Escalation { code }
+            }
             _ => Trigger::None,
         }
     }
@@ -282,12 +323,21 @@ impl Reader {
                 format!("{name} with standardLoopCharacteristics"),
             ));
         }
+        if zeebe(node, "executionListeners").is_some() {
+            // Zeebe runs them as jobs around the element; running the element without them
+            // would skip the listener's work silently.
+            self.unsupported
+                .push((id.clone(), format!("{name} with zeebe:executionListeners")));
+        }
         let kind = match name {
             "startEvent" => ElementKind::StartEvent {
                 trigger: self.trigger(node, &["none", "message", "timer"]),
             },
             "endEvent" => {
-                let trigger = self.trigger(node, &["none", "error", "terminate", "message"]);
+                let trigger = self.trigger(
+                    node,
+                    &["none", "error", "terminate", "message", "escalation"],
+                );
                 let job = if matches!(trigger, Trigger::Message { .. }) {
                     Some(self.required_job(node))
                 } else {
@@ -296,10 +346,10 @@ impl Reader {
                 ElementKind::EndEvent { trigger, job }
             }
             "intermediateCatchEvent" => ElementKind::IntermediateCatchEvent {
-                trigger: self.trigger(node, &["message", "timer"]),
+                trigger: self.trigger(node, &["message", "timer", "link"]),
             },
             "intermediateThrowEvent" => {
-                let trigger = self.trigger(node, &["none", "message"]);
+                let trigger = self.trigger(node, &["none", "message", "link", "escalation"]);
                 let job = if matches!(trigger, Trigger::Message { .. }) {
                     Some(self.required_job(node))
                 } else {
@@ -310,7 +360,7 @@ impl Reader {
             "boundaryEvent" => ElementKind::BoundaryEvent {
                 attached_to: attr(node, "attachedToRef").unwrap_or_default(),
                 interrupting: node.attribute("cancelActivity") != Some("false"),
-                trigger: self.trigger(node, &["timer", "error", "message"]),
+                trigger: self.trigger(node, &["timer", "error", "message", "escalation"]),
             },
             "serviceTask" => ElementKind::ServiceTask {
                 job: self.required_job(node),
@@ -327,7 +377,7 @@ impl Reader {
                     job: (!native).then(|| JobDefinition {
                         job_type: USER_TASK_JOB_TYPE.into(),
                         retries: "3".into(),
-                        headers: vec![],
+                        headers: task_headers(node),
                     }),
                     assignee: assignment.and_then(|a| attr(a, "assignee")),
                     candidate_groups: assignment.and_then(|a| attr(a, "candidateGroups")),
@@ -346,7 +396,62 @@ impl Reader {
             "exclusiveGateway" => ElementKind::ExclusiveGateway {
                 default: attr(node, "default"),
             },
+            "inclusiveGateway" => ElementKind::InclusiveGateway {
+                default: attr(node, "default"),
+            },
+            "eventBasedGateway" => ElementKind::EventBasedGateway,
             "parallelGateway" => ElementKind::ParallelGateway,
+            "manualTask" | "task" => ElementKind::PassThroughTask {
+                tag: name.to_owned(),
+            },
+            "scriptTask" => match zeebe(node, "script") {
+                Some(script) => ElementKind::ScriptTask {
+                    script: Some(Script {
+                        expression: attr(script, "expression").unwrap_or_default(),
+                        result_variable: attr(script, "resultVariable").unwrap_or_default(),
+                    }),
+                    job: None,
+                },
+                None => ElementKind::ScriptTask {
+                    script: None,
+                    job: Some(self.required_job(node)),
+                },
+            },
+            "businessRuleTask" => match zeebe(node, "calledDecision") {
+                Some(called) => ElementKind::BusinessRuleTask {
+                    decision: Some(CalledDecision {
+                        decision_id: attr(called, "decisionId").unwrap_or_default(),
+                        result_variable: attr(called, "resultVariable").unwrap_or_default(),
+                    }),
+                    job: None,
+                },
+                None => ElementKind::BusinessRuleTask {
+                    decision: None,
+                    job: Some(self.required_job(node)),
+                },
+            },
+            "callActivity" => {
+                let called = zeebe(node, "calledElement");
+                if called.is_none() {
+                    self.invalid.push(format!(
+                        "{id} (callActivity): needs a zeebe:calledElement with a processId"
+                    ));
+                }
+                let flag = |name: &str| called.and_then(|c| c.attribute(name)) != Some("false");
+                ElementKind::CallActivity {
+                    called: CalledElement {
+                        process_id: called
+                            .and_then(|c| attr(c, "processId"))
+                            .unwrap_or_default(),
+                        binding: called
+                            .and_then(|c| attr(c, "bindingType"))
+                            .unwrap_or_else(|| "latest".into()),
+                        version_tag: called.and_then(|c| attr(c, "versionTag")),
+                        propagate_all_parent_variables: flag("propagateAllParentVariables"),
+                        propagate_all_child_variables: flag("propagateAllChildVariables"),
+                    },
+                }
+            }
             "subProcess" => {
                 if node.attribute("triggeredByEvent") == Some("true") {
                     self.unsupported
@@ -420,6 +525,7 @@ fn check(process: &Process, invalid: &mut Vec<String>) {
     for e in &process.elements {
         match &e.kind {
             ElementKind::ExclusiveGateway { default: Some(d) }
+            | ElementKind::InclusiveGateway { default: Some(d) }
                 if !process.flows.iter().any(|f| &f.id == d && f.source == e.id) =>
             {
                 invalid.push(format!(
@@ -517,7 +623,11 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
         invalid: Vec::new(),
         messages: Vec::new(),
         errors: Vec::new(),
+        escalations: Vec::new(),
     };
+    for e in root.children().filter(|c| bpmn(c, "escalation")) {
+        r.escalations.push((id_of(e), attr(e, "escalationCode")));
+    }
     for m in root.children().filter(|c| bpmn(c, "message")) {
         r.messages.push(MessageDef {
             id: id_of(m),
@@ -558,6 +668,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
                 invalid: Vec::new(),
                 messages: r.messages.clone(),
                 errors: r.errors.clone(),
+                escalations: r.escalations.clone(),
             };
             scratch.container(p, None, &mut process);
         }
@@ -574,6 +685,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
     for p in executable {
         check(p, &mut r.invalid);
         check::subprocess_starts(p, &mut r.invalid);
+        check::gateways_and_links(p, &mut r.invalid);
         check::process_expressions(p, &mut r.invalid);
     }
     for m in &r.messages {

@@ -75,3 +75,28 @@ pub(super) async fn definition_model(
     }
     Ok(process)
 }
+
+/// The version a call activity of `caller` starts: the latest of `bpmn_process_id`, or with
+/// binding `deployment` the one deployed from the same file as the caller's version.
+pub(super) async fn called_definition(
+    tx: &mut Tx,
+    caller: Uuid,
+    bpmn_process_id: &str,
+    binding: &str,
+) -> Result<Option<(Uuid, i32)>, Error> {
+    timed(
+        "process_definition_fetch_called",
+        sqlx::query_as(
+            "SELECT d.process_definition_id, d.version FROM process_definition d WHERE d.bpmn_process_id = $1 \
+             AND ($3 <> 'deployment' OR d.checksum = (SELECT c.checksum FROM process_instance pi \
+             JOIN process_definition c USING (process_definition_id) WHERE pi.process_instance_id = $2)) \
+             ORDER BY d.version DESC LIMIT 1",
+        )
+        .bind(bpmn_process_id)
+        .bind(caller)
+        .bind(binding)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}

@@ -144,6 +144,52 @@ async fn create_instance(
     command: Command,
     at: DateTime<Utc>,
 ) -> Result<Uuid, Error> {
+    let definition = Definition {
+        id: definition_id,
+        bpmn_process_id,
+        version,
+        process,
+    };
+    let (id, _) = create_instance_in(tx, tenant, &definition, command, None, at).await?;
+    Ok(id)
+}
+
+/// A deployed version as an instance starts from it.
+struct Definition<'a> {
+    id: Uuid,
+    bpmn_process_id: &'a str,
+    version: i32,
+    process: &'a Process,
+}
+
+/// A child instance's completion, for the call activity that started it: (caller, command).
+type Notify = Option<(Uuid, Command)>;
+
+/// The command that continues the caller of an instance that has just completed.
+fn completion(parent: Option<(Uuid, i64)>, state: &InstanceState) -> Notify {
+    let (caller, element) = parent?;
+    (state.status == InstanceStatus::Completed).then(|| {
+        (
+            caller,
+            Command::CompleteChild {
+                element: element as u64,
+                variables: state.variables.clone(),
+            },
+        )
+    })
+}
+
+/// [`create_instance`], as the child of a call activity when `parent` is set: returns the new
+/// instance and, when it completed at once, the command that continues its caller.
+async fn create_instance_in(
+    tx: &mut Tx,
+    tenant: &str,
+    definition: &Definition<'_>,
+    command: Command,
+    parent: Option<(Uuid, i64)>,
+    at: DateTime<Utc>,
+) -> Result<(Uuid, Notify), Error> {
+    let process = definition.process;
     let (state, effects) =
         apply(process, &InstanceState::new(), &command, at).map_err(runtime_error)?;
     let id = Uuid::now_v7();
@@ -152,9 +198,10 @@ async fn create_instance(
         &NewInstance {
             id,
             tenant,
-            definition_id,
-            bpmn_process_id,
-            version,
+            definition_id: definition.id,
+            bpmn_process_id: definition.bpmn_process_id,
+            version: definition.version,
+            parent,
             state: &state,
             command: &command,
             effects: &effects,
@@ -162,11 +209,58 @@ async fn create_instance(
         },
     )
     .await?;
+    let mut notify = completion(parent, &state);
     let closing = Closing::of(process, &InstanceState::new(), &state, &command, &effects);
     for follow_up in write_effects(tx, tenant, id, &effects, &closing, None, at).await? {
-        step(tx, id, follow_up, None, at).await?;
+        let (_, n) = Box::pin(step_once(tx, None, id, follow_up, None, at)).await?;
+        notify = notify.or(n);
     }
-    Ok(id)
+    Ok((id, notify))
+}
+
+/// Starts the child instance of a call activity: the version its binding picks (`latest`, or
+/// `deployment`: the one deployed from the same file as the caller's). `Ok(Err(message))` when
+/// there is none, for an incident on the call activity.
+#[allow(clippy::too_many_arguments)]
+async fn start_child(
+    tx: &mut Tx,
+    scope: &Scope<'_>,
+    element: u64,
+    process_id: &str,
+    binding: &str,
+    variables: &Map<String, Value>,
+) -> Result<Result<Notify, String>, Error> {
+    let Some((definition_id, version)) =
+        definition::called_definition(tx, scope.instance, process_id, binding).await?
+    else {
+        return Ok(Err(match binding {
+            "deployment" => format!(
+                "no process '{process_id}' was deployed with the calling process (binding type deployment)"
+            ),
+            _ => format!("no process with BPMN id '{process_id}' is deployed"),
+        }));
+    };
+    let process = definition_model(tx, definition_id).await?;
+    let definition = Definition {
+        id: definition_id,
+        bpmn_process_id: process_id,
+        version,
+        process: &process,
+    };
+    let command = Command::Start {
+        variables: variables.clone(),
+    };
+    let parent = Some((scope.instance, element as i64));
+    let (_, notify) = Box::pin(create_instance_in(
+        tx,
+        scope.tenant,
+        &definition,
+        command,
+        parent,
+        scope.at,
+    ))
+    .await?;
+    Ok(Ok(notify))
 }
 
 /// The instance whose effects are written, and when: what every effect's statement binds.
@@ -247,8 +341,28 @@ fn boundaries<'p>(process: &'p Process, element: &Element) -> impl Iterator<Item
     })
 }
 
+/// The catch events an event-based gateway waits on (the targets of its flows).
+fn gateway_events<'p>(process: &'p Process, element: &Element) -> Vec<&'p Trigger> {
+    if !matches!(element.kind, ElementKind::EventBasedGateway) {
+        return Vec::new();
+    }
+    process
+        .flows
+        .iter()
+        .filter(|f| f.source == element.id)
+        .filter_map(|f| match &process.element(&f.target)?.kind {
+            ElementKind::IntermediateCatchEvent { trigger } => Some(trigger),
+            _ => None,
+        })
+        .collect()
+}
+
 /// How many timers an instance of `element` can wait on at once.
 fn timer_waits(process: &Process, element: &Element) -> usize {
+    let gateway = gateway_events(process, element)
+        .into_iter()
+        .filter(|t| matches!(t, Trigger::Timer(_)))
+        .count();
     let own = matches!(
         element.kind,
         ElementKind::IntermediateCatchEvent {
@@ -256,6 +370,7 @@ fn timer_waits(process: &Process, element: &Element) -> usize {
         }
     );
     usize::from(own)
+        + gateway
         + boundaries(process, element)
             .filter(|t| matches!(t, Trigger::Timer(_)))
             .count()
@@ -263,6 +378,10 @@ fn timer_waits(process: &Process, element: &Element) -> usize {
 
 /// How many message subscriptions an instance of `element` can hold at once.
 fn message_waits(process: &Process, element: &Element) -> usize {
+    let gateway = gateway_events(process, element)
+        .into_iter()
+        .filter(|t| matches!(t, Trigger::Message { .. }))
+        .count();
     let own = matches!(
         element.kind,
         ElementKind::IntermediateCatchEvent {
@@ -270,6 +389,7 @@ fn message_waits(process: &Process, element: &Element) -> usize {
         } | ElementKind::ReceiveTask { .. }
     );
     usize::from(own)
+        + gateway
         + boundaries(process, element)
             .filter(|t| matches!(t, Trigger::Message { .. }))
             .count()
@@ -380,6 +500,27 @@ async fn write_effects(
             Effect::CancelUserTask { element } => {
                 user_task::user_task_cancel(tx, instance, *element).await?
             }
+            Effect::StartChildInstance {
+                element,
+                process_id,
+                binding,
+                variables,
+                ..
+            } => match start_child(tx, &scope, *element, process_id, binding, variables).await? {
+                // The child completed at once: its caller continues in this same command.
+                Ok(notify) => follow_ups.extend(notify.map(|(_, command)| command)),
+                Err(message) => follow_ups.push(Command::ChildNotStarted {
+                    element: *element,
+                    message,
+                }),
+            },
+            Effect::CancelChildInstance { element } => {
+                if let Some(child) =
+                    process_instance::active_child(tx, instance, *element as i64).await?
+                {
+                    Box::pin(step_once(tx, None, child, Command::Cancel, None, at)).await?;
+                }
+            }
             Effect::InstanceCompleted | Effect::InstanceTerminated => {}
         }
     }
@@ -406,7 +547,8 @@ async fn step(
 }
 
 /// [`step`], refusing an instance of another tenant than `expected` as not found (row-level
-/// security already hides it; the locked read answers for both).
+/// security already hides it; the locked read answers for both). When the instance completes as
+/// the child of a call activity, its caller continues, and so on up the chain.
 async fn step_in(
     tx: &mut Tx,
     expected: Option<&TenantId>,
@@ -415,10 +557,35 @@ async fn step_in(
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let (tenant, mut state, revision, process) =
+    let (status, mut notify) = step_once(tx, expected, instance, command, job, at).await?;
+    while let Some((caller, command)) = notify.take() {
+        notify = Box::pin(step_once(tx, None, caller, command, None, at))
+            .await?
+            .1;
+    }
+    Ok(status)
+}
+
+/// One command on one instance under its row lock, with the commands that follow at once; the
+/// caller of a child instance that completed is left to the returned [`Notify`].
+async fn step_once(
+    tx: &mut Tx,
+    expected: Option<&TenantId>,
+    instance: Uuid,
+    command: Command,
+    job: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<(InstanceStatus, Notify), Error> {
+    let (tenant, mut state, revision, process, parent) =
         process_instance_fetch_for_update(tx, instance).await?;
     if expected.is_some_and(|t| t.as_str() != tenant) {
         return Err(Error::not_found("process instance", instance));
+    }
+    if let (Some(_), Command::Cancel, Some((caller, _))) = (expected, &command, parent) {
+        return Err(Error::conflict(format!(
+            "instance {instance} was started by a call activity of instance {caller}: cancel that \
+             one, and its children are cancelled with it"
+        )));
     }
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
@@ -445,7 +612,7 @@ async fn step_in(
         first = false;
     }
     process_instance_update(tx, instance, &state, revision, at).await?;
-    Ok(state.status)
+    Ok((state.status, completion(parent, &state)))
 }
 
 /// Cancels an active instance of `tenant`: its jobs, timers and subscriptions end with it. Not

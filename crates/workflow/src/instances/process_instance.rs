@@ -134,6 +134,8 @@ pub(super) struct NewInstance<'a> {
     pub definition_id: Uuid,
     pub bpmn_process_id: &'a str,
     pub version: i32,
+    /// The call activity that started it: (caller instance, element key).
+    pub parent: Option<(Uuid, i64)>,
     pub state: &'a InstanceState,
     pub command: &'a Command,
     pub effects: &'a [Effect],
@@ -146,7 +148,8 @@ pub(super) async fn process_instance_insert(tx: &mut Tx, i: &NewInstance<'_>) ->
         "process_instance_insert",
         sqlx::query(
             "WITH i AS (INSERT INTO process_instance (process_instance_id, tenant_id, process_definition_id, bpmn_process_id, version, status, \
-             state, revision, created_at, updated_at, ended_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9)) \
+             state, revision, created_at, updated_at, ended_at, parent_process_instance_id, parent_element_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $12, $13)) \
              INSERT INTO process_instance_history (tenant_id, process_instance_id, command, effects, at) VALUES ($2, $1, $10, $11, $8)",
         )
         .bind(i.id)
@@ -160,6 +163,8 @@ pub(super) async fn process_instance_insert(tx: &mut Tx, i: &NewInstance<'_>) ->
         .bind((i.state.status != InstanceStatus::Active).then_some(i.at))
         .bind(serde_json::to_value(i.command).map_err(Error::internal)?)
         .bind(serde_json::to_value(i.effects).map_err(Error::internal)?)
+        .bind(i.parent.map(|p| p.0))
+        .bind(i.parent.map(|p| p.1))
         .execute(&mut **tx),
     )
     .await
@@ -167,15 +172,21 @@ pub(super) async fn process_instance_insert(tx: &mut Tx, i: &NewInstance<'_>) ->
     Ok(())
 }
 
-/// Locks an instance to apply a command to it: (tenant, state, revision, model).
+/// An instance locked to apply a command to it: (tenant, state, revision, model, the call
+/// activity that started it).
+pub(super) type LockedInstance = (String, InstanceState, i64, Process, Option<(Uuid, i64)>);
+
+/// Locks an instance to apply a command to it.
 pub(super) async fn process_instance_fetch_for_update(
     tx: &mut Tx,
     instance: Uuid,
-) -> Result<(String, InstanceState, i64, Process), Error> {
-    let row: Option<(String, Value, i64, Value)> = timed(
+) -> Result<LockedInstance, Error> {
+    #[allow(clippy::type_complexity)]
+    let row: Option<(String, Value, i64, Value, Option<Uuid>, Option<i64>)> = timed(
         "process_instance_fetch_for_update",
         sqlx::query_as(
-            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model FROM process_instance pi \
+            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model, pi.parent_process_instance_id, pi.parent_element_key \
+             FROM process_instance pi \
              JOIN process_definition pd USING (process_definition_id) WHERE pi.process_instance_id = $1 FOR UPDATE OF pi",
         )
         .bind(instance)
@@ -183,13 +194,33 @@ pub(super) async fn process_instance_fetch_for_update(
     )
     .await
     .map_err(db_error)?;
-    let (tenant, state, revision, model) =
+    let (tenant, state, revision, model, parent, element) =
         row.ok_or_else(|| Error::not_found("process instance", instance))?;
     let state: InstanceState = serde_json::from_value(state)
         .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
     let process: Process = serde_json::from_value(model)
         .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
-    Ok((tenant, state, revision, process))
+    Ok((tenant, state, revision, process, parent.zip(element)))
+}
+
+/// The active child instance a call activity (`element` of `caller`) started, if any.
+pub(super) async fn active_child(
+    tx: &mut Tx,
+    caller: Uuid,
+    element: i64,
+) -> Result<Option<Uuid>, Error> {
+    timed(
+        "process_instance_fetch_child",
+        sqlx::query_scalar(
+            "SELECT process_instance_id FROM process_instance WHERE parent_process_instance_id = $1 \
+             AND parent_element_key = $2 AND status = 'active'",
+        )
+        .bind(caller)
+        .bind(element)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
 }
 
 /// Writes an instance's state after a command, one revision on from `revision`.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
 use crate::bpmn::{Element, ElementKind, Process, Timer, Trigger};
-use crate::feel::{parse_duration, Env, Expression, Value as Feel};
+use crate::feel::{parse_duration, Env, Expression, FeelError, Value as Feel};
 
 /// Element instance keys: unique within an instance, in creation order.
 pub type Key = u64;
@@ -125,6 +125,17 @@ pub enum Command {
         catch_id: String,
         variables: Map<String, Json>,
     },
+    /// The child instance a call activity started completed with these (process-scope)
+    /// variables.
+    CompleteChild {
+        element: Key,
+        variables: Map<String, Json>,
+    },
+    /// The child instance of a call activity could not start (no such process, ...).
+    ChildNotStarted {
+        element: Key,
+        message: String,
+    },
     /// A person completed the native user task of `element`.
     CompleteUserTask {
         element: Key,
@@ -190,6 +201,22 @@ pub enum Effect {
     CancelUserTask {
         element: Key,
     },
+    /// A call activity starts an instance of another process; its completion comes back as
+    /// [`Command::CompleteChild`], a failure to start as [`Command::ChildNotStarted`].
+    StartChildInstance {
+        element: Key,
+        element_id: String,
+        process_id: String,
+        /// `latest`, `deployment` or `versionTag`.
+        binding: String,
+        version_tag: Option<String>,
+        variables: Map<String, Json>,
+    },
+    /// The call activity ended otherwise (cancelled, interrupted): its child instance is
+    /// cancelled with it.
+    CancelChildInstance {
+        element: Key,
+    },
     InstanceCompleted,
     InstanceTerminated,
 }
@@ -219,8 +246,24 @@ enum Step {
     },
 }
 
+/// Evaluates the DMN decisions business rule tasks call (`zeebe:calledDecision`): the decision's
+/// id and the variables visible at the task give its result, or why there is none.
+pub trait DecisionEvaluator {
+    fn evaluate(&self, decision_id: &str, variables: &Map<String, Json>) -> Result<Json, String>;
+}
+
+/// No decision is deployed: a business rule task calling one raises an incident, as in Zeebe.
+pub struct NoDecisions;
+
+impl DecisionEvaluator for NoDecisions {
+    fn evaluate(&self, decision_id: &str, _: &Map<String, Json>) -> Result<Json, String> {
+        Err(format!("no decision with id '{decision_id}' is deployed"))
+    }
+}
+
 struct Run<'p> {
     process: &'p Process,
+    decisions: &'p dyn DecisionEvaluator,
     now: DateTime<Utc>,
     state: InstanceState,
     effects: Vec<Effect>,
@@ -239,6 +282,22 @@ fn expression_value(source: &str, env: &Env) -> Result<Feel, String> {
         Ok(Feel::String(s)) if source.trim_start().starts_with('=') => Ok(Feel::String(s)),
         Ok(v) => Ok(v),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// An attribute that is a static text or, starting with `=`, a FEEL expression giving a text (a
+/// number is taken as its decimal text): job types, retries, called process and decision ids.
+fn job_text(source: &str, env: &Env) -> Result<String, String> {
+    if !source.trim_start().starts_with('=') {
+        return Ok(source.to_owned());
+    }
+    match expression_value(source, env)? {
+        Feel::String(s) => Ok(s),
+        Feel::Null => Err("the expression gave null".into()),
+        other => match other.to_json() {
+            Json::String(s) => Ok(s),
+            v => Ok(v.to_string()),
+        },
     }
 }
 
@@ -312,6 +371,25 @@ impl<'p> Run<'p> {
 
     /// Variables visible from inside `scope` (and `local`): process scope, then each enclosing
     /// subprocess, inner names shadowing outer ones.
+    /// These variables at the engine's instant, for FEEL.
+    fn env<'v>(&self, variables: &'v Map<String, Json>) -> Env<'v> {
+        Env {
+            variables,
+            now: self.now,
+        }
+    }
+
+    /// Evaluates a FEEL text against these variables at the engine's instant.
+    fn eval(&self, variables: &Map<String, Json>, source: &str) -> Result<Feel, FeelError> {
+        Expression::parse(source).and_then(|e| e.evaluate(&self.env(variables)))
+    }
+
+    /// The variables an element instance sees: its own over its scopes'.
+    fn element_visible(&self, key: Key, scope: Option<Key>) -> Map<String, Json> {
+        let local = self.state.active.get(&key).map(|e| &e.variables);
+        self.visible(scope, local)
+    }
+
     fn visible(&self, scope: Option<Key>, local: Option<&Map<String, Json>>) -> Map<String, Json> {
         let mut chain = Vec::new();
         let mut at = scope;
@@ -352,6 +430,130 @@ impl<'p> Run<'p> {
             }
         }
         self.state.variables.insert(name.to_owned(), value);
+    }
+
+    /// An element's result (a job's variables, a script's or decision's result variable): local to
+    /// the element when it has output mappings (which then decide what reaches outer scopes),
+    /// else propagated like Zeebe's job variables.
+    fn set_result(
+        &mut self,
+        key: Key,
+        element: &Element,
+        scope: Option<Key>,
+        variables: Map<String, Json>,
+    ) {
+        if element.outputs.is_empty() {
+            for (k, v) in variables {
+                self.propagate(scope, &k, v);
+            }
+        } else if let Some(local) = self.state.active.get_mut(&key) {
+            local.variables.extend(variables);
+        }
+    }
+
+    /// Throws an escalation from `from`: the nearest escalation boundary event (of its code, or
+    /// catching all) on an enclosing subprocess catches it. Returns whether the thrower was
+    /// ended by an interrupting catch. Uncaught, it is ignored, as in Zeebe.
+    fn escalate(&mut self, from: Key, code: &str) -> bool {
+        let mut at = self.state.active.get(&from).and_then(|e| e.scope);
+        while let Some(k) = at {
+            let Some(ei) = self.state.active.get(&k).cloned() else {
+                break;
+            };
+            let boundary = self.process.elements.iter().find(|b| {
+                ei.loop_index.is_none()
+                    && matches!(&b.kind, ElementKind::BoundaryEvent {
+                        attached_to,
+                        trigger: Trigger::Escalation { code: c },
+                        ..
+                    } if attached_to == &ei.element_id && c.as_deref().is_none_or(|c| c == code))
+            });
+            if let Some(b) = boundary {
+                let interrupting = matches!(
+                    b.kind,
+                    ElementKind::BoundaryEvent {
+                        interrupting: true,
+                        ..
+                    }
+                );
+                if interrupting {
+                    for d in self.descendants(k) {
+                        self.cancel(d);
+                    }
+                    self.cancel(k);
+                }
+                self.queue.push_back(Step::Activate {
+                    element_id: b.id.clone(),
+                    scope: ei.scope,
+                    via: None,
+                    locals: Map::new(),
+                });
+                return interrupting;
+            }
+            at = ei.scope;
+        }
+        false
+    }
+
+    /// Whether a token can still go from element `from` to `gateway` (through sequence flows and
+    /// boundary events, not through the gateway itself).
+    fn can_reach(&self, from: &str, gateway: &str) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![from];
+        while let Some(at) = frontier.pop() {
+            if !seen.insert(at) {
+                continue;
+            }
+            for f in self.process.flows.iter().filter(|f| f.source == at) {
+                if f.target == gateway {
+                    return true;
+                }
+                frontier.push(&f.target);
+            }
+            for b in &self.process.elements {
+                if matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == at)
+                {
+                    frontier.push(&b.id);
+                }
+            }
+        }
+        false
+    }
+
+    /// An inclusive join with tokens waiting fires when no other token of its scope (an active
+    /// element, a queued activation, tokens waiting at another join) can still reach it.
+    fn inclusive_join_ready(&self) -> Option<(Option<Key>, &'p Element)> {
+        for jk in self.state.joins.keys() {
+            let Some((scope_text, gateway_id)) = jk.split_once('/') else {
+                continue;
+            };
+            let Some(gateway) = self.element(gateway_id) else {
+                continue;
+            };
+            if !matches!(gateway.kind, ElementKind::InclusiveGateway { .. }) {
+                continue;
+            }
+            let scope = scope_text.parse::<Key>().ok();
+            let blocked = self
+                .state
+                .active
+                .values()
+                .any(|e| e.scope == scope && self.can_reach(&e.element_id, gateway_id))
+                || self.queue.iter().any(|s| {
+                    matches!(s, Step::Activate { element_id, scope: sc, .. }
+                        if *sc == scope && (element_id == gateway_id || self.can_reach(element_id, gateway_id)))
+                })
+                || self.state.joins.keys().any(|other| {
+                    other != jk
+                        && other.split_once('/').is_some_and(|(s, g)| {
+                            s == scope_text && self.can_reach(g, gateway_id)
+                        })
+                });
+            if !blocked {
+                return Some((scope, gateway));
+            }
+        }
+        None
     }
 
     fn incident(&mut self, key: Key, element_id: &str, message: String) {
@@ -400,10 +602,20 @@ impl<'p> Run<'p> {
     }
 
     fn run(&mut self) {
-        while let Some(step) = self.queue.pop_front() {
+        loop {
             if self.state.status != InstanceStatus::Active {
                 return;
             }
+            let Some(step) = self.queue.pop_front() else {
+                // Nothing else moves: an inclusive join no token can reach any more fires.
+                let Some((scope, gateway)) = self.inclusive_join_ready() else {
+                    return;
+                };
+                self.state.joins.remove(&join_key(scope, &gateway.id));
+                let key = self.new_instance(&gateway.id, scope);
+                self.enter(key, gateway, scope, Map::new());
+                continue;
+            };
             match step {
                 Step::Activate {
                     element_id,
@@ -437,13 +649,31 @@ impl<'p> Run<'p> {
             if incoming.len() > 1 {
                 let jk = join_key(scope, &element.id);
                 let arrived = self.state.joins.entry(jk.clone()).or_default();
-                if let Some(v) = via {
-                    arrived.insert(v);
+                if let Some(v) = &via {
+                    arrived.insert(v.clone());
                 }
                 if !incoming.is_subset(arrived) {
                     return;
                 }
                 self.state.joins.remove(&jk);
+            }
+        }
+        if let ElementKind::InclusiveGateway { .. } = element.kind {
+            let incoming = self
+                .process
+                .flows
+                .iter()
+                .filter(|f| f.target == element.id)
+                .count();
+            if incoming > 1 {
+                // Waits (see `inclusive_join_ready`) for every token that can still come.
+                let arrived = self
+                    .state
+                    .joins
+                    .entry(join_key(scope, &element.id))
+                    .or_default();
+                arrived.insert(via.unwrap_or_default());
+                return;
             }
         }
         if element.multi_instance.is_some() {
@@ -461,10 +691,7 @@ impl<'p> Run<'p> {
         };
         let key = self.new_instance(&element.id, scope);
         let visible = self.visible(scope, None);
-        let env = Env {
-            variables: &visible,
-            now: self.now,
-        };
+        let env = self.env(&visible);
         let items = match Expression::parse(&mi.input_collection).and_then(|e| e.evaluate(&env)) {
             Ok(Feel::List(items)) => items.iter().map(Feel::to_json).collect::<Vec<_>>(),
             Ok(other) => {
@@ -534,11 +761,7 @@ impl<'p> Run<'p> {
         if !element.inputs.is_empty() {
             let visible = self.visible(scope, Some(&locals));
             for m in &element.inputs {
-                let env = Env {
-                    variables: &visible,
-                    now: self.now,
-                };
-                match Expression::parse(&m.source).and_then(|e| e.evaluate(&env)) {
+                match self.eval(&visible, &m.source) {
                     Ok(v) => {
                         locals.insert(m.target.clone(), v.to_json());
                     }
@@ -567,36 +790,253 @@ impl<'p> Run<'p> {
             // A boundary event is only ever activated by its trigger (see `throw`): it has fired.
             ElementKind::StartEvent { .. }
             | ElementKind::ParallelGateway
-            | ElementKind::IntermediateThrowEvent { job: None, .. }
+            | ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::None,
+                ..
+            }
             | ElementKind::BoundaryEvent { .. } => {
                 self.queue.push_back(Step::Complete { key });
             }
             ElementKind::ServiceTask { .. }
             | ElementKind::SendTask { .. }
             | ElementKind::UserTask { .. }
-            | ElementKind::IntermediateThrowEvent { .. }
+            | ElementKind::ScriptTask { job: Some(_), .. }
+            | ElementKind::BusinessRuleTask { job: Some(_), .. }
+            | ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Message { .. },
+                ..
+            }
             | ElementKind::EndEvent { job: Some(_), .. } => {
                 let Some(job) = element.kind.job() else {
                     return self.user_task(key, element, scope);
                 };
-                let local = self.state.active.get(&key).map(|e| e.variables.clone());
-                let variables = self.visible(scope, local.as_ref());
-                let retries = job.retries.trim().parse().unwrap_or(3);
+                let variables = self.element_visible(key, scope);
+                let env = self.env(&variables);
+                // Type and retries may be FEEL, evaluated when the job is created (Zeebe).
+                let job_type = match job_text(&job.job_type, &env) {
+                    Ok(t) if !t.trim().is_empty() => t,
+                    Ok(_) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("the job type '{}' is empty", job.job_type),
+                        )
+                    }
+                    Err(e) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("job type '{}': {e}", job.job_type),
+                        )
+                    }
+                };
+                let retries = match job_text(&job.retries, &env)
+                    .and_then(|r| r.trim().parse::<i32>().map_err(|e| format!("'{r}': {e}")))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("job retries '{}' is not a number: {e}", job.retries),
+                        )
+                    }
+                };
                 self.effects.push(Effect::CreateJob {
                     element: key,
                     element_id: element.id.clone(),
-                    job_type: job.job_type.clone(),
+                    job_type,
                     retries,
                     headers: job.headers.clone(),
                     variables,
                 });
             }
+            ElementKind::PassThroughTask { .. }
+            | ElementKind::IntermediateCatchEvent {
+                trigger: Trigger::Link { .. },
+            } => self.queue.push_back(Step::Complete { key }),
+            ElementKind::ScriptTask {
+                script: Some(script),
+                ..
+            } => {
+                let visible = self.element_visible(key, scope);
+                match self.eval(&visible, &script.expression) {
+                    Ok(v) => {
+                        let mut result = Map::new();
+                        result.insert(script.result_variable.clone(), v.to_json());
+                        self.set_result(key, element, scope, result);
+                        self.queue.push_back(Step::Complete { key });
+                    }
+                    Err(e) => self.incident(
+                        key,
+                        &element.id,
+                        format!("script '{}' failed: {e}", script.expression),
+                    ),
+                }
+            }
+            ElementKind::BusinessRuleTask {
+                decision: Some(called),
+                ..
+            } => {
+                let visible = self.element_visible(key, scope);
+                let env = self.env(&visible);
+                let outcome = job_text(&called.decision_id, &env)
+                    .and_then(|id| self.decisions.evaluate(&id, &visible));
+                match outcome {
+                    Ok(v) => {
+                        let mut result = Map::new();
+                        result.insert(called.result_variable.clone(), v);
+                        self.set_result(key, element, scope, result);
+                        self.queue.push_back(Step::Complete { key });
+                    }
+                    Err(e) => self.incident(
+                        key,
+                        &element.id,
+                        format!("decision '{}': {e}", called.decision_id),
+                    ),
+                }
+            }
+            ElementKind::CallActivity { called } => {
+                let local = self
+                    .state
+                    .active
+                    .get(&key)
+                    .map(|e| e.variables.clone())
+                    .unwrap_or_default();
+                let visible = self.visible(scope, Some(&local));
+                let env = self.env(&visible);
+                match job_text(&called.process_id, &env) {
+                    Ok(process_id) => self.effects.push(Effect::StartChildInstance {
+                        element: key,
+                        element_id: element.id.clone(),
+                        process_id,
+                        binding: called.binding.clone(),
+                        version_tag: called.version_tag.clone(),
+                        variables: if called.propagate_all_parent_variables {
+                            visible
+                        } else {
+                            local
+                        },
+                    }),
+                    Err(e) => self.incident(
+                        key,
+                        &element.id,
+                        format!("called process id '{}': {e}", called.process_id),
+                    ),
+                }
+            }
+            ElementKind::InclusiveGateway { default } => {
+                let visible = self.visible(scope, None);
+                let env = self.env(&visible);
+                let mut chosen = Vec::new();
+                for f in self.outgoing(&element.id) {
+                    if Some(&f.id) == default.as_ref() {
+                        continue;
+                    }
+                    match &f.condition {
+                        None => chosen.push(f),
+                        Some(c) => match Expression::parse(c).and_then(|e| e.holds(&env)) {
+                            Ok(true) => chosen.push(f),
+                            Ok(false) => {}
+                            Err(e) => {
+                                return self.incident(
+                                    key,
+                                    &element.id,
+                                    format!("condition of {} failed: {e}", f.id),
+                                )
+                            }
+                        },
+                    }
+                }
+                if chosen.is_empty() {
+                    if let Some(d) = default
+                        .as_ref()
+                        .and_then(|d| self.process.flows.iter().find(|f| &f.id == d))
+                    {
+                        chosen.push(d);
+                    }
+                }
+                if chosen.is_empty() {
+                    return self.incident(
+                        key,
+                        &element.id,
+                        "no outgoing flow's condition is true and there is no default flow".into(),
+                    );
+                }
+                self.state.active.remove(&key);
+                for f in chosen {
+                    self.queue.push_back(Step::Activate {
+                        element_id: f.target.clone(),
+                        scope,
+                        via: Some(f.id.clone()),
+                        locals: Map::new(),
+                    });
+                }
+            }
+            ElementKind::EventBasedGateway => {
+                for f in self.outgoing(&element.id) {
+                    let Some(target) = self.element(&f.target) else {
+                        continue;
+                    };
+                    match &target.kind {
+                        ElementKind::IntermediateCatchEvent {
+                            trigger: Trigger::Timer(t),
+                        } => self.schedule(key, &target.id, t, scope),
+                        ElementKind::IntermediateCatchEvent {
+                            trigger:
+                                Trigger::Message {
+                                    name,
+                                    correlation_key,
+                                    ..
+                                },
+                        } => {
+                            self.subscribe(key, &target.id, name, correlation_key.as_deref(), scope)
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Link { name },
+                ..
+            } => {
+                let target = self.process.elements.iter().find(|c| {
+                    c.parent == element.parent
+                        && matches!(&c.kind, ElementKind::IntermediateCatchEvent { trigger: Trigger::Link { name: n } } if n == name)
+                });
+                match target {
+                    Some(c) => {
+                        self.state.active.remove(&key);
+                        self.queue.push_back(Step::Activate {
+                            element_id: c.id.clone(),
+                            scope,
+                            via: None,
+                            locals: Map::new(),
+                        });
+                    }
+                    None => self.incident(
+                        key,
+                        &element.id,
+                        format!("no link catch event named '{name}'"),
+                    ),
+                }
+            }
+            ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Escalation { code },
+                ..
+            }
+            | ElementKind::EndEvent {
+                trigger: Trigger::Escalation { code },
+                ..
+            } => {
+                let code = code.clone().unwrap_or_default();
+                if !self.escalate(key, &code) {
+                    self.queue.push_back(Step::Complete { key });
+                }
+            }
             ElementKind::ExclusiveGateway { default } => {
                 let visible = self.visible(scope, None);
-                let env = Env {
-                    variables: &visible,
-                    now: self.now,
-                };
+                let env = self.env(&visible);
                 let mut chosen = None;
                 for f in self.outgoing(&element.id) {
                     if Some(&f.id) == default.as_ref() {
@@ -779,6 +1219,14 @@ impl<'p> Run<'p> {
             {
                 self.effects.push(Effect::CancelUserTask { element: key });
             }
+            if ei.multi.is_none()
+                && self
+                    .element(&ei.element_id)
+                    .is_some_and(|e| matches!(e.kind, ElementKind::CallActivity { .. }))
+            {
+                self.effects
+                    .push(Effect::CancelChildInstance { element: key });
+            }
             self.disarm(key, &ei.element_id);
             self.state.incidents.remove(&key);
         }
@@ -795,12 +1243,8 @@ impl<'p> Run<'p> {
         else {
             return;
         };
-        let local = self.state.active.get(&key).map(|e| e.variables.clone());
-        let variables = self.visible(scope, local.as_ref());
-        let env = Env {
-            variables: &variables,
-            now: self.now,
-        };
+        let variables = self.element_visible(key, scope);
+        let env = self.env(&variables);
         let text = |src: &Option<String>| -> Result<Option<String>, String> {
             match src {
                 None => Ok(None),
@@ -855,7 +1299,7 @@ impl<'p> Run<'p> {
     /// Whether timers or subscriptions can belong to an element instance of `element_id`.
     fn waits_on_events(&self, element_id: &str) -> bool {
         self.element(element_id).is_some_and(|e| {
-            matches!(e.kind, ElementKind::IntermediateCatchEvent { .. } | ElementKind::ReceiveTask { .. })
+            matches!(e.kind, ElementKind::IntermediateCatchEvent { .. } | ElementKind::ReceiveTask { .. } | ElementKind::EventBasedGateway)
                 || self.process.elements.iter().any(|b| matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == element_id))
         })
     }
@@ -870,10 +1314,7 @@ impl<'p> Run<'p> {
 
     fn schedule(&mut self, key: Key, timer_id: &str, timer: &Timer, scope: Option<Key>) {
         let visible = self.visible(scope, None);
-        let env = Env {
-            variables: &visible,
-            now: self.now,
-        };
+        let env = self.env(&visible);
         match timer_due(timer, &env) {
             Ok((due, repeat)) => self.effects.push(Effect::ScheduleTimer {
                 element: key,
@@ -894,10 +1335,7 @@ impl<'p> Run<'p> {
         scope: Option<Key>,
     ) {
         let visible = self.visible(scope, None);
-        let env = Env {
-            variables: &visible,
-            now: self.now,
-        };
+        let env = self.env(&visible);
         let Some(source) = correlation_key else {
             return self.incident(key, catch_id, format!("{catch_id} has no correlation key"));
         };
@@ -968,6 +1406,18 @@ impl<'p> Run<'p> {
         let Some(boundary) = self.element(event_id) else {
             return;
         };
+        if self
+            .element(&ei.element_id)
+            .is_some_and(|g| matches!(g.kind, ElementKind::EventBasedGateway))
+        {
+            // The first event after an event-based gateway: the gateway's other waits end and
+            // the event that happened completes at once.
+            self.state.active.remove(&key);
+            self.disarm(key, &ei.element_id);
+            let caught = self.new_instance(&boundary.id, ei.scope);
+            self.queue.push_back(Step::Complete { key: caught });
+            return;
+        }
         let ElementKind::BoundaryEvent {
             attached_to,
             interrupting,
@@ -1056,21 +1506,8 @@ impl<'p> Run<'p> {
             }
         } else if !element.outputs.is_empty() {
             let visible = self.visible(ei.scope, Some(&ei.variables));
-            for m in &element.outputs {
-                let env = Env {
-                    variables: &visible,
-                    now: self.now,
-                };
-                match Expression::parse(&m.source).and_then(|e| e.evaluate(&env)) {
-                    Ok(v) => self.propagate(ei.scope, &m.target, v.to_json()),
-                    Err(e) => {
-                        return self.incident(
-                            key,
-                            &element.id,
-                            format!("output mapping '{}' failed: {e}", m.source),
-                        )
-                    }
-                }
+            if !self.map_outputs(key, element, &visible, ei.scope) {
+                return;
             }
         }
         self.state.active.remove(&key);
@@ -1083,6 +1520,30 @@ impl<'p> Run<'p> {
         }
     }
 
+    /// Applies the element's output mappings into `scope`; false when one failed (an incident).
+    fn map_outputs(
+        &mut self,
+        key: Key,
+        element: &Element,
+        visible: &Map<String, Json>,
+        scope: Option<Key>,
+    ) -> bool {
+        for m in &element.outputs {
+            match self.eval(visible, &m.source) {
+                Ok(v) => self.propagate(scope, &m.target, v.to_json()),
+                Err(e) => {
+                    self.incident(
+                        key,
+                        &element.id,
+                        format!("output mapping '{}' failed: {e}", m.source),
+                    );
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     fn complete_inner(
         &mut self,
         key: Key,
@@ -1092,45 +1553,24 @@ impl<'p> Run<'p> {
         index: usize,
     ) {
         let visible = self.visible(Some(body), Some(&ei.variables));
-        if !element.outputs.is_empty() {
-            for m in &element.outputs {
-                let env = Env {
-                    variables: &visible,
-                    now: self.now,
-                };
-                match Expression::parse(&m.source).and_then(|e| e.evaluate(&env)) {
-                    Ok(v) => self.propagate(Some(body), &m.target, v.to_json()),
-                    Err(e) => {
-                        return self.incident(
-                            key,
-                            &element.id,
-                            format!("output mapping '{}' failed: {e}", m.source),
-                        )
-                    }
-                }
-            }
+        if !self.map_outputs(key, element, &visible, Some(body)) {
+            return;
         }
         let output = match element
             .multi_instance
             .as_ref()
             .and_then(|m| m.output_element.clone())
         {
-            Some(source) => {
-                let env = Env {
-                    variables: &visible,
-                    now: self.now,
-                };
-                match Expression::parse(&source).and_then(|e| e.evaluate(&env)) {
-                    Ok(v) => Some(v.to_json()),
-                    Err(e) => {
-                        return self.incident(
-                            key,
-                            &element.id,
-                            format!("outputElement '{source}' failed: {e}"),
-                        )
-                    }
+            Some(source) => match self.eval(&visible, &source) {
+                Ok(v) => Some(v.to_json()),
+                Err(e) => {
+                    return self.incident(
+                        key,
+                        &element.id,
+                        format!("outputElement '{source}' failed: {e}"),
+                    )
                 }
-            }
+            },
             None => None,
         };
         self.state.active.remove(&key);
@@ -1259,11 +1699,23 @@ pub fn apply(
     command: &Command,
     now: DateTime<Utc>,
 ) -> Result<(InstanceState, Vec<Effect>), RuntimeError> {
+    apply_with_decisions(process, state, command, now, &NoDecisions)
+}
+
+/// [`apply`], with the decisions business rule tasks call.
+pub fn apply_with_decisions(
+    process: &Process,
+    state: &InstanceState,
+    command: &Command,
+    now: DateTime<Utc>,
+    decisions: &dyn DecisionEvaluator,
+) -> Result<(InstanceState, Vec<Effect>), RuntimeError> {
     if state.status != InstanceStatus::Active {
         return Err(RuntimeError::NotActive(state.status));
     }
     let mut run = Run {
         process,
+        decisions,
         now,
         state: state.clone(),
         effects: Vec::new(),
@@ -1328,19 +1780,8 @@ pub fn apply(
             {
                 return Err(RuntimeError::NoSuchJob(*element));
             }
-            let has_outputs = run
-                .element(&ei.element_id)
-                .is_some_and(|e| !e.outputs.is_empty());
-            for (k, v) in variables {
-                if has_outputs {
-                    // With output mappings, job results are local to the element and only the
-                    // mappings reach outer scopes.
-                    if let Some(local) = run.state.active.get_mut(element) {
-                        local.variables.insert(k.clone(), v.clone());
-                    }
-                } else {
-                    run.propagate(ei.scope, k, v.clone());
-                }
+            if let Some(el) = run.element(&ei.element_id) {
+                run.set_result(*element, el, ei.scope, variables.clone());
             }
             run.queue.push_back(Step::Complete { key: *element });
         }
@@ -1387,6 +1828,36 @@ pub fn apply(
                 run.propagate(ei.scope, k, v.clone());
             }
             run.event_arrived(*element, catch_id, None);
+        }
+        Command::CompleteChild { element, variables } => {
+            let ei = run
+                .state
+                .active
+                .get(element)
+                .cloned()
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let Some(el) = run.element(&ei.element_id) else {
+                return Err(RuntimeError::NoSuchJob(*element));
+            };
+            let ElementKind::CallActivity { called } = &el.kind else {
+                return Err(RuntimeError::NoSuchJob(*element));
+            };
+            if called.propagate_all_child_variables {
+                run.set_result(*element, el, ei.scope, variables.clone());
+            } else if let Some(local) = run.state.active.get_mut(element) {
+                // Only the output mappings, which see the child's variables, reach the caller.
+                local.variables.extend(variables.clone());
+            }
+            run.queue.push_back(Step::Complete { key: *element });
+        }
+        Command::ChildNotStarted { element, message } => {
+            let ei = run
+                .state
+                .active
+                .get(element)
+                .cloned()
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            run.incident(*element, &ei.element_id, message.clone());
         }
         Command::CompleteUserTask { element, variables } => {
             let ei = run

@@ -1,0 +1,335 @@
+//! Camunda Modeler files run to their end through the job API (issue 16): the shared fixtures
+//! that use plain and script tasks, timers in subprocesses, and a multi-instance call activity;
+//! call activities' cancellation both ways and their incident when the callee is missing.
+
+use crate::support::TestApp;
+use cpq_core::Role;
+use cpq_testkit::repo_root;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        repo_root()
+            .join("../shared/fixtures/bpmn-modeler")
+            .join(name),
+    )
+    .unwrap()
+}
+
+struct Run {
+    app: TestApp,
+    operator: String,
+    worker: String,
+}
+
+impl Run {
+    async fn deploy(xml: &str) -> Run {
+        let app = TestApp::spawn().await;
+        let operator = app.token("acme", &[Role::Operator]);
+        let deployed = deploy_bpmn(&app, &operator, "?allow_unsupported_job_types=true", xml).await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+        let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
+        Run {
+            app,
+            operator,
+            worker,
+        }
+    }
+
+    async fn start(&self, process: &str, variables: Value) -> String {
+        let started = post(
+            &self.app,
+            &self.operator,
+            "/v1/process-instances",
+            &json!({ "bpmn_process_id": process, "variables": variables }),
+            None,
+        )
+        .await;
+        assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
+        started.body["process_instance_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    async fn instance(&self, id: &str) -> Value {
+        let i = get(
+            &self.app,
+            &self.operator,
+            &format!("/v1/process-instances/{id}"),
+        )
+        .await;
+        assert_eq!(i.status, StatusCode::OK, "{}", i.body);
+        i.body
+    }
+
+    /// Activates up to 10 jobs of `job_type` (no wait).
+    async fn jobs(&self, job_type: &str) -> Vec<Value> {
+        let a = post(
+            &self.app,
+            &self.worker,
+            "/v1/jobs/activation",
+            &json!({ "job_type": job_type, "worker": "w1", "timeout_ms": 30000, "max_jobs": 10 }),
+            None,
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+        a.body["jobs"].as_array().unwrap().clone()
+    }
+
+    async fn complete(&self, job: &Value, variables: Value) {
+        let done = post(
+            &self.app,
+            &self.worker,
+            &format!("/v1/jobs/{}/completion", job["job_id"].as_str().unwrap()),
+            &json!({ "variables": variables }),
+            None,
+        )
+        .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    }
+
+    /// Time passes to the next timer: the earliest (and any due with it) fires. How many fired.
+    async fn fire_timers(&self) -> usize {
+        let owner = self.app.db.owner_pool().await;
+        sqlx::query(
+            "UPDATE timer SET due_at = now() - interval '1 second' \
+             WHERE due_at = (SELECT min(due_at) FROM timer)",
+        )
+        .execute(&owner)
+        .await
+        .unwrap();
+        owner.close().await;
+        let pool = self.app.db.app_pool().await;
+        let fired = cpq_workflow::instances::fire_due_timers(&pool, 100).await;
+        pool.close().await;
+        fired
+    }
+
+    /// Drives `instance` to its end: each round completes every open job of `job_types` with
+    /// what `answer` gives for it, then fires the timers. Returns the job types in the order
+    /// their jobs were completed.
+    async fn drive(
+        &self,
+        instance: &str,
+        job_types: &[&str],
+        answer: impl Fn(&str, &Value) -> Value,
+    ) -> Vec<String> {
+        let mut done = Vec::new();
+        for _ in 0..20 {
+            if self.instance(instance).await["status"] == "completed" {
+                return done;
+            }
+            let mut progressed = false;
+            for t in job_types {
+                for job in self.jobs(t).await {
+                    let variables = answer(t, &job["variables"]);
+                    self.complete(&job, variables).await;
+                    done.push((*t).to_owned());
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                self.fire_timers().await;
+            }
+        }
+        panic!(
+            "{instance} did not complete: {}",
+            self.instance(instance).await
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_get_up_fixture_runs_its_plain_and_script_tasks_and_timers_to_the_end() {
+    let run = Run::deploy(&fixture("c8ex--get-up.bpmn")).await;
+    let instance = run.start("GetUpProcess", json!({})).await;
+    let done = run
+        .drive(
+            &instance,
+            &["callKids", "checkProgress"],
+            |t, vars| match t {
+                "callKids" => {
+                    assert_eq!(vars["message"], "Please get up", "{vars}");
+                    json!({})
+                }
+                _ => {
+                    assert_eq!(vars["breakfastPrepared"], true, "the script ran: {vars}");
+                    assert_eq!(vars["options"].as_array().map(Vec::len), Some(4));
+                    json!({ "progress": "ready" })
+                }
+            },
+        )
+        .await;
+    assert_eq!(done, ["callKids", "checkProgress"]);
+    let detail = run.instance(&instance).await;
+    let fired: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["command"]["command"] == "timer_fired")
+        .map(|h| h["command"]["timer_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "Wait15MinutesEvent",
+            "Wait15MinutesEvent1",
+            "Wait5MinutesEvent1"
+        ],
+        "on time: the running-late boundary (PT1H) never fired"
+    );
+    assert_eq!(detail["variables"]["breakfastPrepared"], true, "{detail}");
+    assert!(
+        detail["incidents"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+}
+
+#[tokio::test]
+async fn the_multi_instance_call_activity_fixture_runs_a_child_per_item_and_gathers_their_results()
+{
+    let run = Run::deploy(&fixture("c8ex--multi-instance-simple-example.bpmn")).await;
+    let instance = run.start("MICallActivityProcess", json!({})).await;
+    let done = run
+        .drive(
+            &instance,
+            &["sequenceCreation", "elementCreation", "resultLogging"],
+            |t, vars| match t {
+                "sequenceCreation" => json!({ "sequence": [1, 2, 3] }),
+                "elementCreation" => {
+                    json!({ "result": vars["element"].as_i64().unwrap() * 10, "noise": true })
+                }
+                _ => {
+                    assert_eq!(vars["resultList"], json!([10, 20, 30]), "{vars}");
+                    json!({})
+                }
+            },
+        )
+        .await;
+    assert_eq!(
+        done,
+        [
+            "sequenceCreation",
+            "elementCreation",
+            "elementCreation",
+            "elementCreation",
+            "resultLogging"
+        ]
+    );
+    let detail = run.instance(&instance).await;
+    assert!(
+        detail["variables"].get("noise").is_none(),
+        "propagateAllChildVariables=false: only the output mapping comes back: {detail}"
+    );
+    let children = count(
+        &run.app,
+        &format!(
+            "SELECT count(*) FROM process_instance WHERE parent_process_instance_id = '{instance}' \
+             AND bpmn_process_id = 'ElementCreationProcess' AND status = 'completed'"
+        ),
+    )
+    .await;
+    assert_eq!(children, 3);
+}
+
+const CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="caller" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="=callee" /></bpmn:extensionElements></bpmn:callActivity>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e" />
+  </bpmn:process>
+  <bpmn:process id="callee" isExecutable="true">
+    <bpmn:startEvent id="cs" />
+    <bpmn:serviceTask id="work"><bpmn:extensionElements><zeebe:taskDefinition type="callee-work" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="ce" />
+    <bpmn:sequenceFlow id="c1" sourceRef="cs" targetRef="work" />
+    <bpmn:sequenceFlow id="c2" sourceRef="work" targetRef="ce" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test]
+async fn a_call_activity_is_cancelled_with_its_caller_refuses_a_direct_cancel_and_a_missing_callee_is_an_incident(
+) {
+    let run = Run::deploy(CALLER).await;
+    let parent = run.start("caller", json!({ "callee": "callee" })).await;
+    let jobs = run.jobs("callee-work").await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0]["variables"]["callee"], "callee",
+        "parent variables go in"
+    );
+    let child = run
+        .instance(jobs[0]["process_instance_id"].as_str().unwrap())
+        .await;
+    let child_id = child["process_instance_id"].as_str().unwrap().to_owned();
+    assert_ne!(child_id, parent);
+
+    // A child is cancelled with its caller, not on its own.
+    let refused = post(
+        &run.app,
+        &run.operator,
+        &format!("/v1/process-instances/{child_id}/cancellation"),
+        &json!({ "reason": "not on its own" }),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert_eq!(run.instance(&child_id).await["status"], "active");
+    let cancelled = post(
+        &run.app,
+        &run.operator,
+        &format!("/v1/process-instances/{parent}/cancellation"),
+        &json!({ "reason": "customer withdrew" }),
+        None,
+    )
+    .await;
+    assert!(cancelled.status.is_success(), "{}", cancelled.body);
+    assert_eq!(run.instance(&parent).await["status"], "terminated");
+    assert_eq!(run.instance(&child_id).await["status"], "terminated");
+    assert!(
+        run.jobs("callee-work").await.is_empty(),
+        "the child's job went with it"
+    );
+
+    // An unknown callee: an incident on the call activity, nothing started.
+    let lost = run.start("caller", json!({ "callee": "nowhere" })).await;
+    let detail = run.instance(&lost).await;
+    let incidents = detail["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{detail}");
+    assert_eq!(incidents[0]["element_id"], "call");
+    assert!(
+        incidents[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no process with BPMN id 'nowhere'"),
+        "{detail}"
+    );
+    assert_eq!(
+        count(
+            &run.app,
+            &format!(
+                "SELECT count(*) FROM process_instance WHERE parent_process_instance_id = '{lost}'"
+            )
+        )
+        .await,
+        0
+    );
+
+    // And a completed child continues its caller.
+    let ok = run.start("caller", json!({ "callee": "callee" })).await;
+    let job = run.jobs("callee-work").await.remove(0);
+    run.complete(&job, json!({ "answer": 42 })).await;
+    let done = run.instance(&ok).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        done["variables"]["answer"], 42,
+        "child variables come back by default"
+    );
+}
