@@ -19,8 +19,11 @@ use cpq_core::{Error, FieldError};
 use cpq_db::error::db_error;
 use cpq_db::{timed, Tx};
 use cpq_decision::{DecisionError, DecisionKind, DecisionModel};
+
+use crate::bpmn::{ElementKind, Process};
+use crate::runtime::DecisionEvaluator;
 use serde::Serialize;
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -200,6 +203,22 @@ pub async fn fetch_version(
     decision_id: &str,
     version: Option<i32>,
 ) -> Result<DecisionDefinition, Error> {
+    find_version(tx, decision_id, version)
+        .await?
+        .ok_or_else(|| {
+            let id = match version {
+                Some(v) => format!("{decision_id} version {v}"),
+                None => decision_id.to_string(),
+            };
+            Error::not_found("decision definition", id)
+        })
+}
+
+async fn find_version(
+    tx: &mut Tx,
+    decision_id: &str,
+    version: Option<i32>,
+) -> Result<Option<DecisionDefinition>, Error> {
     timed(
         "decision_definition_fetch_version",
         sqlx::query_as(&format!(
@@ -211,14 +230,7 @@ pub async fn fetch_version(
         .fetch_optional(&mut **tx),
     )
     .await
-    .map_err(db_error)?
-    .ok_or_else(|| {
-        let id = match version {
-            Some(v) => format!("{decision_id} version {v}"),
-            None => decision_id.to_string(),
-        };
-        Error::not_found("decision definition", id)
-    })
+    .map_err(db_error)
 }
 
 /// A parsed definition and the keys and versions of the decisions deployed with it.
@@ -393,6 +405,53 @@ pub async fn evaluate_latest(
     variables: &Json,
 ) -> Result<Evaluation, Error> {
     evaluate(tx, decision_id, None, variables).await
+}
+
+/// The latest version of each decision a process's business rule tasks call by a static id,
+/// loaded before the engine's pure run (which cannot read the database) and evaluated there.
+/// One row read per called decision; the parsed models come from the cache.
+pub struct CalledDecisions {
+    latest: HashMap<String, Arc<Loaded>>,
+}
+
+impl CalledDecisions {
+    /// Loads the decisions `process` calls; an id never deployed is left out, so the task that
+    /// calls it raises an incident, as in Zeebe.
+    pub async fn of(tx: &mut Tx, process: &Process) -> Result<Self, Error> {
+        let mut latest = HashMap::new();
+        for element in &process.elements {
+            let ElementKind::BusinessRuleTask {
+                decision: Some(called),
+                ..
+            } = &element.kind
+            else {
+                continue;
+            };
+            let id = called.decision_id.as_str();
+            if id.starts_with('=') || latest.contains_key(id) {
+                continue;
+            }
+            if let Some(definition) = find_version(tx, id, None).await? {
+                latest.insert(id.to_owned(), load(tx, &definition).await?);
+            }
+        }
+        Ok(Self { latest })
+    }
+}
+
+impl DecisionEvaluator for CalledDecisions {
+    fn evaluate(&self, decision_id: &str, variables: &Map<String, Json>) -> Result<Json, String> {
+        let Some(loaded) = self.latest.get(decision_id) else {
+            return Err(format!(
+                "no decision with id '{decision_id}' is deployed (a decision id given by an \
+                 expression is looked up among the ids the process names)"
+            ));
+        };
+        loaded
+            .model
+            .evaluate_strict(decision_id, &Json::Object(variables.clone()))
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Whether a deployed file is DMN rather than BPMN: its root element is a DMN `<definitions>`

@@ -1,6 +1,8 @@
 //! Camunda Modeler files run to their end through the job API (issue 16): the shared fixtures
 //! that use plain and script tasks, timers in subprocesses, and a multi-instance call activity;
-//! call activities' cancellation both ways and their incident when the callee is missing.
+//! call activities' cancellation both ways and their incident when the callee is missing; and a
+//! tour of the other elements (business rule task, inclusive gateways, link, escalation,
+//! event-based gateway) in `tests/fixtures/elements-tour.bpmn`.
 
 use crate::support::TestApp;
 use cpq_core::Role;
@@ -331,5 +333,142 @@ async fn a_call_activity_is_cancelled_with_its_caller_refuses_a_direct_cancel_an
     assert_eq!(
         done["variables"]["answer"], 42,
         "child variables come back by default"
+    );
+}
+
+fn test_fixture(name: &str) -> String {
+    std::fs::read_to_string(repo_root().join("crates/api/tests/fixtures").join(name)).unwrap()
+}
+
+/// The commands in the instance's history, by name (a timer's with its timer id).
+fn commands(detail: &Value) -> Vec<String> {
+    detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let c = &h["command"];
+            match c["timer_id"].as_str() {
+                Some(timer) => format!("{}:{timer}", c["command"].as_str().unwrap_or_default()),
+                None => c["command"].as_str().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_elements_tour_runs_a_decision_an_inclusive_fork_and_join_a_link_an_escalation_and_an_event_based_gateway(
+) {
+    let run = Run::deploy(&test_fixture("elements-tour.bpmn")).await;
+
+    // No decision deployed yet: the business rule task raises an incident naming it.
+    let early = run
+        .start(
+            "elementsTour",
+            json!({ "segment": "enterprise", "orderValue": 12000, "quoteId": "Q-0" }),
+        )
+        .await;
+    let detail = run.instance(&early).await;
+    let incidents = detail["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{detail}");
+    assert_eq!(incidents[0]["element_id"], "Task_discount");
+    assert!(
+        incidents[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no decision with id 'segmentDiscount' is deployed"),
+        "{detail}"
+    );
+
+    let dmn = test_fixture("quote-pricing-decisions.dmn");
+    let deployed = deploy_bpmn(&run.app, &run.operator, "?resource_name=pricing.dmn", &dmn).await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+
+    // A big enterprise discount: finance and the account team are told (not legal), the
+    // subprocess escalates to the director, and the approval message ends it.
+    let big = run
+        .start(
+            "elementsTour",
+            json!({ "segment": "enterprise", "orderValue": 12000, "quoteId": "Q-1" }),
+        )
+        .await;
+    assert!(run.jobs("tour-tell-legal").await.is_empty());
+    let finance = run.jobs("tour-tell-finance").await;
+    assert_eq!(finance.len(), 1);
+    assert_eq!(
+        finance[0]["variables"]["discount"],
+        json!(0.15),
+        "{}",
+        finance[0]
+    );
+    assert_eq!(finance[0]["variables"]["discountPercent"], json!(15));
+    run.complete(&finance[0], json!({})).await;
+    assert!(
+        run.jobs("tour-ask-director").await.is_empty(),
+        "the inclusive join waits for the account team's token"
+    );
+    let account = run.jobs("tour-tell-account").await;
+    assert_eq!(account.len(), 1);
+    run.complete(&account[0], json!({})).await;
+    let director = run.jobs("tour-ask-director").await;
+    assert_eq!(
+        director.len(),
+        1,
+        "the escalation was caught on the subprocess"
+    );
+    run.complete(&director[0], json!({ "approver": "director" }))
+        .await;
+    assert_eq!(
+        count(&run.app, "SELECT count(*) FROM timer").await,
+        1,
+        "the event-based gateway waits for the message or three days"
+    );
+    let published = post(
+        &run.app,
+        &run.operator,
+        "/v1/messages",
+        &json!({ "name": "tour-approved", "correlation_key": "Q-1", "variables": { "approved": true } }),
+        None,
+    )
+    .await;
+    assert!(published.status.is_success(), "{}", published.body);
+    let detail = run.instance(&big).await;
+    assert_eq!(detail["status"], "completed", "{detail}");
+    assert_eq!(detail["variables"]["approved"], true);
+    assert_eq!(
+        commands(&detail),
+        [
+            "start",
+            "complete_job",
+            "complete_job",
+            "complete_job",
+            "correlate_message"
+        ],
+        "{detail}"
+    );
+    assert_eq!(
+        count(&run.app, "SELECT count(*) FROM timer").await,
+        0,
+        "the message won: the timer went with the gateway"
+    );
+
+    // A small discount: nobody is told (the default flow), the subprocess ends normally and,
+    // with no approval, the timer does.
+    let small = run
+        .start(
+            "elementsTour",
+            json!({ "segment": "small-business", "orderValue": 5000, "quoteId": "Q-2" }),
+        )
+        .await;
+    assert!(run.jobs("tour-tell-finance").await.is_empty());
+    assert!(run.jobs("tour-tell-account").await.is_empty());
+    assert_eq!(run.fire_timers().await, 1);
+    let detail = run.instance(&small).await;
+    assert_eq!(detail["status"], "completed", "{detail}");
+    assert_eq!(detail["variables"]["discountPercent"], json!(5), "{detail}");
+    assert_eq!(
+        commands(&detail),
+        ["start", "timer_fired:Event_timeout"],
+        "{detail}"
     );
 }

@@ -22,8 +22,9 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::bpmn::{Element, ElementKind, Process, Trigger};
+use crate::decisions::CalledDecisions;
 use crate::routing::{resolve, RouteRequest};
-use crate::runtime::{apply, Command, Effect, InstanceState, InstanceStatus};
+use crate::runtime::{apply_with_decisions, Command, Effect, InstanceState, InstanceStatus};
 
 mod activation;
 mod definition;
@@ -190,8 +191,10 @@ async fn create_instance_in(
     at: DateTime<Utc>,
 ) -> Result<(Uuid, Notify), Error> {
     let process = definition.process;
+    let decisions = CalledDecisions::of(tx, process).await?;
     let (state, effects) =
-        apply(process, &InstanceState::new(), &command, at).map_err(runtime_error)?;
+        apply_with_decisions(process, &InstanceState::new(), &command, at, &decisions)
+            .map_err(runtime_error)?;
     let id = Uuid::now_v7();
     process_instance_insert(
         tx,
@@ -587,13 +590,15 @@ async fn step_once(
              one, and its children are cancelled with it"
         )));
     }
+    let decisions = CalledDecisions::of(tx, &process).await?;
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
     while let Some(command) = pending.pop_front() {
         if state.status != InstanceStatus::Active && !first {
             break;
         }
-        let (next, effects) = apply(&process, &state, &command, at).map_err(runtime_error)?;
+        let (next, effects) = apply_with_decisions(&process, &state, &command, at, &decisions)
+            .map_err(runtime_error)?;
         let closing = Closing::of(&process, &state, &next, &command, &effects);
         state = next;
         record_history(tx, &tenant, instance, &command, &effects, at).await?;
