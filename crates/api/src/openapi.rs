@@ -819,6 +819,6 @@ mod tests {
                 );
             }
         }
-        assert_eq!(lists, 14, "the paged lists");
+        assert_eq!(lists, 15, "the paged lists");
     }
 }
