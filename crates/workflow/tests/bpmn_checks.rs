@@ -541,3 +541,54 @@ fn the_repository_processes_pass_the_checks() {
     }
     assert!(read_files >= 2);
 }
+
+// ---- event subprocesses ---------------------------------------------------------------------
+
+#[test]
+fn event_subprocesses_are_checked_like_zeebe_does() {
+    let xml = file(
+        r#"<bpmn:error id="Err" errorCode="E1" />
+<bpmn:message id="M" name="m" />
+<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s" />
+  <bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" />
+  <bpmn:subProcess id="flowing" triggeredByEvent="true">
+    <bpmn:startEvent id="fs"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+    <bpmn:endEvent id="fe" /><bpmn:sequenceFlow id="ff" sourceRef="fs" targetRef="fe" />
+  </bpmn:subProcess>
+  <bpmn:sequenceFlow id="into" sourceRef="s" targetRef="flowing" />
+  <bpmn:subProcess id="soft" triggeredByEvent="true">
+    <bpmn:startEvent id="softStart" isInterrupting="false"><bpmn:errorEventDefinition errorRef="Err" /></bpmn:startEvent>
+    <bpmn:endEvent id="se" /><bpmn:sequenceFlow id="sf" sourceRef="softStart" targetRef="se" />
+  </bpmn:subProcess>
+  <bpmn:subProcess id="keyless" triggeredByEvent="true">
+    <bpmn:startEvent id="ks"><bpmn:messageEventDefinition messageRef="M" /></bpmn:startEvent>
+    <bpmn:endEvent id="ke" /><bpmn:sequenceFlow id="kf" sourceRef="ks" targetRef="ke" />
+  </bpmn:subProcess>
+</bpmn:process>"#,
+    );
+    let p = problems(&xml);
+    let expected = [
+        "flowing (subProcess): An event subprocess must not have incoming or outgoing sequence flows",
+        "softStart (startEvent): An error start event of an event subprocess must be interrupting",
+        "ks (startEvent): A message start event of an event subprocess needs a correlation key (zeebe:subscription)",
+    ];
+    for e in expected {
+        assert!(p.iter().any(|x| x == e), "{e} not in {p:#?}");
+    }
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+
+    // A none start event in an event subprocess is refused by element.
+    let none = process(
+        r#"<bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" />
+  <bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="plain" /><bpmn:endEvent id="ee" /><bpmn:sequenceFlow id="ef" sourceRef="plain" targetRef="ee" /></bpmn:subProcess>"#,
+    );
+    assert_eq!(
+        read(&none).unwrap_err(),
+        DeployError::Unsupported(vec![(
+            "plain".into(),
+            "startEvent without an event definition".into()
+        )])
+    );
+}

@@ -3,12 +3,16 @@
 
 use chrono::Utc;
 use cpq_workflow::bpmn::{read, Process};
-use cpq_workflow::runtime::{apply, Command, Effect, InstanceState, InstanceStatus, Key, Repeat};
+use cpq_workflow::runtime::{
+    apply, Command, Effect, InstanceState, InstanceStatus, Key, Repeat, ROOT,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
 #[path = "runtime/elements.rs"]
 mod elements;
+#[path = "runtime/event_subprocesses.rs"]
+mod event_subprocesses;
 
 fn process(body: &str) -> Process {
     let xml = format!(

@@ -38,7 +38,7 @@ pub fn element_type(kind: &ElementKind) -> &'static str {
         ElementKind::ParallelGateway => "parallelGateway",
         ElementKind::InclusiveGateway { .. } => "inclusiveGateway",
         ElementKind::EventBasedGateway => "eventBasedGateway",
-        ElementKind::SubProcess => "subProcess",
+        ElementKind::SubProcess | ElementKind::EventSubProcess { .. } => "subProcess",
         ElementKind::PassThroughTask { tag } if tag == "manualTask" => "manualTask",
         ElementKind::PassThroughTask { .. } => "task",
         ElementKind::ScriptTask { .. } => "scriptTask",
@@ -391,6 +391,77 @@ pub fn process_expressions(process: &Process, out: &mut Vec<String>) {
     }
     for e in &process.elements {
         problems.element(e);
+    }
+}
+
+/// Zeebe: an event subprocess has exactly one start event (message, timer, error or escalation;
+/// `isInterrupting="false"` only for message, timer and escalation) and no flows in or out; a
+/// scope has at most one error event subprocess per error code.
+pub fn event_subprocesses(process: &Process, out: &mut Vec<String>) {
+    let mut error_codes: Vec<(Option<&str>, Option<&str>)> = Vec::new();
+    for sub in &process.elements {
+        let ElementKind::EventSubProcess { interrupting } = sub.kind else {
+            continue;
+        };
+        if process
+            .flows
+            .iter()
+            .any(|f| f.source == sub.id || f.target == sub.id)
+        {
+            out.push(format!(
+                "{} (subProcess): An event subprocess must not have incoming or outgoing sequence \
+                 flows",
+                sub.id
+            ));
+        }
+        let starts: Vec<&Element> = process
+            .elements
+            .iter()
+            .filter(|e| e.parent.as_deref() == Some(sub.id.as_str()))
+            .filter(|e| matches!(e.kind, ElementKind::StartEvent { .. }))
+            .collect();
+        let [start] = starts.as_slice() else {
+            out.push(format!(
+                "{} (subProcess): An event subprocess must have exactly one start event, found {}",
+                sub.id,
+                starts.len()
+            ));
+            continue;
+        };
+        match &start.kind {
+            ElementKind::StartEvent {
+                trigger: Trigger::Error { code, .. },
+            } => {
+                if !interrupting {
+                    out.push(format!(
+                        "{} (startEvent): An error start event of an event subprocess must be \
+                         interrupting",
+                        start.id
+                    ));
+                }
+                let key = (sub.parent.as_deref(), code.as_deref());
+                if error_codes.contains(&key) {
+                    out.push(format!(
+                        "{} (subProcess): Another error event subprocess of the same scope \
+                         catches the same error code",
+                        sub.id
+                    ));
+                }
+                error_codes.push(key);
+            }
+            ElementKind::StartEvent {
+                trigger:
+                    Trigger::Message {
+                        correlation_key: None,
+                        ..
+                    },
+            } => out.push(format!(
+                "{} (startEvent): A message start event of an event subprocess needs a \
+                 correlation key (zeebe:subscription)",
+                start.id
+            )),
+            _ => {}
+        }
     }
 }
 

@@ -12,8 +12,9 @@
 //! tasks, subprocesses and call activities; the zeebe
 //! extensions `taskDefinition` (type and retries may be FEEL, evaluated when the job is created),
 //! `taskHeaders`, `ioMapping`, `subscription`, `userTask`, `assignmentDefinition`, `taskSchedule`,
-//! `script`, `calledDecision`, `calledElement`. Not yet: event subprocesses, signal and
-//! compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
+//! `script`, `calledDecision`, `calledElement`; event subprocesses (in the process or an embedded
+//! subprocess) with a message, timer, error or escalation start event, interrupting or not. Not
+//! yet: signal and compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
 //! and stores and their associations, text annotations, groups, categories, attributes of other
 //! namespaces, and every process marked `isExecutable="false"` are ignored. Any other element
 //! inside an executable process makes [`read`] fail with one [`DeployError::Unsupported`] that

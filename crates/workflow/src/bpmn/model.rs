@@ -178,6 +178,13 @@ pub enum ElementKind {
     EventBasedGateway,
     ParallelGateway,
     SubProcess,
+    /// An event subprocess (`triggeredByEvent`): never entered by a flow; its one start event
+    /// (message, timer, error or escalation) starts it inside the scope holding it while that
+    /// scope is active. `interrupting` (its start event's `isInterrupting`) ends everything else
+    /// in the scope first.
+    EventSubProcess {
+        interrupting: bool,
+    },
     /// A manual task or a task of no type: passes through at once, as in Zeebe.
     PassThroughTask {
         /// `manualTask` or `task`.
@@ -245,6 +252,7 @@ impl ElementKind {
                 | ElementKind::UserTask { .. }
                 | ElementKind::ReceiveTask { .. }
                 | ElementKind::SubProcess
+                | ElementKind::EventSubProcess { .. }
                 | ElementKind::PassThroughTask { .. }
                 | ElementKind::ScriptTask { .. }
                 | ElementKind::BusinessRuleTask { .. }

@@ -330,9 +330,19 @@ impl Reader {
                 .push((id.clone(), format!("{name} with zeebe:executionListeners")));
         }
         let kind = match name {
-            "startEvent" => ElementKind::StartEvent {
-                trigger: self.trigger(node, &["none", "message", "timer"]),
-            },
+            "startEvent" => {
+                let in_event_subprocess = node.parent().is_some_and(|p| {
+                    bpmn(&p, "subProcess") && p.attribute("triggeredByEvent") == Some("true")
+                });
+                let allowed: &[&str] = if in_event_subprocess {
+                    &["message", "timer", "error", "escalation"]
+                } else {
+                    &["none", "message", "timer"]
+                };
+                ElementKind::StartEvent {
+                    trigger: self.trigger(node, allowed),
+                }
+            }
             "endEvent" => {
                 let trigger = self.trigger(
                     node,
@@ -453,12 +463,17 @@ impl Reader {
                 }
             }
             "subProcess" => {
-                if node.attribute("triggeredByEvent") == Some("true") {
-                    self.unsupported
-                        .push((id.clone(), "event subProcess".into()));
-                }
                 self.container(node, Some(&id), process);
-                ElementKind::SubProcess
+                if node.attribute("triggeredByEvent") == Some("true") {
+                    let interrupting = node
+                        .children()
+                        .find(|c| bpmn(c, "startEvent"))
+                        .and_then(|s| s.attribute("isInterrupting"))
+                        != Some("false");
+                    ElementKind::EventSubProcess { interrupting }
+                } else {
+                    ElementKind::SubProcess
+                }
             }
             other => {
                 self.unsupported.push((id.clone(), other.to_owned()));
@@ -685,6 +700,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
     for p in executable {
         check(p, &mut r.invalid);
         check::subprocess_starts(p, &mut r.invalid);
+        check::event_subprocesses(p, &mut r.invalid);
         check::gateways_and_links(p, &mut r.invalid);
         check::process_expressions(p, &mut r.invalid);
     }

@@ -360,6 +360,31 @@ fn gateway_events<'p>(process: &'p Process, element: &Element) -> Vec<&'p Trigge
         .collect()
 }
 
+/// The start events of the event subprocesses directly inside `element` (waiting while it runs).
+fn event_subprocess_starts<'p>(
+    process: &'p Process,
+    element: &Element,
+) -> impl Iterator<Item = &'p Trigger> {
+    let id = element.id.clone();
+    let subs: Vec<String> = process
+        .elements
+        .iter()
+        .filter(|e| {
+            e.parent.as_deref() == Some(id.as_str())
+                && matches!(e.kind, ElementKind::EventSubProcess { .. })
+        })
+        .map(|e| e.id.clone())
+        .collect();
+    process.elements.iter().filter_map(move |e| match &e.kind {
+        ElementKind::StartEvent { trigger }
+            if e.parent.as_ref().is_some_and(|p| subs.contains(p)) =>
+        {
+            Some(trigger)
+        }
+        _ => None,
+    })
+}
+
 /// How many timers an instance of `element` can wait on at once.
 fn timer_waits(process: &Process, element: &Element) -> usize {
     let gateway = gateway_events(process, element)
@@ -375,6 +400,7 @@ fn timer_waits(process: &Process, element: &Element) -> usize {
     usize::from(own)
         + gateway
         + boundaries(process, element)
+            .chain(event_subprocess_starts(process, element))
             .filter(|t| matches!(t, Trigger::Timer(_)))
             .count()
 }
@@ -394,6 +420,7 @@ fn message_waits(process: &Process, element: &Element) -> usize {
     usize::from(own)
         + gateway
         + boundaries(process, element)
+            .chain(event_subprocess_starts(process, element))
             .filter(|t| matches!(t, Trigger::Message { .. }))
             .count()
 }

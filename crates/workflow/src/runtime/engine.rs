@@ -60,7 +60,15 @@ pub struct InstanceState {
     /// Open incidents by element instance.
     pub incidents: BTreeMap<Key, String>,
     pub next_key: Key,
+    /// Scopes an interrupting event subprocess has started in ([`ROOT`] for the process): their
+    /// other event subprocesses no longer start.
+    #[serde(default)]
+    pub interrupted: BTreeSet<Key>,
 }
+
+/// The key standing for the process scope where an effect needs one: the timers and message
+/// subscriptions of the process's own event subprocesses. Element instance keys start at 1.
+pub const ROOT: Key = 0;
 
 impl InstanceState {
     pub fn new() -> InstanceState {
@@ -71,6 +79,7 @@ impl InstanceState {
             joins: BTreeMap::new(),
             incidents: BTreeMap::new(),
             next_key: 1,
+            interrupted: BTreeSet::new(),
         }
     }
 }
@@ -456,7 +465,25 @@ impl<'p> Run<'p> {
     /// ended by an interrupting catch. Uncaught, it is ignored, as in Zeebe.
     fn escalate(&mut self, from: Key, code: &str) -> bool {
         let mut at = self.state.active.get(&from).and_then(|e| e.scope);
-        while let Some(k) = at {
+        loop {
+            let sub = self.catching_event_subprocess(at, |t| match t {
+                Trigger::Escalation { code: c } => match c.as_deref() {
+                    None => Some(false),
+                    Some(c) => (c == code).then_some(true),
+                },
+                _ => None,
+            });
+            if let Some(sub) = sub {
+                let interrupting = matches!(
+                    sub.kind,
+                    ElementKind::EventSubProcess { interrupting: true }
+                );
+                self.start_event_subprocess(at, sub, Map::new());
+                return interrupting;
+            }
+            let Some(k) = at else {
+                break;
+            };
             let Some(ei) = self.state.active.get(&k).cloned() else {
                 break;
             };
@@ -1097,12 +1124,15 @@ impl<'p> Run<'p> {
                         )
                 });
                 match start {
-                    Some(s) => self.queue.push_back(Step::Activate {
-                        element_id: s.id.clone(),
-                        scope: Some(key),
-                        via: None,
-                        locals: Map::new(),
-                    }),
+                    Some(s) => {
+                        self.arm_event_subprocesses(Some(key));
+                        self.queue.push_back(Step::Activate {
+                            element_id: s.id.clone(),
+                            scope: Some(key),
+                            via: None,
+                            locals: Map::new(),
+                        })
+                    }
                     None => self.incident(
                         key,
                         &element.id,
@@ -1180,6 +1210,7 @@ impl<'p> Run<'p> {
             .find(|e| e.parent.is_none() && which(e))
             .ok_or(RuntimeError::NoStart)?;
         self.state.variables = variables;
+        self.arm_event_subprocesses(None);
         self.queue.push_back(Step::Activate {
             element_id: start.id.clone(),
             scope: None,
@@ -1187,6 +1218,227 @@ impl<'p> Run<'p> {
             locals: Map::new(),
         });
         Ok(())
+    }
+
+    /// The event subprocesses directly inside `container` (an element id; `None`: the process).
+    fn event_subprocesses(&self, container: Option<&str>) -> Vec<&'p Element> {
+        let process: &'p Process = self.process;
+        process
+            .elements
+            .iter()
+            .filter(|e| {
+                e.parent.as_deref() == container
+                    && matches!(e.kind, ElementKind::EventSubProcess { .. })
+            })
+            .collect()
+    }
+
+    /// The start event of an event subprocess.
+    fn start_of(&self, sub: &Element) -> Option<&'p Element> {
+        let process: &'p Process = self.process;
+        process.elements.iter().find(|e| {
+            e.parent.as_deref() == Some(sub.id.as_str())
+                && matches!(e.kind, ElementKind::StartEvent { .. })
+        })
+    }
+
+    fn container_of(&self, scope: Option<Key>) -> Option<String> {
+        scope.and_then(|k| self.state.active.get(&k).map(|e| e.element_id.clone()))
+    }
+
+    /// A scope became active: the timer and message start events of its event subprocesses
+    /// start waiting, under the scope's key ([`ROOT`] for the process).
+    fn arm_event_subprocesses(&mut self, scope: Option<Key>) {
+        let container = self.container_of(scope);
+        let owner = scope.unwrap_or(ROOT);
+        for sub in self.event_subprocesses(container.as_deref()) {
+            let Some(start) = self.start_of(sub) else {
+                continue;
+            };
+            match &start.kind {
+                ElementKind::StartEvent {
+                    trigger: Trigger::Timer(t),
+                } => self.schedule(owner, &start.id, t, scope),
+                ElementKind::StartEvent {
+                    trigger:
+                        Trigger::Message {
+                            name,
+                            correlation_key,
+                            ..
+                        },
+                } => self.subscribe(owner, &start.id, name, correlation_key.as_deref(), scope),
+                _ => {}
+            }
+        }
+    }
+
+    /// Whether the event subprocesses inside `container` wait on timers or messages.
+    fn has_waiting_event_subprocesses(&self, container: Option<&str>) -> bool {
+        self.event_subprocesses(container).into_iter().any(|sub| {
+            self.start_of(sub).is_some_and(|s| {
+                matches!(
+                    s.kind,
+                    ElementKind::StartEvent {
+                        trigger: Trigger::Timer(_) | Trigger::Message { .. }
+                    }
+                )
+            })
+        })
+    }
+
+    /// The process scope ended: its event subprocesses stop waiting.
+    fn disarm_root(&mut self) {
+        if self.has_waiting_event_subprocesses(None) {
+            self.effects.push(Effect::CancelTimers { element: ROOT });
+            self.effects
+                .push(Effect::CloseSubscriptions { element: ROOT });
+        }
+    }
+
+    /// Starts event subprocess `sub` in `scope`: an interrupting one first ends everything else
+    /// in the scope (and the scope's other event subprocesses no longer start). `variables` (a
+    /// message's or an error's) are set in the scope.
+    fn start_event_subprocess(
+        &mut self,
+        scope: Option<Key>,
+        sub: &'p Element,
+        variables: Map<String, Json>,
+    ) {
+        let Some(start) = self.start_of(sub) else {
+            return;
+        };
+        if matches!(
+            sub.kind,
+            ElementKind::EventSubProcess { interrupting: true }
+        ) {
+            let inside: Vec<Key> = match scope {
+                Some(s) => self.descendants(s),
+                None => self.state.active.keys().copied().collect(),
+            };
+            for k in inside {
+                self.cancel(k);
+            }
+            let prefix = format!(
+                "{}/",
+                scope.map_or_else(|| "root".to_owned(), |s| s.to_string())
+            );
+            self.state.joins.retain(|jk, _| !jk.starts_with(&prefix));
+            self.queue.retain(|step| match step {
+                Step::Activate { scope: sc, .. } => *sc != scope,
+                Step::Complete { .. } => true,
+            });
+            self.state.interrupted.insert(scope.unwrap_or(ROOT));
+        }
+        for (name, value) in variables {
+            self.propagate(scope, &name, value);
+        }
+        let key = self.new_instance(&sub.id, scope);
+        self.queue.push_back(Step::Activate {
+            element_id: start.id.clone(),
+            scope: Some(key),
+            via: None,
+            locals: Map::new(),
+        });
+    }
+
+    /// A timer or message for the start event `start_id` of an event subprocess of the scope
+    /// `owner` (a subprocess instance, or [`ROOT`]). False when `start_id` is no such event.
+    fn event_subprocess_triggered(
+        &mut self,
+        owner: Key,
+        start_id: &str,
+        repeat: Option<Repeat>,
+        variables: Map<String, Json>,
+    ) -> bool {
+        let Some(sub) = self
+            .element(start_id)
+            .and_then(|s| s.parent.as_deref())
+            .and_then(|p| self.element(p))
+            .filter(|p| matches!(p.kind, ElementKind::EventSubProcess { .. }))
+        else {
+            return false;
+        };
+        let scope = (owner != ROOT).then_some(owner);
+        if scope.is_some_and(|k| !self.state.active.contains_key(&k))
+            || self.state.interrupted.contains(&owner)
+            || self.container_of(scope).as_deref() != sub.parent.as_deref()
+        {
+            return true;
+        }
+        if matches!(
+            sub.kind,
+            ElementKind::EventSubProcess {
+                interrupting: false
+            }
+        ) {
+            self.repeat_timer(owner, start_id, repeat);
+            if let Some(ElementKind::StartEvent {
+                trigger:
+                    Trigger::Message {
+                        name,
+                        correlation_key,
+                        ..
+                    },
+            }) = self.element(start_id).map(|s| &s.kind)
+            {
+                // The correlation took the subscription; a non-interrupting start waits again.
+                self.subscribe(owner, start_id, name, correlation_key.as_deref(), scope);
+            }
+        } else if owner == ROOT {
+            // The process's other event subprocesses stop waiting.
+            self.disarm_root();
+        }
+        self.start_event_subprocess(scope, sub, variables);
+        true
+    }
+
+    /// The event subprocess of `scope` whose start event catches a thrown error or escalation:
+    /// `catches` tells, for a start event's trigger, whether it catches it by its code
+    /// (`Some(true)`) or catches everything (`Some(false)`); an exact code wins.
+    fn catching_event_subprocess(
+        &self,
+        scope: Option<Key>,
+        catches: impl Fn(&Trigger) -> Option<bool>,
+    ) -> Option<&'p Element> {
+        if self.state.interrupted.contains(&scope.unwrap_or(ROOT)) {
+            return None;
+        }
+        let container = self.container_of(scope);
+        let candidates: Vec<(&'p Element, bool)> = self
+            .event_subprocesses(container.as_deref())
+            .into_iter()
+            .filter_map(|sub| match &self.start_of(sub)?.kind {
+                ElementKind::StartEvent { trigger } => catches(trigger).map(|exact| (sub, exact)),
+                _ => None,
+            })
+            .collect();
+        candidates
+            .iter()
+            .find(|(_, exact)| *exact)
+            .or_else(|| candidates.first())
+            .map(|(sub, _)| *sub)
+    }
+
+    /// Schedules the next occurrence of a cycle timer that fired, if it has one.
+    fn repeat_timer(&mut self, key: Key, timer_id: &str, repeat: Option<Repeat>) {
+        let Some(r) = repeat.filter(|r| r.remaining != Some(0)) else {
+            return;
+        };
+        let next = Repeat {
+            remaining: r.remaining.map(|n| n.saturating_sub(1)),
+            interval_ms: r.interval_ms,
+        };
+        // A cycle whose next occurrence is past the representable range ends here.
+        if let Some(due) = chrono::Duration::try_milliseconds(r.interval_ms)
+            .and_then(|d| self.now.checked_add_signed(d))
+        {
+            self.effects.push(Effect::ScheduleTimer {
+                element: key,
+                timer_id: timer_id.to_owned(),
+                due,
+                repeat: Some(next),
+            });
+        }
     }
 
     /// Every element instance inside `scope`, transitively.
@@ -1298,7 +1550,8 @@ impl<'p> Run<'p> {
 
     /// Whether timers or subscriptions can belong to an element instance of `element_id`.
     fn waits_on_events(&self, element_id: &str) -> bool {
-        self.element(element_id).is_some_and(|e| {
+        self.has_waiting_event_subprocesses(Some(element_id))
+            || self.element(element_id).is_some_and(|e| {
             matches!(e.kind, ElementKind::IntermediateCatchEvent { .. } | ElementKind::ReceiveTask { .. } | ElementKind::EventBasedGateway)
                 || self.process.elements.iter().any(|b| matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == element_id))
         })
@@ -1396,6 +1649,9 @@ impl<'p> Run<'p> {
     /// A timer or message for `key` arrived for catch event `event_id` (the element itself, or a
     /// boundary event attached to it).
     fn event_arrived(&mut self, key: Key, event_id: &str, repeat: Option<Repeat>) {
+        if self.event_subprocess_triggered(key, event_id, repeat, Map::new()) {
+            return;
+        }
         let Some(ei) = self.state.active.get(&key).cloned() else {
             return;
         };
@@ -1434,22 +1690,8 @@ impl<'p> Run<'p> {
                 self.cancel(d);
             }
             self.cancel(key);
-        } else if let Some(r) = repeat.filter(|r| r.remaining != Some(0)) {
-            let next = Repeat {
-                remaining: r.remaining.map(|n| n.saturating_sub(1)),
-                interval_ms: r.interval_ms,
-            };
-            // A cycle whose next occurrence is past the representable range ends here.
-            if let Some(due) = chrono::Duration::try_milliseconds(r.interval_ms)
-                .and_then(|d| self.now.checked_add_signed(d))
-            {
-                self.effects.push(Effect::ScheduleTimer {
-                    element: key,
-                    timer_id: event_id.to_owned(),
-                    due,
-                    repeat: Some(next),
-                });
-            }
+        } else {
+            self.repeat_timer(key, event_id, repeat);
         }
         self.queue.push_back(Step::Activate {
             element_id: boundary.id.clone(),
@@ -1481,6 +1723,7 @@ impl<'p> Run<'p> {
     }
 
     fn finish(&mut self) {
+        self.disarm_root();
         self.state.status = InstanceStatus::Completed;
         self.effects.push(Effect::InstanceCompleted);
     }
@@ -1676,6 +1919,19 @@ impl<'p> Run<'p> {
                 });
                 return;
             }
+            let sub = self.catching_event_subprocess(ei.scope, |t| match t {
+                Trigger::Error { code: c, .. } => match c.as_deref() {
+                    None => Some(false),
+                    Some(c) => (c == code).then_some(true),
+                },
+                _ => None,
+            });
+            if let Some(sub) = sub {
+                // The job that threw is done (not cancelled); the rest of the scope ends.
+                self.state.active.remove(&from);
+                self.start_event_subprocess(ei.scope, sub, variables);
+                return;
+            }
             at = ei.scope;
         }
         let element_id = self
@@ -1818,16 +2074,20 @@ pub fn apply_with_decisions(
             catch_id,
             variables,
         } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
-            for (k, v) in variables {
-                run.propagate(ei.scope, k, v.clone());
+            // The message start of an event subprocess (of the process: `element` is `ROOT`)
+            // sets its variables in the scope itself; any other catch's are propagated here.
+            if !run.event_subprocess_triggered(*element, catch_id, None, variables.clone()) {
+                let ei = run
+                    .state
+                    .active
+                    .get(element)
+                    .cloned()
+                    .ok_or(RuntimeError::NoSuchJob(*element))?;
+                for (k, v) in variables {
+                    run.propagate(ei.scope, k, v.clone());
+                }
+                run.event_arrived(*element, catch_id, None);
             }
-            run.event_arrived(*element, catch_id, None);
         }
         Command::CompleteChild { element, variables } => {
             let ei = run
@@ -1882,6 +2142,7 @@ pub fn apply_with_decisions(
             for k in keys {
                 run.cancel(k);
             }
+            run.disarm_root();
             run.state.status = InstanceStatus::Terminated;
             run.effects.push(Effect::InstanceTerminated);
         }

@@ -39,5 +39,5 @@ mod engine;
 pub(crate) use engine::timer_due;
 pub use engine::{
     apply, apply_with_decisions, Command, DecisionEvaluator, Effect, ElementInstance,
-    InstanceState, InstanceStatus, Key, NoDecisions, Repeat, RuntimeError,
+    InstanceState, InstanceStatus, Key, NoDecisions, Repeat, RuntimeError, ROOT,
 };
