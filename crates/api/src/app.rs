@@ -74,6 +74,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(processes::incidents))
         .routes(routes!(processes::resolve))
         .routes(routes!(processes::publish))
+        .routes(routes!(processes::broadcast_signal))
         .routes(routes!(callbacks::receive))
         .routes(routes!(user_tasks::list))
         .routes(routes!(user_tasks::assign))

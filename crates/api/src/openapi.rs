@@ -46,7 +46,7 @@ pub mod schemas;
         s::JobFailed, s::StartedInstance, s::InstanceDetail, s::InstanceCancelled,
         s::IncidentResolved, s::Publication, s::UserTask, s::UserTaskCompleted, s::ConfiguredValue,
         s::Configured, s::Choice, s::Violation, s::Explanation, s::DecisionDefinitionPage,
-        s::DecisionDefinition, s::DecisionEvaluation,
+        s::DecisionDefinition, s::DecisionEvaluation, s::SignalBroadcast,
     )),
     tags(
         (name = "customer-accounts", description = "Who quotes and orders are for"),
@@ -166,6 +166,7 @@ const SUCCESS: &[(&str, &str, &str, &str)] = &[
         "IncidentResolved",
     ),
     ("post", "/v1/messages", "200", "Publication"),
+    ("post", "/v1/signals", "200", "SignalBroadcast"),
     ("get", "/v1/user-tasks", "200", "UserTaskPage"),
     ("post", "/v1/user-tasks/{id}/assignment", "200", "UserTask"),
     (

@@ -53,6 +53,10 @@ struct Driver<'p> {
     subscriptions: Vec<(Key, String, String, String)>,
     /// Call activities whose child instance was cancelled.
     cancelled_children: Vec<Key>,
+    /// Signal subscriptions: (element key, catch id, signal name).
+    signal_subscriptions: Vec<(Key, String, String)>,
+    /// Signals thrown: (name, variables).
+    broadcasts: Vec<(String, Map<String, Value>)>,
 }
 
 impl<'p> Driver<'p> {
@@ -66,6 +70,8 @@ impl<'p> Driver<'p> {
             timers: vec![],
             subscriptions: vec![],
             cancelled_children: vec![],
+            signal_subscriptions: vec![],
+            broadcasts: vec![],
         };
         d.send(Command::Start {
             variables: vars(variables),
@@ -109,8 +115,20 @@ impl<'p> Driver<'p> {
                     .subscriptions
                     .push((element, catch_id, message_name, correlation_key)),
                 Effect::CloseSubscriptions { element } => {
-                    self.subscriptions.retain(|t| t.0 != element)
+                    self.subscriptions.retain(|t| t.0 != element);
+                    self.signal_subscriptions.retain(|t| t.0 != element);
                 }
+                Effect::OpenSignalSubscription {
+                    element,
+                    catch_id,
+                    signal_name,
+                } => self
+                    .signal_subscriptions
+                    .push((element, catch_id, signal_name)),
+                Effect::BroadcastSignal {
+                    signal_name,
+                    variables,
+                } => self.broadcasts.push((signal_name, variables)),
                 Effect::CreateUserTask {
                     element,
                     element_id,
@@ -192,6 +210,25 @@ impl<'p> Driver<'p> {
             catch_id,
             variables: vars(variables),
         });
+    }
+
+    /// A signal broadcast reaches every subscription of its name open now, as the store does.
+    fn signal(&mut self, name: &str, variables: Value) -> usize {
+        let (now, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.signal_subscriptions)
+            .into_iter()
+            .partition(|s| s.2 == name);
+        self.signal_subscriptions = rest;
+        let triggered = now.len();
+        for (element, catch_id, _) in now {
+            if self.state.status == InstanceStatus::Active {
+                self.send(Command::TriggerSignal {
+                    element,
+                    catch_id,
+                    variables: vars(variables.clone()),
+                });
+            }
+        }
+        triggered
     }
 
     fn job_vars(&self, element_id: &str) -> &Map<String, Value> {

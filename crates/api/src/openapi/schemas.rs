@@ -782,6 +782,17 @@ pub enum PublicationOutcome {
     Dropped,
 }
 
+/// What a signal broadcast did, the signals it led to included.
+#[derive(ToSchema)]
+pub struct SignalBroadcast {
+    /// Subscriptions triggered: signal catch events, boundary events, event subprocess starts.
+    pub triggered: usize,
+    /// Instances started by a signal start event.
+    pub started_instances: Vec<Uuid>,
+    /// Signals broadcast, this one included.
+    pub signals: usize,
+}
+
 /// What happened to a published message.
 #[derive(ToSchema)]
 pub struct Publication {

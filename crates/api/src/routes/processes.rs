@@ -8,6 +8,7 @@ use cpq_application::workflow::instances::{
     CancelInstance, FetchInstance, ListInstances, StartInstance as Start,
 };
 use cpq_application::workflow::messages::PublishMessage as Publish;
+use cpq_application::workflow::signals::BroadcastSignal as Broadcast;
 use cpq_application::Operation;
 use cpq_core::{Error, FieldError};
 use cpq_workflow::instances::InstanceSummary;
@@ -258,4 +259,36 @@ pub async fn publish(
         variables: b.variables,
     };
     command(&state, &caller, &ctx, body, publish, |outcome| ok(&outcome)).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastSignal {
+    /// The signal's name (a `bpmn:signal`'s `name`).
+    pub signal_name: String,
+    /// Set where the signal is caught, and the variables of the instances it starts.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub variables: Map<String, Value>,
+}
+
+#[utoipa::path(post, path = "/v1/signals", tag = "workflow", security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header)), request_body = BroadcastSignal,
+    responses((status = 200, description = "Broadcast: the subscriptions it triggered and the instances it started, the signals it led to included", body = crate::openapi::schemas::SignalBroadcast),
+              (status = 409, description = "the signals it led to went past 100 (processes signalling each other in a loop); nothing was done", body = Problem),
+              (status = 422, description = "blank signal_name", body = Problem)))]
+pub async fn broadcast_signal(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    body: JsonBody<BroadcastSignal>,
+) -> Result<Response, ApiError> {
+    let broadcast = |b: BroadcastSignal| Broadcast {
+        signal_name: b.signal_name,
+        variables: b.variables,
+    };
+    command(&state, &caller, &ctx, body, broadcast, |outcome| {
+        ok(&outcome)
+    })
+    .await
 }

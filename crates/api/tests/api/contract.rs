@@ -755,6 +755,17 @@ async fn every_answer_of_the_sales_flow_and_the_workflow_api_is_the_documented_o
     )
     .await;
     call(&app, &mut c, &ops, M::POST, "/v1/messages", "/v1/messages", None, Some(json!({ "name": "nobody-waits", "correlation_key": "k", "time_to_live_ms": 1000, "variables": { "a": 1 } }))).await;
+    call(
+        &app,
+        &mut c,
+        &ops,
+        M::POST,
+        "/v1/signals",
+        "/v1/signals",
+        None,
+        Some(json!({ "signal_name": "nobody-listens", "variables": { "a": 1 } })),
+    )
+    .await;
     let platform = app.token("platform", &[Role::Operator]);
     let group = call(
         &app,

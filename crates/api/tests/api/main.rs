@@ -26,6 +26,7 @@ mod order_fulfillment;
 mod order_search;
 mod quote_search;
 mod quotes;
+mod signals;
 // The API's harness, shared with this crate's other test targets.
 #[path = "../support/mod.rs"]
 mod support;

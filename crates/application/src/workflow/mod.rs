@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod instances;
 pub mod jobs;
 pub mod messages;
+pub mod signals;
 pub mod user_tasks;
 pub mod worker_groups;
 

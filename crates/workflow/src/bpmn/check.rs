@@ -304,13 +304,15 @@ pub fn gateways_and_links(process: &Process, out: &mut Vec<String>) {
                 matches!(
                     e.kind,
                     ElementKind::IntermediateCatchEvent {
-                        trigger: Trigger::Message { .. } | Trigger::Timer(_)
+                        trigger: Trigger::Message { .. }
+                            | Trigger::Timer(_)
+                            | Trigger::Signal { .. }
                     }
                 )
             });
             if !ok {
                 out.push(format!(
-                    "{} (eventBasedGateway): Event-based gateway must not have an outgoing sequence flow to other elements than message or timer intermediate catch events: {t}",
+                    "{} (eventBasedGateway): Event-based gateway must not have an outgoing sequence flow to other elements than message, timer or signal intermediate catch events: {t}",
                     g.id
                 ));
             }

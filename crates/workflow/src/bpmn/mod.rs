@@ -13,8 +13,9 @@
 //! extensions `taskDefinition` (type and retries may be FEEL, evaluated when the job is created),
 //! `taskHeaders`, `ioMapping`, `subscription`, `userTask`, `assignmentDefinition`, `taskSchedule`,
 //! `script`, `calledDecision`, `calledElement`; event subprocesses (in the process or an embedded
-//! subprocess) with a message, timer, error or escalation start event, interrupting or not. Not
-//! yet: signal and compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
+//! subprocess) with a message, timer, error, escalation or signal start event, interrupting or
+//! not; signal start, intermediate catch and throw, boundary and end events (a static signal name).
+//! Not yet: compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
 //! and stores and their associations, text annotations, groups, categories, attributes of other
 //! namespaces, and every process marked `isExecutable="false"` are ignored. Any other element
 //! inside an executable process makes [`read`] fail with one [`DeployError::Unsupported`] that

@@ -115,6 +115,11 @@ pub enum Trigger {
     Link {
         name: String,
     },
+    /// A signal, by its name: a throw (intermediate or end) broadcasts it to every catch of the
+    /// name in the tenant (catch events, boundary events, start events).
+    Signal {
+        name: String,
+    },
     /// Escalation throw (intermediate or end) and catch (boundary): a catch without a code
     /// catches every escalation.
     Escalation {

@@ -54,6 +54,8 @@ struct Reader {
     errors: Vec<ErrorDef>,
     /// Escalation definitions: (id, escalationCode).
     escalations: Vec<(String, Option<String>)>,
+    /// Signal definitions: (id, name).
+    signals: Vec<(String, Option<String>)>,
 }
 
 fn bpmn(node: &Node, name: &str) -> bool {
@@ -284,6 +286,33 @@ impl Reader {
                 }
                 Trigger::Escalation { code }
             }
+            "signal" => {
+                let name = attr(*def, "signalRef")
+                    .and_then(|r| self.signals.iter().find(|(id, _)| *id == r))
+                    .and_then(|(_, name)| name.clone())
+                    .filter(|n| !n.trim().is_empty());
+                match name {
+                    Some(name) if name.starts_with('=') => {
+                        self.unsupported.push((
+                            id_of(node),
+                            format!(
+                                "{} with a signal name given by an expression",
+                                node.tag_name().name()
+                            ),
+                        ));
+                        Trigger::None
+                    }
+                    Some(name) => Trigger::Signal { name },
+                    None => {
+                        self.invalid.push(format!(
+                            "{} ({}): Must reference a signal with a name (signalRef)",
+                            id_of(node),
+                            node.tag_name().name()
+                        ));
+                        Trigger::None
+                    }
+                }
+            }
             _ => Trigger::None,
         }
     }
@@ -335,9 +364,9 @@ impl Reader {
                     bpmn(&p, "subProcess") && p.attribute("triggeredByEvent") == Some("true")
                 });
                 let allowed: &[&str] = if in_event_subprocess {
-                    &["message", "timer", "error", "escalation"]
+                    &["message", "timer", "error", "escalation", "signal"]
                 } else {
-                    &["none", "message", "timer"]
+                    &["none", "message", "timer", "signal"]
                 };
                 ElementKind::StartEvent {
                     trigger: self.trigger(node, allowed),
@@ -346,7 +375,14 @@ impl Reader {
             "endEvent" => {
                 let trigger = self.trigger(
                     node,
-                    &["none", "error", "terminate", "message", "escalation"],
+                    &[
+                        "none",
+                        "error",
+                        "terminate",
+                        "message",
+                        "escalation",
+                        "signal",
+                    ],
                 );
                 let job = if matches!(trigger, Trigger::Message { .. }) {
                     Some(self.required_job(node))
@@ -356,10 +392,11 @@ impl Reader {
                 ElementKind::EndEvent { trigger, job }
             }
             "intermediateCatchEvent" => ElementKind::IntermediateCatchEvent {
-                trigger: self.trigger(node, &["message", "timer", "link"]),
+                trigger: self.trigger(node, &["message", "timer", "link", "signal"]),
             },
             "intermediateThrowEvent" => {
-                let trigger = self.trigger(node, &["none", "message", "link", "escalation"]);
+                let trigger =
+                    self.trigger(node, &["none", "message", "link", "escalation", "signal"]);
                 let job = if matches!(trigger, Trigger::Message { .. }) {
                     Some(self.required_job(node))
                 } else {
@@ -370,7 +407,7 @@ impl Reader {
             "boundaryEvent" => ElementKind::BoundaryEvent {
                 attached_to: attr(node, "attachedToRef").unwrap_or_default(),
                 interrupting: node.attribute("cancelActivity") != Some("false"),
-                trigger: self.trigger(node, &["timer", "error", "message", "escalation"]),
+                trigger: self.trigger(node, &["timer", "error", "message", "escalation", "signal"]),
             },
             "serviceTask" => ElementKind::ServiceTask {
                 job: self.required_job(node),
@@ -639,7 +676,11 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
         messages: Vec::new(),
         errors: Vec::new(),
         escalations: Vec::new(),
+        signals: Vec::new(),
     };
+    for e in root.children().filter(|c| bpmn(c, "signal")) {
+        r.signals.push((id_of(e), attr(e, "name")));
+    }
     for e in root.children().filter(|c| bpmn(c, "escalation")) {
         r.escalations.push((id_of(e), attr(e, "escalationCode")));
     }
@@ -684,6 +725,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
                 messages: r.messages.clone(),
                 errors: r.errors.clone(),
                 escalations: r.escalations.clone(),
+                signals: r.signals.clone(),
             };
             scratch.container(p, None, &mut process);
         }

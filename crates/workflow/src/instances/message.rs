@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{create_instance, step, Scope};
+use super::{create_instance, process_instance, step, Scope};
 use crate::bpmn::Process;
 use crate::runtime::Command;
 
@@ -246,6 +246,10 @@ async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, 
             e.parent.is_none() && matches!(&e.kind, crate::bpmn::ElementKind::StartEvent { trigger: crate::bpmn::Trigger::Message { name, .. } } if name == m.name)
         });
         let Some(start) = start else { continue };
+        if started_by_key_active(tx, m.tenant.as_str(), &bpmn_process_id, m.correlation_key).await?
+        {
+            continue;
+        }
         let command = Command::StartByMessage {
             start_event: start.id.clone(),
             variables: m.variables.clone(),
@@ -261,9 +265,87 @@ async fn start_by_message(tx: &mut Tx, m: &Message<'_>) -> Result<Option<Uuid>, 
             m.at,
         )
         .await?;
+        process_instance::set_message_correlation_key(tx, id, m.correlation_key).await?;
         return Ok(Some(id));
     }
     Ok(None)
+}
+
+/// Whether an instance of `bpmn_process_id` started by a message with this correlation key is
+/// still active (Zeebe starts at most one at a time per key).
+async fn started_by_key_active(
+    tx: &mut Tx,
+    tenant: &str,
+    bpmn_process_id: &str,
+    correlation_key: &str,
+) -> Result<bool, Error> {
+    timed(
+        "process_instance_message_start_active",
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM process_instance WHERE tenant_id = $1 AND bpmn_process_id = $2 \
+             AND message_correlation_key = $3 AND status = 'active')",
+        )
+        .bind(tenant)
+        .bind(bpmn_process_id)
+        .bind(correlation_key)
+        .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// An instance a message started (with `correlation_key`) has ended: the oldest message still
+/// buffered for one of its process's message start events with that key starts the next one.
+pub(super) async fn start_next_by_message(
+    tx: &mut Tx,
+    tenant: &str,
+    process: &Process,
+    correlation_key: &str,
+    at: DateTime<Utc>,
+) -> Result<Option<Uuid>, Error> {
+    let names: Vec<&str> = process
+        .elements
+        .iter()
+        .filter_map(|e| match &e.kind {
+            crate::bpmn::ElementKind::StartEvent {
+                trigger: crate::bpmn::Trigger::Message { name, .. },
+            } if e.parent.is_none() => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    let buffered: Option<(Uuid, String, Value)> = timed(
+        "message_take_for_start",
+        sqlx::query_as(
+            "UPDATE message SET correlated_at = $4 WHERE message_key = (SELECT message_key FROM message \
+             WHERE tenant_id = $1 AND message_name = ANY($2) AND correlation_key = $3 AND correlated_at IS NULL \
+             AND expires_at > $4 ORDER BY published_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
+             RETURNING message_key, message_name, variables",
+        )
+        .bind(tenant)
+        .bind(&names)
+        .bind(correlation_key)
+        .bind(at)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    let Some((_, name, variables)) = buffered else {
+        return Ok(None);
+    };
+    let tenant = TenantId::parse(tenant).map_err(|e| Error::internal(e.detail))?;
+    let m = Message {
+        tenant: &tenant,
+        name: &name,
+        correlation_key,
+        time_to_live: Duration::ZERO,
+        message_id: None,
+        variables: variables.as_object().cloned().unwrap_or_default(),
+        at,
+    };
+    Box::pin(start_by_message(tx, &m)).await
 }
 
 /// Serialises, per (tenant, message name, correlation key), a publication with the opening of a

@@ -35,6 +35,7 @@ mod incident;
 mod job;
 mod message;
 mod process_instance;
+mod signal;
 mod timer;
 mod user_task;
 
@@ -52,6 +53,7 @@ pub use message::{publish_message, purge_expired_messages, Message, Publication,
 pub use process_instance::{
     active_instance_counts, instance_detail, instance_list, InstanceSummary,
 };
+pub use signal::{broadcast_signal, Broadcast, MAX_CASCADE};
 pub use timer::{
     fire_due_start_timers, fire_due_timers, fire_start_timer, fire_timer, start_timers_due,
     timers_due,
@@ -67,6 +69,7 @@ use process_instance::{
     process_instance_fetch_for_update, process_instance_insert, process_instance_update,
     NewInstance,
 };
+use signal::Signal;
 
 /// The channel new jobs are announced on (payload: the job type).
 pub const JOB_CHANNEL: &str = "cpq_jobs";
@@ -151,7 +154,10 @@ async fn create_instance(
         version,
         process,
     };
-    let (id, _) = create_instance_in(tx, tenant, &definition, command, None, at).await?;
+    let (id, notify) = create_instance_in(tx, tenant, &definition, command, None, at).await?;
+    if !notify.signals.is_empty() {
+        Box::pin(signal::broadcast(tx, notify.signals, at)).await?;
+    }
     Ok(id)
 }
 
@@ -164,10 +170,36 @@ struct Definition<'a> {
 }
 
 /// A child instance's completion, for the call activity that started it: (caller, command).
-type Notify = Option<(Uuid, Command)>;
+type Continuation = Option<(Uuid, Command)>;
+
+/// What a step leaves to its caller once its writes are done: the command continuing the
+/// caller of a child instance that completed, and the signals it threw.
+#[derive(Debug, Default)]
+struct Notify {
+    caller: Continuation,
+    signals: Vec<Signal>,
+}
+
+/// The signals thrown by one command's effects.
+fn signals_of(tenant: &str, effects: &[Effect]) -> Vec<Signal> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::BroadcastSignal {
+                signal_name,
+                variables,
+            } => Some(Signal {
+                tenant: tenant.to_owned(),
+                name: signal_name.clone(),
+                variables: variables.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
 
 /// The command that continues the caller of an instance that has just completed.
-fn completion(parent: Option<(Uuid, i64)>, state: &InstanceState) -> Notify {
+fn completion(parent: Option<(Uuid, i64)>, state: &InstanceState) -> Continuation {
     let (caller, element) = parent?;
     (state.status == InstanceStatus::Completed).then(|| {
         (
@@ -212,11 +244,17 @@ async fn create_instance_in(
         },
     )
     .await?;
-    let mut notify = completion(parent, &state);
+    let mut notify = Notify {
+        caller: completion(parent, &state),
+        signals: signals_of(tenant, &effects),
+    };
     let closing = Closing::of(process, &InstanceState::new(), &state, &command, &effects);
-    for follow_up in write_effects(tx, tenant, id, &effects, &closing, None, at).await? {
+    let (follow_ups, signals) = write_effects(tx, tenant, id, &effects, &closing, None, at).await?;
+    notify.signals.extend(signals);
+    for follow_up in follow_ups {
         let (_, n) = Box::pin(step_once(tx, None, id, follow_up, None, at)).await?;
-        notify = notify.or(n);
+        notify.caller = notify.caller.or(n.caller);
+        notify.signals.extend(n.signals);
     }
     Ok((id, notify))
 }
@@ -288,6 +326,7 @@ struct Scope<'a> {
 struct Closing {
     timers: Vec<i64>,
     subscriptions: Vec<i64>,
+    signal_subscriptions: Vec<i64>,
 }
 
 impl Closing {
@@ -310,6 +349,10 @@ impl Closing {
             Command::CorrelateMessage { element, .. } if *element == key => 1,
             _ => 0,
         };
+        let signal_taken = |key: u64| match command {
+            Command::TriggerSignal { element, .. } if *element == key => 1,
+            _ => 0,
+        };
         let mut closing = Closing::default();
         for e in effects {
             match e {
@@ -318,11 +361,14 @@ impl Closing {
                 {
                     closing.timers.push(*element as i64)
                 }
-                Effect::CloseSubscriptions { element }
-                    if element_of(*element)
-                        .is_none_or(|el| message_waits(process, el) > taken(*element)) =>
-                {
-                    closing.subscriptions.push(*element as i64)
+                Effect::CloseSubscriptions { element } => {
+                    let el = element_of(*element);
+                    if el.is_none_or(|el| message_waits(process, el) > taken(*element)) {
+                        closing.subscriptions.push(*element as i64)
+                    }
+                    if el.is_none_or(|el| signal_waits(process, el) > signal_taken(*element)) {
+                        closing.signal_subscriptions.push(*element as i64)
+                    }
                 }
                 _ => {}
             }
@@ -425,6 +471,24 @@ fn message_waits(process: &Process, element: &Element) -> usize {
             .count()
 }
 
+/// How many signal subscriptions an instance of `element` can hold at once.
+fn signal_waits(process: &Process, element: &Element) -> usize {
+    let signal = |t: &Trigger| matches!(t, Trigger::Signal { .. });
+    let own = matches!(
+        &element.kind,
+        ElementKind::IntermediateCatchEvent { trigger } if signal(trigger)
+    );
+    usize::from(own)
+        + gateway_events(process, element)
+            .into_iter()
+            .filter(|t| signal(t))
+            .count()
+        + boundaries(process, element)
+            .chain(event_subprocess_starts(process, element))
+            .filter(|t| signal(t))
+            .count()
+}
+
 /// Writes what one command did, each effect through its table's module; the timers and
 /// subscriptions it closes go last, each kind in one statement ([`Closing`]). A new job is
 /// announced by its insert. Returns the commands that follow at once (a subscription met by a
@@ -437,13 +501,15 @@ async fn write_effects(
     closing: &Closing,
     job: Option<Uuid>,
     at: DateTime<Utc>,
-) -> Result<Vec<Command>, Error> {
+) -> Result<(Vec<Command>, Vec<Signal>), Error> {
     let scope = Scope {
         tenant,
         instance,
         at,
     };
     let mut follow_ups = Vec::new();
+    // Thrown by child instances started here (their own are in `effects`' broadcasts).
+    let mut signals = Vec::new();
     // New jobs go in one statement, written before any job is cancelled (and at the end);
     // new subscriptions in at most four, at the end, before those closed.
     let mut jobs = Vec::new();
@@ -538,7 +604,10 @@ async fn write_effects(
                 ..
             } => match start_child(tx, &scope, *element, process_id, binding, variables).await? {
                 // The child completed at once: its caller continues in this same command.
-                Ok(notify) => follow_ups.extend(notify.map(|(_, command)| command)),
+                Ok(notify) => {
+                    follow_ups.extend(notify.caller.map(|(_, command)| command));
+                    signals.extend(notify.signals);
+                }
                 Err(message) => follow_ups.push(Command::ChildNotStarted {
                     element: *element,
                     message,
@@ -551,7 +620,14 @@ async fn write_effects(
                     Box::pin(step_once(tx, None, child, Command::Cancel, None, at)).await?;
                 }
             }
-            Effect::InstanceCompleted | Effect::InstanceTerminated => {}
+            Effect::OpenSignalSubscription {
+                element,
+                catch_id,
+                signal_name,
+            } => signal::subscription_insert(tx, &scope, *element, catch_id, signal_name).await?,
+            Effect::BroadcastSignal { .. }
+            | Effect::InstanceCompleted
+            | Effect::InstanceTerminated => {}
         }
     }
     job::job_insert_many(tx, &scope, &jobs).await?;
@@ -562,7 +638,11 @@ async fn write_effects(
     if !closing.subscriptions.is_empty() {
         message::subscription_delete_for_elements(tx, instance, &closing.subscriptions).await?;
     }
-    Ok(follow_ups)
+    if !closing.signal_subscriptions.is_empty() {
+        signal::subscription_delete_for_elements(tx, instance, &closing.signal_subscriptions)
+            .await?;
+    }
+    Ok((follow_ups, signals))
 }
 
 /// Applies `command` to the instance under its row lock and writes the outcome.
@@ -587,13 +667,33 @@ async fn step_in(
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<InstanceStatus, Error> {
-    let (status, mut notify) = step_once(tx, expected, instance, command, job, at).await?;
-    while let Some((caller, command)) = notify.take() {
-        notify = Box::pin(step_once(tx, None, caller, command, None, at))
-            .await?
-            .1;
+    let (status, signals) = step_collect(tx, expected, instance, command, job, at).await?;
+    if !signals.is_empty() {
+        signal::broadcast(tx, signals, at).await?;
     }
     Ok(status)
+}
+
+/// [`step_in`], leaving the signals thrown on the way to the caller.
+async fn step_collect(
+    tx: &mut Tx,
+    expected: Option<&TenantId>,
+    instance: Uuid,
+    command: Command,
+    job: Option<Uuid>,
+    at: DateTime<Utc>,
+) -> Result<(InstanceStatus, Vec<Signal>), Error> {
+    let (status, first) = step_once(tx, expected, instance, command, job, at).await?;
+    let mut signals = first.signals;
+    let mut next = first.caller;
+    while let Some((caller, command)) = next.take() {
+        let n = Box::pin(step_once(tx, None, caller, command, None, at))
+            .await?
+            .1;
+        signals.extend(n.signals);
+        next = n.caller;
+    }
+    Ok((status, signals))
 }
 
 /// One command on one instance under its row lock, with the commands that follow at once; the
@@ -620,6 +720,7 @@ async fn step_once(
     let decisions = CalledDecisions::of(tx, &process).await?;
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
+    let mut signals = Vec::new();
     while let Some(command) = pending.pop_front() {
         if state.status != InstanceStatus::Active && !first {
             break;
@@ -629,22 +730,34 @@ async fn step_once(
         let closing = Closing::of(&process, &state, &next, &command, &effects);
         state = next;
         record_history(tx, &tenant, instance, &command, &effects, at).await?;
-        pending.extend(
-            write_effects(
-                tx,
-                &tenant,
-                instance,
-                &effects,
-                &closing,
-                if first { job } else { None },
-                at,
-            )
-            .await?,
-        );
+        signals.extend(signals_of(&tenant, &effects));
+        let (follow_ups, thrown) = write_effects(
+            tx,
+            &tenant,
+            instance,
+            &effects,
+            &closing,
+            if first { job } else { None },
+            at,
+        )
+        .await?;
+        pending.extend(follow_ups);
+        signals.extend(thrown);
         first = false;
     }
-    process_instance_update(tx, instance, &state, revision, at).await?;
-    Ok((state.status, completion(parent, &state)))
+    let ended_message_start = process_instance_update(tx, instance, &state, revision, at).await?;
+    if let Some(key) = ended_message_start {
+        if state.status != InstanceStatus::Active {
+            message::start_next_by_message(tx, &tenant, &process, &key, at).await?;
+        }
+    }
+    Ok((
+        state.status,
+        Notify {
+            caller: completion(parent, &state),
+            signals,
+        },
+    ))
 }
 
 /// Cancels an active instance of `tenant`: its jobs, timers and subscriptions end with it. Not

@@ -224,25 +224,47 @@ pub(super) async fn active_child(
 }
 
 /// Writes an instance's state after a command, one revision on from `revision`.
+/// Records the correlation key of the message that started `instance`.
+pub(super) async fn set_message_correlation_key(
+    tx: &mut Tx,
+    instance: Uuid,
+    correlation_key: &str,
+) -> Result<(), Error> {
+    timed(
+        "process_instance_set_message_key",
+        sqlx::query(
+            "UPDATE process_instance SET message_correlation_key = $2 WHERE process_instance_id = $1",
+        )
+        .bind(instance)
+        .bind(correlation_key)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Writes the instance's new state; for one that has just ended and was started by a message,
+/// returns that message's correlation key.
 pub(super) async fn process_instance_update(
     tx: &mut Tx,
     instance: Uuid,
     state: &InstanceState,
     revision: i64,
     at: DateTime<Utc>,
-) -> Result<(), Error> {
-    timed(
+) -> Result<Option<String>, Error> {
+    let key: Option<String> = timed(
         "process_instance_update",
-        sqlx::query("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1")
+        sqlx::query_scalar("UPDATE process_instance SET state = $2, status = $3, revision = $4, updated_at = $5, ended_at = $6 WHERE process_instance_id = $1 RETURNING message_correlation_key")
             .bind(instance)
             .bind(serde_json::to_value(state).map_err(Error::internal)?)
             .bind(status_text(state.status))
             .bind(revision + 1)
             .bind(at)
             .bind((state.status != InstanceStatus::Active).then_some(at))
-            .execute(&mut **tx),
+            .fetch_one(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    Ok(())
+    Ok(key.filter(|_| state.status != InstanceStatus::Active))
 }

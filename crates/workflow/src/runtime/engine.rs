@@ -105,6 +105,18 @@ pub enum Command {
     StartByTimer {
         start_event: String,
     },
+    /// Starts at a signal start event (the signal's variables become the instance's).
+    StartBySignal {
+        start_event: String,
+        variables: Map<String, Json>,
+    },
+    /// A broadcast signal reached the subscription of `element` (or of the scope `ROOT`) for
+    /// catch event `catch_id`: like a correlated message.
+    TriggerSignal {
+        element: Key,
+        catch_id: String,
+        variables: Map<String, Json>,
+    },
     CompleteJob {
         element: Key,
         variables: Map<String, Json>,
@@ -226,6 +238,19 @@ pub enum Effect {
     CancelChildInstance {
         element: Key,
     },
+    /// Waits for a signal of this name (closed by [`Effect::CloseSubscriptions`] like a
+    /// message's).
+    OpenSignalSubscription {
+        element: Key,
+        catch_id: String,
+        signal_name: String,
+    },
+    /// A signal thrown: every subscription of its name in the tenant is triggered and every
+    /// process with a signal start event of the name starts, after this command.
+    BroadcastSignal {
+        signal_name: String,
+        variables: Map<String, Json>,
+    },
     InstanceCompleted,
     InstanceTerminated,
 }
@@ -296,6 +321,92 @@ fn expression_value(source: &str, env: &Env) -> Result<Feel, String> {
 
 /// An attribute that is a static text or, starting with `=`, a FEEL expression giving a text (a
 /// number is taken as its decimal text): job types, retries, called process and decision ids.
+/// A user task's assignment (`zeebe:assignmentDefinition`, `zeebe:taskSchedule`), its FEEL
+/// evaluated: assignee, candidate groups, due date.
+#[derive(Debug, Default)]
+struct Assignment {
+    assignee: Option<String>,
+    candidate_groups: Vec<String>,
+    due_date: Option<String>,
+}
+
+fn assignment(element: &Element, env: &Env) -> Result<Assignment, String> {
+    let ElementKind::UserTask {
+        assignee,
+        candidate_groups,
+        due_date,
+        ..
+    } = &element.kind
+    else {
+        return Ok(Assignment::default());
+    };
+    let text = |src: &Option<String>| -> Result<Option<String>, String> {
+        match src {
+            None => Ok(None),
+            Some(s) => match expression_value(s, env)? {
+                Feel::Null => Ok(None),
+                Feel::String(v) => Ok(Some(v)),
+                other => match other.to_json() {
+                    Json::String(v) => Ok(Some(v)),
+                    v => Ok(Some(v.to_string())),
+                },
+            },
+        }
+    };
+    let candidate_groups = match &candidate_groups {
+        None => Vec::new(),
+        Some(src) if src.trim_start().starts_with('=') => match expression_value(src, env)? {
+            Feel::List(items) => items
+                .iter()
+                .filter_map(|i| match i {
+                    Feel::String(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            Feel::String(s) => vec![s],
+            other => return Err(format!("candidateGroups gave {other:?}")),
+        },
+        Some(list) => list
+            .split(',')
+            .map(|g| g.trim().to_owned())
+            .filter(|g| !g.is_empty())
+            .collect(),
+    };
+    Ok(Assignment {
+        assignee: text(assignee)?,
+        candidate_groups,
+        due_date: text(due_date)?,
+    })
+}
+
+/// The headers of a job: the task's own, and for a job-based user task its assignment under
+/// Zeebe's reserved keys (`io.camunda.zeebe:assignee`, `:candidateGroups` as a JSON list,
+/// `:dueDate`), as Zeebe's job behaviour encodes them for the task list that works the job.
+fn job_headers(
+    element: &Element,
+    own: &[(String, String)],
+    env: &Env,
+) -> Result<Vec<(String, String)>, String> {
+    let mut headers = own.to_vec();
+    if !matches!(element.kind, ElementKind::UserTask { native: false, .. }) {
+        return Ok(headers);
+    }
+    let a = assignment(element, env)?;
+    if let Some(assignee) = a.assignee {
+        headers.push(("io.camunda.zeebe:assignee".into(), assignee));
+    }
+    if !a.candidate_groups.is_empty() {
+        headers.push((
+            "io.camunda.zeebe:candidateGroups".into(),
+            Json::from(a.candidate_groups).to_string(),
+        ));
+    }
+    if let Some(due) = a.due_date {
+        headers.push(("io.camunda.zeebe:dueDate".into(), due));
+    }
+    Ok(headers)
+}
+
 fn job_text(source: &str, env: &Env) -> Result<String, String> {
     if !source.trim_start().starts_with('=') {
         return Ok(source.to_owned());
@@ -869,12 +980,22 @@ impl<'p> Run<'p> {
                         )
                     }
                 };
+                let headers = match job_headers(element, &job.headers, &env) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        return self.incident(
+                            key,
+                            &element.id,
+                            format!("user task {}: {e}", element.id),
+                        )
+                    }
+                };
                 self.effects.push(Effect::CreateJob {
                     element: key,
                     element_id: element.id.clone(),
                     job_type,
                     retries,
-                    headers: job.headers.clone(),
+                    headers,
                     variables,
                 });
             }
@@ -1019,6 +1140,9 @@ impl<'p> Run<'p> {
                         } => {
                             self.subscribe(key, &target.id, name, correlation_key.as_deref(), scope)
                         }
+                        ElementKind::IntermediateCatchEvent {
+                            trigger: Trigger::Signal { name },
+                        } => self.signal_subscribe(key, &target.id, name),
                         _ => {}
                     }
                 }
@@ -1047,6 +1171,27 @@ impl<'p> Run<'p> {
                         format!("no link catch event named '{name}'"),
                     ),
                 }
+            }
+            ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Signal { name },
+                ..
+            }
+            | ElementKind::EndEvent {
+                trigger: Trigger::Signal { name },
+                ..
+            } => {
+                // The signal carries the event's own variables (its input mappings), as in Zeebe.
+                let variables = self
+                    .state
+                    .active
+                    .get(&key)
+                    .map(|e| e.variables.clone())
+                    .unwrap_or_default();
+                self.effects.push(Effect::BroadcastSignal {
+                    signal_name: name.clone(),
+                    variables,
+                });
+                self.queue.push_back(Step::Complete { key });
             }
             ElementKind::IntermediateThrowEvent {
                 trigger: Trigger::Escalation { code },
@@ -1173,6 +1318,9 @@ impl<'p> Run<'p> {
                         ..
                     },
             } => self.subscribe(key, &element.id, name, correlation_key.as_deref(), scope),
+            ElementKind::IntermediateCatchEvent {
+                trigger: Trigger::Signal { name },
+            } => self.signal_subscribe(key, &element.id, name),
             ElementKind::ReceiveTask {
                 name,
                 correlation_key,
@@ -1267,6 +1415,9 @@ impl<'p> Run<'p> {
                             ..
                         },
                 } => self.subscribe(owner, &start.id, name, correlation_key.as_deref(), scope),
+                ElementKind::StartEvent {
+                    trigger: Trigger::Signal { name },
+                } => self.signal_subscribe(owner, &start.id, name),
                 _ => {}
             }
         }
@@ -1279,7 +1430,9 @@ impl<'p> Run<'p> {
                 matches!(
                     s.kind,
                     ElementKind::StartEvent {
-                        trigger: Trigger::Timer(_) | Trigger::Message { .. }
+                        trigger: Trigger::Timer(_)
+                            | Trigger::Message { .. }
+                            | Trigger::Signal { .. }
                     }
                 )
             })
@@ -1384,6 +1537,12 @@ impl<'p> Run<'p> {
                 // The correlation took the subscription; a non-interrupting start waits again.
                 self.subscribe(owner, start_id, name, correlation_key.as_deref(), scope);
             }
+            if let Some(ElementKind::StartEvent {
+                trigger: Trigger::Signal { name },
+            }) = self.element(start_id).map(|s| &s.kind)
+            {
+                self.signal_subscribe(owner, start_id, name);
+            }
         } else if owner == ROOT {
             // The process's other event subprocesses stop waiting.
             self.disarm_root();
@@ -1486,65 +1645,18 @@ impl<'p> Run<'p> {
 
     /// A native user task: assignee, candidate groups and due date may be FEEL expressions.
     fn user_task(&mut self, key: Key, element: &'p Element, scope: Option<Key>) {
-        let ElementKind::UserTask {
-            assignee,
-            candidate_groups,
-            due_date,
-            ..
-        } = &element.kind
-        else {
-            return;
-        };
         let variables = self.element_visible(key, scope);
-        let env = self.env(&variables);
-        let text = |src: &Option<String>| -> Result<Option<String>, String> {
-            match src {
-                None => Ok(None),
-                Some(s) => match expression_value(s, &env)? {
-                    Feel::Null => Ok(None),
-                    Feel::String(v) => Ok(Some(v)),
-                    other => match other.to_json() {
-                        Json::String(v) => Ok(Some(v)),
-                        v => Ok(Some(v.to_string())),
-                    },
-                },
-            }
-        };
-        let groups = match &candidate_groups {
-            None => Ok(Vec::new()),
-            Some(src) if src.trim_start().starts_with('=') => match expression_value(src, &env) {
-                Ok(Feel::List(items)) => Ok(items
-                    .iter()
-                    .filter_map(|i| match i {
-                        Feel::String(s) => Some(s.clone()),
-                        _ => None,
-                    })
-                    .collect()),
-                Ok(Feel::String(s)) => Ok(vec![s]),
-                Ok(other) => Err(format!("candidateGroups gave {other:?}")),
-                Err(e) => Err(e),
-            },
-            Some(list) => Ok(list
-                .split(',')
-                .map(|g| g.trim().to_owned())
-                .filter(|g| !g.is_empty())
-                .collect()),
-        };
-        match (text(assignee), groups, text(due_date)) {
-            (Ok(assignee), Ok(candidate_groups), Ok(due_date)) => {
-                self.effects.push(Effect::CreateUserTask {
-                    element: key,
-                    element_id: element.id.clone(),
-                    name: element.name.clone(),
-                    assignee,
-                    candidate_groups,
-                    due_date,
-                    variables,
-                })
-            }
-            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                self.incident(key, &element.id, format!("user task {}: {e}", element.id))
-            }
+        match assignment(element, &self.env(&variables)) {
+            Ok(a) => self.effects.push(Effect::CreateUserTask {
+                element: key,
+                element_id: element.id.clone(),
+                name: element.name.clone(),
+                assignee: a.assignee,
+                candidate_groups: a.candidate_groups,
+                due_date: a.due_date,
+                variables,
+            }),
+            Err(e) => self.incident(key, &element.id, format!("user task {}: {e}", element.id)),
         }
     }
 
@@ -1641,9 +1753,21 @@ impl<'p> Run<'p> {
                         },
                     ..
                 } => self.subscribe(key, &b.id, name, correlation_key.as_deref(), scope),
+                ElementKind::BoundaryEvent {
+                    trigger: Trigger::Signal { name },
+                    ..
+                } => self.signal_subscribe(key, &b.id, name),
                 _ => {}
             }
         }
+    }
+
+    fn signal_subscribe(&mut self, key: Key, catch_id: &str, name: &str) {
+        self.effects.push(Effect::OpenSignalSubscription {
+            element: key,
+            catch_id: catch_id.to_owned(),
+            signal_name: name.to_owned(),
+        });
     }
 
     /// A timer or message for `key` arrived for catch event `event_id` (the element itself, or a
@@ -2009,6 +2133,23 @@ pub fn apply_with_decisions(
                 variables.clone(),
             )?;
         }
+        Command::StartBySignal {
+            start_event,
+            variables,
+        } => {
+            run.start_at(
+                |e| {
+                    e.id == *start_event
+                        && matches!(
+                            e.kind,
+                            ElementKind::StartEvent {
+                                trigger: Trigger::Signal { .. }
+                            }
+                        )
+                },
+                variables.clone(),
+            )?;
+        }
         Command::Start { variables } => {
             run.start_at(
                 |e| {
@@ -2070,6 +2211,11 @@ pub fn apply_with_decisions(
             run.event_arrived(*element, timer_id, *repeat);
         }
         Command::CorrelateMessage {
+            element,
+            catch_id,
+            variables,
+        }
+        | Command::TriggerSignal {
             element,
             catch_id,
             variables,

@@ -1,5 +1,5 @@
-//! Golden tests of event subprocesses (issue 16): timer, message, error and escalation starts,
-//! interrupting and not, in the process and in an embedded subprocess.
+//! Golden tests of event subprocesses (issue 16): timer, message, error, escalation and signal starts,
+//! interrupting and not, in the process and in an embedded subprocess; and signal events.
 
 use super::*;
 
@@ -232,4 +232,78 @@ fn a_timer_event_subprocess_of_a_subprocess_waits_only_while_the_subprocess_runs
     assert_eq!(late.open(), ["slow_task"]);
     late.complete("slow_task", json!({}));
     assert_eq!(late.open(), ["next"]);
+}
+
+#[test]
+fn signals_are_caught_by_catch_boundary_and_event_subprocess_starts_and_thrown_with_the_events_variables(
+) {
+    let p = process_with(
+        r#"<bpmn:signal id="Sig_Stop" name="stop" /><bpmn:signal id="Sig_Go" name="go" /><bpmn:signal id="Sig_Done" name="done" />"#,
+        &[
+            r#"<bpmn:startEvent id="s" />"#.to_owned(),
+            r#"<bpmn:intermediateCatchEvent id="go"><bpmn:signalEventDefinition signalRef="Sig_Go" /></bpmn:intermediateCatchEvent>"#.to_owned(),
+            task("work", "work"),
+            r#"<bpmn:boundaryEvent id="stopped" attachedToRef="work"><bpmn:signalEventDefinition signalRef="Sig_Stop" /></bpmn:boundaryEvent>"#.to_owned(),
+            r#"<bpmn:endEvent id="e"><bpmn:extensionElements><zeebe:ioMapping><zeebe:input source="=count" target="total" /></zeebe:ioMapping></bpmn:extensionElements><bpmn:signalEventDefinition signalRef="Sig_Done" /></bpmn:endEvent>"#.to_owned(),
+            r#"<bpmn:endEvent id="halted" />"#.to_owned(),
+            flow("f1", "s", "go"),
+            flow("f2", "go", "work"),
+            flow("f3", "work", "e"),
+            flow("f4", "stopped", "halted"),
+            event_sub(
+                "ping",
+                "ping_start",
+                false,
+                r#"<bpmn:signalEventDefinition signalRef="Sig_Go" />"#,
+                "pong",
+            ),
+        ]
+        .concat(),
+    );
+    let mut d = Driver::start(&p, json!({ "count": 3 }));
+    assert_eq!(
+        d.signal_subscriptions.len(),
+        2,
+        "{:?}",
+        d.signal_subscriptions
+    );
+    assert_eq!(d.signal("go", json!({ "by": "ops" })), 2);
+    assert_eq!(d.open(), ["ping_task", "work"]);
+    assert_eq!(d.state.variables["by"], "ops");
+    let mut names: Vec<&str> = d
+        .signal_subscriptions
+        .iter()
+        .map(|s| s.2.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["go", "stop"],
+        "the boundary waits; the event subprocess waits again"
+    );
+    d.complete("ping_task", json!({}));
+    d.complete("work", json!({}));
+    assert_eq!(d.completed, 1);
+    assert_eq!(d.broadcasts.len(), 1);
+    assert_eq!(d.broadcasts[0].0, "done");
+    assert_eq!(
+        d.broadcasts[0].1["total"], 3,
+        "the end event's own variables"
+    );
+    assert!(
+        d.signal_subscriptions.is_empty(),
+        "{:?}",
+        d.signal_subscriptions
+    );
+
+    let mut stop = Driver::start(&p, json!({}));
+    stop.signal("go", json!({}));
+    assert_eq!(stop.signal("stop", json!({})), 1);
+    assert_eq!(stop.open(), ["ping_task"], "the boundary ended the work");
+    stop.complete("ping_task", json!({}));
+    assert_eq!(stop.completed, 1);
+    assert!(
+        stop.broadcasts.is_empty(),
+        "ended at 'halted', no signal thrown"
+    );
 }
