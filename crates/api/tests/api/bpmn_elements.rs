@@ -4,146 +4,12 @@
 //! tour of the other elements (business rule task, inclusive gateways, link, escalation,
 //! event-based gateway) in `tests/fixtures/elements-tour.bpmn`.
 
-use crate::support::TestApp;
-use cpq_core::Role;
 use cpq_testkit::repo_root;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::helpers::*;
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        repo_root()
-            .join("../shared/fixtures/bpmn-modeler")
-            .join(name),
-    )
-    .unwrap()
-}
-
-struct Run {
-    app: TestApp,
-    operator: String,
-    worker: String,
-}
-
-impl Run {
-    async fn deploy(xml: &str) -> Run {
-        let app = TestApp::spawn().await;
-        let operator = app.token("acme", &[Role::Operator]);
-        let deployed = deploy_bpmn(&app, &operator, "?allow_unsupported_job_types=true", xml).await;
-        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
-        let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
-        Run {
-            app,
-            operator,
-            worker,
-        }
-    }
-
-    async fn start(&self, process: &str, variables: Value) -> String {
-        let started = post(
-            &self.app,
-            &self.operator,
-            "/v1/process-instances",
-            &json!({ "bpmn_process_id": process, "variables": variables }),
-            None,
-        )
-        .await;
-        assert_eq!(started.status, StatusCode::CREATED, "{}", started.body);
-        started.body["process_instance_id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn instance(&self, id: &str) -> Value {
-        let i = get(
-            &self.app,
-            &self.operator,
-            &format!("/v1/process-instances/{id}"),
-        )
-        .await;
-        assert_eq!(i.status, StatusCode::OK, "{}", i.body);
-        i.body
-    }
-
-    /// Activates up to 10 jobs of `job_type` (no wait).
-    async fn jobs(&self, job_type: &str) -> Vec<Value> {
-        let a = post(
-            &self.app,
-            &self.worker,
-            "/v1/jobs/activation",
-            &json!({ "job_type": job_type, "worker": "w1", "timeout_ms": 30000, "max_jobs": 10 }),
-            None,
-        )
-        .await;
-        assert_eq!(a.status, StatusCode::OK, "{}", a.body);
-        a.body["jobs"].as_array().unwrap().clone()
-    }
-
-    async fn complete(&self, job: &Value, variables: Value) {
-        let done = post(
-            &self.app,
-            &self.worker,
-            &format!("/v1/jobs/{}/completion", job["job_id"].as_str().unwrap()),
-            &json!({ "variables": variables }),
-            None,
-        )
-        .await;
-        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
-    }
-
-    /// Time passes to the next timer: the earliest (and any due with it) fires. How many fired.
-    async fn fire_timers(&self) -> usize {
-        let owner = self.app.db.owner_pool().await;
-        sqlx::query(
-            "UPDATE timer SET due_at = now() - interval '1 second' \
-             WHERE due_at = (SELECT min(due_at) FROM timer)",
-        )
-        .execute(&owner)
-        .await
-        .unwrap();
-        owner.close().await;
-        let pool = self.app.db.app_pool().await;
-        let fired = cpq_workflow::instances::fire_due_timers(&pool, 100).await;
-        pool.close().await;
-        fired
-    }
-
-    /// Drives `instance` to its end: each round completes every open job of `job_types` with
-    /// what `answer` gives for it, then fires the timers. Returns the job types in the order
-    /// their jobs were completed.
-    async fn drive(
-        &self,
-        instance: &str,
-        job_types: &[&str],
-        answer: impl Fn(&str, &Value) -> Value,
-    ) -> Vec<String> {
-        let mut done = Vec::new();
-        for _ in 0..20 {
-            if self.instance(instance).await["status"] == "completed" {
-                return done;
-            }
-            let mut progressed = false;
-            for t in job_types {
-                for job in self.jobs(t).await {
-                    let variables = answer(t, &job["variables"]);
-                    self.complete(&job, variables).await;
-                    done.push((*t).to_owned());
-                    progressed = true;
-                }
-            }
-            if !progressed {
-                self.fire_timers().await;
-            }
-        }
-        panic!(
-            "{instance} did not complete: {}",
-            self.instance(instance).await
-        );
-    }
-}
+use crate::process_run::{commands, fixture, Run};
 
 #[tokio::test]
 async fn the_get_up_fixture_runs_its_plain_and_script_tasks_and_timers_to_the_end() {
@@ -340,22 +206,6 @@ fn test_fixture(name: &str) -> String {
     std::fs::read_to_string(repo_root().join("crates/api/tests/fixtures").join(name)).unwrap()
 }
 
-/// The commands in the instance's history, by name (a timer's with its timer id).
-fn commands(detail: &Value) -> Vec<String> {
-    detail["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| {
-            let c = &h["command"];
-            match c["timer_id"].as_str() {
-                Some(timer) => format!("{}:{timer}", c["command"].as_str().unwrap_or_default()),
-                None => c["command"].as_str().unwrap_or_default().to_owned(),
-            }
-        })
-        .collect()
-}
-
 #[tokio::test]
 async fn the_elements_tour_runs_a_decision_an_inclusive_fork_and_join_a_link_an_escalation_and_an_event_based_gateway(
 ) {
@@ -423,15 +273,10 @@ async fn the_elements_tour_runs_a_decision_an_inclusive_fork_and_join_a_link_an_
         1,
         "the event-based gateway waits for the message or three days"
     );
-    let published = post(
-        &run.app,
-        &run.operator,
-        "/v1/messages",
-        &json!({ "name": "tour-approved", "correlation_key": "Q-1", "variables": { "approved": true } }),
-        None,
-    )
-    .await;
-    assert!(published.status.is_success(), "{}", published.body);
+    let published = run
+        .publish("tour-approved", "Q-1", 0, json!({ "approved": true }))
+        .await;
+    assert_eq!(published["outcome"], "correlated", "{published}");
     let detail = run.instance(&big).await;
     assert_eq!(detail["status"], "completed", "{detail}");
     assert_eq!(detail["variables"]["approved"], true);
