@@ -13,6 +13,7 @@ mod contract;
 mod conversion;
 mod customer_accounts;
 mod decisions;
+mod event_subprocesses;
 mod events;
 mod fallout;
 mod fulfillment;
