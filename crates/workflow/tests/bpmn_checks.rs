@@ -592,3 +592,51 @@ fn event_subprocesses_are_checked_like_zeebe_does() {
         )])
     );
 }
+
+// ---- compensation ---------------------------------------------------------------------------
+
+#[test]
+fn compensation_handlers_are_linked_by_association_and_checked_like_zeebe_does() {
+    let good = process(
+        r#"<bpmn:serviceTask id="charge"><bpmn:extensionElements><zeebe:taskDefinition type="charge" /></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:boundaryEvent id="chargeComp" attachedToRef="charge"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+  <bpmn:serviceTask id="refund" isForCompensation="true"><bpmn:extensionElements><zeebe:taskDefinition type="refund" /></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:association id="a1" sourceRef="chargeComp" targetRef="refund" />
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="charge" />
+  <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="e" />"#,
+    );
+    let defs = read(&good).unwrap();
+    assert_eq!(
+        defs.processes[0]
+            .compensation_handlers
+            .get("charge")
+            .map(String::as_str),
+        Some("refund")
+    );
+
+    let bad = process(
+        r#"<bpmn:serviceTask id="charge"><bpmn:extensionElements><zeebe:taskDefinition type="charge" /></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:boundaryEvent id="lonely" attachedToRef="charge"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+  <bpmn:boundaryEvent id="wrong" attachedToRef="charge"><bpmn:compensateEventDefinition /></bpmn:boundaryEvent>
+  <bpmn:serviceTask id="plain"><bpmn:extensionElements><zeebe:taskDefinition type="plain" /></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:association id="a1" sourceRef="wrong" targetRef="plain" />
+  <bpmn:serviceTask id="flowing" isForCompensation="true"><bpmn:extensionElements><zeebe:taskDefinition type="x" /></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:intermediateThrowEvent id="undo"><bpmn:compensateEventDefinition activityRef="nowhere" /></bpmn:intermediateThrowEvent>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="charge" />
+  <bpmn:sequenceFlow id="f2" sourceRef="charge" targetRef="undo" />
+  <bpmn:sequenceFlow id="f3" sourceRef="undo" targetRef="flowing" />
+  <bpmn:sequenceFlow id="f4" sourceRef="flowing" targetRef="e" />
+  <bpmn:sequenceFlow id="f5" sourceRef="plain" targetRef="e" />"#,
+    );
+    let p = problems(&bad);
+    let expected = [
+        "lonely (boundaryEvent): A compensation boundary event must have an association to a compensation handler",
+        "wrong (boundaryEvent): The compensation handler 'plain' must be an activity with isForCompensation=\"true\"",
+        "flowing (serviceTask): A compensation handler must not have incoming or outgoing sequence flows",
+        "undo (intermediateThrowEvent): The compensation activityRef 'nowhere' is not an activity of the process",
+    ];
+    for e in expected {
+        assert!(p.iter().any(|x| x == e), "{e} not in {p:#?}");
+    }
+    assert_eq!(p.len(), expected.len(), "{p:#?}");
+}

@@ -9,6 +9,8 @@ use cpq_workflow::runtime::{
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
+#[path = "runtime/compensation.rs"]
+mod compensation;
 #[path = "runtime/elements.rs"]
 mod elements;
 #[path = "runtime/event_subprocesses.rs"]

@@ -9,6 +9,7 @@ mod bpmn_elements;
 mod budgets;
 mod callbacks;
 mod catalog;
+mod compensation;
 mod contract;
 mod conversion;
 mod customer_accounts;

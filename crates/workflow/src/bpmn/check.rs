@@ -467,6 +467,84 @@ pub fn event_subprocesses(process: &Process, out: &mut Vec<String>) {
     }
 }
 
+/// Links each compensation boundary event's activity to its handler (the activity the event's
+/// association points to) in `process.compensation_handlers`, checking as Zeebe does: the
+/// boundary event has an association to an activity marked `isForCompensation`, a handler has
+/// no sequence flows, and a compensation throw's `activityRef` names an activity of the process.
+pub fn compensation(
+    process: &mut Process,
+    associations: &[(String, String)],
+    for_compensation: &[String],
+    out: &mut Vec<String>,
+) {
+    let mut handlers = std::collections::BTreeMap::new();
+    for b in &process.elements {
+        let ElementKind::BoundaryEvent {
+            attached_to,
+            trigger: Trigger::Compensation { .. },
+            ..
+        } = &b.kind
+        else {
+            continue;
+        };
+        let handler = associations
+            .iter()
+            .find(|(from, _)| *from == b.id)
+            .map(|(_, to)| to.clone());
+        match handler {
+            Some(h) if for_compensation.contains(&h) => {
+                handlers.insert(attached_to.clone(), h);
+            }
+            Some(h) => out.push(format!(
+                "{} (boundaryEvent): The compensation handler '{h}' must be an activity with \
+                 isForCompensation=\"true\"",
+                b.id
+            )),
+            None => out.push(format!(
+                "{} (boundaryEvent): A compensation boundary event must have an association to \
+                 a compensation handler",
+                b.id
+            )),
+        }
+    }
+    for h in for_compensation {
+        if process
+            .flows
+            .iter()
+            .any(|f| f.source == *h || f.target == *h)
+        {
+            out.push(format!(
+                "{h} ({}): A compensation handler must not have incoming or outgoing sequence flows",
+                process.element(h).map_or("activity", |e| element_type(&e.kind))
+            ));
+        }
+    }
+    for e in &process.elements {
+        if let ElementKind::IntermediateThrowEvent {
+            trigger: Trigger::Compensation {
+                activity: Some(a), ..
+            },
+            ..
+        }
+        | ElementKind::EndEvent {
+            trigger: Trigger::Compensation {
+                activity: Some(a), ..
+            },
+            ..
+        } = &e.kind
+        {
+            if process.element(a).is_none() {
+                out.push(format!(
+                    "{} ({}): The compensation activityRef '{a}' is not an activity of the process",
+                    e.id,
+                    element_type(&e.kind)
+                ));
+            }
+        }
+    }
+    process.compensation_handlers = handlers;
+}
+
 /// Zeebe: an embedded subprocess has exactly one start event, and it is a none start event.
 pub fn subprocess_starts(process: &Process, out: &mut Vec<String>) {
     for sub in process

@@ -15,7 +15,9 @@
 //! `script`, `calledDecision`, `calledElement`; event subprocesses (in the process or an embedded
 //! subprocess) with a message, timer, error, escalation or signal start event, interrupting or
 //! not; signal start, intermediate catch and throw, boundary and end events (a static signal name).
-//! Not yet: compensation events, execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
+//! Compensation: boundary compensation events associated with a handler marked
+//! `isForCompensation`, intermediate throw and end compensation events (optionally `activityRef`).
+//! Not yet: execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
 //! and stores and their associations, text annotations, groups, categories, attributes of other
 //! namespaces, and every process marked `isExecutable="false"` are ignored. Any other element
 //! inside an executable process makes [`read`] fail with one [`DeployError::Unsupported`] that

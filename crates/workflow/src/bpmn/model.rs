@@ -32,6 +32,10 @@ pub struct Process {
     /// Every flow node, subprocess contents included (see [`Element::parent`]).
     pub elements: Vec<Element>,
     pub flows: Vec<SequenceFlow>,
+    /// Activity id -> its compensation handler's id (a compensation boundary event on the
+    /// activity, associated with an activity marked `isForCompensation`).
+    #[serde(default)]
+    pub compensation_handlers: std::collections::BTreeMap<String, String>,
 }
 
 impl Process {
@@ -114,6 +118,12 @@ pub enum Trigger {
     /// An intermediate link event: a throw jumps to the catch of the same name in its scope.
     Link {
         name: String,
+    },
+    /// Compensation: a boundary event names its activity's handler (by an association); a throw
+    /// (intermediate or end) compensates the completed activities of its scope, or only
+    /// `activity` (its `activityRef`).
+    Compensation {
+        activity: Option<String>,
     },
     /// A signal, by its name: a throw (intermediate or end) broadcasts it to every catch of the
     /// name in the tenant (catch events, boundary events, start events).

@@ -56,6 +56,8 @@ struct Reader {
     escalations: Vec<(String, Option<String>)>,
     /// Signal definitions: (id, name).
     signals: Vec<(String, Option<String>)>,
+    /// Associations of the process being read: (source, target).
+    associations: Vec<(String, String)>,
 }
 
 fn bpmn(node: &Node, name: &str) -> bool {
@@ -286,6 +288,9 @@ impl Reader {
                 }
                 Trigger::Escalation { code }
             }
+            "compensate" => Trigger::Compensation {
+                activity: attr(*def, "activityRef"),
+            },
             "signal" => {
                 let name = attr(*def, "signalRef")
                     .and_then(|r| self.signals.iter().find(|(id, _)| *id == r))
@@ -382,6 +387,7 @@ impl Reader {
                         "message",
                         "escalation",
                         "signal",
+                        "compensate",
                     ],
                 );
                 let job = if matches!(trigger, Trigger::Message { .. }) {
@@ -395,8 +401,17 @@ impl Reader {
                 trigger: self.trigger(node, &["message", "timer", "link", "signal"]),
             },
             "intermediateThrowEvent" => {
-                let trigger =
-                    self.trigger(node, &["none", "message", "link", "escalation", "signal"]);
+                let trigger = self.trigger(
+                    node,
+                    &[
+                        "none",
+                        "message",
+                        "link",
+                        "escalation",
+                        "signal",
+                        "compensate",
+                    ],
+                );
                 let job = if matches!(trigger, Trigger::Message { .. }) {
                     Some(self.required_job(node))
                 } else {
@@ -407,7 +422,17 @@ impl Reader {
             "boundaryEvent" => ElementKind::BoundaryEvent {
                 attached_to: attr(node, "attachedToRef").unwrap_or_default(),
                 interrupting: node.attribute("cancelActivity") != Some("false"),
-                trigger: self.trigger(node, &["timer", "error", "message", "escalation", "signal"]),
+                trigger: self.trigger(
+                    node,
+                    &[
+                        "timer",
+                        "error",
+                        "message",
+                        "escalation",
+                        "signal",
+                        "compensate",
+                    ],
+                ),
             },
             "serviceTask" => ElementKind::ServiceTask {
                 job: self.required_job(node),
@@ -535,6 +560,13 @@ impl Reader {
             .filter(|c| c.is_element() && c.tag_name().namespace() == Some(BPMN))
         {
             let name = child.tag_name().name();
+            if name == "association" {
+                if let (Some(from), Some(to)) = (attr(child, "sourceRef"), attr(child, "targetRef"))
+                {
+                    self.associations.push((from, to));
+                }
+                continue;
+            }
             if IGNORED.contains(&name) {
                 continue;
             }
@@ -677,6 +709,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
         errors: Vec::new(),
         escalations: Vec::new(),
         signals: Vec::new(),
+        associations: Vec::new(),
     };
     for e in root.children().filter(|c| bpmn(c, "signal")) {
         r.signals.push((id_of(e), attr(e, "name")));
@@ -707,6 +740,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
             executable,
             elements: Vec::new(),
             flows: Vec::new(),
+            compensation_handlers: Default::default(),
         };
         if executable {
             if p.attribute("id").is_none_or(|id| id.trim().is_empty()) {
@@ -716,7 +750,20 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
                     attr(p, "name").map_or_else(|| "no name".into(), |n| format!("name \"{n}\"")),
                 ));
             }
+            r.associations.clear();
             r.container(p, None, &mut process);
+            let associations = std::mem::take(&mut r.associations);
+            let for_compensation: Vec<String> = p
+                .descendants()
+                .filter(|n| n.attribute("isForCompensation") == Some("true"))
+                .map(id_of)
+                .collect();
+            check::compensation(
+                &mut process,
+                &associations,
+                &for_compensation,
+                &mut r.invalid,
+            );
         } else {
             // A non-executable pool is documentation: read for completeness, never refused.
             let mut scratch = Reader {
@@ -726,6 +773,7 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
                 errors: r.errors.clone(),
                 escalations: r.escalations.clone(),
                 signals: r.signals.clone(),
+                associations: Vec::new(),
             };
             scratch.container(p, None, &mut process);
         }

@@ -64,6 +64,26 @@ pub struct InstanceState {
     /// other event subprocesses no longer start.
     #[serde(default)]
     pub interrupted: BTreeSet<Key>,
+    /// Completed activities that a compensation throw of their scope may compensate, in the
+    /// order they completed.
+    #[serde(default)]
+    pub completed: Vec<Completed>,
+    /// Compensation throw events waiting for their handlers: the ones still to run, next first.
+    #[serde(default)]
+    pub compensating: BTreeMap<Key, Vec<Completed>>,
+    /// Running compensation handler instances, by the throw event they run for.
+    #[serde(default)]
+    pub handlers: BTreeMap<Key, Key>,
+}
+
+/// A completed activity that can be compensated: one with a compensation handler (each inner
+/// instance of a multi-instance one), or an embedded subprocess holding such activities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completed {
+    pub key: Key,
+    pub element_id: String,
+    /// The scope it completed in (a multi-instance activity's: its body's).
+    pub scope: Option<Key>,
 }
 
 /// The key standing for the process scope where an effect needs one: the timers and message
@@ -80,6 +100,9 @@ impl InstanceState {
             incidents: BTreeMap::new(),
             next_key: 1,
             interrupted: BTreeSet::new(),
+            completed: Vec::new(),
+            compensating: BTreeMap::new(),
+            handlers: BTreeMap::new(),
         }
     }
 }
@@ -1173,6 +1196,22 @@ impl<'p> Run<'p> {
                 }
             }
             ElementKind::IntermediateThrowEvent {
+                trigger: Trigger::Compensation { activity },
+                ..
+            }
+            | ElementKind::EndEvent {
+                trigger: Trigger::Compensation { activity },
+                ..
+            } => {
+                let todo = self.take_compensable(scope, activity.as_deref());
+                if todo.is_empty() {
+                    self.queue.push_back(Step::Complete { key });
+                } else {
+                    self.state.compensating.insert(key, todo);
+                    self.next_handler(key);
+                }
+            }
+            ElementKind::IntermediateThrowEvent {
                 trigger: Trigger::Signal { name },
                 ..
             }
@@ -1640,6 +1679,8 @@ impl<'p> Run<'p> {
             }
             self.disarm(key, &ei.element_id);
             self.state.incidents.remove(&key);
+            self.state.handlers.remove(&key);
+            self.state.compensating.remove(&key);
         }
     }
 
@@ -1859,6 +1900,12 @@ impl<'p> Run<'p> {
         let Some(element) = self.element(&ei.element_id) else {
             return;
         };
+        if let Some(throw) = self.state.handlers.remove(&key) {
+            // A compensation handler is done: the next one runs, or its throw event goes on.
+            self.state.active.remove(&key);
+            self.disarm(key, &element.id);
+            return self.next_handler(throw);
+        }
         if let (Some(index), Some(body)) = (ei.loop_index, ei.scope) {
             return self.complete_inner(key, &ei, element, body, index);
         }
@@ -1876,6 +1923,9 @@ impl<'p> Run<'p> {
             if !self.map_outputs(key, element, &visible, ei.scope) {
                 return;
             }
+        }
+        if ei.multi.is_none() {
+            self.record_completed(key, element, ei.scope);
         }
         self.state.active.remove(&key);
         self.disarm(key, &element.id);
@@ -1940,6 +1990,8 @@ impl<'p> Run<'p> {
             },
             None => None,
         };
+        let outer = self.state.active.get(&body).and_then(|b| b.scope);
+        self.record_completed(key, element, outer);
         self.state.active.remove(&key);
         self.disarm(key, &element.id);
         let (next, all_done) = match self
@@ -1967,6 +2019,95 @@ impl<'p> Run<'p> {
         } else if all_done {
             self.queue.push_back(Step::Complete { key: body });
         }
+    }
+
+    /// Keeps a completed activity for compensation when it has a handler, or is an embedded
+    /// subprocess in which such activities completed.
+    fn record_completed(&mut self, key: Key, element: &Element, scope: Option<Key>) {
+        let compensable = self.process.compensation_handlers.contains_key(&element.id)
+            || (matches!(element.kind, ElementKind::SubProcess)
+                && self.state.completed.iter().any(|c| c.scope == Some(key)));
+        if compensable {
+            self.state.completed.push(Completed {
+                key,
+                element_id: element.id.clone(),
+                scope,
+            });
+        }
+    }
+
+    /// The completed activities a compensation throw in `scope` compensates, latest first (only
+    /// `activity` when the throw names one): each is taken, so it is compensated once; a
+    /// subprocess without a handler of its own stands for the activities completed inside it.
+    fn take_compensable(&mut self, scope: Option<Key>, activity: Option<&str>) -> Vec<Completed> {
+        let mine: Vec<Completed> = self
+            .state
+            .completed
+            .iter()
+            .filter(|c| c.scope == scope && activity.is_none_or(|a| a == c.element_id))
+            .cloned()
+            .collect();
+        let mut out = Vec::new();
+        for c in mine.into_iter().rev() {
+            self.state.completed.retain(|x| x.key != c.key);
+            if self
+                .process
+                .compensation_handlers
+                .contains_key(&c.element_id)
+            {
+                self.drop_inside(c.key);
+                out.push(c);
+            } else {
+                out.extend(self.take_compensable(Some(c.key), None));
+            }
+        }
+        out
+    }
+
+    /// Forgets what completed inside a compensated subprocess (its own handler stands for it).
+    fn drop_inside(&mut self, key: Key) {
+        let inside: Vec<Key> = self
+            .state
+            .completed
+            .iter()
+            .filter(|c| c.scope == Some(key))
+            .map(|c| c.key)
+            .collect();
+        for k in inside {
+            self.state.completed.retain(|x| x.key != k);
+            self.drop_inside(k);
+        }
+    }
+
+    /// Runs the next compensation handler of throw event `throw` (in the throw's scope), or
+    /// lets the throw go on when none is left.
+    fn next_handler(&mut self, throw: Key) {
+        let Some(throw_instance) = self.state.active.get(&throw).cloned() else {
+            self.state.compensating.remove(&throw);
+            return;
+        };
+        let next = self
+            .state
+            .compensating
+            .get_mut(&throw)
+            .and_then(|todo| (!todo.is_empty()).then(|| todo.remove(0)));
+        let Some(done) = next else {
+            self.state.compensating.remove(&throw);
+            self.queue.push_back(Step::Complete { key: throw });
+            return;
+        };
+        let process: &'p Process = self.process;
+        let Some(handler) = process
+            .compensation_handlers
+            .get(&done.element_id)
+            .and_then(|h| process.element(h))
+        else {
+            return self.next_handler(throw);
+        };
+        let scope = throw_instance.scope;
+        let key = self.new_instance(&handler.id, scope);
+        self.state.handlers.insert(key, throw);
+        self.enter(key, handler, scope, Map::new());
     }
 
     /// A scope with nothing left active (and no pending joins) completes.
