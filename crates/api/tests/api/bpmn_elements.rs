@@ -316,4 +316,33 @@ async fn the_elements_tour_runs_a_decision_an_inclusive_fork_and_join_a_link_an_
         ["start", "timer_fired:Event_timeout"],
         "{detail}"
     );
+
+    // The first instance's incident, resolved now that the decision is deployed: the business
+    // rule task runs again and the instance goes on.
+    let detail = run.instance(&early).await;
+    let incident = detail["incidents"][0]["incident_id"].as_str().unwrap();
+    let resolved = post(
+        &run.app,
+        &run.operator,
+        &format!("/v1/incidents/{incident}/resolution"),
+        &json!({ "reason": "segmentDiscount deployed" }),
+        None,
+    )
+    .await;
+    assert_eq!(resolved.status, StatusCode::OK, "{}", resolved.body);
+    let finance = run.jobs("tour-tell-finance").await;
+    assert_eq!(finance.len(), 1, "the retried task decided 0.15 again");
+    assert_eq!(finance[0]["process_instance_id"], early.as_str());
+    let detail = run.instance(&early).await;
+    assert_eq!(detail["incidents"][0]["status"], "resolved", "{detail}");
+    assert_eq!(detail["variables"]["discount"], json!(0.15), "{detail}");
+    let again = post(
+        &run.app,
+        &run.operator,
+        &format!("/v1/incidents/{incident}/resolution"),
+        &json!({ "reason": "twice" }),
+        None,
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
 }

@@ -1,5 +1,5 @@
 //! The `incident` table: raised by the runtime or by a job out of retries, listed for
-//! operations, resolved by giving the job retries again.
+//! operations, resolved by giving the job retries again or trying the element again.
 
 use chrono::{DateTime, Utc};
 use cpq_core::{Error, TenantId};
@@ -7,6 +7,9 @@ use cpq_db::error::db_error;
 use cpq_db::{timed, Tx};
 use serde_json::Value;
 use uuid::Uuid;
+
+use super::step;
+use crate::runtime::Command;
 
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn insert_incident(
@@ -41,45 +44,54 @@ pub(super) async fn insert_incident(
     Ok(())
 }
 
-/// Resolves a job's incident by giving the job `retries` again; it becomes activatable at once.
+/// Resolves an incident. A failed job's: the job gets `retries` again and becomes activatable at
+/// once. Any other (a script, decision, mapping, called process or timer that failed, or a job
+/// that completed but whose output mapping failed): the element is tried again
+/// ([`Command::RetryElement`]), as Zeebe's resolve-incident does; if it fails again, a new
+/// incident is raised.
 pub async fn resolve_incident(
     tx: &mut Tx,
     incident: Uuid,
     retries: i32,
     at: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let row: Option<(Option<Uuid>, String)> = timed(
+    #[allow(clippy::type_complexity)]
+    let row: Option<(Option<Uuid>, String, Uuid, i64, Option<String>)> = timed(
         "incident_fetch_for_update",
-        sqlx::query_as("SELECT job_id, status FROM incident WHERE incident_id = $1 FOR UPDATE")
-            .bind(incident)
-            .fetch_optional(&mut **tx),
+        sqlx::query_as(
+            "SELECT i.job_id, i.status, i.process_instance_id, i.element_key, j.status FROM incident i \
+             LEFT JOIN job j ON j.job_id = i.job_id WHERE i.incident_id = $1 FOR UPDATE OF i",
+        )
+        .bind(incident)
+        .fetch_optional(&mut **tx),
     )
     .await
     .map_err(db_error)?;
-    let (job, status) = row.ok_or_else(|| Error::not_found("incident", incident))?;
+    let (job, status, instance, element, job_status) =
+        row.ok_or_else(|| Error::not_found("incident", incident))?;
     if status != "open" {
         return Err(Error::conflict(format!("incident {incident} is {status}")));
     }
-    let Some(job) = job else {
-        return Err(Error::conflict("this incident is not about a job; it is resolved by fixing the process or its variables"));
-    };
-    if retries < 1 {
+    let failed_job = job.filter(|_| job_status.as_deref() == Some("failed"));
+    if failed_job.is_some() && retries < 1 {
         return Err(Error::validation(vec![cpq_core::FieldError::new(
             "retries",
             "out-of-range",
             "retries must be at least 1",
         )]));
     }
-    timed(
-        "job_retries_update",
-        sqlx::query("UPDATE job SET status = 'activatable', retries = $2, retry_at = $3, updated_at = $3 WHERE job_id = $1 AND status = 'failed'")
-            .bind(job)
-            .bind(retries)
-            .bind(at)
-            .execute(&mut **tx),
-    )
-    .await
-    .map_err(db_error)?;
+    if let Some(job) = failed_job {
+        timed(
+            "job_retries_update",
+            sqlx::query("UPDATE job SET status = 'activatable', retries = $2, retry_at = $3, updated_at = $3 WHERE job_id = $1 AND status = 'failed'")
+                .bind(job)
+                .bind(retries)
+                .bind(at)
+                .execute(&mut **tx),
+        )
+        .await
+        .map_err(db_error)?;
+    }
     timed(
         "incident_resolve",
         sqlx::query(
@@ -91,6 +103,12 @@ pub async fn resolve_incident(
     )
     .await
     .map_err(db_error)?;
+    if failed_job.is_none() {
+        let command = Command::RetryElement {
+            element: element as u64,
+        };
+        step(tx, instance, command, None, at).await?;
+    }
     Ok(())
 }
 

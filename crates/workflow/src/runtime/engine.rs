@@ -74,6 +74,10 @@ pub struct InstanceState {
     /// Running compensation handler instances, by the throw event they run for.
     #[serde(default)]
     pub handlers: BTreeMap<Key, Key>,
+    /// Element instances whose incident was raised while completing (an output mapping): a
+    /// retry completes them again rather than entering them again.
+    #[serde(default)]
+    pub completing: BTreeSet<Key>,
 }
 
 /// A completed activity that can be compensated: one with a compensation handler (each inner
@@ -103,6 +107,7 @@ impl InstanceState {
             completed: Vec::new(),
             compensating: BTreeMap::new(),
             handlers: BTreeMap::new(),
+            completing: BTreeSet::new(),
         }
     }
 }
@@ -186,6 +191,13 @@ pub enum Command {
         variables: Map<String, Json>,
     },
     Cancel,
+    /// An operator resolved the incident of an element instance that has no failed job to
+    /// retry (a script, decision, mapping, called process or timer that failed): the element
+    /// is entered again, or completed again when it failed while completing, as Zeebe's
+    /// resolve-incident does.
+    RetryElement {
+        element: Key,
+    },
 }
 
 /// How a cycle timer repeats: `remaining` more firings (`None`: forever) every `interval_ms`.
@@ -1681,6 +1693,7 @@ impl<'p> Run<'p> {
             self.state.incidents.remove(&key);
             self.state.handlers.remove(&key);
             self.state.compensating.remove(&key);
+            self.state.completing.remove(&key);
         }
     }
 
@@ -1949,6 +1962,7 @@ impl<'p> Run<'p> {
             match self.eval(visible, &m.source) {
                 Ok(v) => self.propagate(scope, &m.target, v.to_json()),
                 Err(e) => {
+                    self.state.completing.insert(key);
                     self.incident(
                         key,
                         &element.id,
@@ -1981,11 +1995,12 @@ impl<'p> Run<'p> {
             Some(source) => match self.eval(&visible, &source) {
                 Ok(v) => Some(v.to_json()),
                 Err(e) => {
+                    self.state.completing.insert(key);
                     return self.incident(
                         key,
                         &element.id,
                         format!("outputElement '{source}' failed: {e}"),
-                    )
+                    );
                 }
             },
             None => None,
@@ -2423,6 +2438,28 @@ pub fn apply_with_decisions(
                 run.propagate(ei.scope, k, v.clone());
             }
             run.queue.push_back(Step::Complete { key: *element });
+        }
+        Command::RetryElement { element } => {
+            let ei = run
+                .state
+                .active
+                .get(element)
+                .cloned()
+                .filter(|_| run.state.incidents.contains_key(element))
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let el = run
+                .element(&ei.element_id)
+                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            run.state.incidents.remove(element);
+            if run.state.completing.remove(element) {
+                run.queue.push_back(Step::Complete { key: *element });
+            } else if ei.multi.is_some() {
+                // The input collection failed: the multi-instance activity starts again.
+                run.state.active.remove(element);
+                run.activate_body(el, ei.scope);
+            } else {
+                run.enter(*element, el, ei.scope, ei.variables.clone());
+            }
         }
         Command::Cancel => {
             let keys: Vec<Key> = run.state.active.keys().copied().collect();

@@ -434,3 +434,52 @@ fn an_interrupted_or_cancelled_call_activity_cancels_its_child_and_a_missing_cal
         ["call: no process with BPMN id 'nowhere' is deployed"]
     );
 }
+
+#[test]
+fn retrying_an_element_enters_it_again_or_completes_it_again_when_its_output_mapping_failed() {
+    let (s, e) = start_end();
+    let p = process(&seq(&[
+        s,
+        r#"<bpmn:scriptTask id="sum"><bpmn:extensionElements><zeebe:script expression="=assert(price, price &gt; 0) * 2" resultVariable="total" /></bpmn:extensionElements></bpmn:scriptTask>"#.into(),
+        r#"<bpmn:serviceTask id="bill"><bpmn:extensionElements><zeebe:taskDefinition type="bill" /><zeebe:ioMapping><zeebe:output source="=assert(invoice, invoice != null)" target="invoiceId" /></zeebe:ioMapping></bpmn:extensionElements></bpmn:serviceTask>"#.into(),
+        e,
+        flow("f1", "s", "sum"),
+        flow("f2", "sum", "bill"),
+        flow("f3", "bill", "e"),
+    ]));
+    let mut d = Driver::start(&p, json!({ "price": -1 }));
+    assert_eq!(d.incidents.len(), 1, "{:?}", d.incidents);
+    let sum = *d.state.incidents.keys().next().unwrap();
+    // The variable is fixed (as an operator would), then the incident resolved: entered again.
+    d.state.variables.insert("price".into(), json!(5));
+    d.send(Command::RetryElement { element: sum });
+    assert_eq!(d.open(), ["bill"]);
+    assert_eq!(d.state.variables["total"], 10);
+
+    // The job completes without the variable its output mapping needs: an incident while
+    // completing; the retry completes it again (no second job).
+    d.complete("bill", json!({}));
+    assert_eq!(d.incidents.len(), 2, "{:?}", d.incidents);
+    let bill = *d.state.incidents.keys().next().unwrap();
+    d.state
+        .active
+        .get_mut(&bill)
+        .unwrap()
+        .variables
+        .insert("invoice".into(), json!("INV-1"));
+    d.send(Command::RetryElement { element: bill });
+    assert_eq!(d.open(), Vec::<&str>::new(), "no new job");
+    assert_eq!(d.completed, 1);
+    assert_eq!(d.state.variables["invoiceId"], "INV-1");
+
+    // Nothing to retry without an incident.
+    let fresh = Driver::start(&p, json!({ "price": 1 }));
+    let key = fresh.jobs[0].0;
+    let refused = apply(
+        &p,
+        &fresh.state,
+        &Command::RetryElement { element: key },
+        Utc::now(),
+    );
+    assert!(refused.is_err());
+}
