@@ -345,18 +345,32 @@ fn unsupported_elements_in_the_executable_process_are_still_refused() {
 }
 
 #[test]
-fn execution_listeners_are_refused_by_element_rather_than_skipped() {
+fn execution_listeners_are_read_with_their_job_types_and_a_bad_one_is_named() {
     let xml = process(
-        r#"<bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /><zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:serviceTask>
+        r#"<bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /><zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /><zeebe:executionListener eventType="end" type="notify" retries="5" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:serviceTask>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="ship" />
+  <bpmn:sequenceFlow id="f2" sourceRef="ship" targetRef="e" />"#,
+    );
+    let defs = read(&xml).unwrap();
+    let p = &defs.processes[0];
+    assert_eq!(p.element("ship").unwrap().listeners.len(), 2);
+    assert_eq!(
+        p.job_types(),
+        ["audit", "notify", "ship"],
+        "recorded at deploy"
+    );
+
+    let bad = process(
+        r#"<bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /><zeebe:executionListeners><zeebe:executionListener eventType="cancel" type="audit" /><zeebe:executionListener eventType="start" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:serviceTask>
   <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="ship" />
   <bpmn:sequenceFlow id="f2" sourceRef="ship" targetRef="e" />"#,
     );
     assert_eq!(
-        read(&xml).unwrap_err(),
-        DeployError::Unsupported(vec![(
-            "ship".into(),
-            "serviceTask with zeebe:executionListeners".into()
-        )])
+        problems(&bad),
+        [
+            "ship (serviceTask): execution listener eventType 'cancel' is not start or end",
+            "ship (serviceTask): an execution listener needs a job type",
+        ]
     );
 }
 

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::process_run::{commands, fixture, Run};
+use crate::process_run::{assert_completed_cleanly, commands, fixture, Run};
 
 #[tokio::test]
 async fn the_get_up_fixture_runs_its_plain_and_script_tasks_and_timers_to_the_end() {
@@ -345,4 +345,44 @@ async fn the_elements_tour_runs_a_decision_an_inclusive_fork_and_join_a_link_an_
     )
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+}
+
+const LISTENED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="listened" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="ship">
+      <bpmn:extensionElements>
+        <zeebe:taskDefinition type="lis-ship" />
+        <zeebe:executionListeners>
+          <zeebe:executionListener eventType="start" type="lis-audit" />
+          <zeebe:executionListener eventType="end" type="lis-notify" retries="5" />
+        </zeebe:executionListeners>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="ship" />
+    <bpmn:sequenceFlow id="f2" sourceRef="ship" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test]
+async fn execution_listeners_run_as_jobs_around_the_task_through_the_job_api() {
+    let run = Run::deploy(LISTENED).await;
+    let instance = run.start("listened", json!({ "orderId": "O-9" })).await;
+    assert!(
+        run.jobs("lis-ship").await.is_empty(),
+        "the task waits for its start listener"
+    );
+    let audit = run.job("lis-audit").await;
+    assert_eq!(audit["variables"]["orderId"], "O-9");
+    run.complete(&audit, json!({ "auditId": "A-1" })).await;
+    let ship = run.job("lis-ship").await;
+    assert_eq!(ship["variables"]["auditId"], "A-1");
+    run.complete(&ship, json!({})).await;
+    let notify = run.job("lis-notify").await;
+    assert_eq!(notify["retries"], 5);
+    assert_eq!(run.instance(&instance).await["status"], "active");
+    run.complete(&notify, json!({})).await;
+    assert_completed_cleanly(&run.instance(&instance).await);
 }

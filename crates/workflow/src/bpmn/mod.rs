@@ -17,7 +17,7 @@
 //! not; signal start, intermediate catch and throw, boundary and end events (a static signal name).
 //! Compensation: boundary compensation events associated with a handler marked
 //! `isForCompensation`, intermediate throw and end compensation events (optionally `activityRef`).
-//! Not yet: execution listeners (refused by name). Diagram interchange, collaboration pools, data objects
+//! `zeebe:executionListeners` (start and end, as jobs; their job types are recorded at deploy). Diagram interchange, collaboration pools, data objects
 //! and stores and their associations, text annotations, groups, categories, attributes of other
 //! namespaces, and every process marked `isExecutable="false"` are ignored. Any other element
 //! inside an executable process makes [`read`] fail with one [`DeployError::Unsupported`] that

@@ -49,6 +49,11 @@ impl Process {
             .elements
             .iter()
             .filter_map(|e| e.kind.job().map(|j| j.job_type.clone()))
+            .chain(
+                self.elements
+                    .iter()
+                    .flat_map(|e| e.listeners.iter().map(|l| l.job_type.clone())),
+            )
             .collect();
         types.sort();
         types.dedup();
@@ -286,4 +291,24 @@ pub struct Element {
     pub inputs: Vec<Mapping>,
     pub outputs: Vec<Mapping>,
     pub multi_instance: Option<MultiInstance>,
+    /// `zeebe:executionListeners`: jobs run before the element's work (start) and after it
+    /// completed (end), one at a time in document order.
+    #[serde(default)]
+    pub listeners: Vec<ExecutionListener>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListenerEvent {
+    Start,
+    End,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionListener {
+    pub event: ListenerEvent,
+    /// The job type, or a FEEL expression for it.
+    pub job_type: String,
+    /// A number, or a FEEL expression for it.
+    pub retries: String,
 }

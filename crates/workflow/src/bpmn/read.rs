@@ -322,6 +322,40 @@ impl Reader {
         }
     }
 
+    /// `zeebe:executionListeners`: each with an `eventType` of start or end and a job `type`.
+    fn listeners(&mut self, node: Node, id: &str) -> Vec<ExecutionListener> {
+        let Some(list) = zeebe(node, "executionListeners") else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for l in list.children().filter(|c| c.is_element()) {
+            let event = match l.attribute("eventType") {
+                Some("start") => ListenerEvent::Start,
+                Some("end") => ListenerEvent::End,
+                other => {
+                    self.invalid.push(format!(
+                        "{id} ({}): execution listener eventType {} is not start or end",
+                        node.tag_name().name(),
+                        other.map_or_else(|| "(none)".to_owned(), |o| format!("'{o}'"))
+                    ));
+                    continue;
+                }
+            };
+            match attr(l, "type").filter(|t| !t.trim().is_empty()) {
+                Some(job_type) => out.push(ExecutionListener {
+                    event,
+                    job_type,
+                    retries: attr(l, "retries").unwrap_or_else(|| "3".to_owned()),
+                }),
+                None => self.invalid.push(format!(
+                    "{id} ({}): an execution listener needs a job type",
+                    node.tag_name().name()
+                )),
+            }
+        }
+        out
+    }
+
     fn multi_instance(&mut self, node: Node) -> Option<MultiInstance> {
         let mi = node
             .children()
@@ -357,12 +391,7 @@ impl Reader {
                 format!("{name} with standardLoopCharacteristics"),
             ));
         }
-        if zeebe(node, "executionListeners").is_some() {
-            // Zeebe runs them as jobs around the element; running the element without them
-            // would skip the listener's work silently.
-            self.unsupported
-                .push((id.clone(), format!("{name} with zeebe:executionListeners")));
-        }
+        let listeners = self.listeners(node, &id);
         let kind = match name {
             "startEvent" => {
                 let in_event_subprocess = node.parent().is_some_and(|p| {
@@ -549,6 +578,7 @@ impl Reader {
             kind,
             inputs: mappings(node, "input"),
             outputs: mappings(node, "output"),
+            listeners,
             multi_instance: self.multi_instance(node),
         });
     }

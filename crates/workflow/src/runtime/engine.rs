@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 
-use crate::bpmn::{Element, ElementKind, Process, Timer, Trigger};
+use crate::bpmn::{Element, ElementKind, ListenerEvent, Process, Timer, Trigger};
 use crate::feel::{parse_duration, Env, Expression, FeelError, Value as Feel};
 
 /// Element instance keys: unique within an instance, in creation order.
@@ -78,6 +78,9 @@ pub struct InstanceState {
     /// retry completes them again rather than entering them again.
     #[serde(default)]
     pub completing: BTreeSet<Key>,
+    /// Element instances whose execution listener job runs: which event's, and its index.
+    #[serde(default)]
+    pub listening: BTreeMap<Key, (ListenerEvent, usize)>,
 }
 
 /// A completed activity that can be compensated: one with a compensation handler (each inner
@@ -108,6 +111,7 @@ impl InstanceState {
             compensating: BTreeMap::new(),
             handlers: BTreeMap::new(),
             completing: BTreeSet::new(),
+            listening: BTreeMap::new(),
         }
     }
 }
@@ -354,8 +358,6 @@ fn expression_value(source: &str, env: &Env) -> Result<Feel, String> {
     }
 }
 
-/// An attribute that is a static text or, starting with `=`, a FEEL expression giving a text (a
-/// number is taken as its decimal text): job types, retries, called process and decision ids.
 /// A user task's assignment (`zeebe:assignmentDefinition`, `zeebe:taskSchedule`), its FEEL
 /// evaluated: assignee, candidate groups, due date.
 #[derive(Debug, Default)]
@@ -442,6 +444,8 @@ fn job_headers(
     Ok(headers)
 }
 
+/// An attribute that is a static text or, starting with `=`, a FEEL expression giving a text (a
+/// number is taken as its decimal text): job types, retries, called process and decision ids.
 fn job_text(source: &str, env: &Env) -> Result<String, String> {
     if !source.trim_start().starts_with('=') {
         return Ok(source.to_owned());
@@ -959,6 +963,13 @@ impl<'p> Run<'p> {
         if element.kind.is_activity() && !inner {
             self.arm_boundaries(key, &element.id, scope);
         }
+        if !self.listen(key, element, scope, ListenerEvent::Start, 0) {
+            self.behave(key, element, scope);
+        }
+    }
+
+    /// The work of an element that has been entered (its start listeners done).
+    fn behave(&mut self, key: Key, element: &'p Element, scope: Option<Key>) {
         match &element.kind {
             // A boundary event is only ever activated by its trigger (see `throw`): it has fired.
             ElementKind::StartEvent { .. }
@@ -1694,6 +1705,15 @@ impl<'p> Run<'p> {
             self.state.handlers.remove(&key);
             self.state.compensating.remove(&key);
             self.state.completing.remove(&key);
+            if self.state.listening.remove(&key).is_some()
+                && self
+                    .element(&ei.element_id)
+                    .and_then(|e| e.kind.job())
+                    .is_none()
+            {
+                // The listener's job (an element with a job of its own cancels it above).
+                self.effects.push(Effect::CancelJob { element: key });
+            }
         }
     }
 
@@ -1940,13 +1960,93 @@ impl<'p> Run<'p> {
         if ei.multi.is_none() {
             self.record_completed(key, element, ei.scope);
         }
+        if !self.listen(key, element, ei.scope, ListenerEvent::End, 0) {
+            self.leave(key, element, ei.scope);
+        }
+    }
+
+    /// A completed element (its end listeners done) leaves: its outgoing flows are taken.
+    fn leave(&mut self, key: Key, element: &'p Element, scope: Option<Key>) {
         self.state.active.remove(&key);
         self.disarm(key, &element.id);
         let flows = self.outgoing(&element.id);
         if flows.is_empty() {
-            self.scope_may_complete(ei.scope);
+            self.scope_may_complete(scope);
         } else {
-            self.take_all(&element.id, ei.scope);
+            self.take_all(&element.id, scope);
+        }
+    }
+
+    /// Creates the job of the `index`th execution listener of `event` of the element, if it has
+    /// one: true while a listener runs.
+    fn listen(
+        &mut self,
+        key: Key,
+        element: &'p Element,
+        scope: Option<Key>,
+        event: ListenerEvent,
+        index: usize,
+    ) -> bool {
+        let Some(listener) = element
+            .listeners
+            .iter()
+            .filter(|l| l.event == event)
+            .nth(index)
+        else {
+            self.state.listening.remove(&key);
+            return false;
+        };
+        self.state.listening.insert(key, (event, index));
+        let variables = self.element_visible(key, scope);
+        let env = self.env(&variables);
+        let job = job_text(&listener.job_type, &env).and_then(|job_type| {
+            let retries = job_text(&listener.retries, &env)?;
+            let retries = retries
+                .trim()
+                .parse::<i32>()
+                .map_err(|e| format!("retries '{retries}': {e}"))?;
+            Ok((job_type, retries))
+        });
+        match job {
+            Ok((job_type, retries)) => self.effects.push(Effect::CreateJob {
+                element: key,
+                element_id: element.id.clone(),
+                job_type,
+                retries,
+                headers: Vec::new(),
+                variables,
+            }),
+            Err(e) => self.incident(
+                key,
+                &element.id,
+                format!("execution listener '{}': {e}", listener.job_type),
+            ),
+        }
+        true
+    }
+
+    /// An execution listener's job completed: its variables are set on the element, then the
+    /// next listener runs, or the element goes on (its work after start listeners, its way out
+    /// after end listeners).
+    fn listener_done(&mut self, key: Key, variables: &Map<String, Json>) {
+        let Some((event, index)) = self.state.listening.get(&key).copied() else {
+            return;
+        };
+        let Some(ei) = self.state.active.get(&key).cloned() else {
+            return;
+        };
+        let Some(element) = self.element(&ei.element_id) else {
+            return;
+        };
+        for (name, value) in variables {
+            self.propagate(ei.scope, name, value.clone());
+        }
+        if self.listen(key, element, ei.scope, event, index + 1) {
+            return;
+        }
+        match event {
+            ListenerEvent::Start => self.behave(key, element, ei.scope),
+            ListenerEvent::End => self.leave(key, element, ei.scope),
         }
     }
 
@@ -2318,6 +2418,11 @@ pub fn apply_with_decisions(
                 },
                 variables.clone(),
             )?;
+        }
+        Command::CompleteJob { element, variables }
+            if run.state.listening.contains_key(element) =>
+        {
+            run.listener_done(*element, variables);
         }
         Command::CompleteJob { element, variables } => {
             let ei = run

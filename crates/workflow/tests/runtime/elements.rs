@@ -483,3 +483,45 @@ fn retrying_an_element_enters_it_again_or_completes_it_again_when_its_output_map
     );
     assert!(refused.is_err());
 }
+
+#[test]
+fn execution_listeners_run_as_jobs_before_and_after_the_element_one_at_a_time() {
+    let (s, e) = start_end();
+    let p = process(&seq(&[
+        s,
+        r#"<bpmn:serviceTask id="ship"><bpmn:extensionElements><zeebe:taskDefinition type="ship" /><zeebe:executionListeners><zeebe:executionListener eventType="start" type="audit" /><zeebe:executionListener eventType="start" type="=&quot;check-&quot; + region" /><zeebe:executionListener eventType="end" type="notify" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:serviceTask>"#.into(),
+        r#"<bpmn:exclusiveGateway id="g" default="f3"><bpmn:extensionElements><zeebe:executionListeners><zeebe:executionListener eventType="start" type="route-audit" /></zeebe:executionListeners></bpmn:extensionElements></bpmn:exclusiveGateway>"#.into(),
+        e,
+        flow("f1", "s", "ship"),
+        flow("f2", "ship", "g"),
+        flow("f3", "g", "e"),
+    ]));
+    let mut d = Driver::start(&p, json!({ "region": "eu" }));
+    let types = |d: &Driver| d.jobs.iter().map(|j| j.2.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        types(&d),
+        ["audit"],
+        "the task's own job waits for its start listeners"
+    );
+    d.complete("ship", json!({ "audited": true }));
+    assert_eq!(types(&d), ["check-eu"], "one at a time; the type is FEEL");
+    d.complete("ship", json!({}));
+    assert_eq!(types(&d), ["ship"]);
+    assert_eq!(d.job_vars("ship")["audited"], true);
+    d.complete("ship", json!({}));
+    assert_eq!(
+        types(&d),
+        ["notify"],
+        "the end listener before the flow is taken"
+    );
+    d.complete("ship", json!({}));
+    assert_eq!(types(&d), ["route-audit"], "a gateway's start listener");
+    assert_eq!(d.completed, 0);
+    d.complete("g", json!({}));
+    assert_eq!(d.completed, 1);
+
+    // Cancelling while a listener runs cancels its job.
+    let mut c = Driver::start(&p, json!({ "region": "us" }));
+    c.send(Command::Cancel);
+    assert!(c.jobs.is_empty(), "{:?}", c.jobs);
+}
