@@ -1172,24 +1172,8 @@ impl<'p> Run<'p> {
                     let Some(target) = self.element(&f.target) else {
                         continue;
                     };
-                    match &target.kind {
-                        ElementKind::IntermediateCatchEvent {
-                            trigger: Trigger::Timer(t),
-                        } => self.schedule(key, &target.id, t, scope),
-                        ElementKind::IntermediateCatchEvent {
-                            trigger:
-                                Trigger::Message {
-                                    name,
-                                    correlation_key,
-                                    ..
-                                },
-                        } => {
-                            self.subscribe(key, &target.id, name, correlation_key.as_deref(), scope)
-                        }
-                        ElementKind::IntermediateCatchEvent {
-                            trigger: Trigger::Signal { name },
-                        } => self.signal_subscribe(key, &target.id, name),
-                        _ => {}
+                    if let ElementKind::IntermediateCatchEvent { trigger } = &target.kind {
+                        self.wait_for(key, &target.id, trigger, scope);
                     }
                 }
             }
@@ -1370,19 +1354,9 @@ impl<'p> Run<'p> {
                 self.queue.push_back(Step::Complete { key });
             }
             ElementKind::IntermediateCatchEvent {
-                trigger: Trigger::Timer(t),
-            } => self.schedule(key, &element.id, t, scope),
-            ElementKind::IntermediateCatchEvent {
                 trigger:
-                    Trigger::Message {
-                        name,
-                        correlation_key,
-                        ..
-                    },
-            } => self.subscribe(key, &element.id, name, correlation_key.as_deref(), scope),
-            ElementKind::IntermediateCatchEvent {
-                trigger: Trigger::Signal { name },
-            } => self.signal_subscribe(key, &element.id, name),
+                    trigger @ (Trigger::Timer(_) | Trigger::Message { .. } | Trigger::Signal { .. }),
+            } => self.wait_for(key, &element.id, trigger, scope),
             ElementKind::ReceiveTask {
                 name,
                 correlation_key,
@@ -1465,22 +1439,8 @@ impl<'p> Run<'p> {
             let Some(start) = self.start_of(sub) else {
                 continue;
             };
-            match &start.kind {
-                ElementKind::StartEvent {
-                    trigger: Trigger::Timer(t),
-                } => self.schedule(owner, &start.id, t, scope),
-                ElementKind::StartEvent {
-                    trigger:
-                        Trigger::Message {
-                            name,
-                            correlation_key,
-                            ..
-                        },
-                } => self.subscribe(owner, &start.id, name, correlation_key.as_deref(), scope),
-                ElementKind::StartEvent {
-                    trigger: Trigger::Signal { name },
-                } => self.signal_subscribe(owner, &start.id, name),
-                _ => {}
+            if let ElementKind::StartEvent { trigger } = &start.kind {
+                self.wait_for(owner, &start.id, trigger, scope);
             }
         }
     }
@@ -1588,22 +1548,11 @@ impl<'p> Run<'p> {
         ) {
             self.repeat_timer(owner, start_id, repeat);
             if let Some(ElementKind::StartEvent {
-                trigger:
-                    Trigger::Message {
-                        name,
-                        correlation_key,
-                        ..
-                    },
+                trigger: trigger @ (Trigger::Message { .. } | Trigger::Signal { .. }),
             }) = self.element(start_id).map(|s| &s.kind)
             {
                 // The correlation took the subscription; a non-interrupting start waits again.
-                self.subscribe(owner, start_id, name, correlation_key.as_deref(), scope);
-            }
-            if let Some(ElementKind::StartEvent {
-                trigger: Trigger::Signal { name },
-            }) = self.element(start_id).map(|s| &s.kind)
-            {
-                self.signal_subscribe(owner, start_id, name);
+                self.wait_for(owner, start_id, trigger, scope);
             }
         } else if owner == ROOT {
             // The process's other event subprocesses stop waiting.
@@ -1813,26 +1762,24 @@ impl<'p> Run<'p> {
             .filter(|b| matches!(&b.kind, ElementKind::BoundaryEvent { attached_to, .. } if attached_to == element_id))
             .collect();
         for b in boundaries {
-            match &b.kind {
-                ElementKind::BoundaryEvent {
-                    trigger: Trigger::Timer(t),
-                    ..
-                } => self.schedule(key, &b.id, t, scope),
-                ElementKind::BoundaryEvent {
-                    trigger:
-                        Trigger::Message {
-                            name,
-                            correlation_key,
-                            ..
-                        },
-                    ..
-                } => self.subscribe(key, &b.id, name, correlation_key.as_deref(), scope),
-                ElementKind::BoundaryEvent {
-                    trigger: Trigger::Signal { name },
-                    ..
-                } => self.signal_subscribe(key, &b.id, name),
-                _ => {}
+            if let ElementKind::BoundaryEvent { trigger, .. } = &b.kind {
+                self.wait_for(key, &b.id, trigger, scope);
             }
+        }
+    }
+
+    /// Catch event `catch_id` starts waiting under `key` for its timer, message or signal
+    /// (other triggers have nothing to wait for).
+    fn wait_for(&mut self, key: Key, catch_id: &str, trigger: &Trigger, scope: Option<Key>) {
+        match trigger {
+            Trigger::Timer(t) => self.schedule(key, catch_id, t, scope),
+            Trigger::Message {
+                name,
+                correlation_key,
+                ..
+            } => self.subscribe(key, catch_id, name, correlation_key.as_deref(), scope),
+            Trigger::Signal { name } => self.signal_subscribe(key, catch_id, name),
+            _ => {}
         }
     }
 
