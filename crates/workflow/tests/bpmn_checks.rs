@@ -654,3 +654,24 @@ fn compensation_handlers_are_linked_by_association_and_checked_like_zeebe_does()
     }
     assert_eq!(p.len(), expected.len(), "{p:#?}");
 }
+
+#[test]
+fn a_version_tag_binding_needs_a_version_tag_and_the_process_tag_is_read() {
+    let xml = process(
+        r#"<bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="other" bindingType="versionTag" /></bpmn:extensionElements></bpmn:callActivity>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call" />
+  <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e" />"#,
+    );
+    assert_eq!(
+        problems(&xml),
+        ["call (callActivity) zeebe:calledElement versionTag: binding type versionTag needs a versionTag"]
+    );
+    let tagged = file(
+        r#"<bpmn:process id="t" isExecutable="true"><bpmn:extensionElements><zeebe:versionTag value="2026.12" /></bpmn:extensionElements>
+  <bpmn:startEvent id="s" /><bpmn:endEvent id="e" /><bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" /></bpmn:process>"#,
+    );
+    assert_eq!(
+        read(&tagged).unwrap().processes[0].version_tag.as_deref(),
+        Some("2026.12")
+    );
+}

@@ -386,3 +386,60 @@ async fn execution_listeners_run_as_jobs_around_the_task_through_the_job_api() {
     run.complete(&notify, json!({})).await;
     assert_completed_cleanly(&run.instance(&instance).await);
 }
+
+fn tagged_callee(tag: &str, job_type: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="tagged" isExecutable="true">
+    <bpmn:extensionElements><zeebe:versionTag value="{tag}" /></bpmn:extensionElements>
+    <bpmn:startEvent id="s" />
+    <bpmn:serviceTask id="work"><bpmn:extensionElements><zeebe:taskDefinition type="{job_type}" /></bpmn:extensionElements></bpmn:serviceTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="work" />
+    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+const TAG_CALLER: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="tagCaller" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:callActivity id="call"><bpmn:extensionElements><zeebe:calledElement processId="tagged" bindingType="versionTag" versionTag="=tag" /></bpmn:extensionElements></bpmn:callActivity>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="call" />
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test]
+async fn a_call_activity_bound_by_version_tag_starts_the_version_carrying_that_tag() {
+    let run = Run::deploy(&tagged_callee("v1", "tag-work-1")).await;
+    for xml in [tagged_callee("v2", "tag-work-2"), TAG_CALLER.to_owned()] {
+        let d = deploy_bpmn(
+            &run.app,
+            &run.operator,
+            "?allow_unsupported_job_types=true",
+            &xml,
+        )
+        .await;
+        assert_eq!(d.status, StatusCode::CREATED, "{}", d.body);
+    }
+    let caller = run.start("tagCaller", json!({ "tag": "v1" })).await;
+    assert!(run.jobs("tag-work-2").await.is_empty(), "not the latest");
+    let job = run.job("tag-work-1").await;
+    run.complete(&job, json!({})).await;
+    assert_completed_cleanly(&run.instance(&caller).await);
+
+    let unknown = run.start("tagCaller", json!({ "tag": "v9" })).await;
+    let detail = run.instance(&unknown).await;
+    assert!(
+        detail["incidents"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no process 'tagged' with version tag 'v9' is deployed"),
+        "{detail}"
+    );
+}

@@ -264,10 +264,13 @@ impl Problems<'_> {
                 }
                 match called.binding.as_str() {
                     "latest" | "deployment" => {}
-                    "versionTag" => self.out.push(format!(
-                        "{id} ({kind}) zeebe:calledElement bindingType: binding type versionTag is not \
-                         supported yet (deployed versions carry no version tag here); use latest or deployment"
-                    )),
+                    "versionTag" => {
+                        if called.version_tag.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                            self.out.push(format!(
+                                "{id} ({kind}) zeebe:calledElement versionTag: binding type versionTag needs a versionTag"
+                            ));
+                        }
+                    }
                     other => self.out.push(format!(
                         "{id} ({kind}) zeebe:calledElement bindingType: '{other}' is not one of latest, deployment, versionTag"
                     )),

@@ -4,7 +4,7 @@
 //! escalation end events; service, send, script (FEEL `zeebe:script` or job-based), business rule
 //! (`zeebe:calledDecision` or job-based), manual, plain and user tasks (native `zeebe:userTask` and
 //! the older job-based form); receive tasks; call activities (`zeebe:calledElement`, binding
-//! `latest` or `deployment`; `versionTag` is refused); message, timer and link intermediate catch
+//! `latest`, `deployment` or `versionTag` (the process's `zeebe:versionTag`)); message, timer and link intermediate catch
 //! events; none, message, link and escalation intermediate throw events; timer, error, message and
 //! escalation boundary events (interrupting or not); exclusive and inclusive gateways (conditions,
 //! default flow), parallel gateways, event-based gateways (to message and timer catch events);

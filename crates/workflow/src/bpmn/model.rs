@@ -36,6 +36,9 @@ pub struct Process {
     /// activity, associated with an activity marked `isForCompensation`).
     #[serde(default)]
     pub compensation_handlers: std::collections::BTreeMap<String, String>,
+    /// `zeebe:versionTag`: what call activities with binding type `versionTag` ask for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_tag: Option<String>,
 }
 
 impl Process {

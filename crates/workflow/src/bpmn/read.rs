@@ -771,6 +771,9 @@ pub fn read(xml: &str) -> Result<Definitions, DeployError> {
             elements: Vec::new(),
             flows: Vec::new(),
             compensation_handlers: Default::default(),
+            version_tag: zeebe(p, "versionTag")
+                .and_then(|v| attr(v, "value"))
+                .filter(|v| !v.trim().is_empty()),
         };
         if executable {
             if p.attribute("id").is_none_or(|id| id.trim().is_empty()) {

@@ -83,6 +83,7 @@ pub(super) async fn called_definition(
     caller: Uuid,
     bpmn_process_id: &str,
     binding: &str,
+    version_tag: Option<&str>,
 ) -> Result<Option<(Uuid, i32)>, Error> {
     timed(
         "process_definition_fetch_called",
@@ -90,11 +91,13 @@ pub(super) async fn called_definition(
             "SELECT d.process_definition_id, d.version FROM process_definition d WHERE d.bpmn_process_id = $1 \
              AND ($3 <> 'deployment' OR d.checksum = (SELECT c.checksum FROM process_instance pi \
              JOIN process_definition c USING (process_definition_id) WHERE pi.process_instance_id = $2)) \
+             AND ($3 <> 'versionTag' OR d.model ->> 'version_tag' = $4) \
              ORDER BY d.version DESC LIMIT 1",
         )
         .bind(bpmn_process_id)
         .bind(caller)
         .bind(binding)
+        .bind(version_tag)
         .fetch_optional(&mut **tx),
     )
     .await

@@ -268,15 +268,19 @@ async fn start_child(
     scope: &Scope<'_>,
     element: u64,
     process_id: &str,
-    binding: &str,
+    (binding, version_tag): (&str, Option<&str>),
     variables: &Map<String, Value>,
 ) -> Result<Result<Notify, String>, Error> {
     let Some((definition_id, version)) =
-        definition::called_definition(tx, scope.instance, process_id, binding).await?
+        definition::called_definition(tx, scope.instance, process_id, binding, version_tag).await?
     else {
         return Ok(Err(match binding {
             "deployment" => format!(
                 "no process '{process_id}' was deployed with the calling process (binding type deployment)"
+            ),
+            "versionTag" => format!(
+                "no process '{process_id}' with version tag '{}' is deployed",
+                version_tag.unwrap_or_default()
             ),
             _ => format!("no process with BPMN id '{process_id}' is deployed"),
         }));
@@ -600,9 +604,19 @@ async fn write_effects(
                 element,
                 process_id,
                 binding,
+                version_tag,
                 variables,
                 ..
-            } => match start_child(tx, &scope, *element, process_id, binding, variables).await? {
+            } => match start_child(
+                tx,
+                &scope,
+                *element,
+                process_id,
+                (binding, version_tag.as_deref()),
+                variables,
+            )
+            .await?
+            {
                 // The child completed at once: its caller continues in this same command.
                 Ok(notify) => {
                     follow_ups.extend(notify.caller.map(|(_, command)| command));

@@ -1099,19 +1099,29 @@ impl<'p> Run<'p> {
                     .unwrap_or_default();
                 let visible = self.visible(scope, Some(&local));
                 let env = self.env(&visible);
-                match job_text(&called.process_id, &env) {
-                    Ok(process_id) => self.effects.push(Effect::StartChildInstance {
-                        element: key,
-                        element_id: element.id.clone(),
-                        process_id,
-                        binding: called.binding.clone(),
-                        version_tag: called.version_tag.clone(),
-                        variables: if called.propagate_all_parent_variables {
-                            visible
-                        } else {
-                            local
-                        },
-                    }),
+                let target = job_text(&called.process_id, &env).and_then(|process_id| {
+                    let tag = called
+                        .version_tag
+                        .as_deref()
+                        .map(|t| job_text(t, &env).map_err(|e| format!("versionTag '{t}': {e}")))
+                        .transpose()?;
+                    Ok((process_id, tag))
+                });
+                match target {
+                    Ok((process_id, version_tag)) => {
+                        self.effects.push(Effect::StartChildInstance {
+                            element: key,
+                            element_id: element.id.clone(),
+                            process_id,
+                            binding: called.binding.clone(),
+                            version_tag,
+                            variables: if called.propagate_all_parent_variables {
+                                visible
+                            } else {
+                                local
+                            },
+                        })
+                    }
                     Err(e) => self.incident(
                         key,
                         &element.id,
