@@ -21,6 +21,27 @@ const USER_TASK_JOB: &str = "io.camunda.zeebe:userTask";
 // card is an error caught on the charge, a person checks the payment data and either resolves it
 // (the card is charged again) or the payment fails.
 
+/// Starts a payment that no credit covers and whose card charge fails as expired (the error
+/// boundary event takes it to the clerk's check); the instance.
+async fn start_with_an_expired_card(run: &Run, variables: Value) -> String {
+    let instance = run.start("paymentProcess", variables).await;
+    let credit = run.job("customerCreditHandling").await;
+    run.complete(
+        &credit,
+        json!({ "customerCredit": 0.0, "remainingAmount": 100.0 }),
+    )
+    .await;
+    let charge = run.job("creditCardCharging").await;
+    run.throw_error(
+        &charge,
+        "creditCardError",
+        "card expired",
+        json!({ "errorMessage": "Credit card expired 05/23" }),
+    )
+    .await;
+    instance
+}
+
 #[tokio::test]
 async fn the_payment_fixture_charges_the_card_for_what_credit_leaves_open_and_checks_payment_data_after_a_card_error(
 ) {
@@ -91,21 +112,7 @@ async fn the_payment_fixture_charges_the_card_for_what_credit_leaves_open_and_ch
     // expiry date and the card is charged again.
     let mut variables = json!({ "customerId": "cust-9", "orderTotal": 100.0, "cardNumber": "1234 5678",
                                 "cvc": "123", "expiryDate": "05/23" });
-    let resolved = run.start("paymentProcess", variables.clone()).await;
-    let credit = run.job("customerCreditHandling").await;
-    run.complete(
-        &credit,
-        json!({ "customerCredit": 0.0, "remainingAmount": 100.0 }),
-    )
-    .await;
-    let charge = run.job("creditCardCharging").await;
-    run.throw_error(
-        &charge,
-        "creditCardError",
-        "card expired",
-        json!({ "errorMessage": "Credit card expired 05/23" }),
-    )
-    .await;
+    let resolved = start_with_an_expired_card(&run, variables.clone()).await;
     let task = run
         .complete_user_task(
             &resolved,
@@ -146,21 +153,7 @@ async fn the_payment_fixture_charges_the_card_for_what_credit_leaves_open_and_ch
 
     // An expired card nobody can fix: the payment fails.
     variables["customerId"] = json!("cust-10");
-    let failed = run.start("paymentProcess", variables).await;
-    let credit = run.job("customerCreditHandling").await;
-    run.complete(
-        &credit,
-        json!({ "customerCredit": 0.0, "remainingAmount": 100.0 }),
-    )
-    .await;
-    let charge = run.job("creditCardCharging").await;
-    run.throw_error(
-        &charge,
-        "creditCardError",
-        "card expired",
-        json!({ "errorMessage": "Credit card expired 05/23" }),
-    )
-    .await;
+    let failed = start_with_an_expired_card(&run, variables).await;
     run.complete_user_task(&failed, "clerk-ann", json!({ "errorResolved": false }))
         .await;
     let detail = run.instance(&failed).await;

@@ -63,6 +63,17 @@ struct Problems<'a> {
 }
 
 impl Problems<'_> {
+    /// A static id or an expression for one (`decisionId`, `processId`) that must not be empty:
+    /// `what` names it in Zeebe's message.
+    fn required_id(&mut self, id: &str, kind: &str, attribute: &str, text: &str, what: &str) {
+        self.expression(id, kind, attribute, text, Form::ExpressionOrStatic);
+        if text.trim().is_empty() {
+            self.out.push(format!(
+                "{id} ({kind}) {attribute}: Expected a {what} id but not found."
+            ));
+        }
+    }
+
     fn expression(&mut self, id: &str, kind: &str, attribute: &str, text: &str, form: Form) {
         let trimmed = text.trim();
         let what = format!("{id} ({kind}) {attribute}");
@@ -230,18 +241,13 @@ impl Problems<'_> {
             ElementKind::BusinessRuleTask {
                 decision: Some(d), ..
             } => {
-                self.expression(
+                self.required_id(
                     id,
                     kind,
                     "zeebe:calledDecision decisionId",
                     &d.decision_id,
-                    S,
+                    "decision",
                 );
-                if d.decision_id.trim().is_empty() {
-                    self.out.push(format!(
-                        "{id} ({kind}) zeebe:calledDecision decisionId: Expected a decision id but not found."
-                    ));
-                }
                 self.path(
                     id,
                     kind,
@@ -250,18 +256,13 @@ impl Problems<'_> {
                 );
             }
             ElementKind::CallActivity { called } => {
-                self.expression(
+                self.required_id(
                     id,
                     kind,
                     "zeebe:calledElement processId",
                     &called.process_id,
-                    S,
+                    "process",
                 );
-                if called.process_id.trim().is_empty() {
-                    self.out.push(format!(
-                        "{id} ({kind}) zeebe:calledElement processId: Expected a process id but not found."
-                    ));
-                }
                 match called.binding.as_str() {
                     "latest" | "deployment" => {}
                     "versionTag" => {

@@ -530,6 +530,15 @@ impl<'p> Run<'p> {
 
     /// Variables visible from inside `scope` (and `local`): process scope, then each enclosing
     /// subprocess, inner names shadowing outer ones.
+    /// The active element instance a command names (a job's, a wait's, a call activity's).
+    fn active_instance(&self, key: Key) -> Result<ElementInstance, RuntimeError> {
+        self.state
+            .active
+            .get(&key)
+            .cloned()
+            .ok_or(RuntimeError::NoSuchJob(key))
+    }
+
     /// These variables at the engine's instant, for FEEL.
     fn env<'v>(&self, variables: &'v Map<String, Json>) -> Env<'v> {
         Env {
@@ -2332,33 +2341,24 @@ pub fn apply_with_decisions(
         Command::StartByMessage {
             start_event,
             variables,
-        } => {
-            run.start_at(
-                |e| {
-                    e.id == *start_event
-                        && matches!(
-                            e.kind,
-                            ElementKind::StartEvent {
-                                trigger: Trigger::Message { .. }
-                            }
-                        )
-                },
-                variables.clone(),
-            )?;
         }
-        Command::StartBySignal {
+        | Command::StartBySignal {
             start_event,
             variables,
         } => {
+            let by_signal = matches!(command, Command::StartBySignal { .. });
             run.start_at(
                 |e| {
                     e.id == *start_event
-                        && matches!(
-                            e.kind,
+                        && match &e.kind {
                             ElementKind::StartEvent {
-                                trigger: Trigger::Signal { .. }
-                            }
-                        )
+                                trigger: Trigger::Message { .. },
+                            } => !by_signal,
+                            ElementKind::StartEvent {
+                                trigger: Trigger::Signal { .. },
+                            } => by_signal,
+                            _ => false,
+                        }
                 },
                 variables.clone(),
             )?;
@@ -2382,12 +2382,7 @@ pub fn apply_with_decisions(
             run.listener_done(*element, variables);
         }
         Command::CompleteJob { element, variables } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let ei = run.active_instance(*element)?;
             if run
                 .element(&ei.element_id)
                 .and_then(|e| e.kind.job())
@@ -2406,12 +2401,7 @@ pub fn apply_with_decisions(
             message,
             variables,
         } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let ei = run.active_instance(*element)?;
             if run
                 .element(&ei.element_id)
                 .and_then(|e| e.kind.job())
@@ -2441,12 +2431,7 @@ pub fn apply_with_decisions(
             // The message start of an event subprocess (of the process: `element` is `ROOT`)
             // sets its variables in the scope itself; any other catch's are propagated here.
             if !run.event_subprocess_triggered(*element, catch_id, None, variables.clone()) {
-                let ei = run
-                    .state
-                    .active
-                    .get(element)
-                    .cloned()
-                    .ok_or(RuntimeError::NoSuchJob(*element))?;
+                let ei = run.active_instance(*element)?;
                 for (k, v) in variables {
                     run.propagate(ei.scope, k, v.clone());
                 }
@@ -2454,12 +2439,7 @@ pub fn apply_with_decisions(
             }
         }
         Command::CompleteChild { element, variables } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let ei = run.active_instance(*element)?;
             let Some(el) = run.element(&ei.element_id) else {
                 return Err(RuntimeError::NoSuchJob(*element));
             };
@@ -2475,21 +2455,11 @@ pub fn apply_with_decisions(
             run.queue.push_back(Step::Complete { key: *element });
         }
         Command::ChildNotStarted { element, message } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let ei = run.active_instance(*element)?;
             run.incident(*element, &ei.element_id, message.clone());
         }
         Command::CompleteUserTask { element, variables } => {
-            let ei = run
-                .state
-                .active
-                .get(element)
-                .cloned()
-                .ok_or(RuntimeError::NoSuchJob(*element))?;
+            let ei = run.active_instance(*element)?;
             if !run
                 .element(&ei.element_id)
                 .is_some_and(|e| matches!(e.kind, ElementKind::UserTask { native: true, .. }))

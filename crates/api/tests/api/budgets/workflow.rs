@@ -15,6 +15,7 @@
 //! | resolve incident | — | 8 | 8 | envelope 4; `incident_fetch_for_update` 1; `incident_resolve` 1; `job_retries_update` 1; audit 1 |
 //! | complete job | 14 | 14 | 14 | `job_tenant` 1; envelope 4; job locked 1, `job_status_update` 1; instance locked 1, updated 1, history 1; the next task's job (`job_insert` with its `NOTIFY`) 1; its message boundary (`message_correlation_lock`, `message_take_buffered`, `message_subscription_insert`) 3: the lock serialises a subscription with a publication of the same name and key, which could otherwise miss each other |
 //! | publish message (correlated) | 12 | 11 | 11 | envelope 4; `message_correlation_lock` 1; `message_subscription_match` 1; `message_subscription_delete` 1; instance locked 1, updated 1, history 1; `job_cancel` (the interrupted task's) 1. The interrupted task has no timer and its only subscription is the one just correlated, so nothing more is deleted (before: `timer_delete_for_element` and `message_subscription_delete_for_element`) |
+//! | broadcast signal (nothing waits) | — | 6 | 6 | envelope 4; `signal_subscription_match` 1; `process_definition_latest_signal_start` 1 (the processes a signal of the name starts); each subscription found adds its take and its instance's step, each process started its insert |
 //! | cancel instance | 13 | 9 | 9 | envelope 4; instance locked 1 (under row-level security and checked against the caller's tenant, it answers 404 for another tenant's instance; before, the whole instance detail was read first only to answer that: 4 statements), updated 1, history 1; `job_cancel` 1; audit 1 |
 //! | throw job error (caught) | 12 | 11 | 11 | `job_tenant` 1; envelope 4; job locked 1, `job_status_update` 1; instance locked 1, updated 1, history 1; the boundary path's job (`job_insert` with its `NOTIFY`) 1 |
 //! | claim user task | 7 | 6 | 6 | envelope 4; `user_task_fetch_for_update` 1 (who may claim it, and the assignment's lock; before, locked twice); `user_task_assign` 1 |
@@ -41,6 +42,7 @@ pub const BUDGETS: &[Budget] = &[
     budget("resolve incident", 8, 8),
     budget("complete job", 14, 14),
     budget("publish message (correlated)", 11, 11),
+    budget("broadcast signal (nothing waits)", 6, 6),
     budget("cancel instance", 9, 9),
     budget("throw job error (caught)", 11, 11),
     budget("claim user task", 6, 6),
@@ -221,6 +223,13 @@ async fn each_workflow_command_stays_within_its_statement_budget() {
         "{}",
         published.body
     );
+
+    let signal = json!({ "signal_name": "nobody-listens", "variables": { "a": 1 } });
+    let broadcast = post("/v1/signals", operator, None, signal);
+    let sent = r
+        .measure(&api, "broadcast signal (nothing waits)", broadcast)
+        .await;
+    assert_eq!(sent.body["triggered"], 0, "{}", sent.body);
 
     let second = start(&api, operator, "fulfil", json!({ "orderId": "O-2" })).await;
     let cancel = post(
