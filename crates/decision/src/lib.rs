@@ -22,6 +22,7 @@
 //! full FEEL and DMN engine of that conformance would be months of work; the TCK runner in
 //! `tests/tck.rs` holds dsntk to its figure on every test run.
 
+mod gaps;
 mod limits;
 mod value;
 
@@ -53,6 +54,10 @@ pub enum DecisionError {
     /// A FEEL expression that does not parse.
     #[error("FEEL expression '{expression}' does not parse: {message}")]
     Expression { expression: String, message: String },
+    /// The evaluation meets a limit of the engine where FEEL defines an answer (see `gaps`):
+    /// reported rather than answered wrongly.
+    #[error("evaluation of '{decision}' is not supported: {message}")]
+    Unsupported { decision: String, message: String },
 }
 
 /// Kind of invocable element in a model.
@@ -81,6 +86,9 @@ pub struct DecisionModel {
     invocables: Vec<DecisionInfo>,
     /// Each decision's directly required decisions, by id.
     requirements: Vec<(String, Vec<String>)>,
+    /// Per invocable id: the first engine gap in its own FEEL text (see `gaps`), and the ids
+    /// it requires or invokes.
+    gaps: std::collections::BTreeMap<String, (Option<String>, Vec<String>)>,
 }
 
 impl std::fmt::Debug for DecisionModel {
@@ -151,6 +159,7 @@ impl DecisionModel {
                 id,
                 invocables,
                 requirements,
+                gaps: text_gaps(xml),
             })
         };
         catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|p| {
@@ -208,6 +217,9 @@ impl DecisionModel {
     ) -> Result<DecisionValue, DecisionError> {
         let target = self.resolve(decision_id_or_name)?;
         let decision = decision_id_or_name.to_string();
+        if let Some(message) = self.text_gap(&target.id) {
+            return Err(DecisionError::Unsupported { decision, message });
+        }
         if let Some((name, _)) = input
             .iter()
             .find(|(_, v)| v.depth() > limits::MAX_VALUE_DEPTH)
@@ -235,6 +247,12 @@ impl DecisionModel {
                 message: panic_message(p),
             })
         })?;
+        if let Some(message) = match &result {
+            Value::Null(Some(message)) => gaps::null_gap(message),
+            _ => None,
+        } {
+            return Err(DecisionError::Unsupported { decision, message });
+        }
         if strict {
             // The engine reports a hit policy violation (several rules match a UNIQUE table,
             // ANY rules disagree) as a null carrying an `err_` message; strict callers get it
@@ -264,6 +282,25 @@ impl DecisionModel {
         Ok(self
             .evaluate_engine(decision_id_or_name, &input, true)?
             .to_json())
+    }
+
+    /// The first engine gap in the FEEL text of `id` or of anything it requires or invokes,
+    /// directly or not.
+    fn text_gap(&self, id: &str) -> Option<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![id];
+        while let Some(next) = stack.pop() {
+            if !seen.insert(next) {
+                continue;
+            }
+            if let Some((gap, needs)) = self.gaps.get(next) {
+                if gap.is_some() {
+                    return gap.clone();
+                }
+                stack.extend(needs.iter().map(String::as_str));
+            }
+        }
+        None
     }
 
     /// The model's id (the `id` of `<definitions>`; empty when it has none).
@@ -330,6 +367,36 @@ fn feel_type_names(xml: &str) -> std::borrow::Cow<'_, str> {
             .replace(&format!("typeRef>{feel}</"), &format!("typeRef>{legacy}</"));
     }
     std::borrow::Cow::Owned(out)
+}
+
+/// Per decision, business knowledge model and decision service: the first engine gap in its
+/// FEEL text, and the ids it requires or invokes (from the `href`s inside it).
+fn text_gaps(xml: &str) -> std::collections::BTreeMap<String, (Option<String>, Vec<String>)> {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return Default::default();
+    };
+    doc.descendants()
+        .filter(|n| {
+            matches!(
+                n.tag_name().name(),
+                "decision" | "businessKnowledgeModel" | "decisionService"
+            )
+        })
+        .filter_map(|n| {
+            let id = n.attribute("id")?.to_string();
+            let gap = n
+                .descendants()
+                .filter(|t| t.has_tag_name("text"))
+                .filter_map(|t| t.text())
+                .find_map(gaps::text_gap);
+            let needs = n
+                .descendants()
+                .filter_map(|r| r.attribute("href"))
+                .map(|h| h.rsplit('#').next().unwrap_or(h).to_string())
+                .collect();
+            Some((id, (gap, needs)))
+        })
+        .collect()
 }
 
 /// dsntk's FEEL errors quote the expression but not its element: finds the element (type and
