@@ -67,6 +67,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
             "external functions (`function(..) external {..}`) are not supported".to_owned(),
         ));
     }
+    let instance_of = feel.find("instance of");
     let used: Vec<&Extension> = EXTENSIONS
         .iter()
         .filter(|e| mentions(feel, e.name))
@@ -81,7 +82,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         // variables are not known at deploy, so every plain word of the text is declared.
         for word in words(feel) {
             if !KEYWORDS.contains(&word)
-                && (!BUILT_IN_WORDS.contains(&word) || used_as_variable(feel, word))
+                && (!BUILT_IN_WORDS.contains(&word) || used_as_variable(feel, word, instance_of))
                 && !names.contains_entry(&Name::from(word))
             {
                 names.set_entry(&Name::from(word), Dv::Null(None));
@@ -98,7 +99,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         .into_iter()
         .filter(|w| BUILT_IN_WORDS.contains(w))
     {
-        if used_as_variable(feel, word) {
+        if used_as_variable(feel, word, instance_of) {
             read.push(word);
         } else if !calls_only.iter().any(|c| c == word) {
             calls_only.push(word.to_owned());
@@ -259,7 +260,9 @@ const BUILT_IN_WORDS: &[&str] = &[
 /// `date and time`) nor a type (`instance of number`), but followed by an operator, a path, a bracket, the end or a keyword that
 /// ends an operand (`count + 1`, `if sum > 0 then sum else 0`). Zeebe's variables often carry
 /// such names, and the Scala engine reads them as variables there.
-fn used_as_variable(feel: &str, word: &str) -> bool {
+/// `instance_of` is where `instance of` first occurs in `feel` (found once per text: this runs
+/// for every word).
+fn used_as_variable(feel: &str, word: &str, instance_of: Option<usize>) -> bool {
     const ENDS_OPERAND: [&str; 8] = [
         "then",
         "else",
@@ -271,7 +274,7 @@ fn used_as_variable(feel: &str, word: &str) -> bool {
         "instance",
     ];
     let start = word.as_ptr() as usize - feel.as_ptr() as usize;
-    if feel[..start].contains("instance of") {
+    if instance_of.is_some_and(|at| at < start) {
         return false; // a type: `instance of number`, `instance of context<a: string>`
     }
     let rest = feel[start + word.len()..].trim_start();

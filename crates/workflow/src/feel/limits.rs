@@ -8,6 +8,10 @@
 const MAX_FEEL_NESTING: usize = 64;
 /// Operators and operator keywords in one FEEL text (each chains one more level).
 const MAX_FEEL_OPERATORS: usize = 128;
+/// Path steps (`.name` after a name or a bracket) in one FEEL text. dsntk's lexer takes time
+/// quadratic in a path's length once the path's names are in scope (the fuzzer's 20,000-step
+/// `order.id.id...` ran for minutes); real expressions hold a handful.
+const MAX_FEEL_PATH_STEPS: usize = 256;
 
 const KEYWORDS: [&str; 13] = [
     "and",
@@ -27,10 +31,20 @@ const KEYWORDS: [&str; 13] = [
 
 /// Checks one FEEL text against the limits; string literals do not count.
 pub(super) fn check_feel(text: &str) -> Result<(), String> {
-    let (mut depth, mut deepest, mut operators) = (0usize, 0usize, 0usize);
+    let (mut depth, mut deepest, mut operators, mut steps) = (0usize, 0usize, 0usize, 0usize);
+    let mut previous = ' ';
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
+        let after_operand = previous.is_alphanumeric() || matches!(previous, '_' | ')' | ']');
+        previous = c;
         match c {
+            '.' if after_operand
+                && chars
+                    .peek()
+                    .is_some_and(|(_, n)| n.is_alphabetic() || *n == '_') =>
+            {
+                steps += 1
+            }
             '"' => {
                 while let Some((_, c)) = chars.next() {
                     match c {
@@ -61,6 +75,7 @@ pub(super) fn check_feel(text: &str) -> Result<(), String> {
                 if KEYWORDS.contains(&&text[i..end]) {
                     operators += 1;
                 }
+                previous = 'a';
             }
             _ => {}
         }
@@ -73,6 +88,11 @@ pub(super) fn check_feel(text: &str) -> Result<(), String> {
     if operators > MAX_FEEL_OPERATORS {
         return Err(format!(
             "FEEL expression has too many operators ({operators}, at most {MAX_FEEL_OPERATORS})"
+        ));
+    }
+    if steps > MAX_FEEL_PATH_STEPS {
+        return Err(format!(
+            "FEEL expression has too many path steps ({steps}, at most {MAX_FEEL_PATH_STEPS})"
         ));
     }
     Ok(())
