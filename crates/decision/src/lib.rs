@@ -74,6 +74,9 @@ pub struct DecisionInfo {
     pub id: String,
     pub name: String,
     pub kind: DecisionKind,
+    /// Camunda's `zeebe:versionTag` on the element (`<extensionElements><zeebe:versionTag
+    /// value=".."/>`), what a business rule task with binding type `versionTag` asks for.
+    pub version_tag: Option<String>,
 }
 
 /// A parsed, checked DMN model ready to evaluate. Cheap to clone; `Send + Sync`.
@@ -148,6 +151,10 @@ impl DecisionModel {
             }
             for s in main.decision_services() {
                 invocables.push(info(s.id(), s.name(), DecisionKind::DecisionService));
+            }
+            let tags = version_tags(xml);
+            for i in &mut invocables {
+                i.version_tag = tags.get(&i.id).cloned();
             }
             let (namespace, name) = (main.namespace().to_string(), main.name().to_string());
             let evaluator = ModelEvaluator::new(&all).map_err(refused)?;
@@ -591,7 +598,33 @@ fn info(id: &str, name: &str, kind: DecisionKind) -> DecisionInfo {
         id: id.to_string(),
         name: name.to_string(),
         kind,
+        version_tag: None,
     }
+}
+
+/// Each element's `zeebe:versionTag` value, by element id (Camunda's namespace,
+/// `http://camunda.org/schema/zeebe/1.0`).
+fn version_tags(xml: &str) -> std::collections::HashMap<String, String> {
+    let Ok(doc) = roxmltree::Document::parse(xml) else {
+        return Default::default();
+    };
+    doc.root_element()
+        .children()
+        .filter_map(|element| {
+            let tag = element
+                .children()
+                .filter(|n| n.has_tag_name("extensionElements"))
+                .flat_map(|n| n.children())
+                .find(|n| {
+                    n.tag_name().name() == "versionTag"
+                        && n.tag_name().namespace() == Some("http://camunda.org/schema/zeebe/1.0")
+                })?
+                .attribute("value")?
+                .trim();
+            let id = element.attribute("id")?;
+            (!tag.is_empty()).then(|| (id.to_string(), tag.to_string()))
+        })
+        .collect()
 }
 
 /// A FEEL expression parsed once and evaluated many times (a gateway condition, a job type).

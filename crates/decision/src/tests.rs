@@ -66,7 +66,8 @@ fn lists_decisions_by_id_and_name() {
         &[DecisionInfo {
             id: "discount".into(),
             name: "Discount".into(),
-            kind: DecisionKind::Decision
+            kind: DecisionKind::Decision,
+            version_tag: None,
         }]
     );
 }
@@ -401,4 +402,23 @@ fn the_requirement_graph_lists_required_decisions_before_their_dependants() {
     assert_eq!(model.requirement_graph("c"), ["a", "b", "c"]);
     assert_eq!(model.requirement_graph("a"), ["a"]);
     assert_eq!(model.evaluate_strict("c", &json!({})), Ok(json!(3)));
+}
+
+#[test]
+fn reads_each_decisions_zeebe_version_tag() {
+    let xml = table("UNIQUE", "", &[("-", "-", "0")])
+        .replace(
+            "<definitions ",
+            r#"<definitions xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" "#,
+        )
+        .replace(
+            r#"<decision id="discount" name="Discount">"#,
+            r#"<decision id="discount" name="Discount"><extensionElements><zeebe:versionTag value=" v2 "/></extensionElements>"#,
+        );
+    let model = DecisionModel::parse(&xml).expect("model with a version tag");
+    assert_eq!(model.decisions()[0].version_tag.as_deref(), Some("v2"));
+    // A versionTag in another namespace is not Camunda's.
+    let other = xml.replace("http://camunda.org/schema/zeebe/1.0", "urn:other");
+    let model = DecisionModel::parse(&other).expect("model");
+    assert_eq!(model.decisions()[0].version_tag, None);
 }

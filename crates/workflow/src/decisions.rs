@@ -7,9 +7,9 @@
 //!
 //! Evaluating reads only the small row of the version asked for; the parsed model of each
 //! definition is kept in memory by its key (a definition never changes once deployed), so the
-//! file is read and parsed once per process, not per evaluation. [`evaluate_latest`] is what a
-//! business rule task calls: the latest version of a decision id, JSON variables in, the output
-//! and each evaluated decision's output out.
+//! file is read and parsed once per process, not per evaluation. [`CalledDecisions`] is what
+//! business rule tasks call: the version each one's binding picks (latest, deployment, version
+//! tag), loaded before the engine's pure run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -21,7 +21,7 @@ use cpq_db::{timed, Tx};
 use cpq_decision::{DecisionError, DecisionKind, DecisionModel};
 
 use crate::bpmn::{ElementKind, Process};
-use crate::runtime::DecisionEvaluator;
+use crate::runtime::{DecisionCall, DecisionEvaluator};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
@@ -51,6 +51,8 @@ pub struct DecisionDefinition {
     pub resource_name: String,
     pub deployed_at: DateTime<Utc>,
     pub deployed_by: String,
+    /// The decision's `zeebe:versionTag` in the file, if any.
+    pub version_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -62,7 +64,7 @@ pub struct DeployedDecision {
 
 const COLUMNS: &str =
     "decision_definition_id, decision_id, version, name, decision_requirements_id, \
-    decision_requirements_name, checksum, resource_name, deployed_at, deployed_by";
+    decision_requirements_name, checksum, resource_name, deployed_at, deployed_by, version_tag";
 
 /// A file the DMN reader refuses, as a field problem naming the element and what is wrong.
 pub fn model_error(e: DecisionError) -> Error {
@@ -136,9 +138,9 @@ pub async fn deploy(
             sqlx::query_as(&format!(
                 "INSERT INTO decision_definition (decision_definition_id, decision_id, version, name, \
                  decision_requirements_id, decision_requirements_name, checksum, resource_name, dmn_xml, \
-                 deployed_at, deployed_by) \
+                 deployed_at, deployed_by, version_tag) \
                  VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM decision_definition WHERE decision_id = $2), \
-                 $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {COLUMNS}"
+                 $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
             ))
             .bind(Uuid::now_v7())
             .bind(&d.id)
@@ -150,6 +152,7 @@ pub async fn deploy(
             .bind(req.xml)
             .bind(req.at)
             .bind(req.deployed_by)
+            .bind(&d.version_tag)
             .fetch_one(&mut **tx),
         )
         .await
@@ -397,28 +400,64 @@ pub async fn evaluate(
     evaluate_definition(tx, &definition, variables).await
 }
 
-/// The latest version of decision `decision_id` evaluated against `variables`: what a business
-/// rule task calls.
-pub async fn evaluate_latest(
+/// The version a business rule task's call picks: the latest of its decision id; with binding
+/// `deployment` the latest deployed no later than the calling process's version
+/// (`process_definition_id`); with binding `versionTag` the latest carrying that tag.
+async fn find_called(
     tx: &mut Tx,
-    decision_id: &str,
-    variables: &Json,
-) -> Result<Evaluation, Error> {
-    evaluate(tx, decision_id, None, variables).await
+    call: &DecisionCall,
+    process_definition_id: Uuid,
+) -> Result<Option<DecisionDefinition>, Error> {
+    timed(
+        "decision_definition_fetch_called",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 \
+             AND ($2 <> 'deployment' OR deployed_at <= \
+                  (SELECT deployed_at FROM process_definition WHERE process_definition_id = $3)) \
+             AND ($2 <> 'versionTag' OR version_tag = $4) \
+             ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(&call.decision_id)
+        .bind(&call.binding)
+        .bind(process_definition_id)
+        .bind(&call.version_tag)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
 }
 
-/// The latest version of each decision a process's business rule tasks call by a static id,
-/// loaded before the engine's pure run (which cannot read the database) and evaluated there.
-/// One row read per called decision; the parsed models come from the cache.
+/// How many times one command is run again to load the decisions it met by an expression.
+const MAX_DECISION_ROUNDS: usize = 16;
+
+/// The decisions a process's business rule tasks call, loaded before the engine's pure run
+/// (which cannot read the database) and evaluated there: each call by a static id (and tag) up
+/// front, one row read per call, the parsed models from the cache. A call whose id or version
+/// tag is an expression is known only once the run evaluates it: the run records it as missed,
+/// [`CalledDecisions::load_missed`] loads it, and the caller runs the same command again on the
+/// same state (the run is pure, so the second run is the first one with the decision in hand).
 pub struct CalledDecisions {
-    latest: HashMap<String, Arc<Loaded>>,
+    /// The calling process version: binding `deployment` picks what was deployed by then.
+    process_definition_id: Uuid,
+    /// Each call met so far, with its version (`None`: none deployed, an incident).
+    resolved: HashMap<DecisionCall, Option<Arc<Loaded>>>,
+    missed: Mutex<Vec<DecisionCall>>,
+    rounds: usize,
 }
 
 impl CalledDecisions {
-    /// Loads the decisions `process` calls; an id never deployed is left out, so the task that
-    /// calls it raises an incident, as in Zeebe.
-    pub async fn of(tx: &mut Tx, process: &Process) -> Result<Self, Error> {
-        let mut latest = HashMap::new();
+    /// Loads the decisions `process` (version `process_definition_id`) calls by static ids.
+    pub async fn of(
+        tx: &mut Tx,
+        process: &Process,
+        process_definition_id: Uuid,
+    ) -> Result<Self, Error> {
+        let mut this = Self {
+            process_definition_id,
+            resolved: HashMap::new(),
+            missed: Mutex::new(Vec::new()),
+            rounds: 0,
+        };
         for element in &process.elements {
             let ElementKind::BusinessRuleTask {
                 decision: Some(called),
@@ -427,30 +466,75 @@ impl CalledDecisions {
             else {
                 continue;
             };
-            let id = called.decision_id.as_str();
-            if id.starts_with('=') || latest.contains_key(id) {
+            let dynamic = |text: &str| text.starts_with('=');
+            if dynamic(&called.decision_id) || called.version_tag.as_deref().is_some_and(dynamic) {
                 continue;
             }
-            if let Some(definition) = find_version(tx, id, None).await? {
-                latest.insert(id.to_owned(), load(tx, &definition).await?);
-            }
+            let call = DecisionCall {
+                decision_id: called.decision_id.clone(),
+                binding: called.binding.clone(),
+                version_tag: called.version_tag.clone(),
+            };
+            this.resolve(tx, call).await?;
         }
-        Ok(Self { latest })
+        Ok(this)
+    }
+
+    async fn resolve(&mut self, tx: &mut Tx, call: DecisionCall) -> Result<(), Error> {
+        if self.resolved.contains_key(&call) {
+            return Ok(());
+        }
+        let loaded = match find_called(tx, &call, self.process_definition_id).await? {
+            Some(definition) => Some(load(tx, &definition).await?),
+            None => None,
+        };
+        self.resolved.insert(call, loaded);
+        Ok(())
+    }
+
+    /// Loads the calls the last run met but had not loaded. True when it loaded any: run the
+    /// command again. After [`MAX_DECISION_ROUNDS`] it loads no more, and the calls still
+    /// missing raise incidents.
+    pub async fn load_missed(&mut self, tx: &mut Tx) -> Result<bool, Error> {
+        let missed = std::mem::take(&mut *self.missed.lock().map_err(Error::internal)?);
+        if missed.is_empty() || self.rounds >= MAX_DECISION_ROUNDS {
+            return Ok(false);
+        }
+        self.rounds += 1;
+        for call in missed {
+            self.resolve(tx, call).await?;
+        }
+        Ok(true)
     }
 }
 
 impl DecisionEvaluator for CalledDecisions {
-    fn evaluate(&self, decision_id: &str, variables: &Map<String, Json>) -> Result<Json, String> {
-        let Some(loaded) = self.latest.get(decision_id) else {
-            return Err(format!(
-                "no decision with id '{decision_id}' is deployed (a decision id given by an \
-                 expression is looked up among the ids the process names)"
-            ));
-        };
-        loaded
-            .model
-            .evaluate_strict(decision_id, &Json::Object(variables.clone()))
-            .map_err(|e| e.to_string())
+    fn evaluate(&self, call: &DecisionCall, variables: &Map<String, Json>) -> Result<Json, String> {
+        let id = &call.decision_id;
+        match self.resolved.get(call) {
+            None => {
+                if let Ok(mut missed) = self.missed.lock() {
+                    missed.push(call.clone());
+                }
+                Err(format!(
+                    "decision '{id}' was not loaded: one step called more than \
+                     {MAX_DECISION_ROUNDS} decisions named by expressions"
+                ))
+            }
+            Some(None) => Err(match (call.binding.as_str(), &call.version_tag) {
+                ("deployment", _) => format!(
+                    "no decision with id '{id}' was deployed before the calling process (binding type deployment)"
+                ),
+                ("versionTag", Some(tag)) => {
+                    format!("no version of decision '{id}' carries the version tag '{tag}'")
+                }
+                _ => format!("no decision with id '{id}' is deployed"),
+            }),
+            Some(Some(loaded)) => loaded
+                .model
+                .evaluate_strict(id, &Json::Object(variables.clone()))
+                .map_err(|e| e.to_string()),
+        }
     }
 }
 

@@ -675,3 +675,29 @@ fn a_version_tag_binding_needs_a_version_tag_and_the_process_tag_is_read() {
         Some("2026.12")
     );
 }
+
+#[test]
+fn a_called_decision_binding_is_latest_deployment_or_a_version_tag_with_its_tag() {
+    let task = |attributes: &str| {
+        process(&format!(
+            r#"<bpmn:businessRuleTask id="rule"><bpmn:extensionElements><zeebe:calledDecision decisionId="tier" resultVariable="r" {attributes} /></bpmn:extensionElements></bpmn:businessRuleTask>
+  <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="rule" />
+  <bpmn:sequenceFlow id="f2" sourceRef="rule" targetRef="e" />"#
+        ))
+    };
+    assert_eq!(
+        problems(&task(r#"bindingType="versionTag""#)),
+        ["rule (businessRuleTask) zeebe:calledDecision versionTag: binding type versionTag needs a versionTag"]
+    );
+    assert_eq!(
+        problems(&task(r#"bindingType="newest""#)),
+        ["rule (businessRuleTask) zeebe:calledDecision bindingType: 'newest' is not one of latest, deployment, versionTag"]
+    );
+    for fine in [
+        "",
+        r#"bindingType="deployment""#,
+        r#"bindingType="versionTag" versionTag="v1""#,
+    ] {
+        assert!(read(&task(fine)).is_ok(), "{fine}: {:?}", read(&task(fine)));
+    }
+}

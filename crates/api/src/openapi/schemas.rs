@@ -599,6 +599,9 @@ pub struct DecisionDefinition {
     pub resource_name: String,
     pub deployed_at: DateTime<Utc>,
     pub deployed_by: String,
+    /// The decision's `zeebe:versionTag` in the file, if any: what business rule tasks with
+    /// binding type `versionTag` ask for.
+    pub version_tag: Option<String>,
 }
 
 #[derive(ToSchema)]

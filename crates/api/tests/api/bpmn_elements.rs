@@ -4,12 +4,14 @@
 //! tour of the other elements (business rule task, inclusive gateways, link, escalation,
 //! event-based gateway) in `tests/fixtures/elements-tour.bpmn`.
 
+use cpq_core::Role;
 use cpq_testkit::repo_root;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
 use crate::process_run::{assert_completed_cleanly, commands, fixture, Run};
+use crate::support::TestApp;
 
 #[tokio::test]
 async fn the_get_up_fixture_runs_its_plain_and_script_tasks_and_timers_to_the_end() {
@@ -440,6 +442,111 @@ async fn a_call_activity_bound_by_version_tag_starts_the_version_carrying_that_t
             .as_str()
             .unwrap_or_default()
             .contains("no process 'tagged' with version tag 'v9' is deployed"),
+        "{detail}"
+    );
+}
+
+fn tiers(tag: &str, answer: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="tiers" name="Tiers" namespace="http://cpq/tiers">
+  <decision id="tier" name="tier">
+    <extensionElements><zeebe:versionTag value="{tag}" /></extensionElements>
+    <variable name="tier" typeRef="string" />
+    <literalExpression><text>"{answer}"</text></literalExpression>
+  </decision>
+</definitions>"#
+    )
+}
+
+const DECISION_BINDINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="d">
+  <bpmn:process id="decisionBindings" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:businessRuleTask id="byExpression"><bpmn:extensionElements><zeebe:calledDecision decisionId="=which" resultVariable="byExpression" /></bpmn:extensionElements></bpmn:businessRuleTask>
+    <bpmn:businessRuleTask id="byDeployment"><bpmn:extensionElements><zeebe:calledDecision decisionId="tier" bindingType="deployment" resultVariable="byDeployment" /></bpmn:extensionElements></bpmn:businessRuleTask>
+    <bpmn:businessRuleTask id="byTag"><bpmn:extensionElements><zeebe:calledDecision decisionId="tier" bindingType="versionTag" versionTag="=tag" resultVariable="byTag" /></bpmn:extensionElements></bpmn:businessRuleTask>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="byExpression" />
+    <bpmn:sequenceFlow id="f2" sourceRef="byExpression" targetRef="byDeployment" />
+    <bpmn:sequenceFlow id="f3" sourceRef="byDeployment" targetRef="byTag" />
+    <bpmn:sequenceFlow id="f4" sourceRef="byTag" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Business rule tasks pick a decision's version as Zeebe's calledDecision does: the latest by
+/// default (with the id an expression here, loaded when the run first evaluates it), binding
+/// `deployment` the version that was the latest when the process was deployed, binding
+/// `versionTag` the latest carrying the decision's zeebe:versionTag.
+#[tokio::test]
+async fn a_business_rule_task_picks_its_decision_by_expression_deployment_or_version_tag() {
+    let app = TestApp::spawn().await;
+    let operator = app.token("acme", &[Role::Operator]);
+    let first = deploy_bpmn(
+        &app,
+        &operator,
+        "?resource_name=tiers.dmn",
+        &tiers("v1", "one"),
+    )
+    .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    assert_eq!(
+        first.body["decisions"][0]["definition"]["version_tag"],
+        "v1"
+    );
+    let run = Run::deploy_on(app, DECISION_BINDINGS).await;
+    let second = deploy_bpmn(
+        &run.app,
+        &run.operator,
+        "?resource_name=tiers.dmn",
+        &tiers("v2", "two"),
+    )
+    .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
+    assert_eq!(second.body["decisions"][0]["definition"]["version"], 2);
+
+    for (tag, by_tag) in [("v1", "one"), ("v2", "two")] {
+        let instance = run
+            .start("decisionBindings", json!({ "which": "tier", "tag": tag }))
+            .await;
+        let detail = run.instance(&instance).await;
+        assert_completed_cleanly(&detail);
+        assert_eq!(
+            detail["variables"]["byExpression"], "two",
+            "latest: {detail}"
+        );
+        assert_eq!(
+            detail["variables"]["byDeployment"], "one",
+            "deployed before the process: {detail}"
+        );
+        assert_eq!(detail["variables"]["byTag"], by_tag, "{detail}");
+    }
+
+    let unknown = run
+        .start("decisionBindings", json!({ "which": "nope", "tag": "v1" }))
+        .await;
+    let detail = run.instance(&unknown).await;
+    assert_eq!(
+        detail["incidents"][0]["element_id"], "byExpression",
+        "{detail}"
+    );
+    assert!(
+        detail["incidents"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no decision with id 'nope' is deployed"),
+        "{detail}"
+    );
+    let untagged = run
+        .start("decisionBindings", json!({ "which": "tier", "tag": "v9" }))
+        .await;
+    let detail = run.instance(&untagged).await;
+    assert_eq!(detail["incidents"][0]["element_id"], "byTag", "{detail}");
+    assert!(
+        detail["incidents"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no version of decision 'tier' carries the version tag 'v9'"),
         "{detail}"
     );
 }

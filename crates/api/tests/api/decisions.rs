@@ -320,32 +320,3 @@ async fn decisions_evaluate_with_every_kind_and_their_requirements() {
         .await
         .assert_problem(400, "malformed-request");
 }
-
-#[tokio::test]
-async fn evaluate_latest_is_the_store_function_a_business_rule_task_calls() {
-    let app = TestApp::spawn().await;
-    let operator = app.token("platform", &[Role::Operator]);
-    assert_eq!(
-        deploy_bpmn(&app, &operator, "", &fixture()).await.status,
-        201
-    );
-    let pool = app.db.owner_pool().await;
-    let mut tx = cpq_db::tenant::begin(&pool, &cpq_core::TenantId::parse("demo").unwrap())
-        .await
-        .unwrap();
-    let vars = json!({"discountPercent": 11});
-    let e = cpq_workflow::decisions::evaluate_latest(&mut tx, "approvalLevel", &vars)
-        .await
-        .unwrap();
-    assert_eq!(
-        (e.decision_id.as_str(), e.version, e.output.clone()),
-        ("approvalLevel", 1, json!("manager"))
-    );
-    let missing = cpq_workflow::decisions::evaluate_latest(&mut tx, "nope", &vars).await;
-    assert!(
-        matches!(missing, Err(cpq_core::Error::NotFound { .. })),
-        "{missing:?}"
-    );
-    drop(tx);
-    pool.close().await;
-}

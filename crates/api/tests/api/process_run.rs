@@ -50,7 +50,11 @@ pub(crate) struct Run {
 impl Run {
     /// Deploys `xml` (job types the platform does not know are allowed).
     pub(crate) async fn deploy(xml: &str) -> Run {
-        let app = TestApp::spawn().await;
+        Run::deploy_on(TestApp::spawn().await, xml).await
+    }
+
+    /// [`Run::deploy`] on an app already running (with decisions deployed first, say).
+    pub(crate) async fn deploy_on(app: TestApp, xml: &str) -> Run {
         let operator = app.token("acme", &[Role::Operator]);
         let deployed = deploy_bpmn(&app, &operator, "?allow_unsupported_job_types=true", xml).await;
         assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);

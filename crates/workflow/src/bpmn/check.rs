@@ -254,6 +254,13 @@ impl Problems<'_> {
                     "zeebe:calledDecision resultVariable",
                     &d.result_variable,
                 );
+                self.binding(
+                    id,
+                    kind,
+                    "zeebe:calledDecision",
+                    &d.binding,
+                    d.version_tag.as_deref(),
+                );
             }
             ElementKind::CallActivity { called } => {
                 self.required_id(
@@ -263,21 +270,39 @@ impl Problems<'_> {
                     &called.process_id,
                     "process",
                 );
-                match called.binding.as_str() {
-                    "latest" | "deployment" => {}
-                    "versionTag" => {
-                        if called.version_tag.as_deref().is_none_or(|t| t.trim().is_empty()) {
-                            self.out.push(format!(
-                                "{id} ({kind}) zeebe:calledElement versionTag: binding type versionTag needs a versionTag"
-                            ));
-                        }
-                    }
-                    other => self.out.push(format!(
-                        "{id} ({kind}) zeebe:calledElement bindingType: '{other}' is not one of latest, deployment, versionTag"
-                    )),
-                }
+                self.binding(
+                    id,
+                    kind,
+                    "zeebe:calledElement",
+                    &called.binding,
+                    called.version_tag.as_deref(),
+                );
             }
             _ => {}
+        }
+    }
+
+    /// A call's `bindingType` is latest, deployment or versionTag, the last with a tag.
+    fn binding(
+        &mut self,
+        id: &str,
+        kind: &str,
+        extension: &str,
+        binding: &str,
+        version_tag: Option<&str>,
+    ) {
+        match binding {
+            "latest" | "deployment" => {}
+            "versionTag" => {
+                if version_tag.is_none_or(|t| t.trim().is_empty()) {
+                    self.out.push(format!(
+                        "{id} ({kind}) {extension} versionTag: binding type versionTag needs a versionTag"
+                    ));
+                }
+            }
+            other => self.out.push(format!(
+                "{id} ({kind}) {extension} bindingType: '{other}' is not one of latest, deployment, versionTag"
+            )),
         }
     }
 }

@@ -523,6 +523,8 @@ impl Reader {
                     decision: Some(CalledDecision {
                         decision_id: attr(called, "decisionId").unwrap_or_default(),
                         result_variable: attr(called, "resultVariable").unwrap_or_default(),
+                        binding: attr(called, "bindingType").unwrap_or_else(|| "latest".into()),
+                        version_tag: attr(called, "versionTag"),
                     }),
                     job: None,
                 },

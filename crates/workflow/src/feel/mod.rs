@@ -345,7 +345,12 @@ mod tests {
     fn paths_are_bounded_at_256_steps() {
         let path = |steps: usize| format!("=customer{}", ".id".repeat(steps));
         let refused = Expression::parse(&path(20_000)).unwrap_err();
-        assert!(refused.0.contains("too many path steps (20000, at most 256)"), "{refused}");
+        assert!(
+            refused
+                .0
+                .contains("too many path steps (20000, at most 256)"),
+            "{refused}"
+        );
         assert!(Expression::parse(&path(257)).is_err());
         assert_eq!(ev(&path(256)), Value::Null);
         assert_eq!(ev(&path(1)), Value::String("C-1".into()));

@@ -223,10 +223,14 @@ async fn create_instance_in(
     at: DateTime<Utc>,
 ) -> Result<(Uuid, Notify), Error> {
     let process = definition.process;
-    let decisions = CalledDecisions::of(tx, process).await?;
-    let (state, effects) =
-        apply_with_decisions(process, &InstanceState::new(), &command, at, &decisions)
+    let mut decisions = CalledDecisions::of(tx, process, definition.id).await?;
+    let (state, effects) = loop {
+        let run = apply_with_decisions(process, &InstanceState::new(), &command, at, &decisions)
             .map_err(runtime_error)?;
+        if !decisions.load_missed(tx).await? {
+            break run;
+        }
+    };
     let id = Uuid::now_v7();
     process_instance_insert(
         tx,
@@ -720,7 +724,7 @@ async fn step_once(
     job: Option<Uuid>,
     at: DateTime<Utc>,
 ) -> Result<(InstanceStatus, Notify), Error> {
-    let (tenant, mut state, revision, process, parent) =
+    let (tenant, mut state, revision, process, parent, definition) =
         process_instance_fetch_for_update(tx, instance).await?;
     if expected.is_some_and(|t| t.as_str() != tenant) {
         return Err(Error::not_found("process instance", instance));
@@ -731,7 +735,7 @@ async fn step_once(
              one, and its children are cancelled with it"
         )));
     }
-    let decisions = CalledDecisions::of(tx, &process).await?;
+    let mut decisions = CalledDecisions::of(tx, &process, definition).await?;
     let mut pending = std::collections::VecDeque::from([command]);
     let mut first = true;
     let mut signals = Vec::new();
@@ -739,8 +743,13 @@ async fn step_once(
         if state.status != InstanceStatus::Active && !first {
             break;
         }
-        let (next, effects) = apply_with_decisions(&process, &state, &command, at, &decisions)
-            .map_err(runtime_error)?;
+        let (next, effects) = loop {
+            let run = apply_with_decisions(&process, &state, &command, at, &decisions)
+                .map_err(runtime_error)?;
+            if !decisions.load_missed(tx).await? {
+                break run;
+            }
+        };
         let closing = Closing::of(&process, &state, &next, &command, &effects);
         state = next;
         record_history(tx, &tenant, instance, &command, &effects, at).await?;

@@ -174,7 +174,15 @@ pub(super) async fn process_instance_insert(tx: &mut Tx, i: &NewInstance<'_>) ->
 
 /// An instance locked to apply a command to it: (tenant, state, revision, model, the call
 /// activity that started it).
-pub(super) type LockedInstance = (String, InstanceState, i64, Process, Option<(Uuid, i64)>);
+/// Tenant, state, revision, process model, caller (instance, element key), process version key.
+pub(super) type LockedInstance = (
+    String,
+    InstanceState,
+    i64,
+    Process,
+    Option<(Uuid, i64)>,
+    Uuid,
+);
 
 /// Locks an instance to apply a command to it.
 pub(super) async fn process_instance_fetch_for_update(
@@ -182,10 +190,11 @@ pub(super) async fn process_instance_fetch_for_update(
     instance: Uuid,
 ) -> Result<LockedInstance, Error> {
     #[allow(clippy::type_complexity)]
-    let row: Option<(String, Value, i64, Value, Option<Uuid>, Option<i64>)> = timed(
+    let row: Option<(String, Value, i64, Value, Option<Uuid>, Option<i64>, Uuid)> = timed(
         "process_instance_fetch_for_update",
         sqlx::query_as(
-            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model, pi.parent_process_instance_id, pi.parent_element_key \
+            "SELECT pi.tenant_id, pi.state, pi.revision, pd.model, pi.parent_process_instance_id, pi.parent_element_key, \
+             pi.process_definition_id \
              FROM process_instance pi \
              JOIN process_definition pd USING (process_definition_id) WHERE pi.process_instance_id = $1 FOR UPDATE OF pi",
         )
@@ -194,13 +203,20 @@ pub(super) async fn process_instance_fetch_for_update(
     )
     .await
     .map_err(db_error)?;
-    let (tenant, state, revision, model, parent, element) =
+    let (tenant, state, revision, model, parent, element, definition) =
         row.ok_or_else(|| Error::not_found("process instance", instance))?;
     let state: InstanceState = serde_json::from_value(state)
         .map_err(|e| Error::internal(format!("stored instance state: {e}")))?;
     let process: Process = serde_json::from_value(model)
         .map_err(|e| Error::internal(format!("stored process model: {e}")))?;
-    Ok((tenant, state, revision, process, parent.zip(element)))
+    Ok((
+        tenant,
+        state,
+        revision,
+        process,
+        parent.zip(element),
+        definition,
+    ))
 }
 
 /// The active child instance a call activity (`element` of `caller`) started, if any.

@@ -319,18 +319,30 @@ enum Step {
     },
 }
 
-/// Evaluates the DMN decisions business rule tasks call (`zeebe:calledDecision`): the decision's
-/// id and the variables visible at the task give its result, or why there is none.
+/// The decision a business rule task calls, its id and version tag evaluated.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DecisionCall {
+    pub decision_id: String,
+    /// `latest`, `deployment` or `versionTag`.
+    pub binding: String,
+    pub version_tag: Option<String>,
+}
+
+/// Evaluates the DMN decisions business rule tasks call (`zeebe:calledDecision`): the decision
+/// called and the variables visible at the task give its result, or why there is none.
 pub trait DecisionEvaluator {
-    fn evaluate(&self, decision_id: &str, variables: &Map<String, Json>) -> Result<Json, String>;
+    fn evaluate(&self, call: &DecisionCall, variables: &Map<String, Json>) -> Result<Json, String>;
 }
 
 /// No decision is deployed: a business rule task calling one raises an incident, as in Zeebe.
 pub struct NoDecisions;
 
 impl DecisionEvaluator for NoDecisions {
-    fn evaluate(&self, decision_id: &str, _: &Map<String, Json>) -> Result<Json, String> {
-        Err(format!("no decision with id '{decision_id}' is deployed"))
+    fn evaluate(&self, call: &DecisionCall, _: &Map<String, Json>) -> Result<Json, String> {
+        Err(format!(
+            "no decision with id '{}' is deployed",
+            call.decision_id
+        ))
     }
 }
 
@@ -1084,7 +1096,21 @@ impl<'p> Run<'p> {
                 let visible = self.element_visible(key, scope);
                 let env = self.env(&visible);
                 let outcome = job_text(&called.decision_id, &env)
-                    .and_then(|id| self.decisions.evaluate(&id, &visible));
+                    .and_then(|decision_id| {
+                        let version_tag = called
+                            .version_tag
+                            .as_deref()
+                            .map(|t| {
+                                job_text(t, &env).map_err(|e| format!("versionTag '{t}': {e}"))
+                            })
+                            .transpose()?;
+                        Ok(DecisionCall {
+                            decision_id,
+                            binding: called.binding.clone(),
+                            version_tag,
+                        })
+                    })
+                    .and_then(|call| self.decisions.evaluate(&call, &visible));
                 match outcome {
                     Ok(v) => {
                         let mut result = Map::new();

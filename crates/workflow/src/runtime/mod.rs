@@ -38,6 +38,6 @@ mod engine;
 
 pub(crate) use engine::timer_due;
 pub use engine::{
-    apply, apply_with_decisions, Command, Completed, DecisionEvaluator, Effect, ElementInstance,
-    InstanceState, InstanceStatus, Key, NoDecisions, Repeat, RuntimeError, ROOT,
+    apply, apply_with_decisions, Command, Completed, DecisionCall, DecisionEvaluator, Effect,
+    ElementInstance, InstanceState, InstanceStatus, Key, NoDecisions, Repeat, RuntimeError, ROOT,
 };
