@@ -65,7 +65,8 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Deploy BPMN files (or every .bpmn in a folder). Re-deploying an unchanged file is a no-op.
+    /// Deploy BPMN and DMN files (or every .dmn, then every .bpmn, of a folder). Re-deploying an
+    /// unchanged file is a no-op.
     DeployBpmn {
         #[arg(required = true)]
         paths: Vec<PathBuf>,

@@ -1,22 +1,25 @@
-//! `cpq-admin deploy-bpmn`: process definitions from files, as the platform.
+//! `cpq-admin deploy-bpmn`: process and decision definitions from files, as the platform.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use cpq_application::workflow::decisions::DeployDecisions;
 use cpq_application::workflow::definitions::DeployProcesses;
 use cpq_config::Config;
 use cpq_core::{TenantGrant, TenantId};
 
-/// The files to deploy: each path, or every `.bpmn` in a folder (sorted).
-fn bpmn_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+/// The files to deploy: each path, or every `.dmn` and then every `.bpmn` of a folder (each
+/// sorted): decisions go first, so a business rule task bound by `deployment` finds the
+/// decisions deployed with its process.
+fn model_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
             let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "bpmn"))
+                .filter(|f| f.extension().is_some_and(|x| x == "bpmn" || x == "dmn"))
                 .collect();
-            found.sort();
+            found.sort_by_key(|f| (f.extension().is_some_and(|x| x == "bpmn"), f.clone()));
             files.extend(found);
         } else {
             files.push(p.clone());
@@ -27,8 +30,9 @@ fn bpmn_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
 
 /// Deploys every file through the application's deployment operation (the one
 /// `POST /v1/process-definitions` runs: versioned, audited, a `process-definition.deployed` event
-/// per new version), as the platform's operator; an unchanged file is a no-op. Every refused file
-/// is reported with its problems, and the command fails when one was.
+/// per new process version), as the platform's operator; a DMN file (by its root element or its
+/// `.dmn` name, as the API tells them) through the decision deployment. An unchanged file is a
+/// no-op. Every refused file is reported with its problems, and the command fails when one was.
 pub async fn deploy(
     config: &Config,
     paths: &[PathBuf],
@@ -42,7 +46,7 @@ pub async fn deploy(
             config.environment.as_str()
         );
     }
-    let files = bpmn_files(paths)?;
+    let files = model_files(paths)?;
     let platform = TenantId::parse("platform").map_err(|e| anyhow::anyhow!(e.detail))?;
     let services = crate::services(config)?;
     let call = crate::operator_call(platform, TenantGrant::All);
@@ -54,24 +58,48 @@ pub async fn deploy(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let deploy = DeployProcesses {
-            resource_name: Some(name.clone()),
-            xml,
-            release_id: release_id.clone(),
-            source_commit: source_commit.clone(),
-            variable_schema_version: None,
-            allow_unsupported_job_types,
+        let what = |created: bool| if created { "deployed" } else { "unchanged" };
+        let outcome = if cpq_workflow::decisions::is_dmn(Some(&name), &xml) {
+            let deploy = DeployDecisions {
+                resource_name: Some(name.clone()),
+                xml,
+            };
+            cpq_application::execute(&services, &call, deploy)
+                .await
+                .map(|deployed| {
+                    for d in deployed {
+                        println!(
+                            "{name}: {} decision {} version {}",
+                            what(d.created),
+                            d.definition.decision_id,
+                            d.definition.version
+                        );
+                    }
+                })
+        } else {
+            let deploy = DeployProcesses {
+                resource_name: Some(name.clone()),
+                xml,
+                release_id: release_id.clone(),
+                source_commit: source_commit.clone(),
+                variable_schema_version: None,
+                allow_unsupported_job_types,
+            };
+            cpq_application::execute(&services, &call, deploy)
+                .await
+                .map(|deployed| {
+                    for d in deployed {
+                        println!(
+                            "{name}: {} {} version {}",
+                            what(d.created),
+                            d.definition.bpmn_process_id,
+                            d.definition.version
+                        );
+                    }
+                })
         };
-        match cpq_application::execute(&services, &call, deploy).await {
-            Ok(deployed) => {
-                for d in deployed {
-                    let what = if d.created { "deployed" } else { "unchanged" };
-                    println!(
-                        "{name}: {what} {} version {}",
-                        d.definition.bpmn_process_id, d.definition.version
-                    );
-                }
-            }
+        match outcome {
+            Ok(()) => {}
             Err(cpq_core::Error::Validation { errors }) => {
                 failed += 1;
                 eprintln!("{name}: refused");

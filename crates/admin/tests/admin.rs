@@ -118,6 +118,12 @@ async fn deploy_bpmn_deploys_a_folder_and_names_what_it_refuses() {
             std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
     }
+    // A Modeler DMN file: its five decisions deploy before the processes.
+    std::fs::copy(
+        cpq_testkit::repo_root().join("crates/api/tests/fixtures/quote-pricing-decisions.dmn"),
+        dir.join("pricing.dmn"),
+    )
+    .unwrap();
     std::fs::write(
         dir.join("zz-refused.bpmn"),
         r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -156,8 +162,12 @@ async fn deploy_bpmn_deploys_a_folder_and_names_what_it_refuses() {
     assert!(!out.status.success(), "one file was refused");
     assert_eq!(
         stdout.matches(": deployed ").count(),
-        8,
-        "every Modeler fixture deploys (seven files, eight processes): {stdout}\n{stderr}"
+        13,
+        "every Modeler fixture deploys (seven files, eight processes) and the DMN file's five decisions: {stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.starts_with("pricing.dmn: deployed decision segmentDiscount version 1\n"),
+        "decisions first: {stdout}"
     );
     assert!(
         stderr.contains("zz-refused.bpmn: refused")

@@ -701,3 +701,38 @@ fn a_called_decision_binding_is_latest_deployment_or_a_version_tag_with_its_tag(
         assert!(read(&task(fine)).is_ok(), "{fine}: {:?}", read(&task(fine)));
     }
 }
+
+#[test]
+fn a_process_signal_start_name_expression_is_evaluated_at_deploy_without_variables() {
+    let start = |name: &str| {
+        file(&format!(
+            r#"<bpmn:signal id="Sig" name="{name}" />
+<bpmn:process id="p" isExecutable="true">
+  <bpmn:startEvent id="s"><bpmn:signalEventDefinition signalRef="Sig" /></bpmn:startEvent>
+  <bpmn:endEvent id="e" />
+  <bpmn:sequenceFlow id="f" sourceRef="s" targetRef="e" />
+</bpmn:process>"#
+        ))
+    };
+    let read_name = |xml: &str| match &read(xml).unwrap().processes[0].elements[0].kind {
+        ElementKind::StartEvent {
+            trigger: cpq_workflow::bpmn::Trigger::Signal { name },
+        } => name.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        read_name(&start(r#"=&quot;order-&quot; + &quot;cancelled&quot;"#)),
+        "order-cancelled"
+    );
+    assert_eq!(read_name(&start("cancelled")), "cancelled");
+    assert_eq!(
+        problems(&start("=signalName")),
+        ["s (startEvent): the signal name '=signalName' of a process's start event must give a name at deploy, without variables: it gave null, not a name"]
+    );
+    let p = problems(&start("=1 +"));
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("s (startEvent): the signal name '=1 +'")),
+        "{p:?}"
+    );
+}

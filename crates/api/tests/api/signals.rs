@@ -223,3 +223,35 @@ async fn a_blank_signal_or_a_loop_of_signals_is_refused_and_writes_nothing() {
         .await
         .assert_problem(403, "forbidden");
 }
+
+const NAMED_BY_EXPRESSION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="named">
+  <bpmn:signal id="Signal_ready" name="=&quot;ready-&quot; + orderId" />
+  <bpmn:process id="perOrder" isExecutable="true">
+    <bpmn:startEvent id="s" />
+    <bpmn:intermediateCatchEvent id="ready"><bpmn:signalEventDefinition signalRef="Signal_ready" /></bpmn:intermediateCatchEvent>
+    <bpmn:endEvent id="e" />
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="ready" />
+    <bpmn:sequenceFlow id="f2" sourceRef="ready" targetRef="e" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// A signal name written as FEEL is evaluated when the catch event is entered: each order's
+/// instance waits for its own signal.
+#[tokio::test]
+async fn a_signal_name_given_by_an_expression_is_each_instances_own() {
+    let app = TestApp::spawn().await;
+    let operator = app.token("acme", &[Role::Operator]);
+    let deployed = deploy_bpmn(&app, &operator, "", NAMED_BY_EXPRESSION).await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    let one = start(&app, &operator, "perOrder", json!({ "orderId": "O-1" })).await;
+    let two = start(&app, &operator, "perOrder", json!({ "orderId": "O-2" })).await;
+    let sent = signal(&app, &operator, "ready-O-2", json!({})).await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    assert_eq!(sent.body["triggered"], 1, "{}", sent.body);
+    assert_eq!(status(&app, &operator, &two).await["status"], "completed");
+    assert_eq!(status(&app, &operator, &one).await["status"], "active");
+    let sent = signal(&app, &operator, "ready-O-1", json!({})).await;
+    assert_eq!(sent.body["triggered"], 1, "{}", sent.body);
+    assert_eq!(status(&app, &operator, &one).await["status"], "completed");
+}

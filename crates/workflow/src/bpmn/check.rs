@@ -160,8 +160,12 @@ impl Problems<'_> {
     }
 
     fn trigger(&mut self, id: &str, kind: &str, trigger: &Trigger) {
-        if let Trigger::Timer(t) = trigger {
-            self.timer(id, kind, t);
+        match trigger {
+            Trigger::Timer(t) => self.timer(id, kind, t),
+            Trigger::Signal { name } => {
+                self.expression(id, kind, "signal name", name, Form::ExpressionOrStatic)
+            }
+            _ => {}
         }
     }
 

@@ -77,6 +77,19 @@ fn attr(node: Node, name: &str) -> Option<String> {
     node.attribute(name).map(str::to_owned)
 }
 
+/// A FEEL expression evaluated at deploy, without variables, to a non-empty string.
+fn static_text(source: &str) -> Result<String, String> {
+    let expression = crate::feel::Expression::parse(source).map_err(|e| e.to_string())?;
+    let env = crate::feel::Env {
+        variables: &serde_json::Map::new(),
+        now: chrono::DateTime::UNIX_EPOCH,
+    };
+    match expression.evaluate_json(&env).map_err(|e| e.to_string())? {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Ok(s),
+        other => Err(format!("it gave {other}, not a name")),
+    }
+}
+
 fn id_of(node: Node) -> String {
     node.attribute("id").unwrap_or("(no id)").to_owned()
 }
@@ -296,16 +309,23 @@ impl Reader {
                     .and_then(|r| self.signals.iter().find(|(id, _)| *id == r))
                     .and_then(|(_, name)| name.clone())
                     .filter(|n| !n.trim().is_empty());
+                let process_start = node.tag_name().name() == "startEvent"
+                    && node.parent_element().is_some_and(|p| bpmn(&p, "process"));
                 match name {
-                    Some(name) if name.starts_with('=') => {
-                        self.unsupported.push((
-                            id_of(node),
-                            format!(
-                                "{} with a signal name given by an expression",
-                                node.tag_name().name()
-                            ),
-                        ));
-                        Trigger::None
+                    // A process's signal start event is found by its name when a signal is
+                    // broadcast: as in Zeebe, its expression is evaluated at deploy, without
+                    // variables. Elsewhere the name is evaluated when the element is entered.
+                    Some(name) if name.starts_with('=') && process_start => {
+                        match static_text(&name) {
+                            Ok(name) => Trigger::Signal { name },
+                            Err(e) => {
+                                self.invalid.push(format!(
+                                    "{} (startEvent): the signal name '{name}' of a process's start event must give a name at deploy, without variables: {e}",
+                                    id_of(node)
+                                ));
+                                Trigger::None
+                            }
+                        }
                     }
                     Some(name) => Trigger::Signal { name },
                     None => {

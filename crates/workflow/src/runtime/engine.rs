@@ -1278,11 +1278,17 @@ impl<'p> Run<'p> {
                     .get(&key)
                     .map(|e| e.variables.clone())
                     .unwrap_or_default();
-                self.effects.push(Effect::BroadcastSignal {
-                    signal_name: name.clone(),
-                    variables,
-                });
-                self.queue.push_back(Step::Complete { key });
+                let visible = self.element_visible(key, scope);
+                match job_text(name, &self.env(&visible)) {
+                    Ok(signal_name) => {
+                        self.effects.push(Effect::BroadcastSignal {
+                            signal_name,
+                            variables,
+                        });
+                        self.queue.push_back(Step::Complete { key });
+                    }
+                    Err(e) => self.incident(key, &element.id, format!("signal name '{name}': {e}")),
+                }
             }
             ElementKind::IntermediateThrowEvent {
                 trigger: Trigger::Escalation { code },
@@ -1823,17 +1829,26 @@ impl<'p> Run<'p> {
                 correlation_key,
                 ..
             } => self.subscribe(key, catch_id, name, correlation_key.as_deref(), scope),
-            Trigger::Signal { name } => self.signal_subscribe(key, catch_id, name),
+            Trigger::Signal { name } => self.signal_subscribe(key, catch_id, name, scope),
             _ => {}
         }
     }
 
-    fn signal_subscribe(&mut self, key: Key, catch_id: &str, name: &str) {
-        self.effects.push(Effect::OpenSignalSubscription {
-            element: key,
-            catch_id: catch_id.to_owned(),
-            signal_name: name.to_owned(),
-        });
+    /// Waits for the signal `name` (FEEL allowed, evaluated in `scope` now).
+    fn signal_subscribe(&mut self, key: Key, catch_id: &str, name: &str, scope: Option<Key>) {
+        let visible = self.visible(scope, None);
+        match job_text(name, &self.env(&visible)) {
+            Ok(signal_name) => self.effects.push(Effect::OpenSignalSubscription {
+                element: key,
+                catch_id: catch_id.to_owned(),
+                signal_name,
+            }),
+            Err(e) => self.incident(
+                key,
+                catch_id,
+                format!("signal name '{name}' of {catch_id}: {e}"),
+            ),
+        }
     }
 
     /// A timer or message for `key` arrived for catch event `event_id` (the element itself, or a

@@ -307,3 +307,47 @@ fn signals_are_caught_by_catch_boundary_and_event_subprocess_starts_and_thrown_w
         "ended at 'halted', no signal thrown"
     );
 }
+
+#[test]
+fn signal_names_given_by_expressions_are_evaluated_where_the_event_is_entered() {
+    let p = process_with(
+        r#"<bpmn:signal id="Sig_Wait" name="=&quot;ready-&quot; + orderId" /><bpmn:signal id="Sig_Tell" name="=&quot;done-&quot; + orderId" />"#,
+        &[
+            r#"<bpmn:startEvent id="s" />"#.to_owned(),
+            r#"<bpmn:intermediateCatchEvent id="wait"><bpmn:signalEventDefinition signalRef="Sig_Wait" /></bpmn:intermediateCatchEvent>"#.to_owned(),
+            r#"<bpmn:endEvent id="e"><bpmn:signalEventDefinition signalRef="Sig_Tell" /></bpmn:endEvent>"#.to_owned(),
+            flow("f1", "s", "wait"),
+            flow("f2", "wait", "e"),
+        ]
+        .concat(),
+    );
+    let mut d = Driver::start(&p, json!({ "orderId": "O-7" }));
+    let names: Vec<&str> = d
+        .signal_subscriptions
+        .iter()
+        .map(|s| s.2.as_str())
+        .collect();
+    assert_eq!(names, ["ready-O-7"]);
+    assert_eq!(
+        d.signal("ready-O-8", json!({})),
+        0,
+        "another order's signal"
+    );
+    assert_eq!(d.signal("ready-O-7", json!({})), 1);
+    assert_eq!(d.completed, 1);
+    assert_eq!(d.broadcasts.len(), 1);
+    assert_eq!(d.broadcasts[0].0, "done-O-7");
+
+    // Null is no name: an incident on the catch event.
+    let d = Driver::start(&p, json!({}));
+    assert!(d.signal_subscriptions.is_empty());
+    assert_eq!(d.state.incidents.len(), 1, "{:?}", d.state.incidents);
+    assert!(
+        d.state
+            .incidents
+            .values()
+            .all(|m| m.contains("signal name '=\"ready-\" + orderId' of wait")),
+        "{:?}",
+        d.state.incidents
+    );
+}
