@@ -11,9 +11,10 @@
 //! dsntk's recursive parser and evaluator (brackets, operator chains, XML nesting, nested input
 //! values) is refused first (`limits`), and so is recursion, which dsntk cannot bound (it has no
 //! call-depth limit): a business knowledge model or decision service that invokes itself, by
-//! name or through a cycle of knowledge requirements, and a FEEL context function that calls
-//! itself. Still open: recursion the reader cannot see (a function passed as an argument and
-//! called through its parameter) can still overflow at run time.
+//! name or through a cycle of knowledge requirements, a FEEL context function that calls
+//! itself, and a function applied to itself (`g(g, n)`, how a function passed as an argument
+//! recurses). Still open: recursion the reader cannot see (a function passed under another name
+//! and calling back through it) can still overflow at run time.
 //!
 //! Why the engine is Decision Toolkit (`dsntk`, MIT OR Apache-2.0) rather than our own: it
 //! passes 3,374 of the 3,390 official DMN TCK cases (Camunda's own engine 2,854), it is
@@ -23,7 +24,8 @@
 //! `tests/tck.rs` holds dsntk to its figure on every test run.
 
 mod gaps;
-mod limits;
+/// Limits on FEEL text against dsntk's recursion, also applied by the workflow engine's FEEL.
+pub mod limits;
 mod value;
 
 use dsntk_feel::context::FeelContext;
@@ -454,6 +456,10 @@ fn check_model_text(xml: &str) -> Result<(), DecisionError> {
         } else if let Some(f) = text.and_then(limits::recursive_context_function) {
             Some(format!(
                 "recursive function '{f}' is not supported (the engine has no call-depth limit)"
+            ))
+        } else if let Some(f) = text.and_then(limits::self_application) {
+            Some(format!(
+                "function '{f}' applied to itself is not supported (recursion; the engine has no call-depth limit)"
             ))
         } else {
             text.and_then(|t| limits::check_feel(t).err())

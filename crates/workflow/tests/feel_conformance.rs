@@ -338,6 +338,20 @@ fn golden() -> Vec<(&'static str, J)> {
             "=last day of month(date and time(\"2026-11-22T10:00:00Z\"))",
             json!("2026-11-30"),
         ),
+        ("=get value({a: {b: 1}}, [\"a\", \"b\"])", json!(1)),
+        ("=get value({a: 1}, [\"a\", \"x\"])", J::Null),
+        ("=get value({a: 1}, \"a\")", json!(1)),
+        ("=get value(m: {a: 1}, key: \"a\")", json!(1)),
+        (
+            "=context put({a: {b: 1}}, [\"a\", \"c\"], 2)",
+            json!({"a": {"b": 1, "c": 2}}),
+        ),
+        (
+            "=to json({a: [1, \"x\", null]})",
+            json!(r#"{"a":[1,"x",null]}"#),
+        ),
+        ("=from json(\"{\\\"a\\\": [1, 2]}\").a[2]", json!(2)),
+        ("=from json(\"not json\")", J::Null),
         // Comments.
         ("=1 + /* two */ 2", json!(3)),
         ("=1 + 2 // three", json!(3)),

@@ -17,7 +17,8 @@ use dsntk_feel::values::Value as Dv;
 use dsntk_feel::{FeelNumber, FeelScope, FeelType, FunctionBody, Name};
 use rust_decimal::Decimal;
 
-use super::{limits, parse_duration, Env, FeelError, Value};
+use super::{parse_duration, Env, FeelError, Value};
+use cpq_decision::limits;
 
 /// A FEEL text parsed and prepared for evaluation.
 pub(super) struct Compiled {
@@ -60,6 +61,11 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
     if let Some(name) = limits::recursive_context_function(feel) {
         return Err(FeelError(format!(
             "the function '{name}' calls itself: recursion is not allowed"
+        )));
+    }
+    if let Some(name) = limits::self_application(feel) {
+        return Err(FeelError(format!(
+            "the function '{name}' is applied to itself: recursion is not allowed"
         )));
     }
     if has_external_function(feel) {
@@ -246,6 +252,8 @@ const BUILT_IN_WORDS: &[&str] = &[
     "random",
     "last",
     "base64",
+    "json",
+    "from",
     "to",
     "or",
     "else",
@@ -496,6 +504,14 @@ fn size(v: &Dv) -> Option<usize> {
     }
 }
 
+/// A context's entry by name, or null (also when `at` is no context).
+fn entry(at: &Dv, key: &str) -> Dv {
+    match at {
+        Dv::Context(ctx) => ctx.get_entry(&Name::from(key)).cloned().unwrap_or(null()),
+        _ => null(),
+    }
+}
+
 fn fail(message: String) -> Dv {
     FAILURE.with(|f| *f.borrow_mut() = Some(message));
     null()
@@ -651,6 +667,47 @@ pub(super) const EXTENSIONS: &[Extension] = &[
             (Dv::List(items), Some(n)) => {
                 Dv::List(items.chunks(n).map(|c| Dv::List(c.to_vec())).collect())
             }
+            _ => null(),
+        },
+    },
+    Extension {
+        // DMN's `get value(m, key)`, and Camunda's with a list of keys: a path into nested
+        // contexts (null where one is missing).
+        name: "get value",
+        params: &["m", "key"],
+        clock: false,
+        body: |a| match (&a[0], &a[1]) {
+            (Dv::Context(_), Dv::String(key)) => entry(&a[0], key),
+            (Dv::Context(_), Dv::List(keys)) => {
+                keys.iter().fold(a[0].clone(), |at, key| match key {
+                    Dv::String(key) => entry(&at, key),
+                    _ => null(),
+                })
+            }
+            _ => null(),
+        },
+    },
+    Extension {
+        // Camunda's `to json(value)`: the value's JSON text (null for a value with no JSON form).
+        name: "to json",
+        params: &["value"],
+        clock: false,
+        body: |a| match to_value(&a[0]) {
+            Ok(v) => serde_json::to_string(&v.to_json())
+                .map(Dv::String)
+                .unwrap_or(null()),
+            Err(_) => null(),
+        },
+    },
+    Extension {
+        // Camunda's `from json(value)`: the FEEL value of a JSON text (null when not JSON).
+        name: "from json",
+        params: &["value"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::String(text) => serde_json::from_str::<serde_json::Value>(text)
+                .map(|json| from_json(&json))
+                .unwrap_or(null()),
             _ => null(),
         },
     },

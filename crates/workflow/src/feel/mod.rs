@@ -23,7 +23,6 @@
 //! `tests/feel_conformance.rs`.
 
 mod full;
-mod limits;
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
