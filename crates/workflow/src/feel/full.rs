@@ -30,6 +30,9 @@ pub(super) struct Compiled {
     /// Built-in names the text calls and never reads as variables: a variable of that name
     /// (`count`) stays out of scope, where dsntk would take it for the function.
     calls_only: Vec<String>,
+    /// The text's plain words, sorted: a variable whose name is one word is put in scope when
+    /// the text holds it (a look-up instead of a search of the text for every variable).
+    words: Vec<String>,
 }
 
 /// The hidden variable that holds [`Env::now`]; `@` cannot start or continue a FEEL name.
@@ -119,11 +122,15 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
     for e in &used {
         functions.set_entry(&Name::from(e.name), e.definition());
     }
+    let mut text_words: Vec<String> = words(feel).into_iter().map(str::to_owned).collect();
+    text_words.sort_unstable();
+    text_words.dedup();
     Ok(Compiled {
         evaluator,
         functions,
         clock: used.iter().any(|e| e.clock),
         calls_only,
+        words: text_words,
     })
 }
 
@@ -351,8 +358,17 @@ pub(super) fn evaluate(compiled: &Compiled, feel: &str, env: &Env) -> Result<Val
     // Only the variables the text names are converted (a job's variables may hold a whole
     // order; a condition reads two of them).
     let mut variables = FeelContext::default();
+    let plain = |name: &str| {
+        name.starts_with(|c: char| c.is_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+    };
     for (name, value) in env.variables {
-        if mentions(feel, name) && !compiled.calls_only.contains(name) {
+        let named = if plain(name) {
+            compiled.words.binary_search(name).is_ok()
+        } else {
+            mentions(feel, name)
+        };
+        if named && !compiled.calls_only.contains(name) {
             variables.set_entry(&Name::from(name.as_str()), from_json(value));
         }
     }
