@@ -53,17 +53,7 @@ pub fn check_feel(text: &str) -> Result<(), String> {
             {
                 steps += 1
             }
-            '"' => {
-                while let Some((_, c)) = chars.next() {
-                    match c {
-                        '\\' => {
-                            chars.next();
-                        }
-                        '"' => break,
-                        _ => {}
-                    }
-                }
-            }
+            '"' => skip_string_literal(&mut chars),
             '(' | '[' | '{' => {
                 depth += 1;
                 deepest = deepest.max(depth);
@@ -163,6 +153,19 @@ pub fn recursive_context_function(text: &str) -> Option<String> {
     None
 }
 
+/// Moves `chars` past a string literal whose opening quote was just read (escapes included).
+fn skip_string_literal(chars: &mut std::iter::Peekable<std::str::CharIndices>) {
+    while let Some((_, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => break,
+            _ => {}
+        }
+    }
+}
+
 /// Where the last word (`[A-Za-z0-9_]`, any script) of `text` starts, on a char boundary.
 fn last_word_start(text: &str) -> usize {
     text.char_indices()
@@ -178,15 +181,7 @@ pub fn self_application(text: &str) -> Option<String> {
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if c == '"' {
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        chars.next();
-                    }
-                    '"' => break,
-                    _ => {}
-                }
-            }
+            skip_string_literal(&mut chars);
         } else if c.is_alphabetic() || c == '_' {
             let mut end = i + c.len_utf8();
             while let Some((j, c)) = chars.peek() {
