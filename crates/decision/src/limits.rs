@@ -178,7 +178,33 @@ fn last_word_start(text: &str) -> usize {
 /// as an argument recurses (`(function(f, n) f(f, n))(function(g, n) g(g, n + 1), 0)`), which
 /// dsntk cannot bound. String literals do not count.
 pub fn self_application(text: &str) -> Option<String> {
-    let mut chars = text.char_indices().peekable();
+    for name in words(text) {
+        let i = name.as_ptr() as usize - text.as_ptr() as usize;
+        let end = i + name.len();
+        let Some(args) = text[end..].trim_start().strip_prefix('(') else {
+            continue;
+        };
+        let args = args.trim_start();
+        // The whole first argument is the name (`g(g, n)`, `f(f)`): not `date(date and
+        // time(..))`, where the argument is another built-in's call.
+        let first_is_name =
+            args.starts_with(name) && args[name.len()..].trim_start().starts_with([',', ')']);
+        // The last word of a longer name (`is empty(empty)`) is no function of its own.
+        let before = text[..i].trim_end();
+        let previous = &before[last_word_start(before)..];
+        let part_of_longer_name = !previous.is_empty() && !OPERAND_AFTER.contains(&previous);
+        if first_is_name && !part_of_longer_name && !KEYWORDS.contains(&name) {
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
+/// The plain words (`[A-Za-z_][A-Za-z0-9_]*`, any script) of a FEEL text outside string
+/// literals and numbers, each a slice of `feel` (so its position is known).
+pub fn words(feel: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut chars = feel.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
         if c == '"' {
             skip_string_literal(&mut chars);
@@ -192,26 +218,14 @@ pub fn self_application(text: &str) -> Option<String> {
                     break;
                 }
             }
-            let name = &text[i..end];
-            let Some(args) = text[end..].trim_start().strip_prefix('(') else {
-                continue;
-            };
-            let args = args.trim_start();
-            // The whole first argument is the name (`g(g, n)`, `f(f)`): not `date(date and
-            // time(..))`, where the argument is another built-in's call.
-            let first_is_name =
-                args.starts_with(name) && args[name.len()..].trim_start().starts_with([',', ')']);
-            // The last word of a longer name (`is empty(empty)`) is no function of its own.
-            let before = text[..i].trim_end();
-            let word_start = last_word_start(before);
-            let previous = &before[word_start..];
-            let part_of_longer_name = !previous.is_empty() && !OPERAND_AFTER.contains(&previous);
-            if first_is_name && !part_of_longer_name && !KEYWORDS.contains(&name) {
-                return Some(name.to_string());
+            out.push(&feel[i..end]);
+        } else if c.is_ascii_digit() {
+            while chars.peek().is_some_and(|(_, c)| c.is_alphanumeric()) {
+                chars.next();
             }
         }
     }
-    None
+    out
 }
 
 #[cfg(test)]

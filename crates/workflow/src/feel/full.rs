@@ -81,6 +81,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         .iter()
         .filter(|e| mentions(feel, e.name))
         .collect();
+    let text_words = limits::words(feel);
     let run = || {
         let scope = FeelScope::default();
         let mut names = FeelContext::default();
@@ -89,7 +90,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
         }
         // dsntk reads names (and paths on them) by the names in scope at parse time; Zeebe's
         // variables are not known at deploy, so every plain word of the text is declared.
-        for word in words(feel) {
+        for &word in &text_words {
             if !KEYWORDS.contains(&word)
                 && (!BUILT_IN_WORDS.contains(&word) || used_as_variable(feel, word, instance_of))
                 && !names.contains_entry(&Name::from(word))
@@ -104,10 +105,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
     };
     let mut calls_only: Vec<String> = Vec::new();
     let mut read: Vec<&str> = Vec::new();
-    for word in words(feel)
-        .into_iter()
-        .filter(|w| BUILT_IN_WORDS.contains(w))
-    {
+    for &word in text_words.iter().filter(|w| BUILT_IN_WORDS.contains(w)) {
         if used_as_variable(feel, word, instance_of) {
             read.push(word);
         } else if !calls_only.iter().any(|c| c == word) {
@@ -122,7 +120,7 @@ pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
     for e in &used {
         functions.set_entry(&Name::from(e.name), e.definition());
     }
-    let mut text_words: Vec<String> = words(feel).into_iter().map(str::to_owned).collect();
+    let mut text_words: Vec<String> = text_words.into_iter().map(str::to_owned).collect();
     text_words.sort_unstable();
     text_words.dedup();
     Ok(Compiled {
@@ -269,7 +267,6 @@ const BUILT_IN_WORDS: &[&str] = &[
     "function",
 ];
 
-/// The plain words (`[A-Za-z_][A-Za-z0-9_]*`) of a FEEL text outside string literals.
 /// Whether a built-in's word (`count`, `sum`, `date`) stands as a variable where it occurs:
 /// not called (`count(`), not the first word of a built-in's longer name (`string length`,
 /// `date and time`) nor a type (`instance of number`), but followed by an operator, a path, a bracket, the end or a keyword that
@@ -309,40 +306,6 @@ fn used_as_variable(feel: &str, word: &str, instance_of: Option<usize>) -> bool 
         }
         Some(_) => true,
     }
-}
-
-fn words(feel: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut chars = feel.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == '"' {
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        chars.next();
-                    }
-                    '"' => break,
-                    _ => {}
-                }
-            }
-        } else if c.is_alphabetic() || c == '_' {
-            let mut end = i + c.len_utf8();
-            while let Some((j, c)) = chars.peek() {
-                if c.is_alphanumeric() || *c == '_' {
-                    end = j + c.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-            out.push(&feel[i..end]);
-        } else if c.is_ascii_digit() {
-            while chars.peek().is_some_and(|(_, c)| c.is_alphanumeric()) {
-                chars.next();
-            }
-        }
-    }
-    out
 }
 
 /// FEEL `function(..) external {..}`: the keyword after a parameter list's `)`.
