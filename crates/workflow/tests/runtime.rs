@@ -120,6 +120,14 @@ impl<'p> Driver<'p> {
                     self.subscriptions.retain(|t| t.0 != element);
                     self.signal_subscriptions.retain(|t| t.0 != element);
                 }
+                Effect::CloseWaits { element, catch_ids } => {
+                    self.timers
+                        .retain(|t| t.0 != element || !catch_ids.contains(&t.1));
+                    self.subscriptions
+                        .retain(|t| t.0 != element || !catch_ids.contains(&t.1));
+                    self.signal_subscriptions
+                        .retain(|t| t.0 != element || !catch_ids.contains(&t.1));
+                }
                 Effect::OpenSignalSubscription {
                     element,
                     catch_id,

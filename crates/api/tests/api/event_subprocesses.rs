@@ -131,3 +131,71 @@ async fn a_day_without_handling_escalates_and_ends_the_order_handling() {
     .await;
     assert_eq!(cancelled, 1, "{detail}");
 }
+
+/// A subprocess with two message event subprocesses and a timer boundary event.
+const NESTED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" id="Definitions_nested" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:message id="Message_chase" name="nw-chase"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:message id="Message_note" name="nw-note"><bpmn:extensionElements><zeebe:subscription correlationKey="=orderId" /></bpmn:extensionElements></bpmn:message>
+  <bpmn:process id="nestedWaits" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="handling" />
+    <bpmn:subProcess id="handling">
+      <bpmn:startEvent id="handling_start" />
+      <bpmn:sequenceFlow id="h1" sourceRef="handling_start" targetRef="work" />
+      <bpmn:serviceTask id="work"><bpmn:extensionElements><zeebe:taskDefinition type="nw-work" /></bpmn:extensionElements></bpmn:serviceTask>
+      <bpmn:sequenceFlow id="h2" sourceRef="work" targetRef="handling_end" />
+      <bpmn:endEvent id="handling_end" />
+      <bpmn:subProcess id="chase" triggeredByEvent="true">
+        <bpmn:startEvent id="chase_start"><bpmn:messageEventDefinition messageRef="Message_chase" /></bpmn:startEvent>
+        <bpmn:sequenceFlow id="c1" sourceRef="chase_start" targetRef="chase_task" />
+        <bpmn:serviceTask id="chase_task"><bpmn:extensionElements><zeebe:taskDefinition type="nw-chase" /></bpmn:extensionElements></bpmn:serviceTask>
+        <bpmn:sequenceFlow id="c2" sourceRef="chase_task" targetRef="chase_end" />
+        <bpmn:endEvent id="chase_end" />
+      </bpmn:subProcess>
+      <bpmn:subProcess id="note" triggeredByEvent="true">
+        <bpmn:startEvent id="note_start" isInterrupting="false"><bpmn:messageEventDefinition messageRef="Message_note" /></bpmn:startEvent>
+        <bpmn:sequenceFlow id="n1" sourceRef="note_start" targetRef="note_end" />
+        <bpmn:endEvent id="note_end" />
+      </bpmn:subProcess>
+    </bpmn:subProcess>
+    <bpmn:boundaryEvent id="too_late" attachedToRef="handling"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="too_late" targetRef="late_end" />
+    <bpmn:endEvent id="late_end" />
+    <bpmn:sequenceFlow id="f2" sourceRef="handling" targetRef="end" />
+    <bpmn:endEvent id="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test]
+async fn an_interrupting_event_subprocess_in_a_subprocess_closes_the_other_ones_waits_only() {
+    let run = Run::deploy(NESTED).await;
+    let order = run.start("nestedWaits", json!({ "orderId": "O-3" })).await;
+    assert_eq!(
+        waits(&run, &order).await,
+        (1, 2),
+        "the boundary timer, two messages"
+    );
+    let chase = run.publish("nw-chase", "O-3", 0, json!({})).await;
+    assert_eq!(chase["outcome"], "correlated", "{chase}");
+    assert!(
+        run.jobs("nw-work").await.is_empty(),
+        "the work was interrupted"
+    );
+    assert_eq!(
+        waits(&run, &order).await,
+        (1, 0),
+        "the note no longer waits; the subprocess's boundary timer does"
+    );
+    let note = run.publish("nw-note", "O-3", 0, json!({})).await;
+    assert_eq!(note["outcome"], "dropped", "{note}");
+    let chasing = run.job("nw-chase").await;
+    run.complete(&chasing, json!({})).await;
+    let detail = run.instance(&order).await;
+    assert_eq!(detail["status"], "completed", "{detail}");
+    assert_eq!(
+        waits(&run, &order).await,
+        (0, 0),
+        "closed with the subprocess"
+    );
+}

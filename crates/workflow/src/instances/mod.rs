@@ -568,6 +568,9 @@ async fn write_effects(
             } => timer::timer_insert(tx, &scope, *element, timer_id, *due, *repeat).await?,
             // Closed together after the loop (see [`Closing`]).
             Effect::CancelTimers { .. } | Effect::CloseSubscriptions { .. } => {}
+            Effect::CloseWaits { element, catch_ids } => {
+                timer::close_waits(tx, instance, *element, catch_ids).await?
+            }
             Effect::OpenSubscription {
                 element,
                 catch_id,

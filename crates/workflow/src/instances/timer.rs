@@ -296,3 +296,32 @@ pub(super) async fn timer_delete_for_elements(
     .map_err(db_error)?;
     Ok(())
 }
+
+/// Closes the timers and the message and signal subscriptions of some catch events of one
+/// element instance (the other event subprocesses of a scope that an interrupting one started
+/// in), in one statement.
+pub(super) async fn close_waits(
+    tx: &mut Tx,
+    instance: Uuid,
+    element: u64,
+    catch_ids: &[String],
+) -> Result<(), Error> {
+    timed(
+        "close_waits",
+        sqlx::query(
+            "WITH t AS (DELETE FROM timer WHERE process_instance_id = $1 AND element_key = $2 \
+               AND event_id = ANY($3)), \
+             m AS (DELETE FROM message_subscription WHERE process_instance_id = $1 \
+               AND element_key = $2 AND catch_id = ANY($3)) \
+             DELETE FROM signal_subscription WHERE process_instance_id = $1 AND element_key = $2 \
+               AND catch_id = ANY($3)",
+        )
+        .bind(instance)
+        .bind(element as i64)
+        .bind(catch_ids)
+        .execute(&mut **tx),
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}

@@ -248,6 +248,13 @@ pub enum Effect {
     CloseSubscriptions {
         element: Key,
     },
+    /// Only these catch events of `element` stop waiting (its timers, message and signal
+    /// subscriptions): the other event subprocesses of a scope an interrupting one started in,
+    /// while the scope's own boundary events go on waiting.
+    CloseWaits {
+        element: Key,
+        catch_ids: Vec<String>,
+    },
     /// A native user task (`zeebe:userTask`) waits for a person.
     CreateUserTask {
         element: Key,
@@ -1554,6 +1561,33 @@ impl<'p> Run<'p> {
                 Step::Complete { .. } => true,
             });
             self.state.interrupted.insert(scope.unwrap_or(ROOT));
+            if let Some(s) = scope {
+                // The scope's other event subprocesses no longer start: they stop waiting.
+                let container = self.container_of(scope);
+                let catch_ids: Vec<String> = self
+                    .event_subprocesses(container.as_deref())
+                    .into_iter()
+                    .filter(|other| other.id != sub.id)
+                    .filter_map(|other| self.start_of(other))
+                    .filter(|s| {
+                        matches!(
+                            s.kind,
+                            ElementKind::StartEvent {
+                                trigger: Trigger::Timer(_)
+                                    | Trigger::Message { .. }
+                                    | Trigger::Signal { .. }
+                            }
+                        )
+                    })
+                    .map(|s| s.id.clone())
+                    .collect();
+                if !catch_ids.is_empty() {
+                    self.effects.push(Effect::CloseWaits {
+                        element: s,
+                        catch_ids,
+                    });
+                }
+            }
         }
         for (name, value) in variables {
             self.propagate(scope, &name, value);

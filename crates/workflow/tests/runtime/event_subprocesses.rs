@@ -235,6 +235,54 @@ fn a_timer_event_subprocess_of_a_subprocess_waits_only_while_the_subprocess_runs
 }
 
 #[test]
+fn an_interrupting_event_subprocess_of_a_subprocess_closes_its_siblings_waits_but_not_the_boundarys(
+) {
+    let late = r#"<bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition>"#;
+    let boundary = format!(
+        r#"<bpmn:boundaryEvent id="too_late" attachedToRef="sub">{late}</bpmn:boundaryEvent>{}<bpmn:endEvent id="e2" />{}{}"#,
+        task("give_up", "give_up"),
+        flow("fb1", "too_late", "give_up"),
+        flow("fb2", "give_up", "e2"),
+    );
+    let p = with_risky_subprocess(
+        &[
+            event_sub("slow", "slow_start", true, TIMER, "hurry"),
+            event_sub("noted", "noted_start", false, NOTE, "log"),
+        ]
+        .concat(),
+        &boundary,
+    );
+    let mut d = Driver::start(&p, json!({ "orderId": "O-1" }));
+    let mut timers: Vec<&str> = d.timers.iter().map(|t| t.1.as_str()).collect();
+    timers.sort_unstable();
+    assert_eq!(timers, ["slow_start", "too_late"]);
+    assert_eq!(
+        d.subscriptions.len(),
+        1,
+        "the message event subprocess waits"
+    );
+    d.fire("slow_start");
+    assert_eq!(d.open(), ["slow_task"]);
+    assert!(
+        d.subscriptions.is_empty(),
+        "the interrupted scope's other event subprocess no longer waits: {:?}",
+        d.subscriptions
+    );
+    let timers: Vec<&str> = d.timers.iter().map(|t| t.1.as_str()).collect();
+    assert_eq!(
+        timers,
+        ["too_late"],
+        "the subprocess's boundary timer still waits"
+    );
+    d.fire("too_late");
+    assert_eq!(
+        d.open(),
+        ["give_up"],
+        "the boundary event interrupted the subprocess"
+    );
+}
+
+#[test]
 fn signals_are_caught_by_catch_boundary_and_event_subprocess_starts_and_thrown_with_the_events_variables(
 ) {
     let p = process_with(
