@@ -65,11 +65,16 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Deploy BPMN and DMN files (or every .dmn, then every .bpmn, of a folder). Re-deploying an
-    /// unchanged file is a no-op.
+    /// Deploy BPMN and DMN files (or every .dmn, then every .bpmn, of a folder), each file a
+    /// deployment of its own, or all together as one with --together. Re-deploying unchanged
+    /// files is a no-op.
     DeployBpmn {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// One deployment of every file (all or nothing; a bindingType="deployment" call runs
+        /// what was deployed with its process).
+        #[arg(long)]
+        together: bool,
         #[arg(long)]
         release_id: Option<String>,
         #[arg(long)]

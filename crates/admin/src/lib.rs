@@ -82,6 +82,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         ),
         Command::DeployBpmn {
             paths,
+            together,
             release_id,
             source_commit,
             allow_unsupported_job_types,
@@ -89,9 +90,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             processes::deploy(
                 &config,
                 &paths,
-                release_id,
-                source_commit,
-                allow_unsupported_job_types,
+                together,
+                processes::Options {
+                    release_id,
+                    source_commit,
+                    allow_unsupported_job_types,
+                },
             )
             .await
         }

@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use cpq_application::workflow::decisions::DeployDecisions;
-use cpq_application::workflow::definitions::DeployProcesses;
+use cpq_application::workflow::definitions::{DeployResource, DeployResources};
 use cpq_config::Config;
 use cpq_core::{TenantGrant, TenantId};
 
@@ -28,91 +27,91 @@ fn model_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Deploys every file through the application's deployment operation (the one
-/// `POST /v1/process-definitions` runs: versioned, audited, a `process-definition.deployed` event
-/// per new process version), as the platform's operator; a DMN file (by its root element or its
-/// `.dmn` name, as the API tells them) through the decision deployment. An unchanged file is a
-/// no-op. Every refused file is reported with its problems, and the command fails when one was.
+/// What every deployment of one `deploy-bpmn` run is given.
+pub struct Options {
+    pub release_id: Option<String>,
+    pub source_commit: Option<String>,
+    pub allow_unsupported_job_types: bool,
+}
+
+/// Deploys the files through the application's deployment operation (the one
+/// `POST /v1/process-definitions` and `POST /v1/deployments` run: versioned, audited, a
+/// `process-definition.deployed` or `decision-definition.deployed` event per new version), as the
+/// platform's operator: each file as its own deployment, or all as one (`together`). Unchanged
+/// files are a no-op. Every refused deployment is reported with its problems, and the command
+/// fails when one was.
 pub async fn deploy(
     config: &Config,
     paths: &[PathBuf],
-    release_id: Option<String>,
-    source_commit: Option<String>,
-    allow_unsupported_job_types: bool,
+    together: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
-    if allow_unsupported_job_types && !config.environment.allows_dev_tokens() {
+    if options.allow_unsupported_job_types && !config.environment.allows_dev_tokens() {
         bail!(
             "--allow-unsupported-job-types is refused in {}",
             config.environment.as_str()
         );
     }
-    let files = model_files(paths)?;
-    let platform = TenantId::parse("platform").map_err(|e| anyhow::anyhow!(e.detail))?;
-    let services = crate::services(config)?;
-    let call = crate::operator_call(platform, TenantGrant::All);
-    let mut failed = 0;
-    for file in &files {
-        let xml =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut resources = Vec::new();
+    for file in model_files(paths)? {
+        let xml = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading {}", file.display()))?;
         let name = file
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let what = |created: bool| if created { "deployed" } else { "unchanged" };
-        let outcome = if cpq_workflow::decisions::is_dmn(Some(&name), &xml) {
-            let deploy = DeployDecisions {
-                resource_name: Some(name.clone()),
-                xml,
-            };
-            cpq_application::execute(&services, &call, deploy)
-                .await
-                .map(|deployed| {
-                    for d in deployed {
-                        println!(
-                            "{name}: {} decision {} version {}",
-                            what(d.created),
-                            d.definition.decision_id,
-                            d.definition.version
-                        );
-                    }
-                })
-        } else {
-            let deploy = DeployProcesses {
-                resource_name: Some(name.clone()),
-                xml,
-                release_id: release_id.clone(),
-                source_commit: source_commit.clone(),
-                variable_schema_version: None,
-                allow_unsupported_job_types,
-            };
-            cpq_application::execute(&services, &call, deploy)
-                .await
-                .map(|deployed| {
-                    for d in deployed {
-                        println!(
-                            "{name}: {} {} version {}",
-                            what(d.created),
-                            d.definition.bpmn_process_id,
-                            d.definition.version
-                        );
-                    }
-                })
+        resources.push(DeployResource { name, xml });
+    }
+    let deployments: Vec<Vec<DeployResource>> = if together {
+        vec![resources]
+    } else {
+        resources.into_iter().map(|r| vec![r]).collect()
+    };
+    let platform = TenantId::parse("platform").map_err(|e| anyhow::anyhow!(e.detail))?;
+    let services = crate::services(config)?;
+    let call = crate::operator_call(platform, TenantGrant::All);
+    let mut failed = 0;
+    for resources in deployments {
+        let names: Vec<String> = resources.iter().map(|r| r.name.clone()).collect();
+        let label = names.join(", ");
+        let deploy = DeployResources {
+            resources,
+            release_id: options.release_id.clone(),
+            source_commit: options.source_commit.clone(),
+            variable_schema_version: None,
+            allow_unsupported_job_types: options.allow_unsupported_job_types,
         };
-        match outcome {
-            Ok(()) => {}
+        match cpq_application::execute(&services, &call, deploy).await {
+            Ok(d) => {
+                let what = if d.created { "deployed" } else { "unchanged" };
+                for p in &d.processes {
+                    let def = &p.definition;
+                    println!(
+                        "{}: {what} {} version {}",
+                        def.resource_name, def.bpmn_process_id, def.version
+                    );
+                }
+                for decision in &d.decisions {
+                    let def = &decision.definition;
+                    println!(
+                        "{}: {what} decision {} version {}",
+                        def.resource_name, def.decision_id, def.version
+                    );
+                }
+            }
             Err(cpq_core::Error::Validation { errors }) => {
                 failed += 1;
-                eprintln!("{name}: refused");
+                eprintln!("{label}: refused");
                 for e in errors {
                     eprintln!("  {} [{}] {}", e.field, e.code, e.detail);
                 }
             }
-            Err(e) => bail!("{name}: {e}"),
+            Err(e) => bail!("{label}: {e}"),
         }
     }
     services.db.close().await;
     if failed > 0 {
-        bail!("{failed} file(s) refused");
+        bail!("{failed} deployment(s) refused");
     }
     Ok(())
 }

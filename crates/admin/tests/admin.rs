@@ -248,6 +248,35 @@ async fn deploy_and_incident_repair_run_the_apis_operations() {
     .unwrap();
     assert_eq!(deployed, 1, "the deployment is audited with its event");
 
+    // --together: one deployment of both files; the process file is unchanged but the
+    // deployment is new, so it gets a new version beside the decisions.
+    let dmn = dir.join("pricing.dmn");
+    std::fs::copy(
+        cpq_testkit::repo_root().join("crates/api/tests/fixtures/quote-pricing-decisions.dmn"),
+        &dmn,
+    )
+    .unwrap();
+    let out = admin(&[
+        "deploy-bpmn",
+        "--together",
+        "--allow-unsupported-job-types",
+        file.to_str().unwrap(),
+        dmn.to_str().unwrap(),
+    ]);
+    assert!(
+        out.contains("admin-repair.bpmn: deployed admin-repair version 2")
+            && out.contains("pricing.dmn: deployed decision segmentDiscount version 1"),
+        "{out}"
+    );
+    let deployments: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT deployment_id) FROM (SELECT deployment_id FROM process_definition \
+         WHERE version = 2 UNION ALL SELECT deployment_id FROM decision_definition) d",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(deployments, 1, "one deployment: {out}");
+
     // An incident: the job's one retry fails.
     let services = Services::new(
         config.environment.as_str(),

@@ -59,6 +59,7 @@ fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(configuration::validate_configuration))
         .routes(routes!(configuration::price))
         .routes(routes!(workflow::deploy, workflow::list))
+        .routes(routes!(workflow::deploy_many))
         .routes(routes!(workflow::heartbeat))
         .routes(routes!(workflow::routing))
         .routes(routes!(decisions::list))

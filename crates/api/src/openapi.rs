@@ -42,7 +42,7 @@ pub mod schemas;
         s::UserTaskPage, s::ProcessInstancePage, s::IncidentPage, s::ProcessDefinitionPage,
         s::OfferingPage, s::ValidationResult, s::PriceResult, s::Quote, s::RevisionList,
         s::Revision, s::Order, s::FulfillmentPlan, s::Decided, s::ApprovalPolicy,
-        s::Deployments, s::WorkerGroup, s::RoutingReplaced, s::ActivatedJobs, s::JobOutcome,
+        s::Deployments, s::Deployment, s::WorkerGroup, s::RoutingReplaced, s::ActivatedJobs, s::JobOutcome,
         s::JobFailed, s::StartedInstance, s::InstanceDetail, s::InstanceCancelled,
         s::IncidentResolved, s::Publication, s::UserTask, s::UserTaskCompleted, s::ConfiguredValue,
         s::Configured, s::Choice, s::Violation, s::Explanation, s::DecisionDefinitionPage,
@@ -114,6 +114,8 @@ const SUCCESS: &[(&str, &str, &str, &str)] = &[
     ("post", "/v1/price", "200", "PriceResult"),
     ("post", "/v1/process-definitions", "200", "Deployments"),
     ("post", "/v1/process-definitions", "201", "Deployments"),
+    ("post", "/v1/deployments", "200", "Deployment"),
+    ("post", "/v1/deployments", "201", "Deployment"),
     (
         "get",
         "/v1/process-definitions",
@@ -335,6 +337,11 @@ fn parameter_schemas() -> Vec<(&'static str, &'static str, Value)> {
         ),
         (
             "/v1/process-definitions",
+            "variable_schema_version",
+            json!({ "type": "integer", "minimum": 1, "maximum": i32::MAX }),
+        ),
+        (
+            "/v1/deployments",
             "variable_schema_version",
             json!({ "type": "integer", "minimum": 1, "maximum": i32::MAX }),
         ),

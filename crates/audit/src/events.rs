@@ -75,6 +75,7 @@ domain_events! {
     CatalogVersionChanged = ("catalog-version.changed", 1), "catalog-version", |e| e.catalog_version_id;
     CatalogVersionPublished = ("catalog-version.published", 1), "catalog-version", |e| e.catalog_version_id;
     CatalogVersionActivated = ("catalog-version.activated", 1), "catalog-version", |e| e.catalog_version_id;
+    DecisionDefinitionDeployed = ("decision-definition.deployed", 1), "decision-definition", |e| e.decision_definition_id;
     CustomerAccountCreated = ("customer-account.created", 1), "customer-account", |e| e.customer_account.id;
     CustomerAccountUpdated = ("customer-account.updated", 1), "customer-account", |e| e.customer_account.id;
     CustomerAccountClosed = ("customer-account.closed", 1), "customer-account", |e| e.customer_account_id;
@@ -320,6 +321,24 @@ pub struct ProcessDefinitionDeployed {
     pub bpmn_process_id: String,
     pub version: i32,
     pub checksum: String,
+    /// The deployment it was deployed in, with the other files deployed together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_id: Option<Uuid>,
+}
+
+/// A new version of a DMN decision was deployed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DecisionDefinitionDeployed {
+    pub decision_definition_id: Uuid,
+    pub decision_id: String,
+    pub version: i32,
+    /// The `<definitions>` (decision requirements graph) it belongs to.
+    pub decision_requirements_id: String,
+    pub checksum: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version_tag: Option<String>,
+    pub deployment_id: Uuid,
 }
 
 // ---- Quotes --------------------------------------------------------------------------------

@@ -193,6 +193,16 @@ fn samples() -> Vec<NewEvent> {
             bpmn_process_id: "quote-approval".into(),
             version: 1,
             checksum: hash.clone(),
+            deployment_id: Some(id(7)),
+        }),
+        sample(DecisionDefinitionDeployed {
+            decision_definition_id: id(8),
+            decision_id: "discount-tier".into(),
+            version: 2,
+            decision_requirements_id: "pricing-rules".into(),
+            checksum: hash.clone(),
+            version_tag: Some("2026-q4".into()),
+            deployment_id: id(7),
         }),
         sample(QuoteCreated {
             quote_id: id(2),

@@ -1,6 +1,6 @@
-//! DMN decision definitions: deploying a `.dmn` file as Camunda Modeler writes it (a new version
-//! of each decision in a changed file, versions per decision id; none for a file deployed before,
-//! by checksum), reading them, and evaluating a decision with the decisions it requires.
+//! DMN decision definitions: reading a `.dmn` file as Camunda Modeler writes it for deployment
+//! (deployed with BPMN files by [`crate::deployment::deploy_resources`], versions per decision
+//! id), reading the deployed versions, and evaluating a decision with the decisions it requires.
 //!
 //! Like process definitions, decision definitions carry no tenant: they are deployed with a
 //! release and the same for every tenant.
@@ -27,14 +27,6 @@ use serde_json::{Map, Value as Json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-#[derive(Debug, Clone)]
-pub struct DecisionDeployRequest<'a> {
-    pub resource_name: &'a str,
-    pub xml: &'a str,
-    pub deployed_by: &'a str,
-    pub at: DateTime<Utc>,
-}
-
 /// One deployed version of one decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct DecisionDefinition {
@@ -53,6 +45,8 @@ pub struct DecisionDefinition {
     pub deployed_by: String,
     /// The decision's `zeebe:versionTag` in the file, if any.
     pub version_tag: Option<String>,
+    /// The deployment this version was deployed in, with the other files deployed together.
+    pub deployment_id: Uuid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,7 +58,7 @@ pub struct DeployedDecision {
 
 const COLUMNS: &str =
     "decision_definition_id, decision_id, version, name, decision_requirements_id, \
-    decision_requirements_name, checksum, resource_name, deployed_at, deployed_by, version_tag";
+    decision_requirements_name, checksum, resource_name, deployed_at, deployed_by, version_tag, deployment_id";
 
 /// A file the DMN reader refuses, as a field problem naming the element and what is wrong.
 pub fn model_error(e: DecisionError) -> Error {
@@ -75,94 +69,103 @@ pub fn model_error(e: DecisionError) -> Error {
     Error::validation(vec![FieldError::new("dmn", "invalid-dmn", message)])
 }
 
-/// Deploys every decision of a DMN file: a new version of each when the file changed, none when
-/// this exact file was deployed before. A file the reader refuses, or one with no decision, is
-/// refused before anything is written.
-pub async fn deploy(
-    tx: &mut Tx,
-    req: &DecisionDeployRequest<'_>,
-) -> Result<Vec<DeployedDecision>, Error> {
-    let model = DecisionModel::parse(req.xml).map_err(model_error)?;
-    let decisions: Vec<_> = model
-        .decisions()
-        .iter()
-        .filter(|d| d.kind == DecisionKind::Decision)
-        .collect();
-    if decisions.is_empty() {
+/// A DMN file read for deployment: its decisions, checked ([`read_decisions`]).
+pub struct ReadDecisions {
+    model: DecisionModel,
+    /// SHA-256 (hex) of the file's bytes.
+    pub checksum: String,
+}
+
+impl ReadDecisions {
+    /// The file's decisions (not its input data, knowledge sources or models).
+    pub fn decisions(&self) -> impl Iterator<Item = &cpq_decision::DecisionInfo> {
+        self.model
+            .decisions()
+            .iter()
+            .filter(|d| d.kind == DecisionKind::Decision)
+    }
+}
+
+/// Reads a DMN file to deploy: refused when the reader refuses it, when its `<definitions>` has
+/// no id, or when it has no decision.
+pub fn read_decisions(xml: &str) -> Result<ReadDecisions, Error> {
+    let model = DecisionModel::parse(xml).map_err(model_error)?;
+    let read = ReadDecisions {
+        model,
+        checksum: hex::encode(Sha256::digest(xml.as_bytes())),
+    };
+    if read.decisions().next().is_none() {
         return Err(Error::validation(vec![FieldError::new(
             "dmn",
             "no-decision",
             "the file has no <decision> to deploy",
         )]));
     }
-    if model.id().is_empty() {
+    if read.model.id().is_empty() {
         return Err(Error::validation(vec![FieldError::new(
             "dmn",
             "invalid-dmn",
             "<definitions> has no id",
         )]));
     }
-    let checksum = hex::encode(Sha256::digest(req.xml.as_bytes()));
-    let mut out = Vec::new();
-    for d in decisions {
-        // One deployer at a time per decision id: versions are gap-free and unique.
-        timed(
-            "decision_definition_lock",
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('dmn:' || $1))")
-                .bind(&d.id)
-                .execute(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
-        let existing: Option<DecisionDefinition> = timed(
-            "decision_definition_fetch_by_checksum",
-            sqlx::query_as(&format!(
-                "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 AND checksum = $2"
-            ))
-            .bind(&d.id)
-            .bind(&checksum)
-            .fetch_optional(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
-        if let Some(definition) = existing {
-            out.push(DeployedDecision {
-                definition,
-                created: false,
-            });
-            continue;
-        }
-        // Under the lock, the insert takes the next version itself.
-        let definition: DecisionDefinition = timed(
-            "decision_definition_insert",
-            sqlx::query_as(&format!(
-                "INSERT INTO decision_definition (decision_definition_id, decision_id, version, name, \
-                 decision_requirements_id, decision_requirements_name, checksum, resource_name, dmn_xml, \
-                 deployed_at, deployed_by, version_tag) \
-                 VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM decision_definition WHERE decision_id = $2), \
-                 $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
-            ))
-            .bind(Uuid::now_v7())
-            .bind(&d.id)
-            .bind(&d.name)
-            .bind(model.id())
-            .bind(model.name())
-            .bind(&checksum)
-            .bind(req.resource_name)
-            .bind(req.xml)
-            .bind(req.at)
-            .bind(req.deployed_by)
-            .bind(&d.version_tag)
-            .fetch_one(&mut **tx),
-        )
-        .await
-        .map_err(db_error)?;
-        out.push(DeployedDecision {
-            definition,
-            created: true,
-        });
-    }
-    Ok(out)
+    Ok(read)
+}
+
+/// The newest version of decision `decision_id` deployed from a file with this checksum.
+pub(crate) async fn by_checksum(
+    tx: &mut Tx,
+    decision_id: &str,
+    checksum: &str,
+) -> Result<Option<DecisionDefinition>, Error> {
+    timed(
+        "decision_definition_fetch_by_checksum",
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 AND checksum = $2 \
+             ORDER BY version DESC LIMIT 1"
+        ))
+        .bind(decision_id)
+        .bind(checksum)
+        .fetch_optional(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
+}
+
+/// A new version of decision `d` of the file `dmn` (under its lock, the insert takes the next
+/// version itself), in deployment `deployment_id` as resource `name` with content `xml`.
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    dmn: &ReadDecisions,
+    d: &cpq_decision::DecisionInfo,
+    (deployment_id, name, xml): (Uuid, &str, &str),
+    deployed_by: &str,
+    at: DateTime<Utc>,
+) -> Result<DecisionDefinition, Error> {
+    timed(
+        "decision_definition_insert",
+        sqlx::query_as(&format!(
+            "INSERT INTO decision_definition (decision_definition_id, decision_id, version, name, \
+             decision_requirements_id, decision_requirements_name, checksum, resource_name, dmn_xml, \
+             deployed_at, deployed_by, version_tag, deployment_id) \
+             VALUES ($1, $2, (SELECT coalesce(max(version), 0) + 1 FROM decision_definition WHERE decision_id = $2), \
+             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}"
+        ))
+        .bind(Uuid::now_v7())
+        .bind(&d.id)
+        .bind(&d.name)
+        .bind(dmn.model.id())
+        .bind(dmn.model.name())
+        .bind(&dmn.checksum)
+        .bind(name)
+        .bind(xml)
+        .bind(at)
+        .bind(deployed_by)
+        .bind(&d.version_tag)
+        .bind(deployment_id)
+        .fetch_one(&mut **tx),
+    )
+    .await
+    .map_err(db_error)
 }
 
 /// Every deployed version, in deployment order, after `after` (keyset on the key).
@@ -412,8 +415,8 @@ async fn find_called(
         "decision_definition_fetch_called",
         sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM decision_definition WHERE decision_id = $1 \
-             AND ($2 <> 'deployment' OR deployed_at <= \
-                  (SELECT deployed_at FROM process_definition WHERE process_definition_id = $3)) \
+             AND ($2 <> 'deployment' OR deployment_id = \
+                  (SELECT deployment_id FROM process_definition WHERE process_definition_id = $3)) \
              AND ($2 <> 'versionTag' OR version_tag = $4) \
              ORDER BY version DESC LIMIT 1"
         ))
@@ -437,7 +440,7 @@ const MAX_DECISION_ROUNDS: usize = 16;
 /// [`CalledDecisions::load_missed`] loads it, and the caller runs the same command again on the
 /// same state (the run is pure, so the second run is the first one with the decision in hand).
 pub struct CalledDecisions {
-    /// The calling process version: binding `deployment` picks what was deployed by then.
+    /// The calling process version: binding `deployment` picks what was deployed with it.
     process_definition_id: Uuid,
     /// Each call met so far, with its version (`None`: none deployed, an incident).
     resolved: HashMap<DecisionCall, Option<Arc<Loaded>>>,
@@ -523,7 +526,7 @@ impl DecisionEvaluator for CalledDecisions {
             }
             Some(None) => Err(match (call.binding.as_str(), &call.version_tag) {
                 ("deployment", _) => format!(
-                    "no decision with id '{id}' was deployed before the calling process (binding type deployment)"
+                    "no decision with id '{id}' was deployed with the calling process (binding type deployment)"
                 ),
                 ("versionTag", Some(tag)) => {
                     format!("no version of decision '{id}' carries the version tag '{tag}'")

@@ -565,12 +565,14 @@ pub struct ProcessDefinition {
     pub variable_schema_version: i32,
     pub deployed_at: DateTime<Utc>,
     pub deployed_by: String,
+    /// The deployment this version was deployed in, with the files deployed together.
+    pub deployment_id: Uuid,
 }
 
 #[derive(ToSchema)]
 pub struct Deployed {
     pub definition: ProcessDefinition,
-    /// False when this exact file was deployed before: no new version.
+    /// False when this deployment was made before: no new version.
     pub created: bool,
 }
 
@@ -578,7 +580,21 @@ pub struct Deployed {
 /// one entry in `decisions` per decision (`deployments` empty).
 #[derive(ToSchema)]
 pub struct Deployments {
+    /// The deployment of this file (for a file deployed before, that deployment).
+    pub deployment_id: Uuid,
     pub deployments: Vec<Deployed>,
+    pub decisions: Vec<DeployedDecision>,
+}
+
+/// Several files deployed as one deployment: every process and decision of every file.
+#[derive(ToSchema)]
+pub struct Deployment {
+    /// The key every version of this deployment shares (for files deployed together before,
+    /// that deployment's).
+    pub deployment_id: Uuid,
+    /// False when these files were deployed together before: no new version of anything.
+    pub created: bool,
+    pub processes: Vec<Deployed>,
     pub decisions: Vec<DeployedDecision>,
 }
 
@@ -602,6 +618,8 @@ pub struct DecisionDefinition {
     /// The decision's `zeebe:versionTag` in the file, if any: what business rule tasks with
     /// binding type `versionTag` ask for.
     pub version_tag: Option<String>,
+    /// The deployment this version was deployed in, with the files deployed together.
+    pub deployment_id: Uuid,
 }
 
 #[derive(ToSchema)]

@@ -1,4 +1,5 @@
-//! `/v1/process-definitions` (deploy BPMN, list versions, version routing) and `/v1/worker-groups`
+//! `/v1/process-definitions` (deploy a BPMN or DMN file, list versions, version routing),
+//! `/v1/deployments` (deploy several files together) and `/v1/worker-groups`
 //! (what job types workers execute, with a heartbeat).
 //!
 //! Process definitions carry no tenant: they are deployed with a release and run for every
@@ -8,18 +9,18 @@
 //! gets 403 and changes nothing.
 
 use axum::body::Bytes;
+use axum::extract::Multipart;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cpq_application::workflow::decisions::DeployDecisions;
 use cpq_application::workflow::definitions::{
-    DeployProcesses, ListProcessDefinitions, ReplaceRouting,
+    DeployResource, DeployResources, ListProcessDefinitions, ReplaceRouting,
 };
 use cpq_application::workflow::worker_groups::HeartbeatWorkerGroup;
 use cpq_application::Operation;
 use cpq_core::Error;
-use cpq_workflow::deployment::ProcessDefinition;
+use cpq_workflow::deployment::{Deployment, ProcessDefinition};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -49,16 +50,17 @@ pub struct DeployQuery {
     pub allow_unsupported_job_types: bool,
 }
 
-/// Deploy a BPMN or a DMN file (the XML as the body). A file whose root is a DMN `<definitions>`
-/// (or whose `resource_name` ends in `.dmn`) deploys decisions: one entry in `decisions` per
-/// decision of the file; otherwise one entry in `deployments` per executable process.
-/// `created` is false when this exact file was deployed before (no new version). `release_id`,
-/// `source_commit`, `variable_schema_version` and `allow_unsupported_job_types` concern BPMN.
+/// Deploy a BPMN or a DMN file (the XML as the body): a deployment of that one file (see
+/// `POST /v1/deployments` for several). A file whose root is a DMN `<definitions>` (or whose
+/// `resource_name` ends in `.dmn`) deploys decisions: one entry in `decisions` per decision of the
+/// file; otherwise one entry in `deployments` per executable process. `created` is false when this
+/// exact file was deployed before (no new version). `release_id`, `source_commit`,
+/// `variable_schema_version` and `allow_unsupported_job_types` concern BPMN.
 #[utoipa::path(post, path = "/v1/process-definitions", tag = "workflow", security(("bearer" = [])),
     params(DeployQuery, ("Idempotency-Key" = Option<String>, Header)),
     request_body(content = String, content_type = "application/xml", description = "BPMN 2.0 or DMN 1.1-1.5 XML"),
     responses((status = 201, description = "At least one new version"), (status = 200, description = "Already deployed"),
-              (status = 422, description = "unsupported elements (each by id), invalid process, job types no worker executes, variable_schema_version below 1, or a DMN file the reader refuses (`invalid-dmn` naming the element and what is wrong) or without a decision", body = Problem)))]
+              (status = 422, description = "unsupported elements (each by id), invalid process, job types no worker executes, a `deployment` binding to an id the file does not hold (`binding-not-in-deployment`), variable_schema_version below 1, or a DMN file the reader refuses (`invalid-dmn` naming the element and what is wrong) or without a decision", body = Problem)))]
 pub async fn deploy(
     State(state): State<AppState>,
     caller: Caller,
@@ -68,7 +70,7 @@ pub async fn deploy(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     // Only a deployer's body is read at all (and a refusal is 403 whatever the body).
-    caller.0.require_any(DeployProcesses::ROLES)?;
+    caller.0.require_any(DeployResources::ROLES)?;
     let xml_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -89,9 +91,180 @@ pub async fn deploy(
         }
         .into());
     }
+    let xml = utf8(body.to_vec(), "the body")?;
+    let name = q.resource_name.clone().unwrap_or_else(|| {
+        if cpq_workflow::decisions::is_dmn(None, &xml) {
+            "decisions.dmn".to_owned()
+        } else {
+            "process.bpmn".to_owned()
+        }
+    });
+    let options = DeploymentQuery {
+        release_id: q.release_id,
+        source_commit: q.source_commit,
+        variable_schema_version: q.variable_schema_version,
+        allow_unsupported_job_types: q.allow_unsupported_job_types,
+    };
+    let resources = vec![DeployResource { name, xml }];
+    run_deployment(
+        state,
+        caller,
+        ctx,
+        options,
+        resources,
+        &headers,
+        "/v1/process-definitions",
+        |d| {
+            json!({
+                "deployment_id": d.deployment_id,
+                "deployments": d.processes,
+                "decisions": d.decisions,
+            })
+        },
+    )
+    .await
+}
+
+/// Where a deployment's options are given: the query of both deployment endpoints.
+#[derive(Debug, Deserialize, Serialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeploymentQuery {
+    pub release_id: Option<String>,
+    pub source_commit: Option<String>,
+    /// 1 to 2,147,483,647 (default 1).
+    #[param(minimum = 1)]
+    pub variable_schema_version: Option<i32>,
+    /// Deploy although a job type has no worker group: local and integration only.
+    #[serde(default)]
+    pub allow_unsupported_job_types: bool,
+}
+
+/// Deploy several BPMN and DMN files together, as Camunda's `POST /v2/deployments` does: a
+/// `multipart/form-data` body with one `resources` part per file, each with its file name. The
+/// files are checked together and deployed as one deployment, all or nothing: when anything
+/// changed, every process and decision gets a new version under one `deployment_id`, so that a
+/// `bindingType="deployment"` call runs exactly what was deployed with its caller; when nothing
+/// changed since the same files were deployed together, that deployment is answered with 200.
+#[utoipa::path(post, path = "/v1/deployments", tag = "workflow", security(("bearer" = [])),
+    params(DeploymentQuery, ("Idempotency-Key" = Option<String>, Header)),
+    request_body(content = DeploymentForm, content_type = "multipart/form-data", description = "one `resources` part per BPMN or DMN file, its filename the resource name"),
+    responses((status = 201, description = "A new deployment: every process and decision in it has a new version"),
+              (status = 200, description = "These files were deployed together before: that deployment"),
+              (status = 400, description = "not multipart, or a part other than `resources`", body = Problem),
+              (status = 422, description = "what `POST /v1/process-definitions` refuses, each problem naming its file; a part that is not UTF-8 text (`not-xml`); the same process or decision id in two files (`duplicate-id`); a `deployment` binding to an id no file holds (`binding-not-in-deployment`); no file", body = Problem)))]
+pub async fn deploy_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    ctx: RequestContext,
+    ApiQuery(q): ApiQuery<DeploymentQuery>,
+    headers: HeaderMap,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    caller.0.require_any(DeployResources::ROLES)?;
+    let malformed = |detail: String| Error::Malformed {
+        detail,
+        errors: vec![],
+    };
+    let mut form = <Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
+        .await
+        .map_err(|e| {
+            malformed(format!(
+                "the body must be multipart/form-data: {}",
+                e.body_text()
+            ))
+        })?;
+    let mut resources = Vec::new();
+    while let Some(part) = form.next_field().await.map_err(|e| {
+        malformed(format!(
+            "the multipart body could not be read: {}",
+            e.body_text()
+        ))
+    })? {
+        let field = part.name().unwrap_or_default().to_owned();
+        if field != "resources" {
+            return Err(malformed(format!(
+                "unexpected part \"{field}\": each file goes in a part named \"resources\""
+            ))
+            .into());
+        }
+        let given = part
+            .file_name()
+            .map(str::to_owned)
+            .filter(|n| !n.is_empty());
+        let n = resources.len() + 1;
+        let bytes = part
+            .bytes()
+            .await
+            .map_err(|e| malformed(format!("the part {n} could not be read: {}", e.body_text())))?;
+        let xml = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            Error::validation(vec![cpq_core::FieldError::new(
+                "resources",
+                "not-xml",
+                format!(
+                    "the part {n} ({}) is not UTF-8 text: a BPMN or DMN file is XML",
+                    given.as_deref().unwrap_or("no filename")
+                ),
+            )])
+        })?;
+        // A part without a filename is named by its place and kind.
+        let name = given.unwrap_or_else(|| {
+            let kind = if cpq_workflow::decisions::is_dmn(None, &xml) {
+                "dmn"
+            } else {
+                "bpmn"
+            };
+            format!("resource-{n}.{kind}")
+        });
+        resources.push(DeployResource { name, xml });
+    }
+    run_deployment(
+        state,
+        caller,
+        ctx,
+        q,
+        resources,
+        &headers,
+        "/v1/deployments",
+        |d| json!(d),
+    )
+    .await
+}
+
+/// The body of `POST /v1/deployments`, for the OpenAPI document.
+#[derive(ToSchema, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DeploymentForm {
+    /// The files, one part each: BPMN or DMN XML, the part's filename the resource name (a
+    /// part without one is `resource-N.bpmn` or `.dmn`).
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
+    resources: Vec<Vec<u8>>,
+}
+
+fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, Error> {
+    String::from_utf8(bytes).map_err(|_| Error::Malformed {
+        detail: format!("{what} is not UTF-8"),
+        errors: vec![],
+    })
+}
+
+/// Runs [`DeployResources`] for either endpoint (idempotent by its key, fingerprinted by the
+/// options and every file), answering 201 for a new deployment and 200 for one made before.
+#[allow(clippy::too_many_arguments)]
+async fn run_deployment(
+    state: AppState,
+    caller: Caller,
+    ctx: RequestContext,
+    options: DeploymentQuery,
+    resources: Vec<DeployResource>,
+    headers: &HeaderMap,
+    path: &str,
+    answer: fn(&Deployment) -> serde_json::Value,
+) -> Result<Response, ApiError> {
     // Deploying with job types no worker executes is for local and integration environments:
     // this server's environment decides (cpq-admin applies the same rule to its flag).
-    if q.allow_unsupported_job_types && !state.config.environment.allows_dev_tokens() {
+    if options.allow_unsupported_job_types && !state.config.environment.allows_dev_tokens() {
         return Err(Error::Forbidden {
             detail: format!(
                 "allow_unsupported_job_types is refused in {}",
@@ -100,62 +273,41 @@ pub async fn deploy(
         }
         .into());
     }
-    let xml = String::from_utf8(body.to_vec()).map_err(|_| Error::Malformed {
-        detail: "the body is not UTF-8".into(),
-        errors: vec![],
-    })?;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(|k| IdempotencyKey(k.trim().to_owned()));
     let mut hasher = Sha256::new();
-    hasher.update(b"POST /v1/process-definitions\n");
-    hasher.update(serde_json::to_vec(&q).unwrap_or_default());
-    hasher.update(xml.as_bytes());
+    hasher.update(format!("POST {path}\n"));
+    hasher.update(serde_json::to_vec(&options).unwrap_or_default());
+    for r in &resources {
+        hasher.update((r.name.len() as u64).to_be_bytes());
+        hasher.update(r.name.as_bytes());
+        hasher.update((r.xml.len() as u64).to_be_bytes());
+        hasher.update(r.xml.as_bytes());
+    }
     let body = JsonBody {
-        value: (q, xml),
+        value: (options, resources),
         idempotency_key: key,
         fingerprint: hasher.finalize().into(),
         method: Method::POST.to_string(),
-        path: "/v1/process-definitions".into(),
+        path: path.into(),
     };
-    if cpq_workflow::decisions::is_dmn(body.value.0.resource_name.as_deref(), &body.value.1) {
-        let deploy = |(q, xml): (DeployQuery, String)| DeployDecisions {
-            resource_name: q.resource_name,
-            xml,
-        };
-        return command(&state, &caller, &ctx, body, deploy, |deployed| {
-            let created = deployed.iter().any(|d| d.created);
-            let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
-            Ok(CommandResponse {
-                status: if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                ..CommandResponse::ok(json!({ "deployments": [], "decisions": body }))
-            })
-        })
-        .await;
-    }
-    let deploy = |(q, xml): (DeployQuery, String)| DeployProcesses {
-        resource_name: q.resource_name,
-        xml,
-        release_id: q.release_id,
-        source_commit: q.source_commit,
-        variable_schema_version: q.variable_schema_version,
-        allow_unsupported_job_types: q.allow_unsupported_job_types,
+    let deploy = |(o, resources): (DeploymentQuery, Vec<DeployResource>)| DeployResources {
+        resources,
+        release_id: o.release_id,
+        source_commit: o.source_commit,
+        variable_schema_version: o.variable_schema_version,
+        allow_unsupported_job_types: o.allow_unsupported_job_types,
     };
-    command(&state, &caller, &ctx, body, deploy, |deployed| {
-        let created = deployed.iter().any(|d| d.created);
-        let body = serde_json::to_value(&deployed).map_err(Error::internal)?;
+    command(&state, &caller, &ctx, body, deploy, |deployment| {
         Ok(CommandResponse {
-            status: if created {
+            status: if deployment.created {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             },
-            ..CommandResponse::ok(json!({ "deployments": body, "decisions": [] }))
+            ..CommandResponse::ok(answer(&deployment))
         })
     })
     .await

@@ -4,14 +4,12 @@
 //! tour of the other elements (business rule task, inclusive gateways, link, escalation,
 //! event-based gateway) in `tests/fixtures/elements-tour.bpmn`.
 
-use cpq_core::Role;
 use cpq_testkit::repo_root;
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::*;
 use crate::process_run::{assert_completed_cleanly, commands, fixture, Run};
-use crate::support::TestApp;
 
 #[tokio::test]
 async fn the_get_up_fixture_runs_its_plain_and_script_tasks_and_timers_to_the_end() {
@@ -476,25 +474,16 @@ const DECISION_BINDINGS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 /// Business rule tasks pick a decision's version as Zeebe's calledDecision does: the latest by
 /// default (with the id an expression here, loaded when the run first evaluates it), binding
-/// `deployment` the version that was the latest when the process was deployed, binding
+/// `deployment` the version deployed together with the process (`POST /v1/deployments`), binding
 /// `versionTag` the latest carrying the decision's zeebe:versionTag.
 #[tokio::test]
 async fn a_business_rule_task_picks_its_decision_by_expression_deployment_or_version_tag() {
-    let app = TestApp::spawn().await;
-    let operator = app.token("acme", &[Role::Operator]);
-    let first = deploy_bpmn(
-        &app,
-        &operator,
-        "?resource_name=tiers.dmn",
-        &tiers("v1", "one"),
-    )
+    let v1 = tiers("v1", "one");
+    let run = Run::deploy_together(&[
+        ("tiers.dmn", v1.as_str()),
+        ("bindings.bpmn", DECISION_BINDINGS),
+    ])
     .await;
-    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
-    assert_eq!(
-        first.body["decisions"][0]["definition"]["version_tag"],
-        "v1"
-    );
-    let run = Run::deploy_on(app, DECISION_BINDINGS).await;
     let second = deploy_bpmn(
         &run.app,
         &run.operator,
@@ -504,6 +493,10 @@ async fn a_business_rule_task_picks_its_decision_by_expression_deployment_or_ver
     .await;
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.body);
     assert_eq!(second.body["decisions"][0]["definition"]["version"], 2);
+    assert_eq!(
+        second.body["decisions"][0]["definition"]["version_tag"],
+        "v2"
+    );
 
     for (tag, by_tag) in [("v1", "one"), ("v2", "two")] {
         let instance = run
@@ -517,7 +510,7 @@ async fn a_business_rule_task_picks_its_decision_by_expression_deployment_or_ver
         );
         assert_eq!(
             detail["variables"]["byDeployment"], "one",
-            "deployed before the process: {detail}"
+            "deployed with the process: {detail}"
         );
         assert_eq!(detail["variables"]["byTag"], by_tag, "{detail}");
     }

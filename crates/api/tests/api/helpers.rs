@@ -96,6 +96,23 @@ pub async fn post(
     Answer::from(req.send().await.unwrap()).await
 }
 
+/// A POST with a body of any content type, sent as is.
+pub async fn post_raw(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    content_type: &str,
+    body: impl Into<Vec<u8>>,
+) -> Answer {
+    let req = app
+        .client
+        .post(app.url(path))
+        .bearer_for(token)
+        .header("content-type", content_type)
+        .body(body.into());
+    Answer::from(req.send().await.unwrap()).await
+}
+
 pub async fn get(app: &TestApp, token: &str, path: &str) -> Answer {
     Answer::from(
         app.client
@@ -131,6 +148,36 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
 
 /// Deploys a BPMN document through the API as `token`; `query` is appended to the path (for
 /// example `?allow_unsupported_job_types=true`).
+/// `POST /v1/deployments{query}`: the files (name, content) as `resources` parts of one
+/// multipart body, as Camunda's clients send them.
+pub async fn deploy_together(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    files: &[(&str, &str)],
+) -> Answer {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, xml) in files {
+        form = form.part(
+            "resources",
+            reqwest::multipart::Part::text(xml.to_string())
+                .file_name(name.to_string())
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    }
+    Answer::from(
+        app.client
+            .post(app.url(&format!("/v1/deployments{query}")))
+            .bearer_for(token)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 pub async fn deploy_bpmn(app: &TestApp, token: &str, query: &str, xml: &str) -> Answer {
     Answer::from(
         app.client

@@ -14,6 +14,7 @@ mod contract;
 mod conversion;
 mod customer_accounts;
 mod decisions;
+mod deployments;
 mod event_subprocesses;
 mod events;
 mod fallout;

@@ -53,6 +53,21 @@ impl Run {
         Run::deploy_on(TestApp::spawn().await, xml).await
     }
 
+    /// Deploys the files (name, content) together as one deployment, in a fresh app.
+    pub(crate) async fn deploy_together(files: &[(&str, &str)]) -> Run {
+        let app = TestApp::spawn().await;
+        let operator = app.token("acme", &[Role::Operator]);
+        let deployed =
+            deploy_together(&app, &operator, "?allow_unsupported_job_types=true", files).await;
+        assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+        let worker = app.token_for("worker-1", "acme", &[Role::Worker]);
+        Run {
+            app,
+            operator,
+            worker,
+        }
+    }
+
     /// [`Run::deploy`] on an app already running (with decisions deployed first, say).
     pub(crate) async fn deploy_on(app: TestApp, xml: &str) -> Run {
         let operator = app.token("acme", &[Role::Operator]);

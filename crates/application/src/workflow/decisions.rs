@@ -1,66 +1,17 @@
-//! Decision definitions (DMN): deploy a `.dmn` file, list and read the deployed versions, and
+//! Decision definitions (DMN; deployed by [`super::definitions::DeployResources`]): list and read the deployed versions, and
 //! evaluate a decision with the decisions it requires.
 //!
 //! Like process definitions they carry no tenant: operators deploy them with a release; any
 //! signed-in role may evaluate one (a decision answers a question, it changes nothing).
 
-use cpq_audit::{record, AuditEntry};
 use cpq_core::{Error, FieldError, Role};
 use cpq_db::Tx;
-use cpq_workflow::decisions::{
-    self, DecisionDefinition, DecisionDeployRequest, DeployedDecision, Evaluation,
-};
+use cpq_workflow::decisions::{self, DecisionDefinition, Evaluation};
 use uuid::Uuid;
 
-use super::OPERATORS;
 use crate::{Call, Operation, Services};
 
 const READERS: &[Role] = &[Role::Operator, Role::OrderOperations];
-
-/// Deploys every decision of a DMN file: a new version of each when the file changed, each
-/// audited (`decision-definition.deploy`); none for a file deployed before.
-pub struct DeployDecisions {
-    /// File name recorded with the deployment (default `decisions.dmn`).
-    pub resource_name: Option<String>,
-    pub xml: String,
-}
-
-impl Operation for DeployDecisions {
-    type Output = Vec<DeployedDecision>;
-    const ROLES: &'static [Role] = OPERATORS;
-
-    async fn run(self, _: &Services, tx: &mut Tx, call: &Call) -> Result<Self::Output, Error> {
-        let meta = &call.meta;
-        let deployed = decisions::deploy(
-            tx,
-            &DecisionDeployRequest {
-                resource_name: self.resource_name.as_deref().unwrap_or("decisions.dmn"),
-                xml: &self.xml,
-                deployed_by: &meta.actor_subject,
-                at: meta.occurred_at,
-            },
-        )
-        .await?;
-        for d in deployed.iter().filter(|d| d.created) {
-            let after = serde_json::to_value(&d.definition).map_err(Error::internal)?;
-            record(
-                tx,
-                meta,
-                &AuditEntry {
-                    action: "decision-definition.deploy",
-                    aggregate_type: "decision-definition",
-                    aggregate_id: d.definition.decision_definition_id,
-                    before: None,
-                    after: Some(after),
-                    reason: None,
-                },
-                &[],
-            )
-            .await?;
-        }
-        Ok(deployed)
-    }
-}
 
 /// One page of deployed versions in key (deployment) order: at most `limit` after `after`.
 pub struct ListDecisionDefinitions {

@@ -240,8 +240,8 @@ pub struct CalledDecision {
     /// The decision's id, or a FEEL expression for it.
     pub decision_id: String,
     pub result_variable: String,
-    /// `latest` (the default), `deployment` (the version that was the latest when the process
-    /// version was deployed) or `versionTag`. Models stored before it was read are `latest`.
+    /// `latest` (the default), `deployment` (the version deployed together with the calling
+    /// process's version) or `versionTag`. Models stored before it was read are `latest`.
     #[serde(default = "latest")]
     pub binding: String,
     /// The decision's `zeebe:versionTag` asked for (binding `versionTag`), or a FEEL expression.

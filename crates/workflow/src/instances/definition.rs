@@ -89,7 +89,7 @@ pub(super) async fn called_definition(
         "process_definition_fetch_called",
         sqlx::query_as(
             "SELECT d.process_definition_id, d.version FROM process_definition d WHERE d.bpmn_process_id = $1 \
-             AND ($3 <> 'deployment' OR d.checksum = (SELECT c.checksum FROM process_instance pi \
+             AND ($3 <> 'deployment' OR d.deployment_id = (SELECT c.deployment_id FROM process_instance pi \
              JOIN process_definition c USING (process_definition_id) WHERE pi.process_instance_id = $2)) \
              AND ($3 <> 'versionTag' OR d.model ->> 'version_tag' = $4) \
              ORDER BY d.version DESC LIMIT 1",
