@@ -60,6 +60,7 @@ pub fn feel_parse_eval(data: &[u8], variables: &serde_json::Map<String, serde_js
     };
     let env = Env {
         variables,
+        outer: &[],
         now: Utc
             .with_ymd_and_hms(2025, 6, 30, 12, 0, 0)
             .single()

@@ -36,6 +36,7 @@ fn feel(c: &mut Criterion) {
     let vars = variables();
     let env = Env {
         variables: &vars,
+        outer: &[],
         now: Utc::now(),
     };
     let condition = Expression::parse(CONDITION).unwrap();

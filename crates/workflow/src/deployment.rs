@@ -613,6 +613,7 @@ async fn schedule_start_timers(
     let no_variables = serde_json::Map::new();
     let env = crate::feel::Env {
         variables: &no_variables,
+        outer: &[],
         now: at,
     };
     for e in process.elements.iter().filter(|e| e.parent.is_none()) {

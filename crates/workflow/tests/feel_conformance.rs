@@ -46,6 +46,7 @@ fn eval(src: &str) -> Result<J, String> {
     let v = variables();
     let env = Env {
         variables: &v,
+        outer: &[],
         now: now(),
     };
     Expression::parse(src)
@@ -444,7 +445,7 @@ proptest! {
     #[test]
     fn any_text_parses_or_fails_without_panicking(src in "=\\PC{0,30}") {
         let v = variables();
-        let env = Env { variables: &v, now: now() };
+        let env = Env { variables: &v, outer: &[], now: now() };
         if let Ok(e) = Expression::parse(&src) {
             let _ = e.evaluate(&env);
         }
@@ -457,6 +458,7 @@ fn engine_value_types() {
     let v = variables();
     let env = Env {
         variables: &v,
+        outer: &[],
         now: now(),
     };
     let value = |s: &str| Expression::parse(s).unwrap().evaluate(&env).unwrap();
@@ -558,6 +560,7 @@ fn dmn_tck_feel_literal_expressions() {
                     };
                     let env = Env {
                         variables: &vars,
+                        outer: &[],
                         now: Utc::now(),
                     };
                     let actual = Expression::parse(&format!("={text}"))

@@ -82,6 +82,7 @@ fn static_text(source: &str) -> Result<String, String> {
     let expression = crate::feel::Expression::parse(source).map_err(|e| e.to_string())?;
     let env = crate::feel::Env {
         variables: &serde_json::Map::new(),
+        outer: &[],
         now: chrono::DateTime::UNIX_EPOCH,
     };
     match expression.evaluate_json(&env).map_err(|e| e.to_string())? {

@@ -325,14 +325,26 @@ pub(super) fn evaluate(compiled: &Compiled, feel: &str, env: &Env) -> Result<Val
         name.starts_with(|c: char| c.is_alphabetic() || c == '_')
             && name.chars().all(|c| c.is_alphanumeric() || c == '_')
     };
-    for (name, value) in env.variables {
-        let named = if plain(name) {
-            compiled.words.binary_search(name).is_ok()
-        } else {
-            mentions(feel, name)
-        };
-        if named && !compiled.calls_only.contains(name) {
-            variables.set_entry(&Name::from(name.as_str()), from_json(value));
+    // Innermost scope first: a name an inner scope has hides the outer ones'. A plain name is
+    // one of the text's words, looked up; another (`order total`) is found by its text.
+    let scopes = || std::iter::once(env.variables).chain(env.outer.iter().copied());
+    for word in &compiled.words {
+        if compiled.calls_only.contains(word) {
+            continue;
+        }
+        if let Some(value) = scopes().find_map(|scope| scope.get(word.as_str())) {
+            variables.set_entry(&Name::from(word.as_str()), from_json(value));
+        }
+    }
+    for (depth, scope) in scopes().enumerate() {
+        for (name, value) in scope.iter().filter(|(name, _)| !plain(name)) {
+            let key = Name::from(name.as_str());
+            if mentions(feel, name)
+                && !compiled.calls_only.contains(name)
+                && (depth == 0 || !variables.contains_entry(&key))
+            {
+                variables.set_entry(&key, from_json(value));
+            }
         }
     }
     if compiled.clock {

@@ -59,7 +59,24 @@ fn err<T>(msg: impl Into<String>) -> Result<T, FeelError> {
 /// Variables and the current instant.
 pub struct Env<'a> {
     pub variables: &'a serde_json::Map<String, serde_json::Value>,
+    /// Outer scopes' variables, innermost first: read for a name `variables` lacks (the
+    /// engine's scopes, borrowed rather than merged into one copy).
+    pub outer: &'a [&'a serde_json::Map<String, serde_json::Value>],
     pub now: DateTime<Utc>,
+}
+
+impl<'a> Env<'a> {
+    /// These variables alone at `now`.
+    pub fn new(
+        variables: &'a serde_json::Map<String, serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Env {
+            variables,
+            outer: &[],
+            now,
+        }
+    }
 }
 
 impl Value {
@@ -327,6 +344,7 @@ mod tests {
         let v = vars();
         let env = Env {
             variables: &v,
+            outer: &[],
             now: DateTime::parse_from_rfc3339("2026-11-22T10:00:00Z")
                 .unwrap()
                 .to_utc(),
@@ -454,7 +472,7 @@ mod tests {
         #[test]
         fn any_text_parses_or_fails_without_panicking(src in "=\\PC{0,30}") {
             let v = vars();
-            let env = Env { variables: &v, now: Utc::now() };
+            let env = Env::new(&v, Utc::now());
             if let Ok(e) = Expression::parse(&src) {
                 let _ = e.evaluate(&env);
             }

@@ -562,13 +562,46 @@ impl<'p> Run<'p> {
     fn env<'v>(&self, variables: &'v Map<String, Json>) -> Env<'v> {
         Env {
             variables,
+            outer: &[],
+            now: self.now,
+        }
+    }
+
+    /// The variables of `local` (if any), then of each scope from `scope` out to the process:
+    /// what an element sees, innermost first, borrowed ([`Run::scoped_env`] reads them in
+    /// place; [`Run::visible`] copies them into one map where one must be kept).
+    fn layers<'v>(
+        &'v self,
+        scope: Option<Key>,
+        local: Option<&'v Map<String, Json>>,
+    ) -> Vec<&'v Map<String, Json>> {
+        let mut layers: Vec<&'v Map<String, Json>> = local.into_iter().collect();
+        let mut at = scope;
+        while let Some(k) = at {
+            match self.state.active.get(&k) {
+                Some(ei) => {
+                    layers.push(&ei.variables);
+                    at = ei.scope;
+                }
+                None => break,
+            }
+        }
+        layers.push(&self.state.variables);
+        layers
+    }
+
+    /// FEEL's view of `layers` (from [`Run::layers`], never empty) at the engine's instant.
+    fn scoped_env<'v>(&self, layers: &'v [&'v Map<String, Json>]) -> Env<'v> {
+        Env {
+            variables: layers[0],
+            outer: &layers[1..],
             now: self.now,
         }
     }
 
     /// Evaluates a FEEL text against these variables at the engine's instant.
-    fn eval(&self, variables: &Map<String, Json>, source: &str) -> Result<Feel, FeelError> {
-        Expression::parse(source).and_then(|e| e.evaluate(&self.env(variables)))
+    fn eval(&self, env: &Env, source: &str) -> Result<Feel, FeelError> {
+        Expression::parse(source).and_then(|e| e.evaluate(env))
     }
 
     /// The variables an element instance sees: its own over its scopes'.
@@ -577,22 +610,13 @@ impl<'p> Run<'p> {
         self.visible(scope, local)
     }
 
+    /// The variables an element sees, copied into one map (for a job's or a user task's
+    /// variables, or a decision's input): innermost first, each name copied once, so a value
+    /// shadowed by an inner scope (the fulfillment plan that each task's scope maps to null) is
+    /// never cloned.
     fn visible(&self, scope: Option<Key>, local: Option<&Map<String, Json>>) -> Map<String, Json> {
-        let mut chain = Vec::new();
-        let mut at = scope;
-        while let Some(k) = at {
-            match self.state.active.get(&k) {
-                Some(ei) => {
-                    chain.push(&ei.variables);
-                    at = ei.scope;
-                }
-                None => break,
-            }
-        }
-        // Innermost first, each name copied once: a value shadowed by an inner scope (the
-        // fulfillment plan that each task's scope maps to null) is never cloned.
-        let mut out = local.cloned().unwrap_or_default();
-        for vars in chain.into_iter().chain([&self.state.variables]) {
+        let mut out = Map::new();
+        for vars in self.layers(scope, local) {
             for (k, v) in vars {
                 if !out.contains_key(k) {
                     out.insert(k.clone(), v.clone());
@@ -895,8 +919,8 @@ impl<'p> Run<'p> {
             return;
         };
         let key = self.new_instance(&element.id, scope);
-        let visible = self.visible(scope, None);
-        let env = self.env(&visible);
+        let layers = self.layers(scope, None);
+        let env = self.scoped_env(&layers);
         let items = match Expression::parse(&mi.input_collection).and_then(|e| e.evaluate(&env)) {
             Ok(Feel::List(items)) => items.iter().map(Feel::to_json).collect::<Vec<_>>(),
             Ok(other) => {
@@ -964,12 +988,12 @@ impl<'p> Run<'p> {
         mut locals: Map<String, Json>,
     ) {
         if !element.inputs.is_empty() {
-            let visible = self.visible(scope, Some(&locals));
+            let layers = self.layers(scope, Some(&locals));
+            let env = self.scoped_env(&layers);
+            let mut mapped = Vec::with_capacity(element.inputs.len());
             for m in &element.inputs {
-                match self.eval(&visible, &m.source) {
-                    Ok(v) => {
-                        locals.insert(m.target.clone(), v.to_json());
-                    }
+                match self.eval(&env, &m.source) {
+                    Ok(v) => mapped.push((m.target.clone(), v.to_json())),
                     Err(e) => {
                         return self.incident(
                             key,
@@ -979,6 +1003,7 @@ impl<'p> Run<'p> {
                     }
                 }
             }
+            locals.extend(mapped);
         }
         let inner = self
             .state
@@ -1022,8 +1047,9 @@ impl<'p> Run<'p> {
                 let Some(job) = element.kind.job() else {
                     return self.user_task(key, element, scope);
                 };
-                let variables = self.element_visible(key, scope);
-                let env = self.env(&variables);
+                let local = self.state.active.get(&key).map(|e| &e.variables);
+                let layers = self.layers(scope, local);
+                let env = self.scoped_env(&layers);
                 // Type and retries may be FEEL, evaluated when the job is created (Zeebe).
                 let job_type = match job_text(&job.job_type, &env) {
                     Ok(t) if !t.trim().is_empty() => t,
@@ -1064,6 +1090,8 @@ impl<'p> Run<'p> {
                         )
                     }
                 };
+                // The job carries every variable the element sees (one copy, made last).
+                let variables = self.element_visible(key, scope);
                 self.effects.push(Effect::CreateJob {
                     element: key,
                     element_id: element.id.clone(),
@@ -1081,8 +1109,10 @@ impl<'p> Run<'p> {
                 script: Some(script),
                 ..
             } => {
-                let visible = self.element_visible(key, scope);
-                match self.eval(&visible, &script.expression) {
+                let local = self.state.active.get(&key).map(|e| &e.variables);
+                let layers = self.layers(scope, local);
+                let outcome = self.eval(&self.scoped_env(&layers), &script.expression);
+                match outcome {
                     Ok(v) => {
                         let mut result = Map::new();
                         result.insert(script.result_variable.clone(), v.to_json());
@@ -1172,8 +1202,8 @@ impl<'p> Run<'p> {
                 }
             }
             ElementKind::InclusiveGateway { default } => {
-                let visible = self.visible(scope, None);
-                let env = self.env(&visible);
+                let layers = self.layers(scope, None);
+                let env = self.scoped_env(&layers);
                 let mut chosen = Vec::new();
                 for f in self.outgoing(&element.id) {
                     if Some(&f.id) == default.as_ref() {
@@ -1311,8 +1341,8 @@ impl<'p> Run<'p> {
                 }
             }
             ElementKind::ExclusiveGateway { default } => {
-                let visible = self.visible(scope, None);
-                let env = self.env(&visible);
+                let layers = self.layers(scope, None);
+                let env = self.scoped_env(&layers);
                 let mut chosen = None;
                 for f in self.outgoing(&element.id) {
                     if Some(&f.id) == default.as_ref() {
@@ -1786,8 +1816,8 @@ impl<'p> Run<'p> {
     }
 
     fn schedule(&mut self, key: Key, timer_id: &str, timer: &Timer, scope: Option<Key>) {
-        let visible = self.visible(scope, None);
-        let env = self.env(&visible);
+        let layers = self.layers(scope, None);
+        let env = self.scoped_env(&layers);
         match timer_due(timer, &env) {
             Ok((due, repeat)) => self.effects.push(Effect::ScheduleTimer {
                 element: key,
@@ -1807,8 +1837,8 @@ impl<'p> Run<'p> {
         correlation_key: Option<&str>,
         scope: Option<Key>,
     ) {
-        let visible = self.visible(scope, None);
-        let env = self.env(&visible);
+        let layers = self.layers(scope, None);
+        let env = self.scoped_env(&layers);
         let Some(source) = correlation_key else {
             return self.incident(key, catch_id, format!("{catch_id} has no correlation key"));
         };
@@ -1870,8 +1900,8 @@ impl<'p> Run<'p> {
 
     /// Waits for the signal `name` (FEEL allowed, evaluated in `scope` now).
     fn signal_subscribe(&mut self, key: Key, catch_id: &str, name: &str, scope: Option<Key>) {
-        let visible = self.visible(scope, None);
-        match job_text(name, &self.env(&visible)) {
+        let layers = self.layers(scope, None);
+        match job_text(name, &self.scoped_env(&layers)) {
             Ok(signal_name) => self.effects.push(Effect::OpenSignalSubscription {
                 element: key,
                 catch_id: catch_id.to_owned(),
@@ -1993,8 +2023,9 @@ impl<'p> Run<'p> {
                 self.propagate(ei.scope, &name, Json::Array(multi.outputs.clone()));
             }
         } else if !element.outputs.is_empty() {
-            let visible = self.visible(ei.scope, Some(&ei.variables));
-            if !self.map_outputs(key, element, &visible, ei.scope) {
+            let layers = self.layers(ei.scope, Some(&ei.variables));
+            let mapped = self.output_values(element, &self.scoped_env(&layers));
+            if !self.map_outputs(key, element, mapped, ei.scope) {
                 return;
             }
         }
@@ -2091,29 +2122,42 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Applies the element's output mappings into `scope`; false when one failed (an incident).
+    /// The element's output mappings evaluated against what it sees (`env`): each target with
+    /// its value, or the first failure's message.
+    fn output_values(&self, element: &Element, env: &Env) -> Result<Vec<(String, Json)>, String> {
+        element
+            .outputs
+            .iter()
+            .map(|m| {
+                self.eval(env, &m.source)
+                    .map(|v| (m.target.clone(), v.to_json()))
+                    .map_err(|e| format!("output mapping '{}' failed: {e}", m.source))
+            })
+            .collect()
+    }
+
+    /// Applies the element's evaluated output mappings into `scope`; false when one failed (an
+    /// incident).
     fn map_outputs(
         &mut self,
         key: Key,
         element: &Element,
-        visible: &Map<String, Json>,
+        mapped: Result<Vec<(String, Json)>, String>,
         scope: Option<Key>,
     ) -> bool {
-        for m in &element.outputs {
-            match self.eval(visible, &m.source) {
-                Ok(v) => self.propagate(scope, &m.target, v.to_json()),
-                Err(e) => {
-                    self.state.completing.insert(key);
-                    self.incident(
-                        key,
-                        &element.id,
-                        format!("output mapping '{}' failed: {e}", m.source),
-                    );
-                    return false;
+        match mapped {
+            Ok(values) => {
+                for (target, value) in values {
+                    self.propagate(scope, &target, value);
                 }
+                true
+            }
+            Err(message) => {
+                self.state.completing.insert(key);
+                self.incident(key, &element.id, message);
+                false
             }
         }
-        true
     }
 
     fn complete_inner(
@@ -2124,26 +2168,30 @@ impl<'p> Run<'p> {
         body: Key,
         index: usize,
     ) {
-        let visible = self.visible(Some(body), Some(&ei.variables));
-        if !self.map_outputs(key, element, &visible, Some(body)) {
+        // Both read what the instance saw before its outputs were applied.
+        let (mapped, output) = {
+            let layers = self.layers(Some(body), Some(&ei.variables));
+            let env = self.scoped_env(&layers);
+            let output = element
+                .multi_instance
+                .as_ref()
+                .and_then(|m| m.output_element.as_deref())
+                .map(|source| {
+                    self.eval(&env, source)
+                        .map(|v| v.to_json())
+                        .map_err(|e| format!("outputElement '{source}' failed: {e}"))
+                });
+            (self.output_values(element, &env), output)
+        };
+        if !self.map_outputs(key, element, mapped, Some(body)) {
             return;
         }
-        let output = match element
-            .multi_instance
-            .as_ref()
-            .and_then(|m| m.output_element.clone())
-        {
-            Some(source) => match self.eval(&visible, &source) {
-                Ok(v) => Some(v.to_json()),
-                Err(e) => {
-                    self.state.completing.insert(key);
-                    return self.incident(
-                        key,
-                        &element.id,
-                        format!("outputElement '{source}' failed: {e}"),
-                    );
-                }
-            },
+        let output = match output {
+            Some(Ok(v)) => Some(v),
+            Some(Err(message)) => {
+                self.state.completing.insert(key);
+                return self.incident(key, &element.id, message);
+            }
             None => None,
         };
         let outer = self.state.active.get(&body).and_then(|b| b.scope);
