@@ -314,6 +314,20 @@ fn golden() -> Vec<(&'static str, J)> {
         ("=get or else(missing, \"default\")", json!("default")),
         ("=get or else(status, \"default\")", json!("open")),
         ("=assert(total, total > 0)", json!(120.5)),
+        ("=assert(total, total > 0, \"a total\")", json!(120.5)),
+        // Overloads by arity: `number(from)`, `sort(list)` (the spec's forms still work).
+        ("=number(\"1500.5\")", json!(1500.5)),
+        ("=number( \"-3\" ) + 1", json!(-2)),
+        ("=number(\"1,500\")", J::Null),
+        ("=number(\"1.500,5\", \".\", \",\")", json!(1500.5)),
+        ("=sort([3, 1, 2])", json!([1, 2, 3])),
+        ("=sort([\"b\", \"a\"])", json!(["a", "b"])),
+        ("=sort([3, 1, 2], function(x, y) x > y)", json!([3, 2, 1])),
+        ("=sort([1, \"a\"])", J::Null),
+        (
+            "=\"assert(a, b, c) and sort(x)\"",
+            json!("assert(a, b, c) and sort(x)"),
+        ),
         ("=trim(name)", json!("Jane Doe")),
         ("=is blank(\"  \")", json!(true)),
         ("=is blank(name)", json!(false)),
@@ -415,8 +429,6 @@ fn known_differences_from_feel_scala() {
         ("={count: 1, r: count([1, 2])}.r", json!(2), J::Null),
         // dsntk's differences from the DMN library as feel-scala implements it.
         ("=customer instance of context", json!(true), json!(false)),
-        ("=number(\"1500.5\")", json!(1500.5), J::Null),
-        ("=sort([3, 1, 2])", json!([1, 2, 3]), J::Null),
     ] {
         assert_eq!(eval(src).unwrap(), ours, "{src}");
     }
@@ -425,6 +437,12 @@ fn known_differences_from_feel_scala() {
 #[test]
 fn a_failed_assert_is_an_error() {
     assert!(eval("=assert(total, total < 0)").is_err());
+    let with_cause = eval("=assert(total, total < 0, \"the total must be negative\")");
+    assert_eq!(
+        with_cause.unwrap_err(),
+        "the total must be negative",
+        "the cause is the message"
+    );
 }
 
 proptest! {

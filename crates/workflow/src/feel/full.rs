@@ -59,7 +59,135 @@ fn mentions(text: &str, name: &str) -> bool {
     })
 }
 
+/// Camunda's overloads that DMN's library (and so dsntk) lacks, told apart by their number of
+/// arguments: such a call is renamed to the extension of that arity.
+const OVERLOADS: [(&str, usize, &str); 3] = [
+    // feel-scala: fails with `cause` as the message.
+    ("assert", 3, "assert_with_cause"),
+    // feel-scala: `number("1500.5")`, the string alone.
+    ("number", 1, "number_from_text"),
+    // feel-scala: `sort([3, 1, 2])`, in natural order.
+    ("sort", 1, "sort_natural"),
+];
+
+/// `feel` with the calls of [`OVERLOADS`] renamed (outside string literals; a call is the name
+/// after an operator, a bracket, a comma or a keyword, followed by `(`).
+fn with_overloads(feel: &str) -> std::borrow::Cow<'_, str> {
+    let mut renames: Vec<(usize, usize, &str)> = Vec::new();
+    let mut chars = feel.char_indices().peekable();
+    let mut previous_word: Option<&str> = None;
+    let mut previous_char: Option<char> = None;
+    while let Some((i, c)) = chars.next() {
+        if c == '"' {
+            while let Some((_, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
+            previous_char = Some('"');
+            previous_word = None;
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let mut end = i + c.len_utf8();
+            while let Some((j, c)) = chars.peek() {
+                if c.is_alphanumeric() || *c == '_' {
+                    end = j + c.len_utf8();
+                    chars.next();
+                } else {
+                    break;
+                }
+            }
+            let word = &feel[i..end];
+            let starts_operand = match (previous_char, previous_word) {
+                (None, _) => true,
+                (_, Some(w)) => [
+                    "and",
+                    "or",
+                    "not",
+                    "then",
+                    "else",
+                    "return",
+                    "in",
+                    "satisfies",
+                    "if",
+                    "between",
+                ]
+                .contains(&w),
+                (Some(p), None) => "([{,+-*/=<>:!".contains(p),
+            };
+            if starts_operand {
+                if let Some((_, arity, to)) = OVERLOADS.iter().find(|(name, ..)| *name == word) {
+                    if arguments(&feel[end..]) == Some(*arity) {
+                        renames.push((i, end, to));
+                    }
+                }
+            }
+            previous_word = Some(word);
+            previous_char = None;
+            continue;
+        }
+        if !c.is_whitespace() {
+            previous_char = Some(c);
+            previous_word = None;
+        }
+    }
+    if renames.is_empty() {
+        return std::borrow::Cow::Borrowed(feel);
+    }
+    let mut out = String::with_capacity(feel.len() + 16 * renames.len());
+    let mut at = 0;
+    for (start, end, to) in renames {
+        out.push_str(&feel[at..start]);
+        out.push_str(to);
+        at = end;
+    }
+    out.push_str(&feel[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// How many arguments the call whose name `rest` follows has: `rest` is `(..)` after optional
+/// spaces; `None` when it is no call.
+fn arguments(rest: &str) -> Option<usize> {
+    let rest = rest.trim_start().strip_prefix('(')?;
+    let mut depth = 0usize;
+    let mut commas = 0;
+    let mut any = false;
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                any = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' | '[' | '{' => {
+                any = true;
+                depth += 1;
+            }
+            ')' if depth == 0 => return Some(if any { commas + 1 } else { 0 }),
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => commas += 1,
+            c if !c.is_whitespace() => any = true,
+            _ => {}
+        }
+    }
+    None
+}
+
 pub(super) fn parse(feel: &str) -> Result<Compiled, FeelError> {
+    let feel = &*with_overloads(feel);
     limits::check_feel(feel).map_err(FeelError)?;
     if let Some(name) = limits::recursive_context_function(feel) {
         return Err(FeelError(format!(
@@ -561,6 +689,70 @@ pub(super) const EXTENSIONS: &[Extension] = &[
                 "Assertion failure on evaluate the expression: {}",
                 a[0]
             )),
+        },
+    },
+    Extension {
+        // `assert(value, condition, cause)` (see [`OVERLOADS`]).
+        name: "assert_with_cause",
+        params: &["value", "condition", "cause"],
+        clock: false,
+        body: |a| match (&a[1], &a[2]) {
+            (Dv::Boolean(true), _) => a[0].clone(),
+            (_, Dv::String(cause)) => fail(cause.clone()),
+            (_, cause) => fail(format!("Assertion failure: {cause}")),
+        },
+    },
+    Extension {
+        // `number(from)` (see [`OVERLOADS`]): a number written as FEEL writes one, optionally
+        // signed; anything else is null.
+        name: "number_from_text",
+        params: &["from"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::String(text) => {
+                let t = text.trim();
+                let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+                let plain = !digits.is_empty()
+                    && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+                    && digits.chars().filter(|c| *c == '.').count() <= 1
+                    && digits.chars().any(|c| c.is_ascii_digit());
+                if plain {
+                    number(t.strip_prefix('+').unwrap_or(t))
+                } else {
+                    null()
+                }
+            }
+            _ => null(),
+        },
+    },
+    Extension {
+        // `sort(list)` (see [`OVERLOADS`]): numbers or strings in ascending order; a list
+        // mixing them, or holding other values, is null.
+        name: "sort_natural",
+        params: &["list"],
+        clock: false,
+        body: |a| match &a[0] {
+            Dv::List(items) => {
+                let mut items = items.clone();
+                if items.iter().all(|v| matches!(v, Dv::Number(_))) {
+                    items.sort_by(|x, y| match (x, y) {
+                        (Dv::Number(x), Dv::Number(y)) => {
+                            x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal)
+                        }
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                    Dv::List(items)
+                } else if items.iter().all(|v| matches!(v, Dv::String(_))) {
+                    items.sort_by(|x, y| match (x, y) {
+                        (Dv::String(x), Dv::String(y)) => x.cmp(y),
+                        _ => std::cmp::Ordering::Equal,
+                    });
+                    Dv::List(items)
+                } else {
+                    null()
+                }
+            }
+            _ => null(),
         },
     },
     Extension {
