@@ -4,7 +4,7 @@
 use chrono::Utc;
 use cpq_workflow::bpmn::{read, Process};
 use cpq_workflow::runtime::{
-    apply, Command, Effect, InstanceState, InstanceStatus, Key, Repeat, ROOT,
+    apply, Command, Effect, InstanceState, InstanceStatus, Key, Repeat, RuntimeError, ROOT,
 };
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

@@ -376,6 +376,24 @@ async fn execution_listeners_run_as_jobs_around_the_task_through_the_job_api() {
     );
     let audit = run.job("lis-audit").await;
     assert_eq!(audit["variables"]["orderId"], "O-9");
+    // Zeebe refuses a BPMN error from a listener's job; the job stays activated.
+    let refused = post(
+        &run.app,
+        &run.worker,
+        &format!("/v1/jobs/{}/error", audit["job_id"].as_str().unwrap()),
+        &json!({ "error_code": "AUDIT_DOWN", "error_message": "no audit" }),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("execution listener of ship"),
+        "{}",
+        refused.body
+    );
     run.complete(&audit, json!({ "auditId": "A-1" })).await;
     let ship = run.job("lis-ship").await;
     assert_eq!(ship["variables"]["auditId"], "A-1");

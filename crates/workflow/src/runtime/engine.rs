@@ -311,6 +311,12 @@ pub enum RuntimeError {
     NoStart,
     #[error("the instance was already started")]
     AlreadyStarted,
+    /// Zeebe refuses a BPMN error from an execution listener's job (the element is not active
+    /// yet, or no longer): the job stays as it was, to be completed or failed.
+    #[error(
+        "a BPMN error cannot be thrown from the job of an execution listener of {0}: complete or fail the job"
+    )]
+    ListenerJobError(String),
 }
 
 enum Step {
@@ -2525,6 +2531,9 @@ pub fn apply_with_decisions(
             variables,
         } => {
             let ei = run.active_instance(*element)?;
+            if run.state.listening.contains_key(element) {
+                return Err(RuntimeError::ListenerJobError(ei.element_id));
+            }
             if run
                 .element(&ei.element_id)
                 .and_then(|e| e.kind.job())

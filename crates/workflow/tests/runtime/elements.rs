@@ -503,6 +503,22 @@ fn execution_listeners_run_as_jobs_before_and_after_the_element_one_at_a_time() 
         ["audit"],
         "the task's own job waits for its start listeners"
     );
+    // A listener's job cannot throw a BPMN error (Zeebe rejects the command).
+    let refused = apply(
+        &p,
+        &d.state,
+        &Command::ThrowError {
+            element: d.jobs[0].0,
+            code: "AUDIT_DOWN".into(),
+            message: "no audit".into(),
+            variables: Map::new(),
+        },
+        Utc::now(),
+    );
+    assert!(
+        matches!(refused, Err(RuntimeError::ListenerJobError(ref id)) if id == "ship"),
+        "{refused:?}"
+    );
     d.complete("ship", json!({ "audited": true }));
     assert_eq!(types(&d), ["check-eu"], "one at a time; the type is FEEL");
     d.complete("ship", json!({}));
