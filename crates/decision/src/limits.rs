@@ -97,7 +97,7 @@ pub fn check_feel(text: &str) -> Result<(), String> {
 }
 
 /// FEEL words after which a name starts a new operand.
-const OPERAND_AFTER: [&str; 10] = [
+pub const OPERAND_AFTER: [&str; 10] = [
     "and",
     "or",
     "not",
@@ -154,7 +154,7 @@ pub fn recursive_context_function(text: &str) -> Option<String> {
 }
 
 /// Moves `chars` past a string literal whose opening quote was just read (escapes included).
-fn skip_string_literal(chars: &mut std::iter::Peekable<std::str::CharIndices>) {
+pub fn skip_string_literal(chars: &mut std::iter::Peekable<std::str::CharIndices>) {
     while let Some((_, c)) = chars.next() {
         match c {
             '\\' => {

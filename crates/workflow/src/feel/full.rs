@@ -79,15 +79,7 @@ fn with_overloads(feel: &str) -> std::borrow::Cow<'_, str> {
     let mut previous_char: Option<char> = None;
     while let Some((i, c)) = chars.next() {
         if c == '"' {
-            while let Some((_, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        chars.next();
-                    }
-                    '"' => break,
-                    _ => {}
-                }
-            }
+            limits::skip_string_literal(&mut chars);
             previous_char = Some('"');
             previous_word = None;
             continue;
@@ -105,19 +97,7 @@ fn with_overloads(feel: &str) -> std::borrow::Cow<'_, str> {
             let word = &feel[i..end];
             let starts_operand = match (previous_char, previous_word) {
                 (None, _) => true,
-                (_, Some(w)) => [
-                    "and",
-                    "or",
-                    "not",
-                    "then",
-                    "else",
-                    "return",
-                    "in",
-                    "satisfies",
-                    "if",
-                    "between",
-                ]
-                .contains(&w),
+                (_, Some(w)) => limits::OPERAND_AFTER.contains(&w),
                 (Some(p), None) => "([{,+-*/=<>:!".contains(p),
             };
             if starts_operand {
@@ -157,20 +137,12 @@ fn arguments(rest: &str) -> Option<usize> {
     let mut depth = 0usize;
     let mut commas = 0;
     let mut any = false;
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
+    let mut chars = rest.char_indices().peekable();
+    while let Some((_, c)) = chars.next() {
         match c {
             '"' => {
                 any = true;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '\\' => {
-                            chars.next();
-                        }
-                        '"' => break,
-                        _ => {}
-                    }
-                }
+                limits::skip_string_literal(&mut chars);
             }
             '(' | '[' | '{' => {
                 any = true;
