@@ -61,15 +61,7 @@ pub fn check_feel(text: &str) -> Result<(), String> {
             ')' | ']' | '}' => depth = depth.saturating_sub(1),
             '+' | '-' | '*' | '/' | '<' | '>' | '=' => operators += 1,
             c if c.is_alphabetic() || c == '_' => {
-                let mut end = i + c.len_utf8();
-                while let Some((j, c)) = chars.peek() {
-                    if c.is_alphanumeric() || *c == '_' {
-                        end = j + c.len_utf8();
-                        chars.next();
-                    } else {
-                        break;
-                    }
-                }
+                let end = word_end(&mut chars, i, c);
                 if KEYWORDS.contains(&&text[i..end]) {
                     operators += 1;
                 }
@@ -153,6 +145,25 @@ pub fn recursive_context_function(text: &str) -> Option<String> {
     None
 }
 
+/// Where the word (`[A-Za-z0-9_]`, any script) that `first`, read at `start`, begins ends:
+/// `chars` is moved past it.
+pub fn word_end(
+    chars: &mut std::iter::Peekable<std::str::CharIndices>,
+    start: usize,
+    first: char,
+) -> usize {
+    let mut end = start + first.len_utf8();
+    while let Some((j, c)) = chars.peek() {
+        if c.is_alphanumeric() || *c == '_' {
+            end = j + c.len_utf8();
+            chars.next();
+        } else {
+            break;
+        }
+    }
+    end
+}
+
 /// Moves `chars` past a string literal whose opening quote was just read (escapes included).
 pub fn skip_string_literal(chars: &mut std::iter::Peekable<std::str::CharIndices>) {
     while let Some((_, c)) = chars.next() {
@@ -209,15 +220,7 @@ pub fn words(feel: &str) -> Vec<&str> {
         if c == '"' {
             skip_string_literal(&mut chars);
         } else if c.is_alphabetic() || c == '_' {
-            let mut end = i + c.len_utf8();
-            while let Some((j, c)) = chars.peek() {
-                if c.is_alphanumeric() || *c == '_' {
-                    end = j + c.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
+            let end = word_end(&mut chars, i, c);
             out.push(&feel[i..end]);
         } else if c.is_ascii_digit() {
             while chars.peek().is_some_and(|(_, c)| c.is_alphanumeric()) {

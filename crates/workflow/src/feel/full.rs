@@ -85,15 +85,7 @@ fn with_overloads(feel: &str) -> std::borrow::Cow<'_, str> {
             continue;
         }
         if c.is_alphabetic() || c == '_' {
-            let mut end = i + c.len_utf8();
-            while let Some((j, c)) = chars.peek() {
-                if c.is_alphanumeric() || *c == '_' {
-                    end = j + c.len_utf8();
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
+            let end = limits::word_end(&mut chars, i, c);
             let word = &feel[i..end];
             let starts_operand = match (previous_char, previous_word) {
                 (None, _) => true,

@@ -1539,10 +1539,13 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Whether the event subprocesses inside `container` wait on timers or messages.
-    fn has_waiting_event_subprocesses(&self, container: Option<&str>) -> bool {
-        self.event_subprocesses(container).into_iter().any(|sub| {
-            self.start_of(sub).is_some_and(|s| {
+    /// The start events of the event subprocesses inside `container` that wait on a timer, a
+    /// message or a signal.
+    fn waiting_starts(&self, container: Option<&str>) -> impl Iterator<Item = &'p Element> + '_ {
+        self.event_subprocesses(container)
+            .into_iter()
+            .filter_map(|sub| self.start_of(sub))
+            .filter(|s| {
                 matches!(
                     s.kind,
                     ElementKind::StartEvent {
@@ -1552,7 +1555,11 @@ impl<'p> Run<'p> {
                     }
                 )
             })
-        })
+    }
+
+    /// Whether the event subprocesses inside `container` wait on timers or messages.
+    fn has_waiting_event_subprocesses(&self, container: Option<&str>) -> bool {
+        self.waiting_starts(container).next().is_some()
     }
 
     /// The process scope ended: its event subprocesses stop waiting.
@@ -1601,20 +1608,8 @@ impl<'p> Run<'p> {
                 // The scope's other event subprocesses no longer start: they stop waiting.
                 let container = self.container_of(scope);
                 let catch_ids: Vec<String> = self
-                    .event_subprocesses(container.as_deref())
-                    .into_iter()
-                    .filter(|other| other.id != sub.id)
-                    .filter_map(|other| self.start_of(other))
-                    .filter(|s| {
-                        matches!(
-                            s.kind,
-                            ElementKind::StartEvent {
-                                trigger: Trigger::Timer(_)
-                                    | Trigger::Message { .. }
-                                    | Trigger::Signal { .. }
-                            }
-                        )
-                    })
+                    .waiting_starts(container.as_deref())
+                    .filter(|s| s.parent.as_deref() != Some(sub.id.as_str()))
                     .map(|s| s.id.clone())
                     .collect();
                 if !catch_ids.is_empty() {
